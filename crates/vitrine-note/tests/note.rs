@@ -240,7 +240,7 @@ fn parse_table() {
             "name with nbsp",
         ),
         (
-            format!("hello\n\n\u{2014} k AAAAAA==\n").into_bytes(),
+            "hello\n\n\u{2014} k AAAAAA==\n".as_bytes().to_vec(),
             "sig too short (4 bytes)",
         ),
         (
