@@ -37,7 +37,9 @@ impl Checkpoint {
         let bad = |reason| Error::MalformedCheckpoint { reason };
         // Reuse the note text rules (UTF-8, control characters, final newline).
         Note::new(text)?;
-        let body = text.strip_suffix('\n').ok_or(bad("missing final newline"))?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or(bad("missing final newline"))?;
         let mut lines = body.split('\n');
         let origin = lines.next().ok_or(bad("missing origin"))?;
         if origin.is_empty() {
@@ -93,7 +95,10 @@ pub struct OpenedCheckpoint {
 impl OpenedCheckpoint {
     /// Names of witness keys whose cosignature verified.
     pub fn witness_names(&self) -> std::collections::BTreeSet<String> {
-        self.cosignatures.iter().map(|v| v.name().to_owned()).collect()
+        self.cosignatures
+            .iter()
+            .map(|v| v.name().to_owned())
+            .collect()
     }
 }
 

@@ -136,10 +136,16 @@ pub mod fuzz_bodies {
         }
         if let Ok(sigs) = parse_add_checkpoint_response(data) {
             let out = format_add_checkpoint_response(&sigs);
-            assert_eq!(parse_add_checkpoint_response(out.as_bytes()).ok(), Some(sigs));
+            assert_eq!(
+                parse_add_checkpoint_response(out.as_bytes()).ok(),
+                Some(sigs)
+            );
         }
         if let Ok(n) = parse_tree_size(data) {
-            assert_eq!(parse_tree_size(format_tree_size(n).as_bytes()).ok(), Some(n));
+            assert_eq!(
+                parse_tree_size(format_tree_size(n).as_bytes()).ok(),
+                Some(n)
+            );
         }
     }
 

@@ -73,12 +73,15 @@ impl<F: Fn(u8, u64) -> Result<Hash, Error>> HashReader for F {
 /// two in the RFC 6962 recursion, so complete pieces are stored nodes.
 fn subtree<R: HashReader + ?Sized>(r: &R, lo: u64, hi: u64) -> Result<Hash, Error> {
     let n = hi - lo;
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         let level = n.trailing_zeros() as u8;
         return r.read_node(level, lo >> level);
     }
     let k = split(n);
-    Ok(node_hash(&subtree(r, lo, lo + k)?, &subtree(r, lo + k, hi)?))
+    Ok(node_hash(
+        &subtree(r, lo, lo + k)?,
+        &subtree(r, lo + k, hi)?,
+    ))
 }
 
 /// The root of the tree of `size` leaves (RFC 6962 §2.1).

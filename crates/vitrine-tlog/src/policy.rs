@@ -139,10 +139,7 @@ impl Policy {
         }
         for (i, raw) in lines.iter().enumerate() {
             let n = i + 1;
-            if let Some(&byte) = raw
-                .iter()
-                .find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f)
-            {
+            if let Some(&byte) = raw.iter().find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
                 return Err(err(n, PolicyIssue::ForbiddenByte { byte }));
             }
             let trimmed = raw
@@ -153,10 +150,7 @@ impl Policy {
                 continue;
             }
             let line = std::str::from_utf8(trimmed).map_err(|_| err(n, PolicyIssue::NotUtf8))?;
-            let items: Vec<&str> = line
-                .split([' ', '\t'])
-                .filter(|s| !s.is_empty())
-                .collect();
+            let items: Vec<&str> = line.split([' ', '\t']).filter(|s| !s.is_empty()).collect();
             let key = |s: &str, want: SignatureType| -> Result<VerifierKey, Error> {
                 let k: VerifierKey = s.parse().map_err(|e: vitrine_note::Error| {
                     err(
@@ -205,7 +199,10 @@ impl Policy {
                     }
                     let name = new_name(&names, items[1])?;
                     let k = key(items[2], SignatureType::CosignatureV1)?;
-                    if witnesses.iter().any(|w| w.key.public_key() == k.public_key()) {
+                    if witnesses
+                        .iter()
+                        .any(|w| w.key.public_key() == k.public_key())
+                    {
                         return Err(err(n, PolicyIssue::DuplicateKey));
                     }
                     if witnesses.len() == MAX_POLICY_ITEMS {

@@ -38,7 +38,10 @@ pub struct VerifiedTlogProof {
 impl VerifiedTlogProof {
     /// Names of the witness keys whose cosignature verified.
     pub fn witness_names(&self) -> BTreeSet<String> {
-        self.cosignatures.iter().map(|v| v.name().to_owned()).collect()
+        self.cosignatures
+            .iter()
+            .map(|v| v.name().to_owned())
+            .collect()
     }
 }
 
@@ -91,7 +94,8 @@ impl TlogProof {
             (line, tail) = next_line(tail).ok_or(bad("missing index line"))?;
         }
         let index = parse_decimal(
-            line.strip_prefix("index ").ok_or(bad("missing index line"))?,
+            line.strip_prefix("index ")
+                .ok_or(bad("missing index line"))?,
             "index",
         )?;
         rest = tail;

@@ -96,7 +96,9 @@ impl TilePath {
     /// Tree). Empty for entry bundles.
     pub fn node_ids(&self) -> impl Iterator<Item = (u8, u64)> {
         let (level, n) = match self.kind {
-            TileKind::Hashes { level } => (level.saturating_mul(TILE_HEIGHT), u64::from(self.width)),
+            TileKind::Hashes { level } => {
+                (level.saturating_mul(TILE_HEIGHT), u64::from(self.width))
+            }
             TileKind::Entries => (0, 0),
         };
         let start = self.index.saturating_mul(256);
@@ -136,7 +138,8 @@ impl TilePath {
             let digits = if last {
                 *g
             } else {
-                g.strip_prefix('x').ok_or(bad("non-final index element without x"))?
+                g.strip_prefix('x')
+                    .ok_or(bad("non-final index element without x"))?
             };
             if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad("index element is not 3 digits"));
@@ -215,7 +218,7 @@ pub fn tiles_for_size(size: u64) -> Vec<TilePath> {
                 width: TILE_WIDTH,
             });
         }
-        if n % 256 > 0 {
+        if !n.is_multiple_of(256) {
             out.push(TilePath {
                 kind: TileKind::Hashes { level },
                 index: n / 256,

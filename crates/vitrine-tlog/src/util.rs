@@ -21,10 +21,12 @@ pub(crate) fn decode_b64(s: &str, field: &'static str) -> Result<Vec<u8>, Error>
 
 pub(crate) fn decode_hash(s: &str, field: &'static str) -> Result<Hash, Error> {
     let v = decode_b64(s, field)?;
-    v.as_slice().try_into().map_err(|_| Error::InvalidHashLength {
-        field,
-        len: v.len(),
-    })
+    v.as_slice()
+        .try_into()
+        .map_err(|_| Error::InvalidHashLength {
+            field,
+            len: v.len(),
+        })
 }
 
 pub(crate) fn b64(data: &[u8]) -> String {

@@ -114,7 +114,9 @@ impl fmt::Display for AddCheckpointRequest {
 pub fn parse_add_checkpoint_response(body: &[u8]) -> Result<Vec<Signature>, Error> {
     let bad = |reason| Error::MalformedWitnessMessage { reason };
     let s = std::str::from_utf8(body).map_err(|_| bad("response not UTF-8"))?;
-    let s = s.strip_suffix('\n').ok_or(bad("response must end in newline"))?;
+    let s = s
+        .strip_suffix('\n')
+        .ok_or(bad("response must end in newline"))?;
     if s.is_empty() {
         return Err(bad("no signature lines"));
     }

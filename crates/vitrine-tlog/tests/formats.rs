@@ -63,7 +63,10 @@ fn checkpoint_table() {
         (format!("o\n1\n{root}"), "no final newline"),
         ("o\n1\n".to_owned(), "missing root"),
         (format!("o\n1\n{root}\n\n"), "empty extension"),
-        (format!("o\n1\n{root}\next\n\nx\n"), "empty extension in the middle"),
+        (
+            format!("o\n1\n{root}\next\n\nx\n"),
+            "empty extension in the middle",
+        ),
         (format!("o\r\n1\n{root}\n"), "carriage return"),
     ];
     for (s, why) in &bad {
@@ -95,7 +98,9 @@ fn sign_and_open_checkpoint() {
         open_checkpoint(&note.to_bytes(), &elsewhere.verifier(), &ws),
         Err(Error::Proof(ProofError::OriginMismatch { .. }))
     ));
-    let mut n2 = Checkpoint::new("example.com/log", 11, t.root()).sign(&log).unwrap();
+    let mut n2 = Checkpoint::new("example.com/log", 11, t.root())
+        .sign(&log)
+        .unwrap();
     let forged = w2.cosign(&cp.to_string(), 5).unwrap();
     n2.add_signature(forged);
     assert!(open_checkpoint(&n2.to_bytes(), &log.verifier(), &ws).is_err());
@@ -154,21 +159,55 @@ fn tile_path_table() {
         ("tile/0/000.p/255", 0, Some(0), 255),
         ("tile/entries/x001/x234/067.p/255", 1234067, None, 255),
         ("tile/entries/000", 0, None, 256),
-        ("tile/0/x018/x446/x744/x073/x709/x551/615", u64::MAX, Some(0), 256),
+        (
+            "tile/0/x018/x446/x744/x073/x709/x551/615",
+            u64::MAX,
+            Some(0),
+            256,
+        ),
     ];
     for (s, idx, level, width) in ok {
         let p = TilePath::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-        assert_eq!((p.index(), p.level(), p.width()), (idx, level, width), "{s}");
+        assert_eq!(
+            (p.index(), p.level(), p.width()),
+            (idx, level, width),
+            "{s}"
+        );
         assert_eq!(p.to_string(), s);
     }
     let bad = [
-        "", "tile/", "tile/0", "tile/0/", "tile/00/000", "tile/01/000", "tile/64/000",
-        "tile/-1/000", "tile/a/000", "tile/0/0", "tile/0/0000", "tile/0/1", "tile/0/x000/001",
-        "tile/0/001/002", "tile/0/x01/002", "tile/0/xx001/002", "tile/0/x001/x002",
-        "tile/0/000.p/0", "tile/0/000.p/256", "tile/0/000.p/01", "tile/0/000.p/", "tile/0/000.p",
-        "tile/0/000.p/1/", "tile/0/000/", "/tile/0/000", "tiles/0/000", "tile/entries/x001",
-        "tile/entries/000.p/300", "tile/0/x018/x446/x744/x073/x709/x551/616", "tile/0/+01",
-        "tile/ 0/000", "tile/0/00a",
+        "",
+        "tile/",
+        "tile/0",
+        "tile/0/",
+        "tile/00/000",
+        "tile/01/000",
+        "tile/64/000",
+        "tile/-1/000",
+        "tile/a/000",
+        "tile/0/0",
+        "tile/0/0000",
+        "tile/0/1",
+        "tile/0/x000/001",
+        "tile/0/001/002",
+        "tile/0/x01/002",
+        "tile/0/xx001/002",
+        "tile/0/x001/x002",
+        "tile/0/000.p/0",
+        "tile/0/000.p/256",
+        "tile/0/000.p/01",
+        "tile/0/000.p/",
+        "tile/0/000.p",
+        "tile/0/000.p/1/",
+        "tile/0/000/",
+        "/tile/0/000",
+        "tiles/0/000",
+        "tile/entries/x001",
+        "tile/entries/000.p/300",
+        "tile/0/x018/x446/x744/x073/x709/x551/616",
+        "tile/0/+01",
+        "tile/ 0/000",
+        "tile/0/00a",
     ];
     for s in bad {
         assert!(TilePath::parse(s).is_err(), "{s:?}");
@@ -265,8 +304,12 @@ fn proof_fixture() -> (SignerKey, Vec<Cosigner>, MemoryTree, TlogProof) {
     let log = key("example.com/fancylog", SignatureType::Ed25519, 1);
     let ws: Vec<Cosigner> = (1..=3)
         .map(|i| {
-            Cosigner::new(key(&format!("witness{i}.example"), SignatureType::CosignatureV1, 10 + i))
-                .unwrap()
+            Cosigner::new(key(
+                &format!("witness{i}.example"),
+                SignatureType::CosignatureV1,
+                10 + i,
+            ))
+            .unwrap()
         })
         .collect();
     let t = tree(100);
@@ -310,7 +353,14 @@ fn tlog_proof_constructed_spec_equivalent() {
     assert_eq!(v.checkpoint.size, 100);
     // Only two witnesses known.
     let two = Verifiers::from_keys(ws[..2].iter().map(Cosigner::verifier));
-    assert_eq!(parsed.verify(&leaf, &log.verifier(), &two).unwrap().witness_names().len(), 2);
+    assert_eq!(
+        parsed
+            .verify(&leaf, &log.verifier(), &two)
+            .unwrap()
+            .witness_names()
+            .len(),
+        2
+    );
     // Wrong leaf, wrong index.
     assert!(matches!(
         parsed.verify(&leaf_hash(b"x"), &log.verifier(), &wv),
@@ -355,8 +405,14 @@ fn tlog_proof_table() {
         format!("c2sp.org/tlog-proof@v1\nindex 0\n{}\n\n{note}", &h[1..]),
         format!("c2sp.org/tlog-proof@v1\nindex 0\nAAAA\n\n{note}"),
         format!("c2sp.org/tlog-proof@v1\nindex 0\n{h}\n"),
-        format!("c2sp.org/tlog-proof@v1\nindex 0\n\n{}", note.replace("100\n", "0100\n")),
-        format!("c2sp.org/tlog-proof@v1\nindex 0\n{}\n{note}", format!("{h}\n").repeat(65)),
+        format!(
+            "c2sp.org/tlog-proof@v1\nindex 0\n\n{}",
+            note.replace("100\n", "0100\n")
+        ),
+        format!(
+            "c2sp.org/tlog-proof@v1\nindex 0\n{}\n{note}",
+            format!("{h}\n").repeat(65)
+        ),
     ];
     for (i, s) in bad.iter().enumerate() {
         assert!(TlogProof::parse(s.as_bytes()).is_err(), "bad case {i}");
@@ -390,19 +446,38 @@ fn witness_request_spec_example() {
         body.replacen("old ", "old  ", 1),
         format!("{head}\n{rest}"),
         format!("{head}\nAAAA\n\n{rest}"),
-        format!("old 0\n{}\n{rest}", "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n".repeat(64)),
+        format!(
+            "old 0\n{}\n{rest}",
+            "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n".repeat(64)
+        ),
         format!("{head}\n\nnot a checkpoint\n\n\u{2014} a AAAAAAA=\n"),
         head.to_owned(),
     ];
     for (i, b) in bad.iter().enumerate() {
-        assert!(AddCheckpointRequest::parse(b.as_bytes()).is_err(), "bad case {i}");
+        assert!(
+            AddCheckpointRequest::parse(b.as_bytes()).is_err(),
+            "bad case {i}"
+        );
     }
     assert!(AddCheckpointRequest::parse(
-        format!("old 0\n{}\n{rest}", "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n".repeat(63)).as_bytes()
+        format!(
+            "old 0\n{}\n{rest}",
+            "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n".repeat(63)
+        )
+        .as_bytes()
     )
     .is_ok());
-    for b in ["", "\n", "\u{2014} a AAAAAAA=", "\u{2014} a AAAAAAA=\n\n", "x\n"] {
-        assert!(parse_add_checkpoint_response(b.as_bytes()).is_err(), "{b:?}");
+    for b in [
+        "",
+        "\n",
+        "\u{2014} a AAAAAAA=",
+        "\u{2014} a AAAAAAA=\n\n",
+        "x\n",
+    ] {
+        assert!(
+            parse_add_checkpoint_response(b.as_bytes()).is_err(),
+            "{b:?}"
+        );
     }
 }
 
@@ -411,7 +486,9 @@ fn witness_flow_with_real_keys() {
     let log = key("example.com/log", SignatureType::Ed25519, 1);
     let w = Cosigner::new(key("witness.example/w1", SignatureType::CosignatureV1, 2)).unwrap();
     let t = tree(20);
-    let note = Checkpoint::new("example.com/log", 20, t.root()).sign(&log).unwrap();
+    let note = Checkpoint::new("example.com/log", 20, t.root())
+        .sign(&log)
+        .unwrap();
     let req = AddCheckpointRequest::new(8, consistency_proof(&t, 8, 20).unwrap(), note).unwrap();
     let req = AddCheckpointRequest::parse(&req.to_bytes()).unwrap();
     verify_consistency(8, 20, req.proof(), &tree(8).root(), &req.checkpoint().root).unwrap();
@@ -420,8 +497,12 @@ fn witness_flow_with_real_keys() {
     for s in parse_add_checkpoint_response(body.as_bytes()).unwrap() {
         n.add_signature(s);
     }
-    let o = open_checkpoint(&n.to_bytes(), &log.verifier(), &Verifiers::from_keys([w.verifier()]))
-        .unwrap();
+    let o = open_checkpoint(
+        &n.to_bytes(),
+        &log.verifier(),
+        &Verifiers::from_keys([w.verifier()]),
+    )
+    .unwrap();
     assert_eq!(o.cosignatures[0].timestamp(), Some(99));
 }
 
@@ -431,7 +512,16 @@ fn tree_size_body() {
     assert_eq!(parse_tree_size(b"20852163\n").unwrap(), 20852163);
     assert_eq!(parse_tree_size(b"0\n").unwrap(), 0);
     assert_eq!(TREE_SIZE_CONTENT_TYPE, "text/x.tlog.size");
-    for b in [&b""[..], b"\n", b"12", b"012\n", b"12\n\n", b" 12\n", b"1a\n", b"18446744073709551616\n"] {
+    for b in [
+        &b""[..],
+        b"\n",
+        b"12",
+        b"012\n",
+        b"12\n\n",
+        b" 12\n",
+        b"1a\n",
+        b"18446744073709551616\n",
+    ] {
         assert!(parse_tree_size(b).is_err(), "{b:?}");
     }
 }
@@ -439,12 +529,18 @@ fn tree_size_body() {
 // ---- tlog-policy ----
 
 fn policy_keys() -> (String, Vec<String>) {
-    let log = key("example.com/log", SignatureType::Ed25519, 1).verifier().to_string();
+    let log = key("example.com/log", SignatureType::Ed25519, 1)
+        .verifier()
+        .to_string();
     let ws = (0..8)
         .map(|i| {
-            key(&format!("w{i}.example"), SignatureType::CosignatureV1, 20 + i)
-                .verifier()
-                .to_string()
+            key(
+                &format!("w{i}.example"),
+                SignatureType::CosignatureV1,
+                20 + i,
+            )
+            .verifier()
+            .to_string()
         })
         .collect();
     (log, ws)
@@ -494,29 +590,74 @@ fn policy_table() {
         ("".to_owned(), "no quorum"),
         ("quorum none\nquorum none\n".to_owned(), "two quorums"),
         ("quorum X\n".to_owned(), "undefined quorum"),
-        (format!("quorum A\nwitness A {w0}\n"), "quorum before definition"),
-        (format!("witness A {w0}\nwitness A {w1}\nquorum A\n"), "duplicate name"),
+        (
+            format!("quorum A\nwitness A {w0}\n"),
+            "quorum before definition",
+        ),
+        (
+            format!("witness A {w0}\nwitness A {w1}\nquorum A\n"),
+            "duplicate name",
+        ),
         (format!("witness none {w0}\nquorum none\n"), "reserved name"),
-        (format!("witness A {w0}\nwitness B {w0}\nquorum A\n"), "duplicate witness key"),
-        (format!("log {log}\nlog {log}\nquorum none\n"), "duplicate log key"),
-        (format!("log {w0}\nquorum none\n"), "log with cosignature key"),
-        (format!("witness A {log}\nquorum A\n"), "witness with log key"),
+        (
+            format!("witness A {w0}\nwitness B {w0}\nquorum A\n"),
+            "duplicate witness key",
+        ),
+        (
+            format!("log {log}\nlog {log}\nquorum none\n"),
+            "duplicate log key",
+        ),
+        (
+            format!("log {w0}\nquorum none\n"),
+            "log with cosignature key",
+        ),
+        (
+            format!("witness A {log}\nquorum A\n"),
+            "witness with log key",
+        ),
         (format!("witness A {w0}\ngroup G 2 A\nquorum G\n"), "k > n"),
         (format!("witness A {w0}\ngroup G 0 A\nquorum G\n"), "k = 0"),
-        (format!("witness A {w0}\ngroup G 01 A\nquorum G\n"), "k leading zero"),
-        (format!("witness A {w0}\ngroup G some A\nquorum G\n"), "k word"),
-        (format!("witness A {w0}\ngroup G any\nquorum G\n"), "no members"),
-        (format!("witness A {w0}\ngroup G any A A\nquorum G\n"), "member twice"),
-        (format!("witness A {w0}\ngroup G any A\ngroup H any A\nquorum H\n"), "member in two groups"),
-        (format!("witness A {w0}\ngroup G any B\nquorum G\n"), "undefined member"),
-        (format!("witness A {w0}\ngroup G any none\nquorum G\n"), "none as member"),
-        (format!("witness A {w0}\ngroup G any G\nquorum G\n"), "self reference"),
+        (
+            format!("witness A {w0}\ngroup G 01 A\nquorum G\n"),
+            "k leading zero",
+        ),
+        (
+            format!("witness A {w0}\ngroup G some A\nquorum G\n"),
+            "k word",
+        ),
+        (
+            format!("witness A {w0}\ngroup G any\nquorum G\n"),
+            "no members",
+        ),
+        (
+            format!("witness A {w0}\ngroup G any A A\nquorum G\n"),
+            "member twice",
+        ),
+        (
+            format!("witness A {w0}\ngroup G any A\ngroup H any A\nquorum H\n"),
+            "member in two groups",
+        ),
+        (
+            format!("witness A {w0}\ngroup G any B\nquorum G\n"),
+            "undefined member",
+        ),
+        (
+            format!("witness A {w0}\ngroup G any none\nquorum G\n"),
+            "none as member",
+        ),
+        (
+            format!("witness A {w0}\ngroup G any G\nquorum G\n"),
+            "self reference",
+        ),
         ("quorum none\x0b\n".to_owned(), "vertical tab"),
         ("quorum none\r\n".to_owned(), "CRLF"),
         ("quorum none\n\x7f\n".to_owned(), "DEL"),
         ("quorum none extra\n".to_owned(), "quorum arity"),
         (format!("log {log} url extra\nquorum none\n"), "log arity"),
-        (format!("witness A {w0} url extra\nquorum none\n"), "witness arity"),
+        (
+            format!("witness A {w0} url extra\nquorum none\n"),
+            "witness arity",
+        ),
         ("log notakey\nquorum none\n".to_owned(), "bad vkey"),
         ("publisher x\nquorum none\n".to_owned(), "unknown keyword"),
     ];
@@ -528,7 +669,10 @@ fn policy_table() {
 #[test]
 fn policy_extensions_and_limits() {
     let (log, w) = policy_keys();
-    let text = format!("publisher {log}\nmax-age 86400\nwitness A {}\nquorum A\n", w[0]);
+    let text = format!(
+        "publisher {log}\nmax-age 86400\nwitness A {}\nquorum A\n",
+        w[0]
+    );
     let (p, ext) = Policy::parse_with_extensions(text.as_bytes()).unwrap();
     assert_eq!(ext.len(), 2);
     assert_eq!(ext[0].keyword, "publisher");
@@ -541,15 +685,26 @@ fn policy_extensions_and_limits() {
     let mut s = String::new();
     for i in 0..32u8 {
         let l = key(&format!("log{i}.example"), SignatureType::Ed25519, 100 + i).verifier();
-        let wk = key(&format!("w{i}.example"), SignatureType::CosignatureV1, 200 - i).verifier();
+        let wk = key(
+            &format!("w{i}.example"),
+            SignatureType::CosignatureV1,
+            200 - i,
+        )
+        .verifier();
         s += &format!("log {l}\nwitness W{i} {wk}\ngroup G{i} any W{i}\n");
     }
     s += &format!(
         "group ALL 17 {}\nquorum ALL\n",
-        (0..32).map(|i| format!("G{i}")).collect::<Vec<_>>().join(" ")
+        (0..32)
+            .map(|i| format!("G{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let p = Policy::parse(s.as_bytes()).unwrap();
-    assert_eq!((p.logs().len(), p.witnesses().len(), p.groups().len()), (32, 32, 33));
+    assert_eq!(
+        (p.logs().len(), p.witnesses().len(), p.groups().len()),
+        (32, 32, 33)
+    );
     let sixteen: BTreeSet<String> = (0..16).map(|i| format!("W{i}")).collect();
     let seventeen: BTreeSet<String> = (0..17).map(|i| format!("W{i}")).collect();
     assert!(!p.check_quorum(&sixteen));
@@ -560,7 +715,14 @@ fn policy_extensions_and_limits() {
 fn policy_with_verified_cosignatures() {
     let log = key("example.com/log", SignatureType::Ed25519, 1);
     let w: Vec<Cosigner> = (0..3)
-        .map(|i| Cosigner::new(key(&format!("w{i}.example"), SignatureType::CosignatureV1, 50 + i)).unwrap())
+        .map(|i| {
+            Cosigner::new(key(
+                &format!("w{i}.example"),
+                SignatureType::CosignatureV1,
+                50 + i,
+            ))
+            .unwrap()
+        })
         .collect();
     let text = format!(
         "log {}\nwitness A {}\nwitness B {}\nwitness C {}\ngroup G 2 A B C\nquorum G\n",
@@ -571,7 +733,9 @@ fn policy_with_verified_cosignatures() {
     );
     let p = Policy::parse(text.as_bytes()).unwrap();
     let t = tree(5);
-    let mut note = Checkpoint::new("example.com/log", 5, t.root()).sign(&log).unwrap();
+    let mut note = Checkpoint::new("example.com/log", 5, t.root())
+        .sign(&log)
+        .unwrap();
     note.cosign(&w[0], 1).unwrap();
     let lk = &p.log_for_origin("example.com/log").unwrap().key;
     let o = open_checkpoint(&note.to_bytes(), lk, &p.witness_verifiers()).unwrap();
@@ -598,7 +762,9 @@ fn mutate(rng: &mut StdRng, seed: &[u8]) -> Vec<u8> {
             }
             2 => {
                 let i = rng.gen_range(0..=v.len());
-                let b = *b"\n x0+/=\xe2\x80\x94.p".get(rng.gen_range(0..14)).unwrap_or(&b'\n');
+                let b = *b"\n x0+/=\xe2\x80\x94.p"
+                    .get(rng.gen_range(0..14))
+                    .unwrap_or(&b'\n');
                 v.insert(i, b);
             }
             _ => {
@@ -616,18 +782,39 @@ fn fuzz_bodies_round_trip() {
     let (log, w) = policy_keys();
     let t = tree(20);
     let lk = key("example.com/log", SignatureType::Ed25519, 1);
-    let note = Checkpoint::new("example.com/log", 20, t.root()).sign(&lk).unwrap();
+    let note = Checkpoint::new("example.com/log", 20, t.root())
+        .sign(&lk)
+        .unwrap();
     let req = AddCheckpointRequest::new(8, consistency_proof(&t, 8, 20).unwrap(), note.clone())
         .unwrap()
         .to_bytes();
-    let policy = format!("log {log}\nwitness A {}\nwitness B {}\ngroup G any A B\nquorum G\n", w[0], w[1]);
-    let corpora: [(&dyn Fn(&[u8]), Vec<Vec<u8>>); 6] = [
-        (&fuzz_bodies::note, vec![note.to_bytes(), CP_NOTE.as_bytes().to_vec()]),
-        (&fuzz_bodies::checkpoint, vec![CP_TEXT.as_bytes().to_vec(), note.text().as_bytes().to_vec()]),
-        (&fuzz_bodies::tile_path, vec![b"tile/0/x001/x234/067.p/8".to_vec(), b"tile/entries/000".to_vec()]),
+    let policy = format!(
+        "log {log}\nwitness A {}\nwitness B {}\ngroup G any A B\nquorum G\n",
+        w[0], w[1]
+    );
+    type Body<'a> = &'a dyn Fn(&[u8]);
+    let corpora: [(Body, Vec<Vec<u8>>); 6] = [
+        (
+            &fuzz_bodies::note,
+            vec![note.to_bytes(), CP_NOTE.as_bytes().to_vec()],
+        ),
+        (
+            &fuzz_bodies::checkpoint,
+            vec![CP_TEXT.as_bytes().to_vec(), note.text().as_bytes().to_vec()],
+        ),
+        (
+            &fuzz_bodies::tile_path,
+            vec![
+                b"tile/0/x001/x234/067.p/8".to_vec(),
+                b"tile/entries/000".to_vec(),
+            ],
+        ),
         (&fuzz_bodies::tlog_proof, vec![proof.to_bytes()]),
         (&fuzz_bodies::witness_request, vec![req, b"12\n".to_vec()]),
-        (&fuzz_bodies::policy, vec![policy.into_bytes(), b"quorum none\n".to_vec()]),
+        (
+            &fuzz_bodies::policy,
+            vec![policy.into_bytes(), b"quorum none\n".to_vec()],
+        ),
     ];
     let mut rng = StdRng::seed_from_u64(0x5eed);
     for (body, seeds) in corpora {

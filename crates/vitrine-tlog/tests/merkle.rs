@@ -41,7 +41,11 @@ fn hashing_basics() {
     assert_eq!(root_from_leaf_hashes(&[l, l]), node_hash(&l, &l));
     let t = trees();
     for n in 0..=N {
-        assert_eq!(t[n as usize].root(), root_from_leaf_hashes(&leaves(n)), "{n}");
+        assert_eq!(
+            t[n as usize].root(),
+            root_from_leaf_hashes(&leaves(n)),
+            "{n}"
+        );
         // Any larger tree stores enough to compute smaller roots.
         assert_eq!(tree_root(&t[N as usize], n).unwrap(), t[n as usize].root());
     }
@@ -108,7 +112,10 @@ fn consistency_all_pairs() {
             for j in 0..p.len() {
                 let mut q = p.clone();
                 q[j][31] ^= 0x80;
-                assert!(verify_consistency(m, n, &q, &r1, &r2).is_err(), "{m} {n} {j}");
+                assert!(
+                    verify_consistency(m, n, &q, &r1, &r2).is_err(),
+                    "{m} {n} {j}"
+                );
                 let mut short = p.clone();
                 short.remove(j);
                 assert!(verify_consistency(m, n, &short, &r1, &r2).is_err());

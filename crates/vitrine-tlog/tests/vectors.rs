@@ -66,8 +66,7 @@ fn all_rfc6962_vectors() {
             let s2 = v["size2"].as_u64().unwrap();
             match proof(&v["proof"]) {
                 Some(p) => {
-                    verify_consistency(s1, s2, &p, &bytes(&v["root1"]), &bytes(&v["root2"]))
-                        .is_ok()
+                    verify_consistency(s1, s2, &p, &bytes(&v["root1"]), &bytes(&v["root2"])).is_ok()
                 }
                 None => false,
             }
