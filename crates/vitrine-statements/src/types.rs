@@ -1,0 +1,260 @@
+//! The six statement types, each with its field schema.
+
+use crate::value::{parse_u64, CommitId, Sha256, Text, Token};
+use crate::{Fields, ParseError, ValueError};
+use std::fmt::Write as _;
+
+/// Writes `key value\n`.
+fn line(out: &mut String, key: &str, value: impl std::fmt::Display) {
+    writeln!(out, "{key} {value}").expect("invariant: writing to a String cannot fail");
+}
+
+/// Binds a field's raw value to its parser, tagging errors with the field.
+fn field<'a, T>(
+    key: &'static str,
+    raw: &'a str,
+    parse: impl FnOnce(&'a str) -> Result<T, ValueError>,
+) -> Result<T, ParseError> {
+    parse(raw).map_err(|err| ParseError::MalformedValue { field: key, err })
+}
+
+/// `rules` — a rule bundle published for endpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// SHA-256 of the bundle's bytes (its content address).
+    pub sha256: Sha256,
+    /// Size of the bundle in bytes.
+    pub size: u64,
+    /// Bundle version; endpoints only move forward (no rollback).
+    pub version: u64,
+    /// When the bundle was made, unix seconds.
+    pub created: u64,
+    /// After this time (unix seconds) endpoints refuse the bundle (no freeze).
+    pub expires: u64,
+}
+
+impl Rules {
+    pub(crate) const FIELDS: &'static [&'static str] =
+        &["sha256", "size", "version", "created", "expires"];
+
+    pub(crate) fn write(&self, out: &mut String) {
+        line(out, "sha256", self.sha256);
+        line(out, "size", self.size);
+        line(out, "version", self.version);
+        line(out, "created", self.created);
+        line(out, "expires", self.expires);
+    }
+
+    pub(crate) fn read(f: &Fields<'_>) -> Result<Self, ParseError> {
+        Ok(Self {
+            sha256: field("sha256", f.required(0)?, Sha256::parse)?,
+            size: field("size", f.required(1)?, parse_u64)?,
+            version: field("version", f.required(2)?, parse_u64)?,
+            created: field("created", f.required(3)?, parse_u64)?,
+            expires: field("expires", f.required(4)?, parse_u64)?,
+        })
+    }
+}
+
+/// `release` — a build of the scanner binary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    /// Target triple, e.g. `x86_64-unknown-linux-gnu`.
+    pub target: Token,
+    /// SHA-256 of the binary.
+    pub sha256: Sha256,
+    /// Source commit the binary was built from.
+    pub commit: CommitId,
+    /// SHA-256 of the `Cargo.lock` used.
+    pub lockfile_sha256: Sha256,
+    /// Toolchain, e.g. `rustc-1.95.0`.
+    pub toolchain: Token,
+}
+
+impl Release {
+    pub(crate) const FIELDS: &'static [&'static str] =
+        &["target", "sha256", "commit", "lockfile-sha256", "toolchain"];
+
+    pub(crate) fn write(&self, out: &mut String) {
+        line(out, "target", &self.target);
+        line(out, "sha256", self.sha256);
+        line(out, "commit", &self.commit);
+        line(out, "lockfile-sha256", self.lockfile_sha256);
+        line(out, "toolchain", &self.toolchain);
+    }
+
+    pub(crate) fn read(f: &Fields<'_>) -> Result<Self, ParseError> {
+        Ok(Self {
+            target: field("target", f.required(0)?, Token::new)?,
+            sha256: field("sha256", f.required(1)?, Sha256::parse)?,
+            commit: field("commit", f.required(2)?, CommitId::parse)?,
+            lockfile_sha256: field("lockfile-sha256", f.required(3)?, Sha256::parse)?,
+            toolchain: field("toolchain", f.required(4)?, Token::new)?,
+        })
+    }
+}
+
+/// A reviewer's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// The subject is fit to be used.
+    Approve,
+    /// The subject must not be used.
+    Reject,
+}
+
+impl Verdict {
+    /// The value's text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Reject => "reject",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, ValueError> {
+        match s {
+            "approve" => Ok(Verdict::Approve),
+            "reject" => Ok(Verdict::Reject),
+            _ if s.is_empty() => Err(ValueError::Empty),
+            _ if s.contains(char::is_whitespace) => Err(ValueError::Space),
+            _ => Err(ValueError::NotInSet {
+                allowed: &["approve", "reject"],
+            }),
+        }
+    }
+}
+
+/// `review` — a reviewer's verdict on an artifact or another statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    /// SHA-256 of what was reviewed (a bundle, a binary, a statement).
+    pub subject: Sha256,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Optional remark for people; absent rather than empty.
+    pub comment: Option<Text>,
+}
+
+impl Review {
+    pub(crate) const FIELDS: &'static [&'static str] = &["subject", "verdict", "comment"];
+
+    pub(crate) fn write(&self, out: &mut String) {
+        line(out, "subject", self.subject);
+        line(out, "verdict", self.verdict.as_str());
+        if let Some(comment) = &self.comment {
+            line(out, "comment", comment);
+        }
+    }
+
+    pub(crate) fn read(f: &Fields<'_>) -> Result<Self, ParseError> {
+        Ok(Self {
+            subject: field("subject", f.required(0)?, Sha256::parse)?,
+            verdict: field("verdict", f.required(1)?, Verdict::parse)?,
+            comment: f
+                .optional(2)
+                .map(|v| field("comment", v, Text::new))
+                .transpose()?,
+        })
+    }
+}
+
+/// `receipt` — the intake received a sample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// SHA-256 of the sample.
+    pub sample: Sha256,
+    /// The tenant's pseudonym (never its name).
+    pub tenant: Token,
+    /// Identifier of the egress policy the sample was sent under.
+    pub policy: Token,
+    /// SHA-256 of that policy's bytes.
+    pub policy_sha256: Sha256,
+    /// When it was received, unix seconds.
+    pub time: u64,
+}
+
+impl Receipt {
+    pub(crate) const FIELDS: &'static [&'static str] =
+        &["sample", "tenant", "policy", "policy-sha256", "time"];
+
+    pub(crate) fn write(&self, out: &mut String) {
+        line(out, "sample", self.sample);
+        line(out, "tenant", &self.tenant);
+        line(out, "policy", &self.policy);
+        line(out, "policy-sha256", self.policy_sha256);
+        line(out, "time", self.time);
+    }
+
+    pub(crate) fn read(f: &Fields<'_>) -> Result<Self, ParseError> {
+        Ok(Self {
+            sample: field("sample", f.required(0)?, Sha256::parse)?,
+            tenant: field("tenant", f.required(1)?, Token::new)?,
+            policy: field("policy", f.required(2)?, Token::new)?,
+            policy_sha256: field("policy-sha256", f.required(3)?, Sha256::parse)?,
+            time: field("time", f.required(4)?, parse_u64)?,
+        })
+    }
+}
+
+/// `access` — someone is about to open a sample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// Who opens it (an analyst's stable identifier).
+    pub who: Token,
+    /// Why, for the data owner to read.
+    pub purpose: Text,
+    /// SHA-256 of the sample.
+    pub sample: Sha256,
+    /// When, unix seconds.
+    pub time: u64,
+}
+
+impl Access {
+    pub(crate) const FIELDS: &'static [&'static str] = &["who", "purpose", "sample", "time"];
+
+    pub(crate) fn write(&self, out: &mut String) {
+        line(out, "who", &self.who);
+        line(out, "purpose", &self.purpose);
+        line(out, "sample", self.sample);
+        line(out, "time", self.time);
+    }
+
+    pub(crate) fn read(f: &Fields<'_>) -> Result<Self, ParseError> {
+        Ok(Self {
+            who: field("who", f.required(0)?, Token::new)?,
+            purpose: field("purpose", f.required(1)?, Text::new)?,
+            sample: field("sample", f.required(2)?, Sha256::parse)?,
+            time: field("time", f.required(3)?, parse_u64)?,
+        })
+    }
+}
+
+/// `deletion` — a sample was destroyed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    /// SHA-256 of the sample.
+    pub sample: Sha256,
+    /// Why it was destroyed (retention expiry, owner request, …).
+    pub reason: Text,
+    /// When, unix seconds.
+    pub time: u64,
+}
+
+impl Deletion {
+    pub(crate) const FIELDS: &'static [&'static str] = &["sample", "reason", "time"];
+
+    pub(crate) fn write(&self, out: &mut String) {
+        line(out, "sample", self.sample);
+        line(out, "reason", &self.reason);
+        line(out, "time", self.time);
+    }
+
+    pub(crate) fn read(f: &Fields<'_>) -> Result<Self, ParseError> {
+        Ok(Self {
+            sample: field("sample", f.required(0)?, Sha256::parse)?,
+            reason: field("reason", f.required(1)?, Text::new)?,
+            time: field("time", f.required(2)?, parse_u64)?,
+        })
+    }
+}

@@ -1,0 +1,277 @@
+//! Round trips and a good/bad table for the statement text format.
+
+use vitrine_statements::*;
+
+const H1: &str = "a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00";
+const H2: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+
+fn sha(s: &str) -> Sha256 {
+    Sha256::parse(s).unwrap()
+}
+
+fn examples() -> Vec<Statement> {
+    vec![
+        Statement::Rules(Rules {
+            sha256: sha(H1),
+            size: 48213,
+            version: 42,
+            created: 1_767_225_600,
+            expires: 1_769_904_000,
+        }),
+        Statement::Release(Release {
+            target: Token::new("x86_64-unknown-linux-gnu").unwrap(),
+            sha256: sha(H1),
+            commit: CommitId::parse("4b825dc642cb6eb9a060e54bf8d69288fbee4904").unwrap(),
+            lockfile_sha256: sha(H2),
+            toolchain: Token::new("rustc-1.95.0").unwrap(),
+        }),
+        Statement::Review(Review {
+            subject: sha(H1),
+            verdict: Verdict::Approve,
+            comment: Some(Text::new("no document-targeting rules; strings reviewed").unwrap()),
+        }),
+        Statement::Review(Review {
+            subject: sha(H2),
+            verdict: Verdict::Reject,
+            comment: None,
+        }),
+        Statement::Receipt(Receipt {
+            sample: sha(H1),
+            tenant: Token::new("t-5f2a9c").unwrap(),
+            policy: Token::new("default-exec-only").unwrap(),
+            policy_sha256: sha(H2),
+            time: 1_767_225_601,
+        }),
+        Statement::Access(Access {
+            who: Token::new("analyst@vendor.example").unwrap(),
+            purpose: Text::new("triage of detection Win.Trojan.Agent-123, ticket 8812").unwrap(),
+            sample: sha(H1),
+            time: 1_767_225_700,
+        }),
+        Statement::Deletion(Deletion {
+            sample: sha(H1),
+            reason: Text::new("retention period of 90 days expired").unwrap(),
+            time: 1_775_001_700,
+        }),
+    ]
+}
+
+#[test]
+fn every_type_round_trips() {
+    let mut kinds = std::collections::BTreeSet::new();
+    for st in examples() {
+        let text = st.to_text();
+        assert_eq!(Statement::parse(text.as_bytes()).unwrap(), st, "{text}");
+        // Canonical: formatting the parse result gives the same bytes.
+        assert_eq!(Statement::parse(text.as_bytes()).unwrap().to_text(), text);
+        kinds.insert(st.kind());
+    }
+    assert_eq!(kinds.len(), StatementType::ALL.len());
+}
+
+#[test]
+fn header_form() {
+    for t in StatementType::ALL {
+        assert_eq!(t.header(), format!("{HEADER_PREFIX}{}/v1", t.name()));
+        assert_eq!(t.name().parse::<StatementType>().unwrap(), t);
+    }
+}
+
+fn rules_text(lines: &[&str]) -> Vec<u8> {
+    let mut s = String::from("vitrine.dev/statement/rules/v1\n");
+    for l in lines {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s.into_bytes()
+}
+
+const SHA: &str = "sha256 a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00";
+
+#[test]
+fn good_and_bad_table() {
+    use ParseError as P;
+    use ValueError as V;
+    let good = rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20"]);
+    let cases: Vec<(&str, Vec<u8>, Result<(), ParseError>)> = vec![
+        ("good", good.clone(), Ok(())),
+        (
+            "unknown type",
+            b"vitrine.dev/statement/rules/v2\nsize 1\n".to_vec(),
+            Err(P::UnknownType { header: "vitrine.dev/statement/rules/v2".into() }),
+        ),
+        (
+            "empty text",
+            Vec::new(),
+            Err(P::UnknownType { header: String::new() }),
+        ),
+        (
+            "missing field",
+            rules_text(&[SHA, "size 1", "version 0", "created 10"]),
+            Err(P::MissingField { field: "expires" }),
+        ),
+        (
+            "repeated field",
+            rules_text(&[SHA, "size 1", "size 1", "version 0", "created 10", "expires 20"]),
+            Err(P::RepeatedField { field: "size" }),
+        ),
+        (
+            "out of order",
+            rules_text(&[SHA, "version 0", "size 1", "created 10", "expires 20"]),
+            Err(P::OutOfOrderField { field: "size", after: "version" }),
+        ),
+        (
+            "unknown field",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "ack lint-1"]),
+            Err(P::UnknownField { field: "ack".into() }),
+        ),
+        (
+            "uppercase hex",
+            rules_text(&[&SHA.to_uppercase().replace("SHA256", "sha256"), "size 1", "version 0", "created 10", "expires 20"]),
+            Err(P::MalformedValue { field: "sha256", err: V::NotLowercaseHex }),
+        ),
+        (
+            "short hex",
+            rules_text(&["sha256 abcd", "size 1", "version 0", "created 10", "expires 20"]),
+            Err(P::MalformedValue { field: "sha256", err: V::WrongLength { expected: vec![64], found: 4 } }),
+        ),
+        (
+            "leading zero",
+            rules_text(&[SHA, "size 01", "version 0", "created 10", "expires 20"]),
+            Err(P::MalformedValue { field: "size", err: V::LeadingZero }),
+        ),
+        (
+            "negative",
+            rules_text(&[SHA, "size -1", "version 0", "created 10", "expires 20"]),
+            Err(P::MalformedValue { field: "size", err: V::NotDecimal }),
+        ),
+        (
+            "overflow",
+            rules_text(&[SHA, "size 18446744073709551616", "version 0", "created 10", "expires 20"]),
+            Err(P::MalformedValue { field: "size", err: V::Overflow }),
+        ),
+        (
+            "double space",
+            rules_text(&[SHA, "size  1", "version 0", "created 10", "expires 20"]),
+            Err(P::MalformedValue { field: "size", err: V::Space }),
+        ),
+        (
+            "trailing space",
+            rules_text(&[SHA, "size 1 ", "version 0", "created 10", "expires 20"]),
+            Err(P::MalformedValue { field: "size", err: V::Space }),
+        ),
+        (
+            "empty value",
+            rules_text(&[SHA, "size ", "version 0", "created 10", "expires 20"]),
+            Err(P::MalformedValue { field: "size", err: V::Empty }),
+        ),
+        (
+            "carriage return",
+            rules_text(&[SHA, "size 1\r", "version 0", "created 10", "expires 20"]),
+            Err(P::MalformedValue { field: "size", err: V::ForbiddenChar }),
+        ),
+        (
+            "no value",
+            rules_text(&[SHA, "size", "version 0", "created 10", "expires 20"]),
+            Err(P::MalformedLine { line: 3 }),
+        ),
+        (
+            "blank line",
+            rules_text(&[SHA, "", "size 1", "version 0", "created 10", "expires 20"]),
+            Err(P::MalformedLine { line: 3 }),
+        ),
+        (
+            "trailing bytes",
+            [good.as_slice(), b"x"].concat(),
+            Err(P::TrailingBytes),
+        ),
+        (
+            "no final newline",
+            good[..good.len() - 1].to_vec(),
+            Err(P::TrailingBytes),
+        ),
+        (
+            "trailing blank line",
+            [good.as_slice(), b"\n"].concat(),
+            Err(P::MalformedLine { line: 7 }),
+        ),
+        (
+            "too large",
+            vec![b'a'; MAX_TEXT_BYTES + 1],
+            Err(P::TooLarge { len: MAX_TEXT_BYTES + 1, max: MAX_TEXT_BYTES }),
+        ),
+        (
+            "non-UTF-8 value",
+            b"vitrine.dev/statement/deletion/v1\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nreason \xff\xfe\ntime 1\n".to_vec(),
+            Err(P::MalformedValue { field: "reason", err: V::NotUtf8 }),
+        ),
+        (
+            "text with tab",
+            b"vitrine.dev/statement/deletion/v1\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nreason a\tb\ntime 1\n".to_vec(),
+            Err(P::MalformedValue { field: "reason", err: V::ForbiddenChar }),
+        ),
+        (
+            "text with inner spaces",
+            b"vitrine.dev/statement/deletion/v1\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nreason owner asked, ticket 7\ntime 1\n".to_vec(),
+            Ok(()),
+        ),
+        (
+            "token with space",
+            b"vitrine.dev/statement/access/v1\nwho a b\npurpose x\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\ntime 1\n".to_vec(),
+            Err(P::MalformedValue { field: "who", err: V::Space }),
+        ),
+        (
+            "bad verdict",
+            b"vitrine.dev/statement/review/v1\nsubject a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nverdict Approve\n".to_vec(),
+            Err(P::MalformedValue { field: "verdict", err: V::NotInSet { allowed: &["approve", "reject"] } }),
+        ),
+        (
+            "review without comment",
+            b"vitrine.dev/statement/review/v1\nsubject a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nverdict reject\n".to_vec(),
+            Ok(()),
+        ),
+        (
+            "review empty comment",
+            b"vitrine.dev/statement/review/v1\nsubject a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nverdict reject\ncomment \n".to_vec(),
+            Err(P::MalformedValue { field: "comment", err: V::Empty }),
+        ),
+    ];
+    for (name, text, want) in cases {
+        let got = Statement::parse(&text);
+        match (&got, &want) {
+            (Ok(st), Ok(())) => assert_eq!(st.to_text().as_bytes(), text, "{name}"),
+            (Err(e), Err(w)) => assert_eq!(e, w, "{name}"),
+            _ => panic!("{name}: got {got:?}, want {want:?}"),
+        }
+    }
+}
+
+#[test]
+fn sign_and_open() {
+    use vitrine_note::{SignatureType, SignerKey, VerificationError, Verifiers};
+    let key =
+        SignerKey::from_seed("publisher.example/p1", SignatureType::Ed25519, [7; 32]).unwrap();
+    let other =
+        SignerKey::from_seed("publisher.example/p2", SignatureType::Ed25519, [8; 32]).unwrap();
+    for st in examples() {
+        let note = st.sign(&key).unwrap();
+        // Deterministic: one byte form per (statement, key).
+        assert_eq!(note, st.sign(&key).unwrap());
+        let (got, signer) =
+            Statement::open(&note, &Verifiers::from_keys([key.verifier()])).unwrap();
+        assert_eq!(got, st);
+        assert_eq!(signer, key.verifier());
+        let err = Statement::open(&note, &Verifiers::from_keys([other.verifier()])).unwrap_err();
+        assert_eq!(
+            err,
+            OpenError::Note(VerificationError::NoKnownSignature.into())
+        );
+    }
+    // A signed note whose text is not a statement.
+    let mut junk = vitrine_note::Note::new("hello\n").unwrap();
+    junk.sign(&key).unwrap();
+    assert!(matches!(
+        Statement::open(&junk.to_bytes(), &Verifiers::from_keys([key.verifier()])),
+        Err(OpenError::Statement(ParseError::UnknownType { .. }))
+    ));
+}
