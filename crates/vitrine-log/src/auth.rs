@@ -1,0 +1,106 @@
+//! Who may make which statements.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use vitrine_note::{VerifierKey, Verifiers};
+use vitrine_statements::StatementType;
+
+/// Which signer keys may make which statement types.
+///
+/// Text form (the data directory's `authorized` file), one rule per line:
+///
+/// ```text
+/// # publishers
+/// rules,release publisher.example/p1+4d3c2b1a+AX...
+/// review reviewer.example/r1+01020304+AY...
+/// ```
+///
+/// A line is a comma-separated list of statement type names, one space,
+/// and a vkey. Blank lines and lines starting with `#` are ignored. A key
+/// may appear on several lines; its permissions add up.
+#[derive(Clone, Debug, Default)]
+pub struct Authorization {
+    rules: Vec<(BTreeSet<StatementType>, VerifierKey)>,
+}
+
+/// Why an authorization file did not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("authorization line {line}: {reason}")]
+pub struct AuthorizationError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Authorization {
+    /// Nobody may write.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Allows `key` to make statements of the given types.
+    pub fn allow(
+        mut self,
+        types: impl IntoIterator<Item = StatementType>,
+        key: VerifierKey,
+    ) -> Self {
+        self.rules.push((types.into_iter().collect(), key));
+        self
+    }
+
+    /// Parses the text form.
+    pub fn parse(text: &str) -> Result<Self, AuthorizationError> {
+        let mut auth = Self::new();
+        for (i, line) in text.lines().enumerate() {
+            let err = |reason: String| AuthorizationError {
+                line: i + 1,
+                reason,
+            };
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (types, vkey) = line
+                .split_once(' ')
+                .ok_or_else(|| err("expected `<types> <vkey>`".into()))?;
+            let types = types
+                .split(',')
+                .map(|t| {
+                    t.parse::<StatementType>()
+                        .map_err(|_| err(format!("unknown type {t:?}")))
+                })
+                .collect::<Result<BTreeSet<_>, _>>()?;
+            let key = vkey
+                .parse::<VerifierKey>()
+                .map_err(|e| err(format!("bad vkey: {e}")))?;
+            auth.rules.push((types, key));
+        }
+        Ok(auth)
+    }
+
+    /// The keys allowed to make `kind`.
+    pub fn verifiers_for(&self, kind: StatementType) -> Verifiers {
+        self.rules
+            .iter()
+            .filter(|(types, _)| types.contains(&kind))
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+
+    /// Every key named in the configuration, whatever it may make.
+    pub fn all_verifiers(&self) -> Verifiers {
+        self.rules.iter().map(|(_, key)| key.clone()).collect()
+    }
+}
+
+impl fmt::Display for Authorization {
+    /// The text form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (types, key) in &self.rules {
+            let names: Vec<_> = types.iter().map(|t| t.name()).collect();
+            writeln!(f, "{} {key}", names.join(","))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! Vitrine's transparency log: the sequencer, its storage seam, and two
+//! backends. No HTTP here; `vitrine-server` puts axum in front of it.
+//!
+//! Main types: [`Log`] (built with [`Log::builder`]), the [`Storage`] trait
+//! with [`FsStorage`] (embedded default: a data directory plus SQLite) and
+//! [`MemoryStorage`] (tests, with fault injection), [`Authorization`] (who
+//! may make which statements) and the [`Cosigner`] hook for witnesses.
+//!
+//! What's in scope: accepting signed statements, deduplicating them,
+//! sequencing them in batches into C2SP tlog-tiles (tiles, entry bundles,
+//! checkpoint), durability and crash recovery, and [`replay`] to re-verify
+//! a log. Out of scope: HTTP, the witness protocol, monitoring.
+//!
+//! # Guarantees
+//!
+//! - [`Log::add`] resolves only after the entry's tiles, its dedup row and
+//!   a signed checkpoint covering it are durable in storage.
+//! - The published checkpoint is the commit point. On start and after any
+//!   failure the sequencer re-derives its state from it, so it never
+//!   publishes a checkpoint inconsistent with an earlier one; entries of a
+//!   batch that failed before publication may be lost, but were never
+//!   acknowledged.
+//! - Identical entry bytes get the same index.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use vitrine_log::{init, Authorization, Log, MemoryStorage};
+//! use vitrine_note::{SignatureType, SignerKey};
+//! use vitrine_statements::{Deletion, Sha256, Statement, StatementType, Text};
+//!
+//! let log_key = SignerKey::generate("log.example/vitrine", SignatureType::Ed25519)?;
+//! let intake = SignerKey::generate("intake.example/1", SignatureType::Ed25519)?;
+//! let storage = Arc::new(MemoryStorage::new());
+//! init(&*storage, &log_key)?;
+//! let log = Log::builder(storage, log_key)
+//!     .authorization(Authorization::new().allow([StatementType::Deletion], intake.verifier()))
+//!     .open()?;
+//! let note = Statement::Deletion(Deletion {
+//!     sample: Sha256([1; 32]),
+//!     reason: Text::new("retention expired").unwrap(),
+//!     time: 1_767_225_600,
+//! })
+//! .sign(&intake)?;
+//! assert_eq!(log.add_blocking(note.clone())?, 0);
+//! assert_eq!(log.add_blocking(note)?, 0); // deduplicated
+//! assert_eq!(log.size(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod fs;
+mod log;
+mod mem;
+mod merkle;
+mod replay;
+mod storage;
+mod tile;
+
+use std::sync::Arc;
+
+pub use auth::{Authorization, AuthorizationError};
+pub use fs::FsStorage;
+pub use log::{init, CosignError, CosignRequest, Cosigner, Log, LogBuilder, DEFAULT_MAX_ENTRY};
+pub use mem::{Fault, MemoryStorage, Op};
+pub use replay::{replay, ReplayError};
+pub use storage::{Storage, StorageError};
+pub use tile::covered_size;
+
+use vitrine_statements::StatementType;
+
+/// A log failure (storage, corruption, configuration).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The storage backend failed.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The store has no checkpoint: run [`init`] first.
+    #[error("log is not initialised (no checkpoint)")]
+    NotInitialized,
+    /// [`init`] found a checkpoint already.
+    #[error("log is already initialised")]
+    AlreadyInitialized,
+    /// Stored state contradicts the published checkpoint; the log refuses
+    /// to sequence rather than risk a fork.
+    #[error("log state is corrupt: {what}")]
+    Corrupt {
+        /// What does not match.
+        what: String,
+    },
+    /// Signing the checkpoint failed (wrong key type).
+    #[error("signing checkpoint: {0}")]
+    Sign(vitrine_tlog::Error),
+    /// The cosigner hook failed.
+    #[error(transparent)]
+    Cosign(#[from] CosignError),
+    /// The sequencer thread could not start.
+    #[error("starting sequencer thread: {err}")]
+    Thread {
+        /// The OS error.
+        err: std::io::Error,
+    },
+}
+
+/// Why [`Log::add`] did not log an entry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddError {
+    /// The entry is larger than the log accepts.
+    #[error("entry is {len} bytes, more than {max}")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a signed note.
+    #[error("malformed note: {0}")]
+    MalformedNote(vitrine_note::Error),
+    /// The note text is not a valid statement.
+    #[error("malformed statement: {0}")]
+    MalformedStatement(vitrine_statements::ParseError),
+    /// Well-formed, but the log will not accept it from this signer.
+    #[error("rejected: {0}")]
+    Rejected(Rejection),
+    /// The log could not sequence it now (storage failure); retrying is
+    /// safe: an entry that was in fact logged gets its same index.
+    #[error("log unavailable: {0}")]
+    Unavailable(Arc<Error>),
+    /// The log is shutting down.
+    #[error("log is closed")]
+    Closed,
+}
+
+/// A security decision against a statement.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Statements must carry exactly one signature.
+    #[error("{found} signatures, the log takes exactly one")]
+    SignatureCount {
+        /// How many the note had.
+        found: usize,
+    },
+    /// The signer is not allowed to make this type of statement.
+    #[error("{signer} may not make {kind} statements")]
+    NotAllowed {
+        /// The statement's type.
+        kind: StatementType,
+        /// The signature's key name.
+        signer: String,
+    },
+    /// The signature by an allowed key does not verify.
+    #[error("bad signature: {err}")]
+    BadSignature {
+        /// The verification error.
+        err: vitrine_note::Error,
+    },
+}

@@ -1,0 +1,594 @@
+//! The log: validation, the sequencer thread, and reads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+use vitrine_note::{Note, Signature, SignerKey, VerifierKey, Verifiers};
+use vitrine_statements::Statement;
+use vitrine_tlog::{
+    consistency_proof, decode_entry_bundle, encode_entry_bundle, leaf_hash, open_checkpoint,
+    Checkpoint, Hash, TileHashReader, TileKind, TilePath,
+};
+
+use crate::merkle::Edge;
+use crate::storage::Storage;
+use crate::tile::{covered_size, partial_tile, with_kind, TILE_WIDTH};
+use crate::{AddError, Error, Rejection};
+
+/// Largest entry (whole signed statement note) the log accepts by default.
+pub const DEFAULT_MAX_ENTRY: usize = 16 * 1024;
+
+/// Witnesses' cosignatures are gathered through this hook before a
+/// checkpoint is published (the witness protocol is a later issue).
+///
+/// Contract: called by the sequencer thread with the log-signed new
+/// checkpoint and a consistency proof from the previously published one.
+/// Returning `Ok` with signatures appends them to the checkpoint; returning
+/// `Err` fails the batch (nothing is published, submitters get an error).
+/// It may block; the sequencer waits.
+pub trait Cosigner: Send + Sync {
+    /// Gathers cosignatures for `request.new`.
+    fn cosign(&self, request: &CosignRequest<'_>) -> Result<Vec<Signature>, CosignError>;
+}
+
+/// What a [`Cosigner`] is asked to cosign.
+#[derive(Debug)]
+pub struct CosignRequest<'a> {
+    /// The checkpoint published before (signed note bytes).
+    pub old: &'a [u8],
+    /// Its tree size.
+    pub old_size: u64,
+    /// The new checkpoint, signed by the log.
+    pub new: &'a Note,
+    /// RFC 6962 consistency proof from `old_size` to the new size.
+    pub proof: &'a [Hash],
+}
+
+/// A [`Cosigner`] failure.
+#[derive(Debug, thiserror::Error)]
+#[error("cosigning failed: {reason}")]
+pub struct CosignError {
+    /// Why.
+    pub reason: String,
+}
+
+/// Configures and opens a [`Log`].
+pub struct LogBuilder {
+    storage: Arc<dyn Storage>,
+    key: SignerKey,
+    auth: crate::Authorization,
+    batch_max: usize,
+    batch_wait: Duration,
+    max_entry: usize,
+    cosigner: Option<Arc<dyn Cosigner>>,
+}
+
+impl LogBuilder {
+    /// Who may make which statements (default: nobody).
+    pub fn authorization(mut self, auth: crate::Authorization) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// A batch is sequenced when it holds `max` entries or `wait` after its
+    /// first entry arrived, whichever comes first (default 256, 50 ms).
+    pub fn batch(mut self, max: usize, wait: Duration) -> Self {
+        self.batch_max = max.max(1);
+        self.batch_wait = wait;
+        self
+    }
+
+    /// Largest entry accepted, at most 65,535 (default 16 KiB).
+    pub fn max_entry(mut self, bytes: usize) -> Self {
+        self.max_entry = bytes.min(usize::from(u16::MAX));
+        self
+    }
+
+    /// Gathers cosignatures before each checkpoint is published.
+    pub fn cosigner(mut self, cosigner: Arc<dyn Cosigner>) -> Self {
+        self.cosigner = Some(cosigner);
+        self
+    }
+
+    /// Recovers the log's state from storage and starts the sequencer.
+    /// Fails with [`Error::NotInitialized`] on an empty store (see
+    /// [`crate::init`]) and [`Error::Corrupt`] if the stored tiles do not
+    /// match the published checkpoint.
+    pub fn open(self) -> Result<Log, Error> {
+        let vkey = self.key.verifier();
+        let seq = recover(&*self.storage, &vkey)?;
+        let published = Arc::new(RwLock::new(Published {
+            size: seq.size,
+            checkpoint: seq.checkpoint.clone().into(),
+        }));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut sequencer = Sequencer {
+            storage: self.storage.clone(),
+            key: self.key,
+            vkey: vkey.clone(),
+            batch_max: self.batch_max,
+            batch_wait: self.batch_wait,
+            cosigner: self.cosigner,
+            published: published.clone(),
+            seq: Some(seq),
+        };
+        let thread = thread::Builder::new()
+            .name("vitrine-sequencer".into())
+            .spawn(move || sequencer.run(rx))
+            .map_err(|err| Error::Thread { err })?;
+        Ok(Log {
+            storage: self.storage,
+            vkey,
+            auth: self.auth,
+            max_entry: self.max_entry,
+            published,
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Creates the first checkpoint (empty tree) in an empty store; a store
+/// that already has a checkpoint is left alone and reported as
+/// [`Error::AlreadyInitialized`].
+pub fn init(storage: &dyn Storage, key: &SignerKey) -> Result<(), Error> {
+    if storage.read_checkpoint()?.is_some() {
+        return Err(Error::AlreadyInitialized);
+    }
+    let note = Checkpoint::new(key.name(), 0, vitrine_tlog::empty_root())
+        .sign(key)
+        .map_err(Error::Sign)?;
+    storage.swap_checkpoint(None, &note.to_bytes())?;
+    Ok(())
+}
+
+struct Published {
+    size: u64,
+    checkpoint: Arc<[u8]>,
+}
+
+struct Request {
+    entry: Vec<u8>,
+    hash: Hash,
+    reply: oneshot::Sender<Result<u64, AddError>>,
+}
+
+/// A running log: accepts statements, sequences them on its own thread,
+/// and serves its checkpoint and tiles. Dropping it (or [`Log::close`])
+/// stops the sequencer after the batch in progress.
+pub struct Log {
+    storage: Arc<dyn Storage>,
+    vkey: VerifierKey,
+    auth: crate::Authorization,
+    max_entry: usize,
+    published: Arc<RwLock<Published>>,
+    tx: Option<Sender<Request>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Log {
+    /// Starts configuring a log over `storage`, signing with `key` (its name
+    /// is the origin).
+    pub fn builder(storage: Arc<dyn Storage>, key: SignerKey) -> LogBuilder {
+        LogBuilder {
+            storage,
+            key,
+            auth: crate::Authorization::new(),
+            batch_max: 256,
+            batch_wait: Duration::from_millis(50),
+            max_entry: DEFAULT_MAX_ENTRY,
+            cosigner: None,
+        }
+    }
+
+    /// The log's public key; its name is the origin.
+    pub fn verifier(&self) -> &VerifierKey {
+        &self.vkey
+    }
+
+    /// The largest entry accepted.
+    pub fn max_entry(&self) -> usize {
+        self.max_entry
+    }
+
+    /// Checks that `note` is a statement signed by a key allowed to make its
+    /// type, without sequencing it.
+    pub fn validate(&self, note: &[u8]) -> Result<Statement, AddError> {
+        if note.len() > self.max_entry {
+            return Err(AddError::TooLarge {
+                len: note.len(),
+                max: self.max_entry,
+            });
+        }
+        let parsed = Note::parse(note).map_err(AddError::MalformedNote)?;
+        // One signature line: one byte form per (statement, key), so
+        // deduplication by bytes cannot be dodged by adding signatures.
+        if parsed.signatures().len() != 1 {
+            return Err(AddError::Rejected(Rejection::SignatureCount {
+                found: parsed.signatures().len(),
+            }));
+        }
+        let statement =
+            Statement::parse(parsed.text().as_bytes()).map_err(AddError::MalformedStatement)?;
+        let allowed = self.auth.verifiers_for(statement.kind());
+        match parsed.verify(&allowed) {
+            Ok(_) => Ok(statement),
+            Err(vitrine_note::Error::Verification(
+                vitrine_note::VerificationError::NoKnownSignature,
+            )) => Err(AddError::Rejected(Rejection::NotAllowed {
+                kind: statement.kind(),
+                signer: parsed.signatures()[0].name().to_owned(),
+            })),
+            Err(err) => Err(AddError::Rejected(Rejection::BadSignature { err })),
+        }
+    }
+
+    /// Validates and sequences `note`; resolves to its index once a
+    /// checkpoint covering it is durably published. Submitting the same
+    /// bytes again resolves to the same index.
+    pub async fn add(&self, note: Vec<u8>) -> Result<u64, AddError> {
+        self.submit(note)?.await.unwrap_or(Err(AddError::Closed))
+    }
+
+    /// [`Log::add`] for synchronous callers (not from an async runtime).
+    pub fn add_blocking(&self, note: Vec<u8>) -> Result<u64, AddError> {
+        self.submit(note)?
+            .blocking_recv()
+            .unwrap_or(Err(AddError::Closed))
+    }
+
+    fn submit(&self, entry: Vec<u8>) -> Result<oneshot::Receiver<Result<u64, AddError>>, AddError> {
+        self.validate(&entry)?;
+        let (reply, rx) = oneshot::channel();
+        let hash = Sha256::digest(&entry).into();
+        self.tx
+            .as_ref()
+            .ok_or(AddError::Closed)?
+            .send(Request { entry, hash, reply })
+            .map_err(|_| AddError::Closed)?;
+        Ok(rx)
+    }
+
+    /// The published checkpoint (signed note bytes).
+    pub fn checkpoint(&self) -> Arc<[u8]> {
+        self.read_published().checkpoint.clone()
+    }
+
+    /// The published tree size.
+    pub fn size(&self) -> u64 {
+        self.read_published().size
+    }
+
+    fn read_published(&self) -> std::sync::RwLockReadGuard<'_, Published> {
+        self.published.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A tile or entry bundle, if its content is fixed by the published
+    /// tree (so it is immutable) and it exists. Tiles past the published
+    /// size are never returned, even if a batch in progress wrote them.
+    pub fn read_tile(&self, path: &TilePath) -> Result<Option<Vec<u8>>, Error> {
+        match covered_size(path) {
+            Some(n) if n <= self.size() => Ok(self.storage.read_tile(path)?),
+            _ => Ok(None),
+        }
+    }
+
+    /// Stops the sequencer and waits for it; requests still queued are
+    /// answered with [`AddError::Closed`].
+    pub fn close(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What the sequencer knows about the published tree.
+struct Seq {
+    size: u64,
+    edge: Edge,
+    /// Entries of the partial entry bundle.
+    bundle: Vec<Vec<u8>>,
+    checkpoint: Vec<u8>,
+}
+
+fn corrupt(what: impl Into<String>) -> Error {
+    Error::Corrupt { what: what.into() }
+}
+
+/// Re-derives the sequencer's state from the published checkpoint and
+/// clears what a failed batch may have left past it.
+fn recover(storage: &dyn Storage, vkey: &VerifierKey) -> Result<Seq, Error> {
+    let checkpoint = storage.read_checkpoint()?.ok_or(Error::NotInitialized)?;
+    let opened = open_checkpoint(&checkpoint, vkey, &Verifiers::new())
+        .map_err(|e| corrupt(format!("published checkpoint: {e}")))?;
+    let size = opened.checkpoint.size;
+    if let Some(staged) = storage.staged_size()? {
+        // Partial tiles written for the staged size whose content is not
+        // fixed by the published entries would be stale once different
+        // entries are sequenced there; full ones are always rewritten
+        // before they become readable.
+        let stale: Vec<TilePath> = all_kinds()
+            .filter_map(|kind| partial_tile(kind, staged))
+            .filter(|p| covered_size(p).is_none_or(|n| n > size))
+            .collect();
+        if staged > size && !stale.is_empty() {
+            tracing::warn!(
+                size,
+                staged,
+                "discarding partial tiles of an unpublished batch"
+            );
+            storage.delete_tiles(&stale)?;
+        }
+    }
+    storage.forget_from(size)?;
+
+    let mut edge = Edge::default();
+    for level in 0..=vitrine_tlog::MAX_TILE_LEVEL {
+        if size >> (8 * u32::from(level)) == 0 {
+            break;
+        }
+        let hashes = match partial_tile(TileKind::Hashes { level }, size) {
+            None => Vec::new(),
+            Some(path) => {
+                let bytes = storage
+                    .read_tile(&path)?
+                    .ok_or_else(|| corrupt(format!("{path} missing")))?;
+                if bytes.len() != usize::from(path.width()) * 32 {
+                    return Err(corrupt(format!("{path} has {} bytes", bytes.len())));
+                }
+                bytes
+                    .chunks_exact(32)
+                    .map(|c| c.try_into().expect("invariant: chunks of 32"))
+                    .collect()
+            }
+        };
+        edge.levels.push(hashes);
+    }
+    let bundle = match partial_tile(TileKind::Entries, size) {
+        None => Vec::new(),
+        Some(path) => {
+            let bytes = storage
+                .read_tile(&path)?
+                .ok_or_else(|| corrupt(format!("{path} missing")))?;
+            let entries =
+                decode_entry_bundle(&bytes).map_err(|e| corrupt(format!("{path}: {e}")))?;
+            let hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+            if edge.levels.first() != Some(&hashes) {
+                return Err(corrupt(format!("{path} does not match its level-0 tile")));
+            }
+            entries
+        }
+    };
+    if edge.root() != opened.checkpoint.root {
+        return Err(corrupt("stored tiles do not hash to the published root"));
+    }
+    Ok(Seq {
+        size,
+        edge,
+        bundle,
+        checkpoint,
+    })
+}
+
+fn all_kinds() -> impl Iterator<Item = TileKind> {
+    std::iter::once(TileKind::Entries)
+        .chain((0..=vitrine_tlog::MAX_TILE_LEVEL).map(|level| TileKind::Hashes { level }))
+}
+
+fn concat(hashes: &[Hash]) -> Vec<u8> {
+    hashes.concat()
+}
+
+struct Sequencer {
+    storage: Arc<dyn Storage>,
+    key: SignerKey,
+    vkey: VerifierKey,
+    batch_max: usize,
+    batch_wait: Duration,
+    cosigner: Option<Arc<dyn Cosigner>>,
+    published: Arc<RwLock<Published>>,
+    /// `None` after a failure, until recovery succeeds.
+    seq: Option<Seq>,
+}
+
+/// A new entry of a batch and everyone waiting for it.
+struct Fresh {
+    entry: Vec<u8>,
+    hash: Hash,
+    replies: Vec<oneshot::Sender<Result<u64, AddError>>>,
+}
+
+impl Sequencer {
+    fn run(&mut self, rx: Receiver<Request>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            let deadline = Instant::now() + self.batch_wait;
+            while batch.len() < self.batch_max {
+                match rx.recv_deadline(deadline) {
+                    Ok(r) => batch.push(r),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            self.sequence(batch);
+        }
+    }
+
+    fn sequence(&mut self, batch: Vec<Request>) {
+        if self.seq.is_none() {
+            match recover(&*self.storage, &self.vkey) {
+                Ok(seq) => self.seq = Some(seq),
+                Err(err) => {
+                    let err = Arc::new(err);
+                    for r in batch {
+                        let _ = r.reply.send(Err(AddError::Unavailable(err.clone())));
+                    }
+                    return;
+                }
+            }
+        }
+        let size = self.seq.as_ref().expect("invariant: recovered above").size;
+        let mut fresh: Vec<Fresh> = Vec::new();
+        let mut pos: HashMap<Hash, usize> = HashMap::new();
+        for r in batch {
+            if let Some(&i) = pos.get(&r.hash) {
+                fresh[i].replies.push(r.reply);
+                continue;
+            }
+            match self.storage.lookup(&r.hash) {
+                Ok(Some(index)) if index < size => {
+                    let _ = r.reply.send(Ok(index));
+                }
+                Ok(_) => {
+                    pos.insert(r.hash, fresh.len());
+                    fresh.push(Fresh {
+                        entry: r.entry,
+                        hash: r.hash,
+                        replies: vec![r.reply],
+                    });
+                }
+                Err(err) => {
+                    let _ = r
+                        .reply
+                        .send(Err(AddError::Unavailable(Arc::new(err.into()))));
+                }
+            }
+        }
+        if fresh.is_empty() {
+            return;
+        }
+        match self.commit(&fresh) {
+            Ok(first) => {
+                for (i, f) in fresh.into_iter().enumerate() {
+                    for reply in f.replies {
+                        let _ = reply.send(Ok(first + i as u64));
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::error!(%err, "batch failed; re-deriving state from storage");
+                // Recover before answering, so a retry meets a clean state.
+                self.seq = recover(&*self.storage, &self.vkey)
+                    .inspect_err(|err| tracing::error!(%err, "recovery failed; will retry"))
+                    .ok();
+                let err = Arc::new(err);
+                for f in fresh {
+                    for reply in f.replies {
+                        let _ = reply.send(Err(AddError::Unavailable(err.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes a batch and publishes its checkpoint; returns the first
+    /// index. On error the in-memory state is left as it was and must be
+    /// re-derived (the caller drops it).
+    fn commit(&mut self, fresh: &[Fresh]) -> Result<u64, Error> {
+        let old = self
+            .seq
+            .as_ref()
+            .expect("invariant: recovered before commit");
+        let new_size = old.size + fresh.len() as u64;
+        self.storage.set_staged_size(new_size)?;
+
+        let mut edge = old.edge.clone();
+        let mut bundle = old.bundle.clone();
+        let mut writes: Vec<(TilePath, Vec<u8>)> = Vec::new();
+        for (i, f) in fresh.iter().enumerate() {
+            let index = old.size + i as u64;
+            bundle.push(f.entry.clone());
+            if bundle.len() as u64 == TILE_WIDTH {
+                let path = with_kind(TileKind::Entries, index / TILE_WIDTH, TILE_WIDTH as u16);
+                writes.push((path, bundle_bytes(&bundle)));
+                bundle.clear();
+            }
+            edge.push(0, leaf_hash(&f.entry), &mut |level, hashes| {
+                // This tile filled when leaf `index` was added.
+                let count = (index + 1) >> (8 * level);
+                let kind = TileKind::Hashes { level: level as u8 };
+                let path = with_kind(kind, count / TILE_WIDTH - 1, TILE_WIDTH as u16);
+                writes.push((path, concat(hashes)));
+            });
+        }
+        if let Some(path) = partial_tile(TileKind::Entries, new_size) {
+            writes.push((path, bundle_bytes(&bundle)));
+        }
+        for (level, hashes) in edge.levels.iter().enumerate() {
+            let kind = TileKind::Hashes { level: level as u8 };
+            let path = partial_tile(kind, new_size);
+            // A partial tile whose path did not change was written before.
+            if path.is_some() && path != partial_tile(kind, old.size) {
+                writes.extend(path.map(|p| (p, concat(hashes))));
+            }
+        }
+        self.storage.write_tiles(&writes)?;
+        let rows: Vec<(Hash, u64)> = fresh
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.hash, old.size + i as u64))
+            .collect();
+        self.storage.record(&rows)?;
+
+        let checkpoint = Checkpoint::new(self.key.name(), new_size, edge.root());
+        let mut note = checkpoint.sign(&self.key).map_err(Error::Sign)?;
+        if let Some(cosigner) = &self.cosigner {
+            let storage = &*self.storage;
+            let reader =
+                TileHashReader::new(new_size, |path: &TilePath| {
+                    storage.read_tile(path).ok().flatten().ok_or(
+                        vitrine_tlog::Error::TileUnavailable {
+                            path: path.to_string(),
+                        },
+                    )
+                });
+            let proof = consistency_proof(&reader, old.size, new_size)
+                .map_err(|e| corrupt(format!("consistency proof: {e}")))?;
+            let sigs = cosigner.cosign(&CosignRequest {
+                old: &old.checkpoint,
+                old_size: old.size,
+                new: &note,
+                proof: &proof,
+            })?;
+            for sig in sigs {
+                note.add_signature(sig);
+            }
+        }
+        let bytes = note.to_bytes();
+        self.storage
+            .swap_checkpoint(Some(&old.checkpoint), &bytes)?;
+
+        let first = old.size;
+        *self.published.write().unwrap_or_else(|e| e.into_inner()) = Published {
+            size: new_size,
+            checkpoint: bytes.clone().into(),
+        };
+        self.seq = Some(Seq {
+            size: new_size,
+            edge,
+            bundle,
+            checkpoint: bytes,
+        });
+        Ok(first)
+    }
+}
+
+fn bundle_bytes(entries: &[Vec<u8>]) -> Vec<u8> {
+    encode_entry_bundle(entries)
+        .expect("invariant: 1..=256 entries, each checked against max_entry")
+}

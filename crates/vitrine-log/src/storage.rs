@@ -1,0 +1,122 @@
+//! The storage seam between the sequencer and a backend.
+
+use vitrine_tlog::Hash;
+use vitrine_tlog::TilePath;
+
+/// Where the log keeps its state. The sequencer is the only writer; any
+/// number of readers (HTTP front ends) may read concurrently.
+///
+/// # Contract
+///
+/// - **Durability.** When a writing method returns `Ok`, its effect is
+///   durable: it survives a crash or power loss of this machine. When it
+///   returns `Err`, the effect may or may not have happened, wholly or in
+///   part (see atomicity); the sequencer treats the state as unknown and
+///   re-derives it from storage.
+/// - **Atomicity.** Each object (one tile, one entry bundle, the
+///   checkpoint, one index row) is replaced atomically: a reader sees the
+///   old bytes or the new ones, never a torn mix. A multi-object call such
+///   as [`Storage::write_tiles`] is *not* atomic as a whole.
+/// - **Checkpoint.** [`Storage::swap_checkpoint`] is a compare-and-swap:
+///   it replaces the checkpoint only if the current one is byte-for-byte
+///   `old`, atomically with that check, and fails with
+///   [`StorageError::Conflict`] otherwise. This is what makes publishing a
+///   checkpoint the single commit point of a batch, and what would stop a
+///   second sequencer (e.g. two PostgreSQL front ends) from forking the log.
+/// - **Idempotence.** Every write may be repeated with the same arguments
+///   with the same result; deleting a missing object is not an error. The
+///   sequencer retries by re-deriving state, never by assuming a failed
+///   write did nothing.
+/// - **Overwrites.** Tiles and entry bundles are written with plain
+///   put semantics. A tile's bytes depend only on the log's first
+///   [`crate::covered_size`] entries, so once those are covered by a
+///   published checkpoint the sequencer never writes different bytes to
+///   that path: such tiles are immutable. Beyond the published size the
+///   sequencer may overwrite or delete objects left by a batch that failed.
+/// - **Errors.** Backends retry transient failures themselves and return
+///   an error only when they give up.
+///
+/// There is no "pending entries" state here by design: entries are
+/// acknowledged only once a checkpoint covering them is published, so
+/// entries not yet covered live in the sequencer's memory and may be lost
+/// in a crash. The sequencing state is the published checkpoint (its size
+/// is the next index) plus [`Storage::staged_size`], which bounds what a
+/// failed batch may have left behind.
+pub trait Storage: Send + Sync {
+    /// Reads a tile or entry bundle; `Ok(None)` if it does not exist.
+    fn read_tile(&self, path: &TilePath) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Writes tiles and entry bundles, each atomically; all are durable on
+    /// `Ok`.
+    fn write_tiles(&self, tiles: &[(TilePath, Vec<u8>)]) -> Result<(), StorageError>;
+
+    /// Deletes tiles or entry bundles; durable on `Ok`; missing ones are
+    /// fine.
+    fn delete_tiles(&self, paths: &[TilePath]) -> Result<(), StorageError>;
+
+    /// The published checkpoint (signed note bytes), `Ok(None)` for a log
+    /// that was never initialised.
+    fn read_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Replaces the checkpoint with `new` if it currently is `old` (`None`:
+    /// no checkpoint yet), atomically and durably. Otherwise fails with
+    /// [`StorageError::Conflict`] and changes nothing.
+    fn swap_checkpoint(&self, old: Option<&[u8]>, new: &[u8]) -> Result<(), StorageError>;
+
+    /// The index recorded for an entry hash (SHA-256 of the entry bytes),
+    /// if any. Rows at or past the published size may be stale; the
+    /// sequencer removes them with [`Storage::forget_from`] before use.
+    fn lookup(&self, entry_hash: &Hash) -> Result<Option<u64>, StorageError>;
+
+    /// Records entry hash → index rows, replacing any existing row for the
+    /// same hash; all durable on `Ok`.
+    fn record(&self, rows: &[(Hash, u64)]) -> Result<(), StorageError>;
+
+    /// Removes every index row with an index `>= size`; durable on `Ok`.
+    fn forget_from(&self, size: u64) -> Result<(), StorageError>;
+
+    /// The tree size of the last batch the sequencer started writing, if
+    /// any (see [`Storage::set_staged_size`]).
+    fn staged_size(&self) -> Result<Option<u64>, StorageError>;
+
+    /// Durably records that a batch growing the tree to `size` is about to
+    /// write tiles. Called before any tile of that batch is written, so
+    /// after a failure the sequencer knows which partial tiles past the
+    /// published size may be stale.
+    fn set_staged_size(&self, size: u64) -> Result<(), StorageError>;
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The checkpoint was not the expected one: another writer, or a
+    /// write the sequencer believed failed had in fact happened.
+    #[error("checkpoint compare-and-swap conflict")]
+    Conflict,
+    /// An I/O error on a path of the backend.
+    #[error("{op} {path}: {err}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or object involved.
+        path: String,
+        /// The underlying error.
+        err: std::io::Error,
+    },
+    /// The embedded index database failed.
+    #[error("index database: {0}")]
+    Index(#[from] rusqlite::Error),
+    /// Another process holds the data directory.
+    #[error("data directory {path} is locked by another process")]
+    Locked {
+        /// The data directory.
+        path: String,
+    },
+    /// A fault injected by [`crate::MemoryStorage`] for tests.
+    #[error("injected fault in {op:?}")]
+    Injected {
+        /// The operation that failed.
+        op: crate::mem::Op,
+    },
+}
