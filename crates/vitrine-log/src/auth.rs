@@ -3,8 +3,10 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use vitrine_note::{VerifierKey, Verifiers};
-use vitrine_statements::StatementType;
+use vitrine_note::{Note, VerifierKey, Verifiers};
+use vitrine_statements::{Statement, StatementType};
+
+use crate::{AddError, Rejection};
 
 /// Which signer keys may make which statement types.
 ///
@@ -86,6 +88,32 @@ impl Authorization {
             .filter(|(types, _)| types.contains(&kind))
             .map(|(_, key)| key.clone())
             .collect()
+    }
+
+    /// Checks that `note` is a statement signed by exactly one key, allowed
+    /// to make its type, and returns the statement. This is the log's
+    /// admission check; monitors replaying a log use it too.
+    pub fn open(&self, note: &[u8]) -> Result<Statement, AddError> {
+        let parsed = Note::parse(note).map_err(AddError::MalformedNote)?;
+        // One signature line: one byte form per (statement, key), so
+        // deduplication by bytes cannot be dodged by adding signatures.
+        if parsed.signatures().len() != 1 {
+            return Err(AddError::Rejected(Rejection::SignatureCount {
+                found: parsed.signatures().len(),
+            }));
+        }
+        let statement =
+            Statement::parse(parsed.text().as_bytes()).map_err(AddError::MalformedStatement)?;
+        match parsed.verify(&self.verifiers_for(statement.kind())) {
+            Ok(_) => Ok(statement),
+            Err(vitrine_note::Error::Verification(
+                vitrine_note::VerificationError::NoKnownSignature,
+            )) => Err(AddError::Rejected(Rejection::NotAllowed {
+                kind: statement.kind(),
+                signer: parsed.signatures()[0].name().to_owned(),
+            })),
+            Err(err) => Err(AddError::Rejected(Rejection::BadSignature { err })),
+        }
     }
 
     /// Every key named in the configuration, whatever it may make.

@@ -91,45 +91,47 @@ impl FsStorage {
     fn db(&self) -> MutexGuard<'_, Connection> {
         self.index.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    /// Writes `bytes` to `path` atomically and durably.
-    fn put(&self, path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
-        let parent = path
-            .parent()
-            .expect("invariant: paths are inside the data dir");
-        self.make_dirs(parent)?;
-        let name = path.file_name().expect("invariant: paths name a file");
-        let tmp = parent.join(format!(
-            ".{}.tmp{:016x}",
-            name.to_string_lossy(),
-            rand::random::<u64>()
-        ));
-        let result = (|| {
-            let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-            f.write_all(bytes).map_err(io_err("write", &tmp))?;
-            f.sync_all().map_err(io_err("fsync", &tmp))?;
-            fs::rename(&tmp, path).map_err(io_err("rename", path))?;
-            sync_dir(parent)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+/// Writes `bytes` to `path` atomically and durably: a temporary file in
+/// the same directory, fsynced, renamed into place, directory fsynced.
+/// Missing directories are created (and their parents fsynced).
+pub(crate) fn put_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    let parent = path
+        .parent()
+        .expect("invariant: paths name a file in a directory");
+    make_dirs(parent)?;
+    let name = path.file_name().expect("invariant: paths name a file");
+    let tmp = parent.join(format!(
+        ".{}.tmp{:016x}",
+        name.to_string_lossy(),
+        rand::random::<u64>()
+    ));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        f.write_all(bytes).map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("fsync", &tmp))?;
+        fs::rename(&tmp, path).map_err(io_err("rename", path))?;
+        sync_dir(parent)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
+    result
+}
 
-    /// Creates `dir` and any missing parents, fsyncing each parent whose
-    /// entries changed so the new directories survive a crash.
-    fn make_dirs(&self, dir: &Path) -> Result<(), StorageError> {
-        if dir.is_dir() {
-            return Ok(());
-        }
-        let parent = dir.parent().expect("invariant: below the data dir");
-        self.make_dirs(parent)?;
-        match fs::create_dir(dir) {
-            Ok(()) => sync_dir(parent),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(io_err("mkdir", dir)(e)),
-        }
+/// Creates `dir` and any missing parents, fsyncing each parent whose
+/// entries changed so the new directories survive a crash.
+fn make_dirs(dir: &Path) -> Result<(), StorageError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = dir.parent().expect("invariant: not the root directory");
+    make_dirs(parent)?;
+    match fs::create_dir(dir) {
+        Ok(()) => sync_dir(parent),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_err("mkdir", dir)(e)),
     }
 }
 
@@ -139,7 +141,7 @@ fn sync_dir(dir: &Path) -> Result<(), StorageError> {
         .map_err(io_err("fsync", dir))
 }
 
-fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
+pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
     match fs::read(path) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -155,7 +157,7 @@ impl Storage for FsStorage {
     fn write_tiles(&self, tiles: &[(TilePath, Vec<u8>)]) -> Result<(), StorageError> {
         tiles
             .iter()
-            .try_for_each(|(path, bytes)| self.put(&self.tile_file(path), bytes))
+            .try_for_each(|(path, bytes)| put_atomic(&self.tile_file(path), bytes))
     }
 
     fn delete_tiles(&self, paths: &[TilePath]) -> Result<(), StorageError> {
@@ -179,7 +181,7 @@ impl Storage for FsStorage {
         if self.read_checkpoint()?.as_deref() != old {
             return Err(StorageError::Conflict);
         }
-        self.put(&self.dir.join("checkpoint"), new)
+        put_atomic(&self.dir.join("checkpoint"), new)
     }
 
     fn lookup(&self, entry_hash: &Hash) -> Result<Option<u64>, StorageError> {

@@ -51,6 +51,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod datadir;
 mod fs;
 mod log;
 mod mem;
@@ -62,6 +63,7 @@ mod tile;
 use std::sync::Arc;
 
 pub use auth::{Authorization, AuthorizationError};
+pub use datadir::{ContentStore, DataDir, AUTHORIZED_FILE, KEY_FILE};
 pub use fs::FsStorage;
 pub use log::{init, CosignError, CosignRequest, Cosigner, Log, LogBuilder, DEFAULT_MAX_ENTRY};
 pub use mem::{Fault, MemoryStorage, Op};

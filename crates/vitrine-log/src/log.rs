@@ -18,7 +18,7 @@ use vitrine_tlog::{
 use crate::merkle::Edge;
 use crate::storage::Storage;
 use crate::tile::{covered_size, partial_tile, with_kind, TILE_WIDTH};
-use crate::{AddError, Error, Rejection};
+use crate::{AddError, Error};
 
 /// Largest entry (whole signed statement note) the log accepts by default.
 pub const DEFAULT_MAX_ENTRY: usize = 16 * 1024;
@@ -205,27 +205,7 @@ impl Log {
                 max: self.max_entry,
             });
         }
-        let parsed = Note::parse(note).map_err(AddError::MalformedNote)?;
-        // One signature line: one byte form per (statement, key), so
-        // deduplication by bytes cannot be dodged by adding signatures.
-        if parsed.signatures().len() != 1 {
-            return Err(AddError::Rejected(Rejection::SignatureCount {
-                found: parsed.signatures().len(),
-            }));
-        }
-        let statement =
-            Statement::parse(parsed.text().as_bytes()).map_err(AddError::MalformedStatement)?;
-        let allowed = self.auth.verifiers_for(statement.kind());
-        match parsed.verify(&allowed) {
-            Ok(_) => Ok(statement),
-            Err(vitrine_note::Error::Verification(
-                vitrine_note::VerificationError::NoKnownSignature,
-            )) => Err(AddError::Rejected(Rejection::NotAllowed {
-                kind: statement.kind(),
-                signer: parsed.signatures()[0].name().to_owned(),
-            })),
-            Err(err) => Err(AddError::Rejected(Rejection::BadSignature { err })),
-        }
+        self.auth.open(note)
     }
 
     /// Validates and sequences `note`; resolves to its index once a

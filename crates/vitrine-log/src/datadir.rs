@@ -1,0 +1,119 @@
+//! The data directory as a whole: log key, authorization, storage, content.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vitrine_note::{SignatureType, SignerKey, VerifierKey};
+
+use crate::fs::{put_atomic, read_optional};
+use crate::{init, Authorization, Error, FsStorage, StorageError};
+
+/// File holding the log's signer key (`PRIVATE+KEY+...`, mode 0600).
+pub const KEY_FILE: &str = "log.key";
+/// File holding the [`Authorization`] text form.
+pub const AUTHORIZED_FILE: &str = "authorized";
+
+/// What `vitrine log serve` needs from a data directory.
+pub struct DataDir {
+    /// The storage backend.
+    pub storage: Arc<FsStorage>,
+    /// The log key.
+    pub key: SignerKey,
+    /// Who may write (empty if the `authorized` file is absent).
+    pub authorization: Authorization,
+    /// Content addressed by SHA-256, served beside the log.
+    pub content: ContentStore,
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |err| {
+        Error::Storage(StorageError::Io {
+            op,
+            path: path.display().to_string(),
+            err,
+        })
+    }
+}
+
+impl DataDir {
+    /// Creates a log in `dir`: a fresh key named `origin` (written with mode
+    /// 0600, never overwritten) and the empty tree's checkpoint. Returns the
+    /// log's verifier key.
+    pub fn init(dir: &Path, origin: &str) -> Result<VerifierKey, Error> {
+        let key = SignerKey::generate(origin, SignatureType::Ed25519)
+            .map_err(|e| Error::Sign(e.into()))?;
+        fs::create_dir_all(dir).map_err(io("create", dir))?;
+        let path = dir.join(KEY_FILE);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io("create", &path))?;
+        f.write_all(format!("{}\n", key.to_private_text()).as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(io("write", &path))?;
+        let storage = FsStorage::open(dir)?;
+        init(&storage, &key)?;
+        Ok(key.verifier())
+    }
+
+    /// Opens an initialised data directory.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        let path = dir.join(KEY_FILE);
+        let text = fs::read_to_string(&path).map_err(io("read", &path))?;
+        let key = SignerKey::parse(text.trim_end()).map_err(|e| Error::Corrupt {
+            what: format!("{}: {e}", path.display()),
+        })?;
+        let auth_path = dir.join(AUTHORIZED_FILE);
+        let authorization = match read_optional(&auth_path)? {
+            None => Authorization::new(),
+            Some(bytes) => Authorization::parse(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+                Error::Corrupt {
+                    what: format!("{}: {e}", auth_path.display()),
+                }
+            })?,
+        };
+        Ok(Self {
+            storage: Arc::new(FsStorage::open(dir)?),
+            key,
+            authorization,
+            content: ContentStore {
+                dir: dir.join("content").join("sha256"),
+            },
+        })
+    }
+}
+
+/// Blobs named by the lowercase hex SHA-256 of their bytes, in a directory.
+/// Written atomically and durably; the caller checks the name matches.
+#[derive(Clone, Debug)]
+pub struct ContentStore {
+    dir: PathBuf,
+}
+
+impl ContentStore {
+    /// A store in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// Stores `bytes` under `hex` (64 lowercase hex digits, checked by the
+    /// caller); returns `false` if it was already there.
+    pub fn put(&self, hex: &str, bytes: &[u8]) -> Result<bool, StorageError> {
+        let path = self.dir.join(hex);
+        if path.exists() {
+            return Ok(false);
+        }
+        put_atomic(&path, bytes)?;
+        Ok(true)
+    }
+
+    /// The bytes stored under `hex`, if any.
+    pub fn get(&self, hex: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        read_optional(&self.dir.join(hex))
+    }
+}
