@@ -1,0 +1,216 @@
+//! `vitrine log`: run a log, submit to it, verify one.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use vitrine_log::{replay, Authorization, DataDir, Log, AUTHORIZED_FILE};
+use vitrine_note::{VerifierKey, Verifiers};
+use vitrine_statements::StatementType;
+use vitrine_tlog::{open_checkpoint, TilePath};
+
+/// Run, feed and verify a transparency log.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Create a log in DIR: its key (DIR/log.key) and its first checkpoint.
+    /// Prints the log's verifier key. Write DIR/authorized to let signers in.
+    Init {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The log's origin and key name, e.g. `log.example/vitrine`.
+        #[arg(long)]
+        origin: String,
+    },
+    /// Serve the log over HTTP (tlog-tiles read API, /add, /content).
+    Serve {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Longest a batch waits for more entries, in milliseconds.
+        #[arg(long, default_value_t = 50)]
+        batch_wait_ms: u64,
+        /// Most entries in one batch.
+        #[arg(long, default_value_t = 256)]
+        batch_max: usize,
+    },
+    /// Submit a signed statement; prints its index.
+    Add {
+        /// The signed statement note.
+        file: PathBuf,
+        /// The log's URL, e.g. `http://127.0.0.1:8080`.
+        #[arg(long)]
+        log: String,
+    },
+    /// Fetch a whole log, recompute its tree, and check every statement.
+    Verify {
+        /// The log's URL.
+        url: String,
+        /// The log's verifier key (checks the checkpoint signature).
+        #[arg(long)]
+        log_key: String,
+        /// Who may make which statements, in the `authorized` file format
+        /// (e.g. the log's DIR/authorized).
+        #[arg(long)]
+        authorized: PathBuf,
+    },
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    match args.command {
+        Command::Init { data, origin } => {
+            let vkey = DataDir::init(&data, &origin)
+                .with_context(|| format!("initialising log in {}", data.display()))?;
+            println!("{vkey}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            data,
+            addr,
+            batch_wait_ms,
+            batch_max,
+        } => serve(data, addr, Duration::from_millis(batch_wait_ms), batch_max),
+        Command::Add { file, log } => {
+            let body =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let resp = client()?
+                .post(format!("{}/add", log.trim_end_matches('/')))
+                .body(body)
+                .send()
+                .context("submitting")?;
+            let status = resp.status();
+            let text = resp.text().unwrap_or_default();
+            if !status.is_success() {
+                bail!("log refused the statement ({status}): {}", text.trim());
+            }
+            println!("{}", text.trim());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            url,
+            log_key,
+            authorized,
+        } => verify(&url, &log_key, &authorized),
+    }
+}
+
+fn client() -> Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .context("building HTTP client")
+}
+
+fn serve(data: PathBuf, addr: SocketAddr, wait: Duration, max: usize) -> Result<ExitCode> {
+    let dir = DataDir::open(&data).with_context(|| format!("opening {}", data.display()))?;
+    // Publishers (rules/release signers) may upload content.
+    let publishers: Verifiers = [StatementType::Rules, StatementType::Release]
+        .into_iter()
+        .flat_map(|t| {
+            dir.authorization
+                .verifiers_for(t)
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if dir.authorization.all_verifiers().is_empty() {
+        eprintln!(
+            "vitrine: warning: {} is empty or missing: nobody may add statements",
+            data.join(AUTHORIZED_FILE).display()
+        );
+    }
+    let log = Log::builder(dir.storage.clone(), dir.key.clone())
+        .authorization(dir.authorization.clone())
+        .batch(max, wait)
+        .open()
+        .context("opening the log")?;
+    let log = Arc::new(log);
+    let state = vitrine_server::AppState::new(log.clone()).content(
+        dir.content.clone(),
+        publishers,
+        vitrine_server::DEFAULT_MAX_CONTENT,
+    );
+    let rt = tokio::runtime::Runtime::new().context("starting runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        eprintln!(
+            "vitrine: log {} listening on http://{}",
+            dir.key.name(),
+            listener.local_addr()?
+        );
+        axum::serve(listener, vitrine_server::router(state))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("serving")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(url: &str, log_key: &str, authorized: &PathBuf) -> Result<ExitCode> {
+    let url = url.trim_end_matches('/');
+    let vkey: VerifierKey = log_key.parse().context("parsing --log-key")?;
+    let auth_text = std::fs::read_to_string(authorized)
+        .with_context(|| format!("reading {}", authorized.display()))?;
+    let auth = Authorization::parse(&auth_text)?;
+    let http = client()?;
+    let get = |path: &str| -> Result<Option<Vec<u8>>> {
+        let resp = http.get(format!("{url}/{path}")).send()?;
+        match resp.status() {
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(resp.bytes()?.to_vec())),
+            s => bail!("GET {path}: {s}"),
+        }
+    };
+    let cp_bytes = get("checkpoint")?.context("the log serves no checkpoint")?;
+    let cp = open_checkpoint(&cp_bytes, &vkey, &Verifiers::new())
+        .context("checkpoint does not verify with the log key")?
+        .checkpoint;
+    let entries = replay(cp.size, &cp.root, |p: &TilePath| get(&p.to_string()))
+        .context("the log's tiles do not match its checkpoint")?;
+    let mut counts: BTreeMap<StatementType, u64> = BTreeMap::new();
+    let mut bad = 0u64;
+    for (i, e) in entries.iter().enumerate() {
+        match auth.open(e) {
+            Ok(st) => *counts.entry(st.kind()).or_default() += 1,
+            Err(err) => {
+                bad += 1;
+                eprintln!("vitrine: entry {i}: {err}");
+            }
+        }
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!(
+        "log {}: size {}, root verified from {} entries; statements: {}; invalid: {bad}",
+        cp.origin,
+        cp.size,
+        entries.len(),
+        if summary.is_empty() {
+            "none".into()
+        } else {
+            summary.join(", ")
+        },
+    );
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
