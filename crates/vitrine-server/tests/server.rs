@@ -29,10 +29,21 @@ impl Server {
     async fn shutdown(self) {
         let _ = self.stop.send(());
         self.task.await.unwrap();
-        let log = Arc::try_unwrap(self.log).ok().expect("log still shared");
-        tokio::task::spawn_blocking(move || log.close())
-            .await
-            .unwrap();
+        // Connection tasks may hold router state a moment after shutdown.
+        let mut log = self.log;
+        for _ in 0..500 {
+            match Arc::try_unwrap(log) {
+                Ok(log) => {
+                    tokio::task::spawn_blocking(move || log.close())
+                        .await
+                        .unwrap();
+                    return;
+                }
+                Err(shared) => log = shared,
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("log still shared 5 s after shutdown");
     }
 }
 
