@@ -1,0 +1,764 @@
+//! The parallel scan: a walker feeds paths to worker threads, each with its
+//! own yara-x `Scanner`; reports stream back to the caller's sink.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Sender};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use sha2::{Digest, Sha256};
+
+use crate::hashdb::HashAlgorithm;
+use crate::rules::{RuleSet, PER_FILE_VARIABLES};
+use crate::Error;
+
+/// How to scan. Built with [`ScanOptions::default`] and its setters.
+#[derive(Clone, Debug)]
+pub struct ScanOptions {
+    threads: usize,
+    max_filesize: u64,
+    timeout: Duration,
+    follow_symlinks: bool,
+    one_file_system: bool,
+    excludes: Vec<String>,
+    compute_sha256: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_filesize: 100 * 1024 * 1024,
+            timeout: Duration::from_secs(60),
+            follow_symlinks: false,
+            one_file_system: false,
+            excludes: Vec::new(),
+            compute_sha256: false,
+        }
+    }
+}
+
+impl ScanOptions {
+    /// Number of scanning threads (at least 1).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+    /// Files larger than this many bytes are skipped and reported as such.
+    pub fn max_filesize(mut self, bytes: u64) -> Self {
+        self.max_filesize = bytes;
+        self
+    }
+    /// Per-file time limit for YARA matching.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+    /// Follow symbolic links found while walking (loops are detected).
+    pub fn follow_symlinks(mut self, yes: bool) -> Self {
+        self.follow_symlinks = yes;
+        self
+    }
+    /// Do not cross into other file systems.
+    pub fn one_file_system(mut self, yes: bool) -> Self {
+        self.one_file_system = yes;
+        self
+    }
+    /// Glob patterns, matched against the whole path and the file name;
+    /// a matching directory is not entered.
+    pub fn exclude(mut self, glob: &str) -> Self {
+        self.excludes.push(glob.to_string());
+        self
+    }
+    /// Compute every file's SHA-256 for the report (otherwise only when a
+    /// hash signature needs it).
+    pub fn compute_sha256(mut self, yes: bool) -> Self {
+        self.compute_sha256 = yes;
+        self
+    }
+    /// The configured thread count.
+    pub fn thread_count(&self) -> usize {
+        self.threads
+    }
+}
+
+/// What to scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A file or directory.
+    Path(PathBuf),
+    /// Standard input, read to its end.
+    Stdin,
+}
+
+/// A metadata value of a YARA rule.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum MetaValue {
+    /// Integer.
+    Int(i64),
+    /// Float.
+    Float(f64),
+    /// Boolean.
+    Bool(bool),
+    /// Text (byte strings are shown with invalid UTF-8 replaced).
+    Str(String),
+}
+
+/// One detection in one file.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Detection {
+    /// A YARA rule matched.
+    Yara {
+        /// Rule identifier.
+        rule: String,
+        /// Rule namespace.
+        namespace: String,
+        /// Rule tags.
+        tags: Vec<String>,
+        /// Rule metadata, in the rule's order.
+        meta: Vec<(String, MetaValue)>,
+    },
+    /// A hash signature matched.
+    Hash {
+        /// Detection name from the signature.
+        name: String,
+        /// Which hash matched.
+        algorithm: HashAlgorithm,
+    },
+}
+
+impl Detection {
+    /// The name printed in `PATH: NAME FOUND`.
+    pub fn name(&self) -> &str {
+        match self {
+            Detection::Yara { rule, .. } => rule,
+            Detection::Hash { name, .. } => name,
+        }
+    }
+}
+
+/// Why a file was not scanned.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Larger than the maximum file size.
+    TooLarge {
+        /// The file's size, or at least this many bytes if it grew.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A FIFO, socket or device.
+    NotRegular {
+        /// `fifo`, `socket`, `char_device` or `block_device`.
+        kind: &'static str,
+    },
+    /// A symbolic link, not followed (`--follow-symlinks` to follow).
+    Symlink,
+    /// A symbolic link that leads back to one of its own ancestors.
+    SymlinkLoop,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::TooLarge { bytes, limit } => {
+                write!(f, "larger than the size limit ({bytes} > {limit} bytes)")
+            }
+            SkipReason::NotRegular { kind } => write!(f, "not a regular file ({kind})"),
+            SkipReason::Symlink => write!(f, "symbolic link not followed"),
+            SkipReason::SymlinkLoop => write!(f, "symbolic link loop"),
+        }
+    }
+}
+
+/// The outcome for one file.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Scanned completely (detections may be empty).
+    Scanned,
+    /// Deliberately not scanned.
+    Skipped(SkipReason),
+    /// Could not be scanned completely.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The report for one file (or directory that could not be read).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FileReport {
+    /// The path as walked (`stdin` for standard input).
+    pub path: String,
+    /// Size in bytes, when known.
+    pub size: Option<u64>,
+    /// Lower-case hex SHA-256 of the bytes scanned, when computed.
+    pub sha256: Option<String>,
+    /// Every detection.
+    pub detections: Vec<Detection>,
+    /// Scanned, skipped or error.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+impl FileReport {
+    fn new(path: String, outcome: Outcome) -> FileReport {
+        FileReport {
+            path,
+            size: None,
+            sha256: None,
+            detections: Vec::new(),
+            outcome,
+        }
+    }
+}
+
+/// Live counters, for a progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Files scanned so far.
+    pub files: AtomicU64,
+    /// Bytes scanned so far.
+    pub bytes: AtomicU64,
+}
+
+/// Totals of a scan.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// Files scanned completely.
+    pub files_scanned: u64,
+    /// Bytes scanned.
+    pub bytes_scanned: u64,
+    /// Files with at least one detection.
+    pub infected_files: u64,
+    /// Detections in all.
+    pub detections: u64,
+    /// Files skipped (size limit, special files, links).
+    pub skipped: u64,
+    /// Files or directories that could not be scanned.
+    pub errors: u64,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+impl Summary {
+    fn add(&mut self, r: &FileReport) {
+        match &r.outcome {
+            Outcome::Scanned => {
+                self.files_scanned += 1;
+                self.bytes_scanned += r.size.unwrap_or(0);
+            }
+            Outcome::Skipped(_) => self.skipped += 1,
+            Outcome::Error { .. } => self.errors += 1,
+        }
+        if !r.detections.is_empty() {
+            self.infected_files += 1;
+            self.detections += r.detections.len() as u64;
+        }
+    }
+}
+
+/// Scans `targets` with `rules`, calling `sink` with each file's report (on
+/// the calling thread, in completion order) and returning the totals.
+pub fn scan(
+    rules: &RuleSet,
+    opts: &ScanOptions,
+    targets: &[Target],
+    progress: &Progress,
+    mut sink: impl FnMut(&FileReport),
+) -> Result<Summary, Error> {
+    let excludes = build_excludes(&opts.excludes)?;
+    let start = Instant::now();
+    let mut summary = Summary::default();
+    let (path_tx, path_rx) = bounded::<PathBuf>(4096);
+    let (report_tx, report_rx) = bounded::<FileReport>(1024);
+
+    std::thread::scope(|s| {
+        for _ in 0..opts.threads {
+            let path_rx = path_rx.clone();
+            let report_tx = report_tx.clone();
+            s.spawn(move || {
+                let mut worker = Worker::new(rules, opts, progress);
+                for path in path_rx {
+                    let report = worker.scan_path(&path);
+                    if report_tx.send(report).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(path_rx);
+
+        let walk_report_tx = report_tx.clone();
+        let excludes = &excludes;
+        s.spawn(move || {
+            for target in targets {
+                match target {
+                    Target::Stdin => {
+                        let mut worker = Worker::new(rules, opts, progress);
+                        let report = worker.scan_stdin();
+                        let _ = walk_report_tx.send(report);
+                    }
+                    Target::Path(p) => walk(p, opts, excludes, &path_tx, &walk_report_tx),
+                }
+            }
+        });
+        drop(report_tx);
+
+        for report in report_rx {
+            summary.add(&report);
+            sink(&report);
+        }
+    });
+    summary.seconds = start.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn build_excludes(globs: &[String]) -> Result<GlobSet, Error> {
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        b.add(Glob::new(g).map_err(|e| Error::BadExclude {
+            glob: g.clone(),
+            message: e.kind().to_string(),
+        })?);
+    }
+    b.build().map_err(|e| Error::BadExclude {
+        glob: globs.join(" "),
+        message: e.to_string(),
+    })
+}
+
+fn excluded(set: &GlobSet, path: &Path) -> bool {
+    !set.is_empty() && (set.is_match(path) || path.file_name().is_some_and(|n| set.is_match(n)))
+}
+
+fn walk(
+    root: &Path,
+    opts: &ScanOptions,
+    excludes: &GlobSet,
+    path_tx: &Sender<PathBuf>,
+    report_tx: &Sender<FileReport>,
+) {
+    let mut wb = ignore::WalkBuilder::new(root);
+    wb.standard_filters(false)
+        .follow_links(opts.follow_symlinks)
+        .same_file_system(opts.one_file_system)
+        .threads(opts.threads.clamp(1, 4));
+    let ex = excludes.clone();
+    wb.filter_entry(move |e| e.depth() == 0 || !excluded(&ex, e.path()));
+    if excluded(excludes, root) {
+        return;
+    }
+    wb.build_parallel().run(|| {
+        let path_tx = path_tx.clone();
+        let report_tx = report_tx.clone();
+        Box::new(move |res| {
+            use ignore::WalkState;
+            let report = match res {
+                Ok(entry) => {
+                    let Some(ft) = entry.file_type() else {
+                        return WalkState::Continue;
+                    };
+                    if ft.is_dir() {
+                        return WalkState::Continue;
+                    }
+                    if ft.is_file() {
+                        return match path_tx.send(entry.into_path()) {
+                            Ok(()) => WalkState::Continue,
+                            Err(_) => WalkState::Quit,
+                        };
+                    }
+                    let reason = if ft.is_symlink() {
+                        SkipReason::Symlink
+                    } else {
+                        SkipReason::NotRegular {
+                            kind: special_kind(&ft),
+                        }
+                    };
+                    FileReport::new(entry.path().display().to_string(), Outcome::Skipped(reason))
+                }
+                Err(err) => walk_error_report(&err, root),
+            };
+            match report_tx.send(report) {
+                Ok(()) => WalkState::Continue,
+                Err(_) => WalkState::Quit,
+            }
+        })
+    });
+}
+
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    if ft.is_fifo() {
+        "fifo"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_char_device() {
+        "char_device"
+    } else if ft.is_block_device() {
+        "block_device"
+    } else {
+        "unknown"
+    }
+}
+
+fn walk_error_report(err: &ignore::Error, root: &Path) -> FileReport {
+    fn find(err: &ignore::Error) -> (Option<&Path>, bool) {
+        match err {
+            ignore::Error::WithPath { path, err } => {
+                let (p, l) = find(err);
+                (p.or(Some(path.as_path())), l)
+            }
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+                find(err)
+            }
+            ignore::Error::Loop { child, .. } => (Some(child.as_path()), true),
+            ignore::Error::Partial(errs) => errs.first().map_or((None, false), find),
+            _ => (None, false),
+        }
+    }
+    let (path, is_loop) = find(err);
+    let path = path.unwrap_or(root).display().to_string();
+    if is_loop {
+        return FileReport::new(path, Outcome::Skipped(SkipReason::SymlinkLoop));
+    }
+    let message = match err.io_error() {
+        Some(io) => io_message(io),
+        None => err.to_string(),
+    };
+    FileReport::new(path, Outcome::Error { message })
+}
+
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "Access denied".into(),
+        std::io::ErrorKind::NotFound => "No such file or directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// One scanning thread's state: its own yara-x scanner and read buffer.
+struct Worker<'r> {
+    rules: &'r RuleSet,
+    opts: &'r ScanOptions,
+    progress: &'r Progress,
+    scanner: yara_x::Scanner<'r>,
+    buf: Vec<u8>,
+}
+
+impl<'r> Worker<'r> {
+    fn new(rules: &'r RuleSet, opts: &'r ScanOptions, progress: &'r Progress) -> Worker<'r> {
+        let mut scanner = yara_x::Scanner::new(&rules.rules);
+        scanner.set_timeout(opts.timeout);
+        Worker {
+            rules,
+            opts,
+            progress,
+            scanner,
+            buf: Vec::new(),
+        }
+    }
+
+    fn scan_stdin(&mut self) -> FileReport {
+        let path = "stdin".to_string();
+        self.buf.clear();
+        let limit = self.opts.max_filesize;
+        if let Err(e) = std::io::stdin()
+            .lock()
+            .take(limit + 1)
+            .read_to_end(&mut self.buf)
+        {
+            return FileReport::new(
+                path,
+                Outcome::Error {
+                    message: e.to_string(),
+                },
+            );
+        }
+        if self.buf.len() as u64 > limit {
+            return FileReport::new(
+                path,
+                Outcome::Skipped(SkipReason::TooLarge {
+                    bytes: self.buf.len() as u64,
+                    limit,
+                }),
+            );
+        }
+        self.scan_buffer(path, None)
+    }
+
+    fn scan_path(&mut self, path: &Path) -> FileReport {
+        let shown = path.display().to_string();
+        // O_NONBLOCK: if the path was swapped for a FIFO after the walk saw
+        // a regular file, opening must not wait for a writer.
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                return FileReport::new(
+                    shown,
+                    Outcome::Error {
+                        message: io_message(&e),
+                    },
+                )
+            }
+        };
+        let meta = match file.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                return FileReport::new(
+                    shown,
+                    Outcome::Error {
+                        message: io_message(&e),
+                    },
+                )
+            }
+        };
+        if !meta.is_file() {
+            let kind = special_kind(&meta.file_type());
+            return FileReport::new(shown, Outcome::Skipped(SkipReason::NotRegular { kind }));
+        }
+        let limit = self.opts.max_filesize;
+        if meta.len() > limit {
+            let mut r = FileReport::new(
+                shown,
+                Outcome::Skipped(SkipReason::TooLarge {
+                    bytes: meta.len(),
+                    limit,
+                }),
+            );
+            r.size = Some(meta.len());
+            return r;
+        }
+        // The file is read, not memory-mapped: a file truncated by another
+        // process while mapped would kill us with SIGBUS. Reading also
+        // bounds what a growing file can make us hold.
+        self.buf.clear();
+        if let Err(e) = (&file).take(limit + 1).read_to_end(&mut self.buf) {
+            return FileReport::new(
+                shown,
+                Outcome::Error {
+                    message: io_message(&e),
+                },
+            );
+        }
+        if self.buf.len() as u64 > limit {
+            return FileReport::new(
+                shown,
+                Outcome::Skipped(SkipReason::TooLarge {
+                    bytes: self.buf.len() as u64,
+                    limit,
+                }),
+            );
+        }
+        self.scan_buffer(shown, Some((path, &meta)))
+    }
+
+    fn scan_buffer(
+        &mut self,
+        shown: String,
+        file: Option<(&Path, &std::fs::Metadata)>,
+    ) -> FileReport {
+        let data = &self.buf[..];
+        let size = data.len() as u64;
+        let wants_hashes = self.rules.hashes.wants(size);
+        let sha256: Option<[u8; 32]> = if self.opts.compute_sha256 {
+            Some(Sha256::digest(data).into())
+        } else {
+            None
+        };
+        let mut detections = Vec::new();
+        if wants_hashes {
+            for hit in self.rules.hashes.lookup(data, sha256.as_ref()) {
+                detections.push(Detection::Hash {
+                    name: hit.name,
+                    algorithm: hit.algorithm,
+                });
+            }
+        }
+        if self.rules.per_file.iter().any(|&b| b) {
+            let vars = per_file_values(&shown, file, data);
+            for (i, var) in PER_FILE_VARIABLES.iter().enumerate() {
+                if self.rules.per_file[i] {
+                    // Declared at compile time as strings, so this cannot fail.
+                    let _ = self.scanner.set_global(var, vars[i].as_str());
+                }
+            }
+        }
+        let mut outcome = Outcome::Scanned;
+        match self.scanner.scan(data) {
+            Ok(results) => {
+                for rule in results.matching_rules() {
+                    detections.push(Detection::Yara {
+                        rule: rule.identifier().to_string(),
+                        namespace: rule.namespace().to_string(),
+                        tags: rule.tags().map(|t| t.identifier().to_string()).collect(),
+                        meta: rule
+                            .metadata()
+                            .map(|(k, v)| (k.to_string(), meta_value(v)))
+                            .collect(),
+                    });
+                }
+            }
+            Err(yara_x::ScanError::Timeout) => {
+                outcome = Outcome::Error {
+                    message: format!(
+                        "scan timed out after {} s; file not scanned completely",
+                        self.opts.timeout.as_secs()
+                    ),
+                };
+            }
+            Err(e) => {
+                outcome = Outcome::Error {
+                    message: e.to_string(),
+                }
+            }
+        }
+        self.progress.files.fetch_add(1, Ordering::Relaxed);
+        self.progress.bytes.fetch_add(size, Ordering::Relaxed);
+        FileReport {
+            path: shown,
+            size: Some(size),
+            sha256: sha256.map(hex::encode),
+            detections,
+            outcome,
+        }
+    }
+}
+
+fn meta_value(v: yara_x::MetaValue<'_>) -> MetaValue {
+    match v {
+        yara_x::MetaValue::Integer(i) => MetaValue::Int(i),
+        yara_x::MetaValue::Float(f) => MetaValue::Float(f),
+        yara_x::MetaValue::Bool(b) => MetaValue::Bool(b),
+        yara_x::MetaValue::String(s) => MetaValue::Str(s.to_string()),
+        yara_x::MetaValue::Bytes(b) => MetaValue::Str(String::from_utf8_lossy(b).into_owned()),
+    }
+}
+
+/// Values of [`PER_FILE_VARIABLES`] for one file, as LOKI and THOR set them.
+fn per_file_values(
+    shown: &str,
+    file: Option<(&Path, &std::fs::Metadata)>,
+    data: &[u8],
+) -> [String; 5] {
+    let (filename, filepath, extension, owner) = match file {
+        Some((path, meta)) => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let dir = path
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let ext = path
+                .extension()
+                .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
+                .unwrap_or_default();
+            (name, dir, ext, user_name(meta.uid()))
+        }
+        None => (
+            shown.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+    };
+    [
+        filename,
+        filepath,
+        extension,
+        file_type(data).to_string(),
+        owner,
+    ]
+}
+
+/// A short file-type name from magic bytes, in the style LOKI and THOR use
+/// for their `filetype` variable.
+pub fn file_type(data: &[u8]) -> &'static str {
+    const MAGIC: &[(&[u8], &str)] = &[
+        (b"MZ", "EXE"),
+        (b"\x7fELF", "ELF"),
+        (b"\xcf\xfa\xed\xfe", "MACHO"),
+        (b"\xce\xfa\xed\xfe", "MACHO"),
+        (b"\xca\xfe\xba\xbe", "MACHO"),
+        (b"PK\x03\x04", "ZIP"),
+        (b"Rar!", "RAR"),
+        (b"7z\xbc\xaf\x27\x1c", "7Z"),
+        (b"\x1f\x8b", "GZIP"),
+        (b"BZh", "BZIP2"),
+        (b"\xfd7zXZ\x00", "XZ"),
+        (b"%PDF", "PDF"),
+        (b"{\\rtf", "RTF"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE"),
+        (b"MDMP", "MDMP"),
+        (b"dex\n", "DEX"),
+        (b"\x89PNG", "PNG"),
+        (b"GIF8", "GIF"),
+        (b"\xff\xd8\xff", "JPEG"),
+        (b"#!", "SCRIPT"),
+    ];
+    MAGIC
+        .iter()
+        .find(|(m, _)| data.starts_with(m))
+        .map_or("", |(_, name)| name)
+}
+
+/// The user name of `uid` from the password database, or the number.
+fn user_name(uid: u32) -> String {
+    static USERS: OnceLock<HashMap<u32, String>> = OnceLock::new();
+    let users = USERS.get_or_init(|| {
+        std::fs::read_to_string("/etc/passwd")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let uid = f.nth(1)?.parse().ok()?;
+                Some((uid, name.to_string()))
+            })
+            .collect()
+    });
+    users.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_names() {
+        assert_eq!(file_type(b"MZ\x90\x00"), "EXE");
+        assert_eq!(file_type(b"\x7fELF\x02"), "ELF");
+        assert_eq!(file_type(b"#!/bin/sh\n"), "SCRIPT");
+        assert_eq!(file_type(b"hello"), "");
+    }
+
+    #[test]
+    fn excludes_match_path_or_name() {
+        let set = build_excludes(&["*.log".into(), "**/skip/**".into()]).unwrap();
+        assert!(excluded(&set, Path::new("/a/b/x.log")));
+        assert!(excluded(&set, Path::new("/a/skip/c")));
+        assert!(!excluded(&set, Path::new("/a/b/x.txt")));
+    }
+
+    #[test]
+    fn bad_glob_is_an_error() {
+        assert!(matches!(
+            build_excludes(&["a[".into()]),
+            Err(Error::BadExclude { .. })
+        ));
+    }
+}

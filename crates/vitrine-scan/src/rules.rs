@@ -1,0 +1,437 @@
+//! Loading a rule set: YARA sources compiled with yara-x, plus hash
+//! signatures. All or nothing: one bad rule or signature line and no
+//! [`RuleSet`] is built.
+
+use std::path::{Path, PathBuf};
+
+use crate::hashdb::{HashDb, HashFormat};
+use crate::Error;
+
+/// The per-file external variables that public rule sets (LOKI, THOR, the
+/// signature-base collection) expect the scanner to set for each file.
+pub const PER_FILE_VARIABLES: [&str; 5] =
+    ["filename", "filepath", "extension", "filetype", "owner"];
+
+/// Largest YARA source file read.
+const MAX_RULE_FILE: u64 = 64 * 1024 * 1024;
+/// Largest hash-signature file read.
+const MAX_HASH_FILE: u64 = 1024 * 1024 * 1024;
+
+/// Where a rule set came from, shown in scan summaries.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RuleSource {
+    /// The starter set compiled into the binary. Not from the log.
+    Builtin,
+    /// Rule and signature files named on the command line.
+    Files,
+    /// A bundle installed by the verified update path.
+    VerifiedBundle {
+        /// The bundle's name from its manifest.
+        name: String,
+        /// The bundle's version.
+        version: u64,
+        /// The log index of its `rules` statement.
+        log_index: u64,
+    },
+}
+
+impl RuleSource {
+    /// A one-line description for people.
+    pub fn describe(&self) -> String {
+        match self {
+            RuleSource::Builtin => {
+                "built-in starter set (UNVERIFIED: not from the transparency log)".into()
+            }
+            RuleSource::Files => "rule files given on the command line (not verified)".into(),
+            RuleSource::VerifiedBundle {
+                name,
+                version,
+                log_index,
+            } => format!("verified bundle {name} v{version} (log index {log_index})"),
+        }
+    }
+}
+
+/// A value for an external variable, as given with `--define VAR=VALUE`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VarValue {
+    /// `true` / `false`.
+    Bool(bool),
+    /// A decimal integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// Anything else; surrounding double quotes are removed.
+    Str(String),
+}
+
+impl VarValue {
+    /// Parses a value the way `yr --define` does: bool, then integer, then
+    /// float, else a string (optionally double-quoted).
+    pub fn parse(s: &str) -> VarValue {
+        match s {
+            "true" => return VarValue::Bool(true),
+            "false" => return VarValue::Bool(false),
+            _ => {}
+        }
+        if let Ok(i) = s.parse::<i64>() {
+            return VarValue::Int(i);
+        }
+        if let Ok(f) = s.parse::<f64>() {
+            return VarValue::Float(f);
+        }
+        let unquoted = s
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(s);
+        VarValue::Str(unquoted.to_string())
+    }
+}
+
+/// Builds a [`RuleSet`].
+///
+/// ```
+/// use vitrine_scan::RulesBuilder;
+/// let mut b = RulesBuilder::new();
+/// b.add_yara_source("inline", r#"rule t { strings: $a = "xyz" condition: $a }"#);
+/// let rules = b.build().unwrap();
+/// assert_eq!(rules.yara_rule_count(), 1);
+/// ```
+pub struct RulesBuilder {
+    yara: Vec<(String, String)>,
+    hashes: Vec<(PathBuf, String, HashFormat)>,
+    defines: Vec<(String, VarValue)>,
+    source: RuleSource,
+}
+
+impl Default for RulesBuilder {
+    fn default() -> Self {
+        RulesBuilder::new()
+    }
+}
+
+impl RulesBuilder {
+    /// An empty builder; its rule set is labelled [`RuleSource::Files`].
+    pub fn new() -> RulesBuilder {
+        RulesBuilder {
+            yara: Vec::new(),
+            hashes: Vec::new(),
+            defines: Vec::new(),
+            source: RuleSource::Files,
+        }
+    }
+
+    /// The built-in starter set: EICAR and a few well-known families.
+    pub fn builtin() -> RulesBuilder {
+        let mut b = RulesBuilder::new();
+        for (name, text) in crate::builtin::YARA {
+            b.add_yara_source(&format!("builtin:{name}"), text);
+        }
+        for (name, text) in crate::builtin::HASHES {
+            b.hashes.push((
+                PathBuf::from(format!("builtin:{name}")),
+                text.to_string(),
+                HashFormat::from_path(Path::new(name)),
+            ));
+        }
+        b.source = RuleSource::Builtin;
+        b
+    }
+
+    /// Labels the rule set built.
+    pub fn source(&mut self, source: RuleSource) -> &mut Self {
+        self.source = source;
+        self
+    }
+
+    /// Adds YARA source text; `origin` names it in error messages.
+    pub fn add_yara_source(&mut self, origin: &str, text: &str) -> &mut Self {
+        self.yara.push((origin.to_string(), text.to_string()));
+        self
+    }
+
+    /// Adds a `.yar`/`.yara` file, or every such file under a directory
+    /// (sorted, so the set is the same on every machine).
+    pub fn add_yara_path(&mut self, path: &Path) -> Result<&mut Self, Error> {
+        for file in collect_files(path, &["yar", "yara"])? {
+            let text = read_limited(&file, MAX_RULE_FILE)?;
+            let text = String::from_utf8(text)
+                .map_err(|_| Error::RuleFileNotUtf8 { path: file.clone() })?;
+            self.add_yara_source(&file.display().to_string(), &text);
+        }
+        Ok(self)
+    }
+
+    /// Adds a hash-signature file (`.hdb` or `.hsb`), or every such file
+    /// under a directory.
+    pub fn add_hash_path(&mut self, path: &Path) -> Result<&mut Self, Error> {
+        for file in collect_files(path, &["hdb", "hsb"])? {
+            let text = read_limited(&file, MAX_HASH_FILE)?;
+            let text = String::from_utf8(text)
+                .map_err(|_| Error::RuleFileNotUtf8 { path: file.clone() })?;
+            let format = HashFormat::from_path(&file);
+            self.hashes.push((file, text, format));
+        }
+        Ok(self)
+    }
+
+    /// Adds hash signatures from text.
+    pub fn add_hash_source(&mut self, origin: &Path, text: &str, format: HashFormat) -> &mut Self {
+        self.hashes
+            .push((origin.to_path_buf(), text.to_string(), format));
+        self
+    }
+
+    /// Defines an external variable for every scan (`--define`).
+    pub fn define(&mut self, name: &str, value: VarValue) -> &mut Self {
+        self.defines.push((name.to_string(), value));
+        self
+    }
+
+    /// Compiles everything. The first compile error stops the build and is
+    /// returned with its origin, line and column.
+    pub fn build(self) -> Result<RuleSet, Error> {
+        let mut compiler = yara_x::Compiler::new();
+        compiler.colorize_errors(false);
+        for (name, value) in &self.defines {
+            let r = match value {
+                VarValue::Bool(b) => compiler.define_global(name, *b),
+                VarValue::Int(i) => compiler.define_global(name, *i),
+                VarValue::Float(f) => compiler.define_global(name, *f),
+                VarValue::Str(s) => compiler.define_global(name, s.as_str()),
+            };
+            r.map_err(|e| Error::Define {
+                name: name.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        // The per-file variables are declared unless the user defined them,
+        // and set for each file only when some rule mentions them.
+        let mut per_file = [false; 5];
+        for (i, var) in PER_FILE_VARIABLES.iter().enumerate() {
+            if self.defines.iter().any(|(n, _)| n == var) {
+                continue;
+            }
+            compiler.define_global(var, "").map_err(|e| Error::Define {
+                name: var.to_string(),
+                message: e.to_string(),
+            })?;
+            per_file[i] = self.yara.iter().any(|(_, text)| mentions(text, var));
+        }
+        for (origin, text) in &self.yara {
+            let src = yara_x::SourceCode::from(text.as_str()).with_origin(origin.as_str());
+            if let Err(err) = compiler.add_source(src) {
+                let (line, column) = err
+                    .labels()
+                    .next()
+                    .map(|l| line_col(text, l.span().0.start as usize))
+                    .unwrap_or((0, 0));
+                return Err(Error::RuleCompile {
+                    origin: origin.clone(),
+                    line,
+                    column,
+                    message: err.title().to_string(),
+                    report: err.to_string(),
+                });
+            }
+        }
+        let rules = compiler.build();
+
+        let mut hashes = HashDb::new();
+        for (origin, text, format) in &self.hashes {
+            hashes
+                .add_text(origin, text, *format)
+                .map_err(|errors| Error::HashSyntax { errors })?;
+        }
+        hashes.finish();
+
+        let yara_rule_count = rules.iter().len();
+        Ok(RuleSet {
+            rules,
+            hashes,
+            per_file,
+            yara_rule_count,
+            source: self.source,
+        })
+    }
+}
+
+/// A compiled, immutable rule set, shared by all scan threads.
+pub struct RuleSet {
+    pub(crate) rules: yara_x::Rules,
+    pub(crate) hashes: HashDb,
+    /// Which of [`PER_FILE_VARIABLES`] must be set for each file.
+    pub(crate) per_file: [bool; 5],
+    yara_rule_count: usize,
+    source: RuleSource,
+}
+
+impl RuleSet {
+    /// Number of YARA rules.
+    pub fn yara_rule_count(&self) -> usize {
+        self.yara_rule_count
+    }
+
+    /// Number of hash signatures.
+    pub fn hash_count(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Where these rules came from.
+    pub fn source(&self) -> &RuleSource {
+        &self.source
+    }
+}
+
+/// Whether `ident` occurs in `text` as a whole word.
+fn mentions(text: &str, ident: &str) -> bool {
+    let bytes = text.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    text.match_indices(ident).any(|(i, _)| {
+        let before = i.checked_sub(1).map(|j| bytes[j]);
+        let after = bytes.get(i + ident.len()).copied();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|source| Error::RuleFileRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut buf = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|source| Error::RuleFileRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if buf.len() as u64 > limit {
+        return Err(Error::RuleFileTooLarge {
+            path: path.to_path_buf(),
+            limit,
+        });
+    }
+    Ok(buf)
+}
+
+/// A file itself, or the files with one of `exts` under a directory, sorted.
+fn collect_files(path: &Path, exts: &[&str]) -> Result<Vec<PathBuf>, Error> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::RuleFileRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|source| Error::RuleFileRead {
+            path: dir.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::RuleFileRead {
+                path: dir.clone(),
+                source,
+            })?;
+            let p = entry.path();
+            let ft = entry.file_type().map_err(|source| Error::RuleFileRead {
+                path: p.clone(),
+                source,
+            })?;
+            if ft.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(Error::NoRuleFiles {
+            path: path.to_path_buf(),
+            extensions: exts.iter().map(|e| format!(".{e}")).collect(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_whole_words_only() {
+        assert!(mentions("condition: filename == \"a\"", "filename"));
+        assert!(!mentions("condition: myfilename", "filename"));
+        assert!(!mentions("filename_x", "filename"));
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn var_values_parse_like_yr() {
+        assert_eq!(VarValue::parse("true"), VarValue::Bool(true));
+        assert_eq!(VarValue::parse("42"), VarValue::Int(42));
+        assert_eq!(VarValue::parse("1.5"), VarValue::Float(1.5));
+        assert_eq!(VarValue::parse("\"x y\""), VarValue::Str("x y".into()));
+        assert_eq!(VarValue::parse("abc"), VarValue::Str("abc".into()));
+    }
+
+    #[test]
+    fn compile_error_has_location() {
+        let mut b = RulesBuilder::new();
+        b.add_yara_source("ok.yar", "rule a { condition: true }");
+        b.add_yara_source("bad.yar", "rule b {\n  condition:\n    $nope\n}\n");
+        match b.build() {
+            Err(Error::RuleCompile {
+                origin,
+                line,
+                column,
+                ..
+            }) => {
+                assert_eq!(origin, "bad.yar");
+                assert_eq!((line, column), (3, 5));
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("broken rule compiled"),
+        }
+    }
+
+    #[test]
+    fn builtin_set_compiles_and_is_labelled_unverified() {
+        let rules = RulesBuilder::builtin().build().unwrap();
+        assert!(rules.yara_rule_count() >= 6);
+        assert!(rules.hash_count() >= 1);
+        assert_eq!(rules.source(), &RuleSource::Builtin);
+        assert!(rules.source().describe().contains("UNVERIFIED"));
+    }
+}
