@@ -1,1 +1,53 @@
-fn main() {}
+//! `vitrine`: the one binary. Glue over the library crates; one module per
+//! subcommand under `cmd/`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod util;
+
+/// Vitrine: an antivirus whose rules everyone can see.
+///
+/// Scans files with YARA rules and hash signatures. Rule updates are
+/// installed only when they are in a public transparency log under a
+/// checkpoint cosigned by independent witnesses.
+#[derive(Parser)]
+#[command(name = "vitrine", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan files and directories for malware (exit 0 clean, 1 found, 2 error).
+    Scan(cmd::scan::Args),
+    /// Generate signing keys.
+    Key(cmd::key::Args),
+    /// Run, feed and verify a transparency log.
+    Log(cmd::log::Args),
+    /// Run an independent witness that cosigns consistent log checkpoints.
+    Witness(cmd::witness::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => cmd::scan::run(args),
+        Command::Key(args) => cmd::key::run(args),
+        Command::Log(args) => cmd::log::run(args),
+        Command::Witness(args) => cmd::witness::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if util::is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("vitrine: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! `vitrine scan`: wires the scan engine to the command line.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use vitrine_scan::{
+    scan, FileReport, Outcome, Progress, RuleSet, RulesBuilder, ScanOptions, SkipReason, Summary,
+    Target, VarValue,
+};
+
+use crate::util::{human_bytes, parse_size};
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// ClamAV style: `PATH: NAME FOUND`, then a summary.
+    Text,
+    /// One JSON document: rules, every file, summary.
+    Json,
+    /// One JSON object per line: each file, then the summary.
+    Ndjson,
+}
+
+/// Scan files and directories with YARA rules and hash signatures.
+///
+/// With no --rules or --hashes, the built-in starter set is used (EICAR and
+/// a few well-known families); it is not from the transparency log and the
+/// summary says so.
+///
+/// Exit status, as ClamAV's: 0 nothing found, 1 something found, 2 an error
+/// prevented a complete scan (and nothing was found).
+///
+/// Examples:
+///
+///   vitrine scan ~/Downloads
+///
+///   vitrine scan --rules my-rules/ --hashes bad.hsb /srv
+///
+///   cat file | vitrine scan -
+///
+///   vitrine scan --format ndjson --exclude '*.iso' / > report.ndjson
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Files and directories to scan; `-` reads standard input.
+    #[arg(default_value = ".")]
+    paths: Vec<PathBuf>,
+
+    /// YARA rule file, or directory of .yar/.yara files (repeatable).
+    /// Replaces the built-in set.
+    #[arg(long = "rules", short = 'r', value_name = "PATH")]
+    rules: Vec<PathBuf>,
+
+    /// ClamAV hash-signature file, .hdb or .hsb, or a directory of them
+    /// (repeatable). Replaces the built-in set.
+    #[arg(long = "hashes", value_name = "FILE")]
+    hashes: Vec<PathBuf>,
+
+    /// Define an external variable for the rules, as `yr` does: VAR=VALUE,
+    /// where VALUE is true/false, an integer, a float or a string.
+    /// (filename, filepath, extension, filetype and owner are set for each
+    /// file automatically when a rule uses them.)
+    #[arg(long = "define", short = 'd', value_name = "VAR=VALUE")]
+    defines: Vec<String>,
+
+    /// Number of scanning threads [default: all cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    threads: Option<usize>,
+
+    /// Skip (and report) files larger than this: 4096, 512K, 100M, 2G.
+    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = parse_size)]
+    max_filesize: u64,
+
+    /// Per-file time limit for rule matching, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    timeout: u64,
+
+    /// Follow symbolic links while walking directories (loops are detected).
+    #[arg(long)]
+    follow_symlinks: bool,
+
+    /// Stay on the file system of each path given.
+    #[arg(long)]
+    one_file_system: bool,
+
+    /// Skip paths matching this glob (matched against the path and the file
+    /// name; repeatable), e.g. '*.iso' or '**/node_modules'.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// Text output: print only detections and errors, not skipped files.
+    #[arg(long, short = 'i')]
+    infected: bool,
+
+    /// Never show the progress bar (it is shown only on a terminal anyway).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// Builds the rule set the arguments ask for.
+fn load_rules(args: &Args) -> Result<RuleSet> {
+    let mut builder = if args.rules.is_empty() && args.hashes.is_empty() {
+        RulesBuilder::builtin()
+    } else {
+        let mut b = RulesBuilder::new();
+        for p in &args.rules {
+            b.add_yara_path(p)?;
+        }
+        for p in &args.hashes {
+            b.add_hash_path(p)?;
+        }
+        b
+    };
+    for d in &args.defines {
+        let (name, value) = d
+            .split_once('=')
+            .with_context(|| format!("--define `{d}`: expected VAR=VALUE"))?;
+        builder.define(name, VarValue::parse(value));
+    }
+    Ok(builder.build()?)
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let rules = load_rules(&args).context("loading rules (nothing was scanned)")?;
+    let mut opts = ScanOptions::default()
+        .max_filesize(args.max_filesize)
+        .timeout(Duration::from_secs(args.timeout.max(1)))
+        .follow_symlinks(args.follow_symlinks)
+        .one_file_system(args.one_file_system)
+        .compute_sha256(args.format != Format::Text);
+    if let Some(n) = args.threads {
+        opts = opts.threads(n);
+    }
+    for g in &args.exclude {
+        opts = opts.exclude(g);
+    }
+    let targets: Vec<Target> = args
+        .paths
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "-" {
+                Target::Stdin
+            } else {
+                Target::Path(p.clone())
+            }
+        })
+        .collect();
+
+    let progress = Progress::default();
+    let show_bar =
+        args.format == Format::Text && !args.no_progress && std::io::stderr().is_terminal();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut write_err: Option<std::io::Error> = None;
+
+    let rules_json = serde_json::json!({
+        "source": rules.source(),
+        "description": rules.source().describe(),
+        "yara_rules": rules.yara_rule_count(),
+        "hash_signatures": rules.hash_count(),
+    });
+    if args.format == Format::Json {
+        write!(
+            out,
+            "{{\"vitrine\":{},\"rules\":{},\"files\":[",
+            serde_json::json!(env!("CARGO_PKG_VERSION")),
+            rules_json
+        )?;
+    }
+
+    let summary = std::thread::scope(|s| -> Result<Summary> {
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let bar = show_bar.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .expect("invariant: the template is valid"),
+            );
+            bar
+        });
+        if let Some(bar) = &bar {
+            let (bar, progress, done) = (bar.clone(), &progress, &done);
+            s.spawn(move || {
+                let start = std::time::Instant::now();
+                while !done.load(Ordering::Relaxed) {
+                    let files = progress.files.load(Ordering::Relaxed);
+                    let bytes = progress.bytes.load(Ordering::Relaxed);
+                    let rate = bytes as f64 / start.elapsed().as_secs_f64().max(0.001);
+                    bar.set_message(format!(
+                        "{files} files, {}, {}/s",
+                        human_bytes(bytes),
+                        human_bytes(rate as u64)
+                    ));
+                    bar.tick();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                bar.finish_and_clear();
+            });
+        }
+        let mut first = true;
+        let result = scan(&rules, &opts, &targets, &progress, |report| {
+            if write_err.is_some() {
+                return;
+            }
+            let r = match &bar {
+                Some(bar) => bar.suspend(|| {
+                    let r = write_report(&mut out, args.format, args.infected, report, first);
+                    r.and_then(|()| out.flush())
+                }),
+                None => write_report(&mut out, args.format, args.infected, report, first),
+            };
+            first = false;
+            if let Err(e) = r {
+                write_err = Some(e);
+            }
+        });
+        done.store(true, Ordering::Relaxed);
+        Ok(result?)
+    })?;
+    if let Some(e) = write_err {
+        return Err(e.into());
+    }
+
+    match args.format {
+        Format::Text => write_text_summary(&mut out, &rules, &summary, opts.thread_count())?,
+        Format::Json => writeln!(out, "],\"summary\":{}}}", serde_json::to_string(&summary)?)?,
+        Format::Ndjson => {
+            let mut v = serde_json::to_value(&summary)?;
+            v["type"] = "summary".into();
+            v["rules"] = rules_json;
+            writeln!(out, "{v}")?;
+        }
+    }
+    out.flush()?;
+
+    Ok(if summary.infected_files > 0 {
+        ExitCode::from(1)
+    } else if summary.errors > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn write_report(
+    out: &mut impl Write,
+    format: Format,
+    infected_only: bool,
+    r: &FileReport,
+    first: bool,
+) -> std::io::Result<()> {
+    match format {
+        Format::Text => {
+            for d in &r.detections {
+                writeln!(out, "{}: {} FOUND", r.path, d.name())?;
+            }
+            match &r.outcome {
+                Outcome::Error { message } => writeln!(out, "{}: {message} ERROR", r.path)?,
+                Outcome::Skipped(SkipReason::Symlink) => {}
+                Outcome::Skipped(reason) if !infected_only => {
+                    writeln!(out, "{}: Skipped: {reason}", r.path)?
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        Format::Json => {
+            if !first {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, r)?;
+            Ok(())
+        }
+        Format::Ndjson => {
+            let mut v = serde_json::to_value(r)?;
+            v["type"] = "file".into();
+            writeln!(out, "{v}")
+        }
+    }
+}
+
+fn write_text_summary(
+    out: &mut impl Write,
+    rules: &RuleSet,
+    s: &Summary,
+    threads: usize,
+) -> std::io::Result<()> {
+    let rate = s.bytes_scanned as f64 / s.seconds.max(1e-9);
+    writeln!(out)?;
+    writeln!(out, "----------- SCAN SUMMARY -----------")?;
+    writeln!(out, "Rules: {}", rules.source().describe())?;
+    writeln!(
+        out,
+        "Loaded: {} YARA rules, {} hash signatures",
+        rules.yara_rule_count(),
+        rules.hash_count()
+    )?;
+    writeln!(out, "Scanned files: {}", s.files_scanned)?;
+    writeln!(out, "Scanned data: {}", human_bytes(s.bytes_scanned))?;
+    writeln!(out, "Infected files: {}", s.infected_files)?;
+    writeln!(out, "Detections: {}", s.detections)?;
+    writeln!(out, "Skipped: {}", s.skipped)?;
+    writeln!(out, "Errors: {}", s.errors)?;
+    writeln!(
+        out,
+        "Time: {:.3} s ({}/s, {threads} threads)",
+        s.seconds,
+        human_bytes(rate as u64)
+    )
+}

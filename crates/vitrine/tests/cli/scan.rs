@@ -1,0 +1,500 @@
+//! `vitrine scan` against the built binary.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::common::{eicar, vitrine, EICAR_SHA256};
+
+/// Bounds every scan of a hostile tree: a hang fails the test.
+const BOUND: Duration = Duration::from_secs(60);
+
+fn ndjson_findings(stdout: &[u8]) -> BTreeSet<(String, String)> {
+    let mut set = BTreeSet::new();
+    for line in String::from_utf8_lossy(stdout).lines() {
+        let v: Value = serde_json::from_str(line).expect("every line is JSON");
+        if v["type"] == "file" {
+            for d in v["detections"].as_array().unwrap() {
+                let name = d["rule"].as_str().or(d["name"].as_str()).unwrap();
+                set.insert((v["path"].as_str().unwrap().to_string(), name.to_string()));
+            }
+        }
+    }
+    set
+}
+
+#[test]
+fn eicar_in_a_generated_file_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("eicar.com");
+    fs::write(&f, eicar()).unwrap();
+    vitrine()
+        .arg("scan")
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "{}: EICAR_Test_File FOUND",
+            f.display()
+        )))
+        .stdout(predicate::str::contains("Vitrine.Test.EICAR.SHA256 FOUND"))
+        .stdout(predicate::str::contains("Infected files: 1"))
+        .stdout(predicate::str::contains("UNVERIFIED"));
+}
+
+#[test]
+fn eicar_in_a_nested_directory_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("a/b/c/d");
+    fs::create_dir_all(&deep).unwrap();
+    fs::write(dir.path().join("a/clean.txt"), b"nothing to see").unwrap();
+    fs::write(deep.join("test.txt"), eicar()).unwrap();
+    vitrine()
+        .arg("scan")
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "a/b/c/d/test.txt: EICAR_Test_File FOUND",
+        ))
+        .stdout(predicate::str::contains("Scanned files: 2"));
+}
+
+#[test]
+fn eicar_through_stdin_is_found() {
+    vitrine()
+        .args(["scan", "-"])
+        .write_stdin(eicar())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("stdin: EICAR_Test_File FOUND"));
+}
+
+#[test]
+fn hash_signatures_hit_by_md5_sha1_and_sha256() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    fs::create_dir(&files).unwrap();
+    let (a, b, c) = (
+        b"sample one".to_vec(),
+        b"sample two!".to_vec(),
+        b"sample three".to_vec(),
+    );
+    fs::write(files.join("a.bin"), &a).unwrap();
+    fs::write(files.join("b.bin"), &b).unwrap();
+    fs::write(files.join("c.bin"), &c).unwrap();
+    fs::write(files.join("clean.bin"), b"unrelated").unwrap();
+    let hdb = dir.path().join("sigs.hdb");
+    fs::write(
+        &hdb,
+        format!(
+            "{}:{}:Test.Md5Hit\n{}:{}:Test.Sha1Hit\n",
+            hex::encode(md5::Md5::digest(&a)),
+            a.len(),
+            hex::encode(sha1::Sha1::digest(&b)),
+            b.len()
+        ),
+    )
+    .unwrap();
+    let hsb = dir.path().join("sigs.hsb");
+    fs::write(
+        &hsb,
+        format!(
+            "{}:*:Test.Sha256Hit\n",
+            hex::encode(sha2::Sha256::digest(&c))
+        ),
+    )
+    .unwrap();
+    let out = vitrine()
+        .args(["scan", "--format", "ndjson", "--hashes"])
+        .arg(&hdb)
+        .arg("--hashes")
+        .arg(&hsb)
+        .arg(&files)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let found = ndjson_findings(&out);
+    let names: BTreeSet<_> = found
+        .iter()
+        .map(|(p, n)| {
+            (
+                Path::new(p)
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+                n.clone(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<_> = [
+        ("a.bin", "Test.Md5Hit"),
+        ("b.bin", "Test.Sha1Hit"),
+        ("c.bin", "Test.Sha256Hit"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(names, want);
+}
+
+#[test]
+fn malformed_hdb_lines_are_rejected_with_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let hdb = dir.path().join("bad.hdb");
+    fs::write(
+        &hdb,
+        "44d88612fea8a8f36de82e1278abb02f:68:Good\nnot a signature\n\
+         44d88612fea8a8f36de82e1278abb02f:68:Also.Good\n44d88612fea8a8f36de82e1278abb02f:*:Star.In.Hdb\n",
+    )
+    .unwrap();
+    fs::write(dir.path().join("eicar.com"), eicar()).unwrap();
+    vitrine()
+        .args(["scan", "--hashes"])
+        .arg(&hdb)
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.hdb:2:"))
+        .stderr(predicate::str::contains("bad.hdb:4:"))
+        .stderr(predicate::str::contains("bad.hdb:3:").not())
+        .stdout(predicate::str::contains("FOUND").not())
+        .stdout(predicate::str::contains("Scanned files").not());
+}
+
+#[test]
+fn a_broken_rule_is_reported_with_its_location_and_nothing_is_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    fs::create_dir(&rules).unwrap();
+    fs::write(rules.join("a_good.yar"), "rule good { condition: true }\n").unwrap();
+    fs::write(
+        rules.join("broken.yar"),
+        "rule broken {\n  strings:\n    $a = \"x\"\n  condition:\n    $a and $missing\n}\n",
+    )
+    .unwrap();
+    vitrine()
+        .args(["scan", "--rules"])
+        .arg(&rules)
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("broken.yar:5:12"))
+        .stderr(predicate::str::contains("nothing was scanned"))
+        .stdout(predicate::str::is_empty());
+}
+
+#[test]
+fn exit_codes_follow_clamav() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("clean.txt"), b"just text").unwrap();
+    vitrine().arg("scan").arg(dir.path()).assert().code(0);
+
+    fs::write(dir.path().join("eicar.com"), eicar()).unwrap();
+    vitrine().arg("scan").arg(dir.path()).assert().code(1);
+
+    vitrine()
+        .arg("scan")
+        .arg(dir.path().join("clean.txt"))
+        .arg(dir.path().join("does-not-exist"))
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains(
+            "does-not-exist: No such file or directory ERROR",
+        ))
+        .stdout(predicate::str::contains("Errors: 1"));
+}
+
+#[test]
+fn json_output_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("eicar.com");
+    fs::write(&f, eicar()).unwrap();
+    let clean = dir.path().join("clean.txt");
+    fs::write(&clean, b"abc").unwrap();
+    let out = vitrine()
+        .args(["scan", "--format", "json"])
+        .arg(&f)
+        .arg(&clean)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).expect("stdout is one JSON document");
+    assert_eq!(v["vitrine"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["rules"]["source"]["kind"], "builtin");
+    assert!(v["rules"]["yara_rules"].as_u64().unwrap() >= 6);
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    let e = files
+        .iter()
+        .find(|x| x["path"] == f.to_str().unwrap())
+        .unwrap();
+    assert_eq!(e["size"], 68);
+    assert_eq!(e["sha256"], EICAR_SHA256);
+    assert_eq!(e["status"], "scanned");
+    let dets = e["detections"].as_array().unwrap();
+    let yara = dets.iter().find(|d| d["kind"] == "yara").unwrap();
+    assert_eq!(yara["rule"], "EICAR_Test_File");
+    assert_eq!(yara["namespace"], "default");
+    assert_eq!(yara["tags"], serde_json::json!([]));
+    assert_eq!(
+        yara["meta"][0],
+        serde_json::json!(["author", "Vitrine team"])
+    );
+    let algos: BTreeSet<_> = dets
+        .iter()
+        .filter(|d| d["kind"] == "hash")
+        .map(|d| d["algorithm"].as_str().unwrap())
+        .collect();
+    assert_eq!(algos, ["md5", "sha1", "sha256"].into_iter().collect());
+    let c = files
+        .iter()
+        .find(|x| x["path"] == clean.to_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        c["sha256"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(c["detections"], serde_json::json!([]));
+    let s = &v["summary"];
+    assert_eq!(s["files_scanned"], 2);
+    assert_eq!(s["bytes_scanned"], 71);
+    assert_eq!(s["infected_files"], 1);
+    assert_eq!(s["detections"], 4);
+    assert_eq!(s["errors"], 0);
+}
+
+#[test]
+fn same_findings_with_one_and_eight_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..300 {
+        let sub = dir.path().join(format!("d{}", i % 17));
+        fs::create_dir_all(&sub).unwrap();
+        let body = if i % 23 == 0 {
+            eicar()
+        } else {
+            format!("file {i} contents {}", "x".repeat(i * 37)).into_bytes()
+        };
+        fs::write(sub.join(format!("f{i}")), body).unwrap();
+    }
+    let run = |threads: &str| {
+        let out = vitrine()
+            .args(["scan", "--format", "ndjson", "--threads", threads])
+            .arg(dir.path())
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone();
+        ndjson_findings(&out)
+    };
+    let one = run("1");
+    assert_eq!(one.len(), 14 * 4, "14 EICAR files, 4 detections each");
+    assert_eq!(one, run("8"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_never_hangs_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    nix_mkfifo(&fifo);
+    fs::write(dir.path().join("eicar.com"), eicar()).unwrap();
+    vitrine()
+        .arg("scan")
+        .arg(dir.path())
+        .arg(&fifo)
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "pipe: Skipped: not a regular file (fifo)",
+        ))
+        .stdout(predicate::str::contains("Skipped: 2"));
+}
+
+fn nix_mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_symlink_loop_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    std::os::unix::fs::symlink(dir.path(), sub.join("back-to-top")).unwrap();
+    fs::write(sub.join("eicar.com"), eicar()).unwrap();
+    vitrine()
+        .args(["scan", "--follow-symlinks"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "back-to-top: Skipped: symbolic link loop",
+        ))
+        .stdout(predicate::str::contains("Infected files: 1"));
+    // Not followed by default: counted as skipped, nothing printed.
+    vitrine()
+        .arg("scan")
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("Skipped: 1"))
+        .stdout(predicate::str::contains("back-to-top").not());
+}
+
+#[test]
+fn unreadable_files_and_directories_are_counted_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let tree = dir.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("clean.txt"), b"readable").unwrap();
+    let secret = tree.join("secret.bin");
+    fs::write(&secret, b"no entry").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
+    let closed = tree.join("closed");
+    fs::create_dir(&closed).unwrap();
+    fs::write(closed.join("inside"), b"x").unwrap();
+    fs::set_permissions(&closed, fs::Permissions::from_mode(0o000)).unwrap();
+    for p in [&tree] {
+        fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    // Root reads everything, so run as an unprivileged user when we are root.
+    let mut cmd = if nix_is_root() {
+        let bin = dir.path().join("vitrine");
+        fs::copy(assert_cmd::cargo::cargo_bin("vitrine"), &bin).unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        let mut c = assert_cmd::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
+        c
+    } else {
+        vitrine()
+    };
+    cmd.arg("scan")
+        .arg(&tree)
+        .timeout(BOUND)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("secret.bin: Access denied ERROR"))
+        .stdout(predicate::str::contains("closed: Access denied ERROR"))
+        .stdout(predicate::str::contains("Scanned files: 1"))
+        .stdout(predicate::str::contains("Errors: 2"));
+}
+
+fn nix_is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = eicar();
+    big.extend(std::iter::repeat_n(b' ', 4000));
+    fs::write(dir.path().join("big.bin"), &big).unwrap();
+    fs::write(dir.path().join("small.txt"), b"ok").unwrap();
+    vitrine()
+        .args(["scan", "--max-filesize", "1K"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "big.bin: Skipped: larger than the size limit (4068 > 1024 bytes)",
+        ))
+        .stdout(predicate::str::contains("Skipped: 1"))
+        .stdout(predicate::str::contains("Scanned files: 1"));
+}
+
+#[test]
+fn exclude_globs_skip_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("cache")).unwrap();
+    fs::write(dir.path().join("cache/eicar.com"), eicar()).unwrap();
+    fs::write(dir.path().join("eicar.skip"), eicar()).unwrap();
+    vitrine()
+        .args(["scan", "--exclude", "cache", "--exclude", "*.skip"])
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Scanned files: 0"));
+}
+
+#[test]
+fn defines_and_per_file_variables_reach_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("vars.yar");
+    fs::write(
+        &rules,
+        r#"
+rule By_Name { condition: filename == "tool.exe" and extension == ".exe" and filetype == "EXE" }
+rule By_Define { condition: threshold == 5 and mode == "strict" }
+rule By_Path { condition: filepath endswith "/inner" and owner != "" }
+"#,
+    )
+    .unwrap();
+    let inner = dir.path().join("inner");
+    fs::create_dir(&inner).unwrap();
+    fs::write(inner.join("tool.exe"), b"MZ\x90\x00rest").unwrap();
+    let out = vitrine()
+        .args([
+            "scan",
+            "--format",
+            "ndjson",
+            "-d",
+            "threshold=5",
+            "-d",
+            "mode=strict",
+            "--rules",
+        ])
+        .arg(&rules)
+        .arg(&inner)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let names: BTreeSet<String> = ndjson_findings(&out).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(
+        names,
+        ["By_Define", "By_Name", "By_Path"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+}
+
+#[test]
+fn help_teaches() {
+    vitrine()
+        .args(["scan", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit status"))
+        .stdout(predicate::str::contains("--max-filesize"))
+        .stdout(predicate::str::contains("Examples"));
+}
