@@ -11,6 +11,8 @@
 //! Every file is written to a temporary file in its final directory,
 //! fsynced, renamed into place, and the directory fsynced, so a file is
 //! either its old or its new content after a crash, and durable on return.
+//! The tiles of a batch are staged and fsynced concurrently (the filesystem
+//! then commits them together) and each directory is fsynced once.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -97,10 +99,85 @@ impl FsStorage {
 /// the same directory, fsynced, renamed into place, directory fsynced.
 /// Missing directories are created (and their parents fsynced).
 pub(crate) fn put_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    put_all_atomic(&[(path.to_path_buf(), bytes)])
+}
+
+/// Most temporary files written and fsynced at once by [`put_all_atomic`].
+const PARALLEL_WRITES: usize = 16;
+
+/// [`put_atomic`] for many files: each is replaced atomically and all are
+/// durable on `Ok` (the call as a whole is not atomic). The temporary files
+/// are written and fsynced concurrently, so the filesystem can commit them
+/// together instead of one journal commit per file, and each directory is
+/// fsynced once, after all renames into it.
+pub(crate) fn put_all_atomic(files: &[(PathBuf, &[u8])]) -> Result<(), StorageError> {
+    let mut dirs: Vec<&Path> = files
+        .iter()
+        .map(|(path, _)| {
+            path.parent()
+                .expect("invariant: paths name a file in a directory")
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in &dirs {
+        make_dirs(dir)?;
+    }
+    let staged: Vec<Result<PathBuf, StorageError>> = if files.len() == 1 {
+        vec![stage(&files[0].0, files[0].1)]
+    } else {
+        let per_thread = files.len().div_ceil(PARALLEL_WRITES);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = files
+                .chunks(per_thread)
+                .map(|chunk| {
+                    s.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|(path, bytes)| stage(path, bytes))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("invariant: staging does not panic"))
+                .collect()
+        })
+    };
+    let mut tmps = Vec::with_capacity(files.len());
+    let mut failed = None;
+    for r in staged {
+        match r {
+            Ok(tmp) => tmps.push(tmp),
+            Err(err) => {
+                failed.get_or_insert(err);
+            }
+        }
+    }
+    let result = match failed {
+        Some(err) => Err(err),
+        None => (|| {
+            for (tmp, (path, _)) in tmps.iter().zip(files) {
+                fs::rename(tmp, path).map_err(io_err("rename", path))?;
+            }
+            dirs.iter().try_for_each(|dir| sync_dir(dir))
+        })(),
+    };
+    if result.is_err() {
+        // Those already renamed are gone; that is fine.
+        for tmp in &tmps {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+    result
+}
+
+/// Writes `bytes` to a new temporary file beside `path` and fsyncs it.
+fn stage(path: &Path, bytes: &[u8]) -> Result<PathBuf, StorageError> {
     let parent = path
         .parent()
         .expect("invariant: paths name a file in a directory");
-    make_dirs(parent)?;
     let name = path.file_name().expect("invariant: paths name a file");
     let tmp = parent.join(format!(
         ".{}.tmp{:016x}",
@@ -110,14 +187,15 @@ pub(crate) fn put_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> 
     let result = (|| {
         let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
         f.write_all(bytes).map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("fsync", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_err("rename", path))?;
-        sync_dir(parent)
+        f.sync_all().map_err(io_err("fsync", &tmp))
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(err) => {
+            let _ = fs::remove_file(&tmp);
+            Err(err)
+        }
     }
-    result
 }
 
 /// Creates `dir` and any missing parents, fsyncing each parent whose
@@ -155,9 +233,11 @@ impl Storage for FsStorage {
     }
 
     fn write_tiles(&self, tiles: &[(TilePath, Vec<u8>)]) -> Result<(), StorageError> {
-        tiles
+        let files: Vec<(PathBuf, &[u8])> = tiles
             .iter()
-            .try_for_each(|(path, bytes)| put_atomic(&self.tile_file(path), bytes))
+            .map(|(path, bytes)| (self.tile_file(path), bytes.as_slice()))
+            .collect();
+        put_all_atomic(&files)
     }
 
     fn delete_tiles(&self, paths: &[TilePath]) -> Result<(), StorageError> {
