@@ -1,0 +1,334 @@
+use std::path::PathBuf;
+
+/// Why an update was not installed. Security decisions are in
+/// [`Rejection`]; everything else is plumbing (I/O, network) or an outcome
+/// that is not an attack ([`UpdateError::AlreadyActive`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpdateError {
+    /// The update failed a security check; the active bundle is unchanged.
+    #[error("update rejected: {0}")]
+    Rejected(#[from] Rejection),
+    /// The checkpoint is inconsistent with the one stored: fork evidence
+    /// was written to `evidence` and the log is frozen from now on.
+    #[error("log {origin:?} forked ({kind}); evidence kept in {}", evidence.display())]
+    Fork {
+        /// The log's origin.
+        origin: String,
+        /// What is inconsistent.
+        kind: ForkKind,
+        /// The evidence file.
+        evidence: PathBuf,
+    },
+    /// Fork evidence for this log is on record; every update is refused
+    /// until the owner clears it ([`crate::EndpointState::clear_fork`]).
+    #[error("log {origin:?} is frozen by fork evidence in {}", evidence.display())]
+    LogFrozenByFork {
+        /// The log's origin.
+        origin: String,
+        /// The evidence file.
+        evidence: PathBuf,
+    },
+    /// The very bundle offered is already active: nothing to do.
+    #[error("bundle version {version} is already active")]
+    AlreadyActive {
+        /// Its version.
+        version: u64,
+    },
+    /// The compile check refused the bundle; the active bundle is unchanged.
+    #[error("bundle does not compile: {message}")]
+    CompileCheck {
+        /// The compiler's message.
+        message: String,
+    },
+    /// The endpoint state changed between verification and activation
+    /// (another update ran); verify again.
+    #[error("endpoint state changed since verification; verify again")]
+    StateChanged,
+    /// Reading or writing the endpoint state or update directory failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The endpoint state is corrupt (a file we wrote does not parse).
+    #[error("corrupt endpoint state {}: {reason}", path.display())]
+    CorruptState {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Talking to the log or content store failed.
+    #[error("network: {0}")]
+    Fetch(#[from] FetchError),
+}
+
+/// Which inconsistency a fork is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ForkKind {
+    /// Two signed checkpoints of the same size with different roots.
+    SameSizeDifferentRoot,
+    /// The consistency proof offered between the stored and new checkpoint
+    /// does not verify.
+    ConsistencyProofFailed,
+}
+
+impl std::fmt::Display for ForkKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ForkKind::SameSizeDifferentRoot => "same size, different root",
+            ForkKind::ConsistencyProofFailed => "consistency proof failed",
+        })
+    }
+}
+
+/// A security check of the update failed (DESIGN.md, "The update check").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// An input exceeds its size limit (step 1: no endless data).
+    #[error("{what} is {size} bytes, over the limit of {limit}")]
+    Oversized {
+        /// `bundle`, `statement`, `tlog-proof` or `checkpoint`.
+        what: &'static str,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The statement is not a well-formed signed note or statement.
+    #[error("malformed statement: {reason}")]
+    MalformedStatement {
+        /// The parser's message.
+        reason: String,
+    },
+    /// The statement is not of type `rules`.
+    #[error("statement is of type {found}, not rules")]
+    WrongStatementType {
+        /// The type found.
+        found: &'static str,
+    },
+    /// The bundle's SHA-256 is not the statement's (step 1).
+    #[error("bundle hashes to {actual}, statement says {expected}")]
+    BundleHashMismatch {
+        /// From the statement, hex.
+        expected: String,
+        /// Of the bytes, hex.
+        actual: String,
+    },
+    /// The bundle's size is not the statement's (step 1).
+    #[error("bundle is {actual} bytes, statement says {expected}")]
+    BundleSizeMismatch {
+        /// From the statement.
+        expected: u64,
+        /// Of the bytes.
+        actual: u64,
+    },
+    /// The bundle archive is invalid.
+    #[error("invalid bundle: {reason}")]
+    InvalidBundle {
+        /// The parser's message.
+        reason: String,
+    },
+    /// The manifest disagrees with the statement on version or times.
+    #[error("manifest {field} is {manifest}, statement says {statement}")]
+    ManifestMismatch {
+        /// Which field.
+        field: &'static str,
+        /// Manifest value.
+        manifest: u64,
+        /// Statement value.
+        statement: u64,
+    },
+    /// No publisher key of the policy signed the statement (step 2).
+    #[error("statement is not signed by a publisher key of the policy")]
+    UnknownPublisher,
+    /// A publisher key's signature on the statement is invalid (step 2).
+    #[error("statement signature by publisher {name:?} does not verify")]
+    BadPublisherSignature {
+        /// Key name.
+        name: String,
+    },
+    /// The tlog-proof does not parse.
+    #[error("malformed tlog-proof: {reason}")]
+    MalformedProof {
+        /// The parser's message.
+        reason: String,
+    },
+    /// The checkpoint's origin is not a log of the policy (step 3).
+    #[error("checkpoint origin {origin:?} is not a log of the policy")]
+    UnknownLog {
+        /// The origin.
+        origin: String,
+    },
+    /// The checkpoint is not validly signed by the policy's log key (step 3).
+    #[error("checkpoint for {origin:?} is not signed by the policy's log key")]
+    BadLogSignature {
+        /// The origin.
+        origin: String,
+    },
+    /// A policy witness's cosignature is present but invalid (step 3).
+    #[error("invalid cosignature by a policy witness: {reason}")]
+    BadCosignature {
+        /// The verifier's message.
+        reason: String,
+    },
+    /// The policy witnesses that cosigned do not make a quorum (step 3).
+    #[error("cosigned by {cosigned:?}: below the policy's quorum")]
+    QuorumNotMet {
+        /// Policy names of the witnesses that did cosign.
+        cosigned: Vec<String>,
+    },
+    /// The inclusion proof does not bind the statement to the checkpoint
+    /// (step 3).
+    #[error("statement is not included at index {index} of the checkpoint")]
+    NotIncluded {
+        /// The claimed index.
+        index: u64,
+    },
+    /// The new checkpoint is larger than the stored one but no consistency
+    /// proof was given (step 4).
+    #[error("no consistency proof from stored size {stored} to {new}")]
+    MissingConsistencyProof {
+        /// Stored tree size.
+        stored: u64,
+        /// New tree size.
+        new: u64,
+    },
+    /// The new checkpoint is smaller than the stored one and no proof shows
+    /// it is a prefix of it (step 4).
+    #[error("checkpoint size {new} is smaller than the stored {stored}")]
+    OlderCheckpoint {
+        /// Stored tree size.
+        stored: u64,
+        /// New tree size.
+        new: u64,
+    },
+    /// The newest cosignature is older than the policy's max-age, or there
+    /// is none (step 5: freeze attack).
+    #[error("checkpoint is stale: newest cosignature {newest:?}, now {now}, max age {max_age}s")]
+    StaleCheckpoint {
+        /// Newest policy-witness cosignature timestamp.
+        newest: Option<u64>,
+        /// The time of the check.
+        now: u64,
+        /// The policy's max-age.
+        max_age: u64,
+    },
+    /// The bundle expired (step 5).
+    #[error("bundle expired at {expires}, now {now}")]
+    Expired {
+        /// The statement's expiry.
+        expires: u64,
+        /// The time of the check.
+        now: u64,
+    },
+    /// The version is older than the active one (step 6).
+    #[error("version {offered} is older than the active {active}: rollback")]
+    Rollback {
+        /// Active version.
+        active: u64,
+        /// Offered version.
+        offered: u64,
+    },
+    /// The active version with different bytes (step 6): a publisher signed
+    /// two bundles with one version.
+    #[error("version {version} is active with different bytes")]
+    SameVersionDifferentBundle {
+        /// The version.
+        version: u64,
+    },
+    /// A policy reviewer rejected the bundle (step 7).
+    #[error("reviewer {reviewer:?} rejected the bundle")]
+    ReviewRejected {
+        /// Reviewer key name.
+        reviewer: String,
+    },
+    /// Too few policy reviewers approved the bundle (step 7).
+    #[error("{approvals} approving reviews, the policy requires {required}")]
+    NotEnoughReviews {
+        /// Distinct approving policy reviewers.
+        approvals: u64,
+        /// The policy's require-reviews.
+        required: u64,
+    },
+}
+
+/// A network or protocol failure talking to the log or content store. Not
+/// a security verdict: the update check runs on what was fetched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The HTTP request failed.
+    #[error("{url}: {source}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// The error.
+        source: reqwest::Error,
+    },
+    /// The server answered with an unexpected status.
+    #[error("{url}: HTTP {status}: {body}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// The response exceeds its size limit (reading stopped there).
+    #[error("{url}: response over {limit} bytes")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The log's data does not fit together (malformed checkpoint, tile,
+    /// entry bundle; no rules statement; proof construction failed).
+    #[error("log data: {reason}")]
+    Log {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The log served a checkpoint that fails the policy.
+    #[error("checkpoint: {0}")]
+    Checkpoint(Rejection),
+    /// No quorum-cosigned checkpoint covering the entry appeared in time.
+    #[error("no checkpoint with a witness quorum covering index {index} after {waited_ms} ms")]
+    Timeout {
+        /// The entry index.
+        index: u64,
+        /// Time waited.
+        waited_ms: u64,
+    },
+}
+
+/// Why a trust policy file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A tlog-policy line is invalid (`log`, `witness`, `group`, `quorum`).
+    #[error("{0}")]
+    Tlog(vitrine_tlog::Error),
+    /// A Vitrine extension line is invalid.
+    #[error("line {line}: {reason}")]
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A required line is absent.
+    #[error("policy has no {keyword} line")]
+    Missing {
+        /// The keyword.
+        keyword: &'static str,
+    },
+}

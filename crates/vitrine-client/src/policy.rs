@@ -1,0 +1,195 @@
+//! The endpoint trust policy: tlog-policy plus Vitrine extension lines.
+
+use vitrine_note::{SignatureType, VerifierKey, Verifiers};
+use vitrine_tlog::Policy;
+
+use crate::PolicyError;
+
+/// Size limits of the update check (DESIGN.md step 1: no endless data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateLimits {
+    /// Bundle bytes.
+    pub bundle: usize,
+    /// Signed statement note bytes.
+    pub statement: usize,
+    /// tlog-proof bytes.
+    pub proof: usize,
+    /// Cosigned checkpoint note bytes.
+    pub checkpoint: usize,
+    /// Limits inside the bundle archive.
+    pub bundle_parts: vitrine_bundle::Limits,
+}
+
+impl Default for UpdateLimits {
+    fn default() -> Self {
+        let bundle_parts = vitrine_bundle::Limits::default();
+        UpdateLimits {
+            bundle: bundle_parts.max_archive,
+            statement: 16 << 10,
+            proof: 64 << 10,
+            checkpoint: 16 << 10,
+            bundle_parts,
+        }
+    }
+}
+
+/// A parsed trust policy file (`docs/formats.md`, "Trust policy").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustPolicy {
+    tlog: Policy,
+    publishers: Vec<VerifierKey>,
+    reviewers: Vec<VerifierKey>,
+    max_age: u64,
+    require_reviews: u64,
+    limits: UpdateLimits,
+}
+
+impl TrustPolicy {
+    /// Strictly parses a policy file. Errors name the line.
+    pub fn parse(input: &[u8]) -> Result<Self, PolicyError> {
+        let (tlog, ext) = Policy::parse_with_extensions(input).map_err(PolicyError::Tlog)?;
+        let mut publishers: Vec<VerifierKey> = Vec::new();
+        let mut reviewers: Vec<VerifierKey> = Vec::new();
+        let mut max_age = None;
+        let mut require_reviews = None;
+        for e in ext {
+            let err = |reason: String| PolicyError::Line {
+                line: e.line,
+                reason,
+            };
+            let [arg] = e.args.as_slice() else {
+                return Err(err(format!("{} takes exactly one argument", e.keyword)));
+            };
+            match e.keyword.as_str() {
+                "publisher" | "reviewer" => {
+                    let key: VerifierKey = arg
+                        .parse()
+                        .map_err(|x| err(format!("bad {} key: {x}", e.keyword)))?;
+                    if key.signature_type() != SignatureType::Ed25519 {
+                        return Err(err(format!("{} key must be Ed25519", e.keyword)));
+                    }
+                    let list = if e.keyword == "publisher" {
+                        &mut publishers
+                    } else {
+                        &mut reviewers
+                    };
+                    if list.iter().any(|k| k.public_key() == key.public_key()) {
+                        return Err(err(format!("duplicate {} key", e.keyword)));
+                    }
+                    list.push(key);
+                }
+                "max-age" | "require-reviews" => {
+                    let n = parse_u64(arg)
+                        .ok_or_else(|| err(format!("{} must be a decimal number", e.keyword)))?;
+                    let slot = if e.keyword == "max-age" {
+                        &mut max_age
+                    } else {
+                        &mut require_reviews
+                    };
+                    if slot.replace(n).is_some() {
+                        return Err(err(format!("repeated {} line", e.keyword)));
+                    }
+                }
+                other => return Err(err(format!("unknown keyword {other:?}"))),
+            }
+        }
+        if tlog.logs().is_empty() {
+            return Err(PolicyError::Missing { keyword: "log" });
+        }
+        if publishers.is_empty() {
+            return Err(PolicyError::Missing {
+                keyword: "publisher",
+            });
+        }
+        let max_age = max_age.ok_or(PolicyError::Missing { keyword: "max-age" })?;
+        if max_age == 0 {
+            return Err(PolicyError::Line {
+                line: 0,
+                reason: "max-age must be positive".to_owned(),
+            });
+        }
+        let require_reviews = require_reviews.unwrap_or(0);
+        if require_reviews > reviewers.len() as u64 {
+            return Err(PolicyError::Line {
+                line: 0,
+                reason: format!(
+                    "require-reviews {require_reviews} but only {} reviewer keys",
+                    reviewers.len()
+                ),
+            });
+        }
+        Ok(TrustPolicy {
+            tlog,
+            publishers,
+            reviewers,
+            max_age,
+            require_reviews,
+            limits: UpdateLimits::default(),
+        })
+    }
+
+    /// A canonical policy file that parses back to this policy.
+    pub fn to_text(&self) -> String {
+        let mut s = self.tlog.to_string();
+        for k in &self.publishers {
+            s.push_str(&format!("publisher {k}\n"));
+        }
+        for k in &self.reviewers {
+            s.push_str(&format!("reviewer {k}\n"));
+        }
+        s.push_str(&format!("max-age {}\n", self.max_age));
+        if self.require_reviews > 0 {
+            s.push_str(&format!("require-reviews {}\n", self.require_reviews));
+        }
+        s
+    }
+
+    /// Replaces the size limits (they are not part of the file).
+    pub fn with_limits(mut self, limits: UpdateLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The tlog-policy part: logs, witnesses, quorum.
+    pub fn tlog(&self) -> &Policy {
+        &self.tlog
+    }
+
+    /// Publisher keys.
+    pub fn publishers(&self) -> &[VerifierKey] {
+        &self.publishers
+    }
+
+    /// Publisher keys as a verifier set.
+    pub fn publisher_verifiers(&self) -> Verifiers {
+        self.publishers.iter().cloned().collect()
+    }
+
+    /// Reviewer keys.
+    pub fn reviewers(&self) -> &[VerifierKey] {
+        &self.reviewers
+    }
+
+    /// Max age, in seconds, of the newest witness cosignature.
+    pub fn max_age(&self) -> u64 {
+        self.max_age
+    }
+
+    /// Approving reviews required per bundle.
+    pub fn require_reviews(&self) -> u64 {
+        self.require_reviews
+    }
+
+    /// Size limits.
+    pub fn limits(&self) -> &UpdateLimits {
+        &self.limits
+    }
+}
+
+fn parse_u64(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
+        return None;
+    }
+    s.parse().ok()
+}

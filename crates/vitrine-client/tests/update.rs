@@ -1,0 +1,832 @@
+//! Adversarial update tests: one per attack, each asserting the exact typed
+//! error and that the endpoint state did not change.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use vitrine_bundle::Bundle;
+use vitrine_client::{
+    activate, read_update_dir, verify_update, write_update_dir, CheckpointAfterClear,
+    EndpointState, ForkKind, Rejection, TrustPolicy, UpdateError, UpdateInput, UpdateLimits,
+};
+use vitrine_note::{Cosigner, Note, SignatureType, SignerKey};
+use vitrine_statements::{Review, Rules, Sha256, Statement, Verdict};
+use vitrine_tlog::{consistency_proof, inclusion_proof, Checkpoint, Hash, MemoryTree, TlogProof};
+
+const NOW: u64 = 1_800_000_000;
+const ORIGIN: &str = "example.com/log";
+
+fn key(name: &str, seed: u8) -> SignerKey {
+    SignerKey::from_seed(name, SignatureType::Ed25519, [seed; 32]).unwrap()
+}
+
+fn cosigner(name: &str, seed: u8) -> Cosigner {
+    Cosigner::new(SignerKey::from_seed(name, SignatureType::CosignatureV1, [seed; 32]).unwrap())
+        .unwrap()
+}
+
+struct Fx {
+    log: SignerKey,
+    publisher: SignerKey,
+    reviewer: SignerKey,
+    w: Vec<Cosigner>,
+    outsider: Cosigner,
+    tree: MemoryTree,
+    policy: TrustPolicy,
+    _dir: tempfile::TempDir,
+    state: EndpointState,
+}
+
+fn policy_text(
+    fx_log: &SignerKey,
+    w: &[Cosigner],
+    publisher: &SignerKey,
+    reviewer: &SignerKey,
+    extra: &str,
+) -> String {
+    format!(
+        "log {}\nwitness w1 {}\nwitness w2 {}\nwitness w3 {}\ngroup g 2 w1 w2 w3\nquorum g\npublisher {}\nreviewer {}\nmax-age 3600\n{extra}",
+        fx_log.verifier(),
+        w[0].verifier(),
+        w[1].verifier(),
+        w[2].verifier(),
+        publisher.verifier(),
+        reviewer.verifier()
+    )
+}
+
+impl Fx {
+    fn new() -> Fx {
+        Self::with_policy_extra("")
+    }
+
+    fn with_policy_extra(extra: &str) -> Fx {
+        let log = key(ORIGIN, 1);
+        let publisher = key("publisher.example", 2);
+        let reviewer = key("reviewer.example", 3);
+        let w = vec![
+            cosigner("w1.example", 11),
+            cosigner("w2.example", 12),
+            cosigner("w3.example", 13),
+        ];
+        let outsider = cosigner("outsider.example", 14);
+        let policy =
+            TrustPolicy::parse(policy_text(&log, &w, &publisher, &reviewer, extra).as_bytes())
+                .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let state = EndpointState::open(dir.path().join("state")).unwrap();
+        let mut tree = MemoryTree::new();
+        // Some unrelated earlier entries.
+        for i in 0..5u8 {
+            tree.push_data(&[i]);
+        }
+        Fx {
+            log,
+            publisher,
+            reviewer,
+            w,
+            outsider,
+            tree,
+            policy,
+            _dir: dir,
+            state,
+        }
+    }
+
+    fn bundle_with(version: u64, expires: u64, rule: &str) -> Vec<u8> {
+        Bundle::build(
+            "daily",
+            version,
+            NOW - 1000,
+            expires,
+            vec![
+                (
+                    "rules/r.yar".to_owned(),
+                    format!("rule {rule} {{ condition: true }}\n").into_bytes(),
+                ),
+                (
+                    "hashes/h.hdb".to_owned(),
+                    b"44d88612fea8a8f36de82e1278abb02f:68:Eicar\n".to_vec(),
+                ),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn statement_for(
+        &self,
+        bundle: &[u8],
+        version: u64,
+        expires: u64,
+        signer: &SignerKey,
+    ) -> Vec<u8> {
+        use sha2::Digest;
+        Statement::Rules(Rules {
+            sha256: Sha256(sha2::Sha256::digest(bundle).into()),
+            size: bundle.len() as u64,
+            version,
+            created: NOW - 1000,
+            expires,
+        })
+        .sign(signer)
+        .unwrap()
+    }
+
+    fn append(&mut self, entry: &[u8]) -> u64 {
+        self.tree.push_data(entry);
+        self.tree.size() - 1
+    }
+
+    fn checkpoint(&self, signer: &SignerKey, cosigners: &[&Cosigner], ts: u64) -> Note {
+        let mut note = Checkpoint::new(signer.name(), self.tree.size(), self.tree.root())
+            .sign(signer)
+            .unwrap();
+        for c in cosigners {
+            note.cosign(c, ts).unwrap();
+        }
+        note
+    }
+
+    fn good_checkpoint(&self) -> Note {
+        self.checkpoint(&self.log, &[&self.w[0], &self.w[1]], NOW - 10)
+    }
+
+    fn proof(&self, index: u64, note: Note) -> Vec<u8> {
+        let size = Checkpoint::parse(note.text()).unwrap().size;
+        TlogProof::new(
+            None,
+            index,
+            inclusion_proof(&self.tree, index, size).unwrap(),
+            note,
+        )
+        .unwrap()
+        .to_bytes()
+    }
+
+    fn consistency(&self, new_size: u64) -> Vec<Hash> {
+        match self.state.stored_checkpoint(ORIGIN).unwrap() {
+            Some(old) if old.size < new_size => {
+                consistency_proof(&self.tree, old.size, new_size).unwrap()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A complete, valid update for `version`, logged now.
+    fn update(&mut self, version: u64) -> UpdateInput {
+        self.update_with(Self::bundle_with(version, NOW + 86_400, "r"), version)
+    }
+
+    fn update_with(&mut self, bundle: Vec<u8>, version: u64) -> UpdateInput {
+        let statement = self.statement_for(&bundle, version, NOW + 86_400, &self.publisher.clone());
+        let index = self.append(&statement);
+        let note = self.good_checkpoint();
+        UpdateInput {
+            consistency_proof: self.consistency(self.tree.size()),
+            tlog_proof: self.proof(index, note),
+            bundle,
+            statement,
+            reviews: Vec::new(),
+        }
+    }
+
+    fn verify(&self, input: UpdateInput) -> Result<vitrine_client::VerifiedUpdate, UpdateError> {
+        verify_update(&self.policy, &self.state, NOW, input)
+    }
+
+    fn install(&mut self, version: u64) {
+        let input = self.update(version);
+        let v = self.verify(input).unwrap();
+        activate(&self.state, v, |_| Ok(())).unwrap();
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        walk(self.state.dir(), self.state.dir(), &mut out);
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else {
+            out.insert(
+                p.strip_prefix(root).unwrap().display().to_string(),
+                std::fs::read(&p).unwrap(),
+            );
+        }
+    }
+}
+
+/// Installs v1 so there is something to protect, runs `attack`, asserts the
+/// rejection and that nothing in the state directory changed.
+fn rejected(
+    mut attack: impl FnMut(&mut Fx) -> UpdateInput,
+    check: impl Fn(&UpdateError) -> bool,
+) -> Fx {
+    let mut fx = Fx::new();
+    fx.install(1);
+    let before = fx.snapshot();
+    let input = attack(&mut fx);
+    let err = fx.verify(input).unwrap_err();
+    assert!(check(&err), "unexpected error: {err:?}");
+    assert_eq!(fx.snapshot(), before, "state changed");
+    assert_eq!(fx.state.active().unwrap().unwrap().metadata.version, 1);
+    fx
+}
+
+macro_rules! rejection {
+    ($pat:pat $(if $guard:expr)?) => {
+        |e: &UpdateError| matches!(e, UpdateError::Rejected($pat) $(if $guard)?)
+    };
+}
+
+#[test]
+fn valid_update_installs_and_advances_checkpoint() {
+    let mut fx = Fx::new();
+    fx.install(1);
+    let a = fx.state.active().unwrap().unwrap();
+    assert_eq!(a.metadata.version, 1);
+    assert_eq!(a.metadata.witnesses, vec!["w1", "w2"]);
+    assert_eq!(a.metadata.log_index, 5);
+    fx.install(2);
+    let a = fx.state.active().unwrap().unwrap();
+    assert_eq!(a.metadata.version, 2);
+    assert_eq!(fx.state.stored_checkpoint(ORIGIN).unwrap().unwrap().size, 7);
+    assert_eq!(
+        std::fs::read(a.bundle_path()).unwrap().len() as u64,
+        a.metadata.size
+    );
+}
+
+#[test]
+fn bundle_bytes_not_matching_statement() {
+    rejected(
+        |fx| {
+            let mut u = fx.update(2);
+            u.bundle = Fx::bundle_with(2, NOW + 86_400, "evil");
+            u
+        },
+        rejection!(Rejection::BundleHashMismatch { .. }),
+    );
+}
+
+#[test]
+fn statement_signed_by_unknown_key() {
+    rejected(
+        |fx| {
+            let bundle = Fx::bundle_with(2, NOW + 86_400, "r");
+            let statement =
+                fx.statement_for(&bundle, 2, NOW + 86_400, &key("publisher.example", 99));
+            let index = fx.append(&statement);
+            let note = fx.good_checkpoint();
+            UpdateInput {
+                consistency_proof: fx.consistency(fx.tree.size()),
+                tlog_proof: fx.proof(index, note),
+                bundle,
+                statement,
+                reviews: vec![],
+            }
+        },
+        rejection!(Rejection::UnknownPublisher),
+    );
+}
+
+#[test]
+fn statement_of_wrong_type() {
+    rejected(
+        |fx| {
+            let mut u = fx.update(2);
+            u.statement = Statement::Review(Review {
+                subject: Sha256([1; 32]),
+                verdict: Verdict::Approve,
+                comment: None,
+            })
+            .sign(&fx.publisher)
+            .unwrap();
+            u
+        },
+        rejection!(Rejection::WrongStatementType { found: "review" }),
+    );
+}
+
+#[test]
+fn bad_inclusion_proof() {
+    rejected(
+        |fx| {
+            let mut u = fx.update(2);
+            let p = TlogProof::parse(&u.tlog_proof).unwrap();
+            let mut hashes = p.proof().to_vec();
+            hashes[0][0] ^= 1;
+            u.tlog_proof = TlogProof::new(None, p.index(), hashes, p.note().clone())
+                .unwrap()
+                .to_bytes();
+            u
+        },
+        rejection!(Rejection::NotIncluded { index: 6 }),
+    );
+}
+
+#[test]
+fn checkpoint_signed_by_wrong_log_key() {
+    rejected(
+        |fx| {
+            let mut u = fx.update(2);
+            let note = fx.checkpoint(&key(ORIGIN, 66), &[&fx.w[0], &fx.w[1]], NOW - 10);
+            u.tlog_proof = fx.proof(6, note);
+            u
+        },
+        rejection!(Rejection::BadLogSignature { .. }),
+    );
+}
+
+#[test]
+fn cosignatures_below_quorum() {
+    rejected(
+        |fx| {
+            let mut u = fx.update(2);
+            let note = fx.checkpoint(&fx.log, &[&fx.w[2]], NOW - 10);
+            u.tlog_proof = fx.proof(6, note);
+            u
+        },
+        |e| matches!(e, UpdateError::Rejected(Rejection::QuorumNotMet { cosigned }) if cosigned == &["w3"]),
+    );
+}
+
+#[test]
+fn cosignature_from_witness_outside_policy_does_not_count() {
+    rejected(
+        |fx| {
+            let mut u = fx.update(2);
+            let note = fx.checkpoint(&fx.log, &[&fx.w[0], &fx.outsider], NOW - 10);
+            u.tlog_proof = fx.proof(6, note);
+            u
+        },
+        |e| matches!(e, UpdateError::Rejected(Rejection::QuorumNotMet { cosigned }) if cosigned == &["w1"]),
+    );
+}
+
+#[test]
+fn stale_checkpoint_freeze() {
+    rejected(
+        |fx| {
+            let mut u = fx.update(2);
+            let note = fx.checkpoint(&fx.log, &[&fx.w[0], &fx.w[1]], NOW - 3601);
+            u.tlog_proof = fx.proof(6, note);
+            u
+        },
+        rejection!(Rejection::StaleCheckpoint { newest: Some(t), .. } if *t == NOW - 3601),
+    );
+}
+
+#[test]
+fn expired_bundle() {
+    rejected(
+        |fx| {
+            let bundle = Fx::bundle_with(2, NOW, "r");
+            let statement = fx.statement_for(&bundle, 2, NOW, &fx.publisher.clone());
+            let index = fx.append(&statement);
+            let note = fx.good_checkpoint();
+            UpdateInput {
+                consistency_proof: fx.consistency(fx.tree.size()),
+                tlog_proof: fx.proof(index, note),
+                bundle,
+                statement,
+                reviews: vec![],
+            }
+        },
+        rejection!(Rejection::Expired {
+            expires: NOW,
+            now: NOW
+        }),
+    );
+}
+
+#[test]
+fn older_version_rollback() {
+    let mut fx = Fx::new();
+    let old = fx.update(1); // logged, never installed
+    let _ = old;
+    fx.install(2);
+    let before = fx.snapshot();
+    let mut u = fx.update(1);
+    u.bundle = Fx::bundle_with(1, NOW + 86_400, "r");
+    let err = fx.verify(u).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UpdateError::Rejected(Rejection::Rollback {
+                active: 2,
+                offered: 1
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(fx.snapshot(), before);
+}
+
+#[test]
+fn same_version_different_bytes() {
+    rejected(
+        |fx| fx.update_with(Fx::bundle_with(1, NOW + 86_400, "other"), 1),
+        rejection!(Rejection::SameVersionDifferentBundle { version: 1 }),
+    );
+}
+
+#[test]
+fn same_version_same_bytes_is_already_active() {
+    rejected(
+        |fx| fx.update(1),
+        |e| matches!(e, UpdateError::AlreadyActive { version: 1 }),
+    );
+}
+
+#[test]
+fn fork_same_size_writes_evidence_and_freezes_log() {
+    let mut fx = Fx::new();
+    fx.install(1);
+    let active = fx.state.active().unwrap();
+    let stored = fx.state.stored_checkpoint_note(ORIGIN).unwrap();
+    // A second tree of the same size as the stored one, with our statement.
+    let good = fx.update(2);
+    let mut forked = MemoryTree::new();
+    for i in 0..5u8 {
+        forked.push_data(&[i + 100]);
+    }
+    forked.push_data(&good.statement);
+    let mut note = Checkpoint::new(ORIGIN, forked.size(), forked.root())
+        .sign(&fx.log)
+        .unwrap();
+    note.cosign(&fx.w[0], NOW - 5).unwrap();
+    note.cosign(&fx.w[1], NOW - 5).unwrap();
+    let proof = TlogProof::new(None, 5, inclusion_proof(&forked, 5, 6).unwrap(), note).unwrap();
+    let input = UpdateInput {
+        tlog_proof: proof.to_bytes(),
+        consistency_proof: vec![],
+        ..good.clone()
+    };
+    let err = fx.verify(input).unwrap_err();
+    let UpdateError::Fork { kind, evidence, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*kind, ForkKind::SameSizeDifferentRoot);
+    assert!(evidence.exists());
+    let ev = fx.state.fork_evidence(ORIGIN).unwrap().unwrap();
+    assert_eq!(ev.stored_checkpoint.as_bytes(), stored.as_deref().unwrap());
+    assert!(ev.new_checkpoint.contains(&proof.note().to_string()));
+    assert_eq!(fx.state.active().unwrap(), active);
+    assert_eq!(fx.state.stored_checkpoint_note(ORIGIN).unwrap(), stored);
+    // Every later update for that log is refused, even a valid one.
+    let err = fx.verify(good.clone()).unwrap_err();
+    assert!(
+        matches!(err, UpdateError::LogFrozenByFork { .. }),
+        "{err:?}"
+    );
+    // Until the owner clears it; the evidence is kept.
+    fx.state
+        .clear_fork(ORIGIN, NOW, CheckpointAfterClear::Keep)
+        .unwrap();
+    assert!(fx.state.fork_evidence(ORIGIN).unwrap().is_none());
+    assert!(
+        std::fs::read_dir(evidence.parent().unwrap())
+            .unwrap()
+            .count()
+            == 1
+    );
+    let v = fx.verify(good).unwrap();
+    activate(&fx.state, v, |_| Ok(())).unwrap();
+    assert_eq!(fx.state.active().unwrap().unwrap().metadata.version, 2);
+}
+
+#[test]
+fn fork_inconsistent_larger_tree() {
+    let mut fx = Fx::new();
+    fx.install(1);
+    let active = fx.state.active().unwrap();
+    let mut u = fx.update(2);
+    u.consistency_proof[0][0] ^= 1;
+    let err = fx.verify(u).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UpdateError::Fork {
+                kind: ForkKind::ConsistencyProofFailed,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(fx.state.active().unwrap(), active);
+    let u3 = fx.update(3);
+    let err = fx.verify(u3).unwrap_err();
+    assert!(
+        matches!(err, UpdateError::LogFrozenByFork { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn missing_consistency_proof() {
+    rejected(
+        |fx| UpdateInput {
+            consistency_proof: vec![],
+            ..fx.update(2)
+        },
+        rejection!(Rejection::MissingConsistencyProof { stored: 6, new: 7 }),
+    );
+}
+
+#[test]
+fn smaller_tree_than_stored() {
+    let mut fx = Fx::new();
+    let early = fx.update(2); // logged at size 6, not installed
+    fx.install(1); // stored checkpoint now size 7
+    let before = fx.snapshot();
+    let err = fx
+        .verify(UpdateInput {
+            consistency_proof: vec![],
+            ..early
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UpdateError::Rejected(Rejection::OlderCheckpoint { stored: 7, new: 6 })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(fx.snapshot(), before);
+}
+
+fn tight(f: impl Fn(&mut UpdateLimits)) -> impl FnMut(&mut Fx) -> UpdateInput {
+    move |fx| {
+        let mut l = *fx.policy.limits();
+        f(&mut l);
+        fx.policy = fx.policy.clone().with_limits(l);
+        fx.update(2)
+    }
+}
+
+#[test]
+fn oversized_statement() {
+    rejected(
+        tight(|l| l.statement = 100),
+        rejection!(Rejection::Oversized {
+            what: "statement",
+            ..
+        }),
+    );
+}
+
+#[test]
+fn oversized_proof() {
+    rejected(
+        tight(|l| l.proof = 100),
+        rejection!(Rejection::Oversized {
+            what: "tlog-proof",
+            ..
+        }),
+    );
+}
+
+#[test]
+fn oversized_bundle() {
+    rejected(
+        tight(|l| l.bundle = 100),
+        rejection!(Rejection::Oversized { what: "bundle", .. }),
+    );
+}
+
+#[test]
+fn oversized_checkpoint() {
+    rejected(
+        tight(|l| l.checkpoint = 100),
+        rejection!(Rejection::Oversized {
+            what: "checkpoint",
+            ..
+        }),
+    );
+}
+
+#[test]
+fn malformed_statement_note() {
+    rejected(
+        |fx| UpdateInput {
+            statement: b"vitrine.dev/statement/rules/v1\nno signature\n".to_vec(),
+            ..fx.update(2)
+        },
+        rejection!(Rejection::MalformedStatement { .. }),
+    );
+}
+
+#[test]
+fn malformed_tlog_proof() {
+    rejected(
+        |fx| UpdateInput {
+            tlog_proof: b"c2sp.org/tlog-proof@v1\nindex 01\n\nx\n".to_vec(),
+            ..fx.update(2)
+        },
+        rejection!(Rejection::MalformedProof { .. }),
+    );
+}
+
+#[test]
+fn tlog_proof_for_another_log() {
+    rejected(
+        |fx| {
+            let mut u = fx.update(2);
+            let note = fx.checkpoint(
+                &key("other.example/log", 5),
+                &[&fx.w[0], &fx.w[1]],
+                NOW - 10,
+            );
+            u.tlog_proof = fx.proof(6, note);
+            u
+        },
+        rejection!(Rejection::UnknownLog { origin } if origin == "other.example/log"),
+    );
+}
+
+#[test]
+fn compile_check_failure_leaves_active_rules() {
+    let mut fx = Fx::new();
+    fx.install(1);
+    let before = fx.snapshot();
+    let u2 = fx.update(2);
+    let v = fx.verify(u2).unwrap();
+    let err = activate(&fx.state, v, |_| Err("syntax error".to_owned())).unwrap_err();
+    assert!(
+        matches!(err, UpdateError::CompileCheck { ref message } if message == "syntax error"),
+        "{err:?}"
+    );
+    assert_eq!(fx.snapshot(), before);
+}
+
+fn raw_tar(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in members {
+        let mut h = tar::Header::new_ustar();
+        h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn manifest(yara: u64, hash_files: u64, lines: u64) -> String {
+    format!(
+        "vitrine.dev/bundle/v1\nname daily\nversion 2\ncreated {}\nexpires {}\nyara-files {yara}\nhash-files {hash_files}\nhash-lines {lines}\n",
+        NOW - 1000,
+        NOW + 86_400
+    )
+}
+
+#[test]
+fn bundle_with_dotdot_member() {
+    rejected(
+        |fx| {
+            let m = manifest(1, 0, 0);
+            fx.update_with(
+                raw_tar(&[
+                    ("MANIFEST", m.as_bytes()),
+                    ("../evil.yar", b"rule x { condition: true }\n"),
+                ]),
+                2,
+            )
+        },
+        rejection!(Rejection::InvalidBundle { reason } if reason.contains("parent directory")),
+    );
+}
+
+#[test]
+fn manifest_count_mismatch() {
+    rejected(
+        |fx| {
+            let m = manifest(1, 1, 5);
+            fx.update_with(
+                raw_tar(&[
+                    ("MANIFEST", m.as_bytes()),
+                    ("a.hdb", b"x:1:y\n"),
+                    ("r.yar", b"rule x { condition: true }\n"),
+                ]),
+                2,
+            )
+        },
+        rejection!(Rejection::InvalidBundle { reason } if reason.contains("hash-lines")),
+    );
+}
+
+#[test]
+fn reviews_required_and_enforced() {
+    let mut fx = Fx::with_policy_extra("require-reviews 1\n");
+    let u = fx.update(1);
+    let before = fx.snapshot();
+    let err = fx.verify(u.clone()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UpdateError::Rejected(Rejection::NotEnoughReviews {
+                approvals: 0,
+                required: 1
+            })
+        ),
+        "{err:?}"
+    );
+    let rules = match Statement::open(&u.statement, &fx.policy.publisher_verifiers())
+        .unwrap()
+        .0
+    {
+        Statement::Rules(r) => r,
+        _ => unreachable!(),
+    };
+    let review = |verdict, signer: &SignerKey| {
+        Statement::Review(Review {
+            subject: rules.sha256,
+            verdict,
+            comment: None,
+        })
+        .sign(signer)
+        .unwrap()
+    };
+    // A review by a key outside the policy does not count.
+    let mut bad = u.clone();
+    bad.reviews = vec![review(Verdict::Approve, &key("reviewer.example", 77))];
+    assert!(matches!(
+        fx.verify(bad).unwrap_err(),
+        UpdateError::Rejected(Rejection::NotEnoughReviews { .. })
+    ));
+    let mut rej = u.clone();
+    rej.reviews = vec![review(Verdict::Reject, &fx.reviewer)];
+    assert!(matches!(
+        fx.verify(rej).unwrap_err(),
+        UpdateError::Rejected(Rejection::ReviewRejected { .. })
+    ));
+    assert_eq!(fx.snapshot(), before);
+    let mut ok = u;
+    ok.reviews = vec![review(Verdict::Approve, &fx.reviewer)];
+    activate(&fx.state, fx.verify(ok).unwrap(), |_| Ok(())).unwrap();
+}
+
+#[test]
+fn offline_end_to_end_through_update_dir() {
+    let mut fx = Fx::new();
+    fx.install(1);
+    let u = fx.update(2);
+    let usb = fx._dir.path().join("usb");
+    write_update_dir(&usb, &u).unwrap();
+    let read = read_update_dir(&usb, fx.policy.limits()).unwrap();
+    assert_eq!(read, u);
+    let v = fx.verify(read).unwrap();
+    let active = activate(&fx.state, v, |b| {
+        assert_eq!(b.manifest().version, 2);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(active.metadata.version, 2);
+    // The stored bundle directory is itself an update directory.
+    let again = read_update_dir(&active.dir, fx.policy.limits()).unwrap();
+    assert_eq!(again.bundle, u.bundle);
+    // Reading stops at the limit.
+    let mut l = *fx.policy.limits();
+    l.bundle = 10;
+    assert!(matches!(
+        read_update_dir(&usb, &l),
+        Err(UpdateError::Rejected(Rejection::Oversized {
+            what: "bundle",
+            size: 11,
+            limit: 10
+        }))
+    ));
+}
+
+#[test]
+fn policy_round_trip_and_errors() {
+    let fx = Fx::new();
+    let text = fx.policy.to_text();
+    assert_eq!(TrustPolicy::parse(text.as_bytes()).unwrap(), fx.policy);
+    let base = policy_text(&fx.log, &fx.w, &fx.publisher, &fx.reviewer, "");
+    for (extra, want) in [
+        ("bogus 1\n", "line 10: unknown keyword"),
+        ("max-age 5\n", "line 10: repeated max-age"),
+        ("require-reviews 2\n", "only 1 reviewer"),
+        ("publisher nonsense\n", "line 10: bad publisher key"),
+        ("max-age\n", "line 10: max-age takes exactly one argument"),
+    ] {
+        let err = TrustPolicy::parse(format!("{base}{extra}").as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{extra:?}: {err}");
+    }
+    let no_age = base.replace("max-age 3600\n", "");
+    assert!(TrustPolicy::parse(no_age.as_bytes())
+        .unwrap_err()
+        .to_string()
+        .contains("max-age"));
+}
