@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! DIR/checkpoint            the published checkpoint
+//! DIR/signed-checkpoint     the newest checkpoint the log signed
 //! DIR/tile/<L>/<N>[.p/<W>]  tiles, laid out as their URL paths
 //! DIR/tile/entries/...      entry bundles
 //! DIR/index.sqlite          dedup index and sequencing state (SQLite, WAL)
@@ -312,5 +313,13 @@ impl Storage for FsStorage {
             params![size as i64],
         )?;
         Ok(())
+    }
+
+    fn signed_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        read_optional(&self.dir.join("signed-checkpoint"))
+    }
+
+    fn set_signed_checkpoint(&self, checkpoint: &[u8]) -> Result<(), StorageError> {
+        put_atomic(&self.dir.join("signed-checkpoint"), checkpoint)
     }
 }

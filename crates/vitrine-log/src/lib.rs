@@ -15,11 +15,19 @@
 //!
 //! - [`Log::add`] resolves only after the entry's tiles, its dedup row and
 //!   a signed checkpoint covering it are durable in storage.
-//! - The published checkpoint is the commit point. On start and after any
-//!   failure the sequencer re-derives its state from it, so it never
-//!   publishes a checkpoint inconsistent with an earlier one; entries of a
-//!   batch that failed before publication may be lost, but were never
-//!   acknowledged.
+//! - The log never signs two inconsistent checkpoints. A checkpoint is
+//!   durably recorded as signed ([`Storage::set_signed_checkpoint`]) before
+//!   any witness or reader sees it, and from then on the log is committed
+//!   to its entries: if cosigning or publishing fails, or the process
+//!   dies, the sequencer publishes *that* checkpoint (retrying with each
+//!   batch, every [`LogBuilder::retry_interval`], and on start) before it
+//!   sequences anything else. So a witness that cosigned a failed attempt
+//!   never sees a fork.
+//! - On start and after any failure the sequencer re-derives its state from
+//!   storage: the signed checkpoint if it is ahead, else the published one.
+//!   Entries of a batch that failed before its checkpoint was signed may be
+//!   lost, but were never acknowledged; entries of a batch that failed
+//!   after it get their index on resubmission once it is published.
 //! - Identical entry bytes get the same index.
 //!
 //! ```

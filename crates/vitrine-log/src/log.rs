@@ -12,7 +12,7 @@ use vitrine_note::{Note, Signature, SignerKey, VerifierKey, Verifiers};
 use vitrine_statements::Statement;
 use vitrine_tlog::{
     consistency_proof, decode_entry_bundle, encode_entry_bundle, leaf_hash, open_checkpoint,
-    Checkpoint, Hash, TileHashReader, TileKind, TilePath,
+    tree_root, Checkpoint, Hash, TileHashReader, TileKind, TilePath,
 };
 
 use crate::merkle::Edge;
@@ -31,6 +31,13 @@ pub const DEFAULT_MAX_ENTRY: usize = 16 * 1024;
 /// Returning `Ok` with signatures appends them to the checkpoint; returning
 /// `Err` fails the batch (nothing is published, submitters get an error).
 /// It may block; the sequencer waits.
+///
+/// The checkpoint is durably recorded as signed before the hook sees it,
+/// and after an `Err` the log asks again with *the same* checkpoint (the
+/// next batch, a timer, or a restart triggers the retry) until it is
+/// published; it never asks about a different tree of that size. So a
+/// witness that cosigned during a failed attempt is asked for the same
+/// checkpoint again, which tlog-witness lets it cosign again.
 pub trait Cosigner: Send + Sync {
     /// Gathers cosignatures for `request.new`.
     fn cosign(&self, request: &CosignRequest<'_>) -> Result<Vec<Signature>, CosignError>;
@@ -66,6 +73,7 @@ pub struct LogBuilder {
     batch_wait: Duration,
     max_entry: usize,
     cosigner: Option<Arc<dyn Cosigner>>,
+    retry: Duration,
 }
 
 impl LogBuilder {
@@ -95,7 +103,17 @@ impl LogBuilder {
         self
     }
 
-    /// Recovers the log's state from storage and starts the sequencer.
+    /// While a signed checkpoint is waiting to be published (its witnesses
+    /// or publishing failed), the sequencer retries it this often even if
+    /// no entries arrive (default 5 s); each new batch retries it too.
+    pub fn retry_interval(mut self, interval: Duration) -> Self {
+        self.retry = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Recovers the log's state from storage and starts the sequencer. A
+    /// checkpoint that was signed but not published (see
+    /// [`Storage::set_signed_checkpoint`]) is published first.
     /// Fails with [`Error::NotInitialized`] on an empty store (see
     /// [`crate::init`]) and [`Error::Corrupt`] if the stored tiles do not
     /// match the published checkpoint.
@@ -103,8 +121,8 @@ impl LogBuilder {
         let vkey = self.key.verifier();
         let seq = recover(&*self.storage, &vkey)?;
         let published = Arc::new(RwLock::new(Published {
-            size: seq.size,
-            checkpoint: seq.checkpoint.clone().into(),
+            size: seq.published_size,
+            checkpoint: seq.published.clone().into(),
         }));
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut sequencer = Sequencer {
@@ -114,6 +132,7 @@ impl LogBuilder {
             batch_max: self.batch_max,
             batch_wait: self.batch_wait,
             cosigner: self.cosigner,
+            retry: self.retry,
             published: published.clone(),
             seq: Some(seq),
         };
@@ -183,6 +202,7 @@ impl Log {
             batch_wait: Duration::from_millis(50),
             max_entry: DEFAULT_MAX_ENTRY,
             cosigner: None,
+            retry: Duration::from_secs(5),
         }
     }
 
@@ -278,31 +298,62 @@ impl Drop for Log {
     }
 }
 
-/// What the sequencer knows about the published tree.
+/// What the sequencer knows: the tip of the tree (the newest signed
+/// checkpoint, or the published one) and the published checkpoint.
 struct Seq {
+    /// Tip size: the next index.
     size: u64,
     edge: Edge,
-    /// Entries of the partial entry bundle.
+    /// Entries of the partial entry bundle at the tip.
     bundle: Vec<Vec<u8>>,
-    checkpoint: Vec<u8>,
+    /// The published checkpoint (signed note bytes).
+    published: Vec<u8>,
+    published_size: u64,
+    /// The log-signed checkpoint of the tip, if it is not published yet.
+    pending: Option<Vec<u8>>,
 }
 
 fn corrupt(what: impl Into<String>) -> Error {
     Error::Corrupt { what: what.into() }
 }
 
-/// Re-derives the sequencer's state from the published checkpoint and
-/// clears what a failed batch may have left past it.
+/// Re-derives the sequencer's state from storage: the tip is the signed
+/// checkpoint if it is ahead of the published one (those entries are
+/// committed to), else the published checkpoint; what a failed batch may
+/// have left past the tip is cleared.
 fn recover(storage: &dyn Storage, vkey: &VerifierKey) -> Result<Seq, Error> {
-    let checkpoint = storage.read_checkpoint()?.ok_or(Error::NotInitialized)?;
-    let opened = open_checkpoint(&checkpoint, vkey, &Verifiers::new())
+    let published = storage.read_checkpoint()?.ok_or(Error::NotInitialized)?;
+    let opened = open_checkpoint(&published, vkey, &Verifiers::new())
         .map_err(|e| corrupt(format!("published checkpoint: {e}")))?;
-    let size = opened.checkpoint.size;
+    let published_size = opened.checkpoint.size;
+    let (mut size, mut root) = (published_size, opened.checkpoint.root);
+    let mut pending = None;
+    if let Some(signed) = storage.signed_checkpoint()? {
+        let cp = open_checkpoint(&signed, vkey, &Verifiers::new())
+            .map_err(|e| corrupt(format!("signed checkpoint: {e}")))?
+            .checkpoint;
+        if cp.size > size {
+            tracing::warn!(
+                published = size,
+                signed = cp.size,
+                "resuming a signed but unpublished checkpoint"
+            );
+            (size, root) = (cp.size, cp.root);
+            pending = Some(signed);
+        } else if (cp.size, cp.root) != (size, root) {
+            // Published is always the signed one or older; anything else
+            // means the store was tampered with or mixed up.
+            return Err(corrupt(format!(
+                "signed checkpoint (size {}) contradicts the published one (size {size})",
+                cp.size
+            )));
+        }
+    }
     if let Some(staged) = storage.staged_size()? {
         // Partial tiles written for the staged size whose content is not
-        // fixed by the published entries would be stale once different
-        // entries are sequenced there; full ones are always rewritten
-        // before they become readable.
+        // fixed by the tip's entries would be stale once different entries
+        // are sequenced there; full ones are always rewritten before they
+        // become readable.
         let stale: Vec<TilePath> = all_kinds()
             .filter_map(|kind| partial_tile(kind, staged))
             .filter(|p| covered_size(p).is_none_or(|n| n > size))
@@ -311,7 +362,7 @@ fn recover(storage: &dyn Storage, vkey: &VerifierKey) -> Result<Seq, Error> {
             tracing::warn!(
                 size,
                 staged,
-                "discarding partial tiles of an unpublished batch"
+                "discarding partial tiles of an unsigned batch"
             );
             storage.delete_tiles(&stale)?;
         }
@@ -355,14 +406,48 @@ fn recover(storage: &dyn Storage, vkey: &VerifierKey) -> Result<Seq, Error> {
             entries
         }
     };
-    if edge.root() != opened.checkpoint.root {
-        return Err(corrupt("stored tiles do not hash to the published root"));
+    if edge.root() != root {
+        return Err(corrupt(format!(
+            "stored tiles do not hash to the {} root",
+            if pending.is_some() {
+                "signed"
+            } else {
+                "published"
+            }
+        )));
+    }
+    if pending.is_some() {
+        let at_published = tree_root(&tile_reader(storage, size), published_size)
+            .map_err(|e| corrupt(format!("tree at the published size: {e}")))?;
+        if at_published != opened.checkpoint.root {
+            return Err(corrupt(
+                "signed checkpoint is inconsistent with the published one",
+            ));
+        }
     }
     Ok(Seq {
         size,
         edge,
         bundle,
-        checkpoint,
+        published,
+        published_size,
+        pending,
+    })
+}
+
+/// Reads hashes of a tree of `size` from the stored tiles.
+fn tile_reader(
+    storage: &dyn Storage,
+    size: u64,
+) -> TileHashReader<impl Fn(&TilePath) -> Result<Vec<u8>, vitrine_tlog::Error> + '_> {
+    TileHashReader::new(size, move |path: &TilePath| {
+        storage
+            .read_tile(path)
+            .ok()
+            .flatten()
+            .ok_or(vitrine_tlog::Error::TileUnavailable {
+                path: path.to_string(),
+            })
     })
 }
 
@@ -382,6 +467,7 @@ struct Sequencer {
     batch_max: usize,
     batch_wait: Duration,
     cosigner: Option<Arc<dyn Cosigner>>,
+    retry: Duration,
     published: Arc<RwLock<Published>>,
     /// `None` after a failure, until recovery succeeds.
     seq: Option<Seq>,
@@ -396,7 +482,25 @@ struct Fresh {
 
 impl Sequencer {
     fn run(&mut self, rx: Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
+        // A checkpoint signed before a restart goes out first. Errors are
+        // logged by `settle` and retried below.
+        let _ = self.settle();
+        loop {
+            let first = if self.unsettled() {
+                match rx.recv_timeout(self.retry) {
+                    Ok(r) => r,
+                    Err(RecvTimeoutError::Timeout) => {
+                        let _ = self.settle();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                }
+            };
             let mut batch = vec![first];
             let deadline = Instant::now() + self.batch_wait;
             while batch.len() < self.batch_max {
@@ -409,20 +513,39 @@ impl Sequencer {
         }
     }
 
-    fn sequence(&mut self, batch: Vec<Request>) {
-        if self.seq.is_none() {
-            match recover(&*self.storage, &self.vkey) {
-                Ok(seq) => self.seq = Some(seq),
-                Err(err) => {
-                    let err = Arc::new(err);
-                    for r in batch {
-                        let _ = r.reply.send(Err(AddError::Unavailable(err.clone())));
-                    }
-                    return;
-                }
-            }
+    /// Whether the state must be recovered or a signed checkpoint is
+    /// waiting to be published.
+    fn unsettled(&self) -> bool {
+        self.seq.as_ref().is_none_or(|s| s.pending.is_some())
+    }
+
+    /// Recovers the state if needed and publishes a pending signed
+    /// checkpoint; on failure the state is dropped for the next attempt.
+    fn settle(&mut self) -> Result<(), Error> {
+        let result = self.try_settle();
+        if let Err(err) = &result {
+            tracing::error!(%err, "cannot publish the signed checkpoint yet; will retry");
+            self.seq = None;
         }
-        let size = self.seq.as_ref().expect("invariant: recovered above").size;
+        result
+    }
+
+    fn try_settle(&mut self) -> Result<(), Error> {
+        if self.seq.is_none() {
+            self.seq = Some(recover(&*self.storage, &self.vkey)?);
+        }
+        self.publish_pending()
+    }
+
+    fn sequence(&mut self, batch: Vec<Request>) {
+        if let Err(err) = self.settle() {
+            let err = Arc::new(err);
+            for r in batch {
+                let _ = r.reply.send(Err(AddError::Unavailable(err.clone())));
+            }
+            return;
+        }
+        let size = self.seq.as_ref().expect("invariant: settled above").size;
         let mut fresh: Vec<Fresh> = Vec::new();
         let mut pos: HashMap<Hash, usize> = HashMap::new();
         for r in batch {
@@ -431,6 +554,7 @@ impl Sequencer {
                 continue;
             }
             match self.storage.lookup(&r.hash) {
+                // Settled: the tip is published, so `size` is published.
                 Ok(Some(index)) if index < size => {
                     let _ = r.reply.send(Ok(index));
                 }
@@ -452,7 +576,11 @@ impl Sequencer {
         if fresh.is_empty() {
             return;
         }
-        match self.commit(&fresh) {
+        let result = self.commit(&fresh).and_then(|first| {
+            self.publish_pending()?;
+            Ok(first)
+        });
+        match result {
             Ok(first) => {
                 for (i, f) in fresh.into_iter().enumerate() {
                     for reply in f.replies {
@@ -462,7 +590,10 @@ impl Sequencer {
             }
             Err(err) => {
                 tracing::error!(%err, "batch failed; re-deriving state from storage");
-                // Recover before answering, so a retry meets a clean state.
+                // Recover before answering, so a retry meets a clean state:
+                // either the batch is gone (it failed before its checkpoint
+                // was signed) or that checkpoint is pending and a retry of
+                // an entry publishes it and gets the entry's index.
                 self.seq = recover(&*self.storage, &self.vkey)
                     .inspect_err(|err| tracing::error!(%err, "recovery failed; will retry"))
                     .ok();
@@ -476,14 +607,17 @@ impl Sequencer {
         }
     }
 
-    /// Writes a batch and publishes its checkpoint; returns the first
-    /// index. On error the in-memory state is left as it was and must be
-    /// re-derived (the caller drops it).
+    /// Writes a batch on top of the (published) tip, signs its checkpoint
+    /// and records it as signed; returns the first index. From then on the
+    /// new tip is pending and only [`Sequencer::publish_pending`] may
+    /// follow. On error before the record the in-memory state is left as
+    /// it was and must be re-derived (the caller drops it).
     fn commit(&mut self, fresh: &[Fresh]) -> Result<u64, Error> {
         let old = self
             .seq
             .as_ref()
             .expect("invariant: recovered before commit");
+        debug_assert!(old.pending.is_none(), "invariant: settled before commit");
         let new_size = old.size + fresh.len() as u64;
         self.storage.set_staged_size(new_size)?;
 
@@ -526,22 +660,41 @@ impl Sequencer {
         self.storage.record(&rows)?;
 
         let checkpoint = Checkpoint::new(self.key.name(), new_size, edge.root());
-        let mut note = checkpoint.sign(&self.key).map_err(Error::Sign)?;
+        let note = checkpoint.sign(&self.key).map_err(Error::Sign)?;
+        let signed = note.to_bytes();
+        // The commitment: durable before any witness or reader sees it.
+        self.storage.set_signed_checkpoint(&signed)?;
+
+        let first = old.size;
+        let (published, published_size) = (old.published.clone(), old.published_size);
+        self.seq = Some(Seq {
+            size: new_size,
+            edge,
+            bundle,
+            published,
+            published_size,
+            pending: Some(signed),
+        });
+        Ok(first)
+    }
+
+    /// Gathers cosignatures for the pending signed checkpoint, if any, and
+    /// publishes it. On error nothing in memory changes; the caller drops
+    /// the state, since a failed swap may in fact have happened.
+    fn publish_pending(&mut self) -> Result<(), Error> {
+        let seq = self.seq.as_mut().expect("invariant: recovered before");
+        let Some(pending) = &seq.pending else {
+            return Ok(());
+        };
+        let mut note =
+            Note::parse(pending).map_err(|e| corrupt(format!("signed checkpoint: {e}")))?;
         if let Some(cosigner) = &self.cosigner {
-            let storage = &*self.storage;
-            let reader =
-                TileHashReader::new(new_size, |path: &TilePath| {
-                    storage.read_tile(path).ok().flatten().ok_or(
-                        vitrine_tlog::Error::TileUnavailable {
-                            path: path.to_string(),
-                        },
-                    )
-                });
-            let proof = consistency_proof(&reader, old.size, new_size)
+            let reader = tile_reader(&*self.storage, seq.size);
+            let proof = consistency_proof(&reader, seq.published_size, seq.size)
                 .map_err(|e| corrupt(format!("consistency proof: {e}")))?;
             let sigs = cosigner.cosign(&CosignRequest {
-                old: &old.checkpoint,
-                old_size: old.size,
+                old: &seq.published,
+                old_size: seq.published_size,
                 new: &note,
                 proof: &proof,
             })?;
@@ -550,21 +703,16 @@ impl Sequencer {
             }
         }
         let bytes = note.to_bytes();
-        self.storage
-            .swap_checkpoint(Some(&old.checkpoint), &bytes)?;
+        self.storage.swap_checkpoint(Some(&seq.published), &bytes)?;
 
-        let first = old.size;
         *self.published.write().unwrap_or_else(|e| e.into_inner()) = Published {
-            size: new_size,
+            size: seq.size,
             checkpoint: bytes.clone().into(),
         };
-        self.seq = Some(Seq {
-            size: new_size,
-            edge,
-            bundle,
-            checkpoint: bytes,
-        });
-        Ok(first)
+        seq.published = bytes;
+        seq.published_size = seq.size;
+        seq.pending = None;
+        Ok(())
     }
 }
 

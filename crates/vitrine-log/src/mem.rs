@@ -23,6 +23,8 @@ pub enum Op {
     ForgetFrom,
     /// [`Storage::set_staged_size`]
     SetStaged,
+    /// [`Storage::set_signed_checkpoint`]
+    SetSigned,
 }
 
 /// How an injected fault behaves.
@@ -48,6 +50,7 @@ struct State {
     checkpoint: Option<Vec<u8>>,
     index: HashMap<Hash, u64>,
     staged: Option<u64>,
+    signed: Option<Vec<u8>>,
     faults: VecDeque<(Op, Fault)>,
     crashed: bool,
 }
@@ -243,6 +246,18 @@ impl Storage for MemoryStorage {
         self.write(Op::SetStaged, 1, |s, k| {
             if k == 1 {
                 s.staged = Some(size);
+            }
+        })
+    }
+
+    fn signed_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(|s| s.signed.clone())
+    }
+
+    fn set_signed_checkpoint(&self, checkpoint: &[u8]) -> Result<(), StorageError> {
+        self.write(Op::SetSigned, 1, |s, k| {
+            if k == 1 {
+                s.signed = Some(checkpoint.to_vec());
             }
         })
     }

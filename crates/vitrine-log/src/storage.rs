@@ -23,6 +23,19 @@ use vitrine_tlog::TilePath;
 ///   [`StorageError::Conflict`] otherwise. This is what makes publishing a
 ///   checkpoint the single commit point of a batch, and what would stop a
 ///   second sequencer (e.g. two PostgreSQL front ends) from forking the log.
+/// - **Signed checkpoint.** [`Storage::set_signed_checkpoint`] durably
+///   records the newest checkpoint the log has signed, *before* anyone
+///   (a witness, a reader) sees it. From then on the log is committed to
+///   that tree (tlog-checkpoint: a log must not sign two inconsistent
+///   checkpoints, and a witness that cosigned it refuses any other tree
+///   of its size): the published checkpoint is always that one (possibly
+///   with cosignatures added) or an earlier one, and the tiles, entry
+///   bundles and index rows up to its size are kept. A signed checkpoint
+///   larger than the published one is "pending": the sequencer publishes
+///   exactly it, retrying, before it sequences anything else, also after
+///   a restart. A backend replaces it atomically, like the checkpoint; it
+///   needs no compare-and-swap because only the sequencer writes it and
+///   always before the matching [`Storage::swap_checkpoint`].
 /// - **Idempotence.** Every write may be repeated with the same arguments
 ///   with the same result; deleting a missing object is not an error. The
 ///   sequencer retries by re-deriving state, never by assuming a failed
@@ -38,10 +51,11 @@ use vitrine_tlog::TilePath;
 ///
 /// There is no "pending entries" state here by design: entries are
 /// acknowledged only once a checkpoint covering them is published, so
-/// entries not yet covered live in the sequencer's memory and may be lost
-/// in a crash. The sequencing state is the published checkpoint (its size
-/// is the next index) plus [`Storage::staged_size`], which bounds what a
-/// failed batch may have left behind.
+/// entries not yet covered by a signed checkpoint live in the sequencer's
+/// memory and may be lost in a crash. The sequencing state is the signed
+/// checkpoint if it is ahead of the published one, else the published
+/// checkpoint (its size is the next index), plus [`Storage::staged_size`],
+/// which bounds what a failed batch may have left behind.
 pub trait Storage: Send + Sync {
     /// Reads a tile or entry bundle; `Ok(None)` if it does not exist.
     fn read_tile(&self, path: &TilePath) -> Result<Option<Vec<u8>>, StorageError>;
@@ -84,6 +98,17 @@ pub trait Storage: Send + Sync {
     /// after a failure the sequencer knows which partial tiles past the
     /// published size may be stale.
     fn set_staged_size(&self, size: u64) -> Result<(), StorageError>;
+
+    /// The newest checkpoint the log signed (signed note bytes, without
+    /// cosignatures), `Ok(None)` if none was recorded (a log that never
+    /// sequenced an entry, or a store from before this was recorded).
+    fn signed_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Durably and atomically replaces the signed checkpoint with
+    /// `checkpoint`. The sequencer calls it after the checkpoint's tiles
+    /// and index rows are durable and before it shows the checkpoint to a
+    /// witness or publishes it; see the contract above.
+    fn set_signed_checkpoint(&self, checkpoint: &[u8]) -> Result<(), StorageError>;
 }
 
 /// A storage failure.

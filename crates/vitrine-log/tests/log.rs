@@ -1,13 +1,17 @@
 //! The log's durability fault matrix and behaviour tests.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256 as Sha};
 use vitrine_log::*;
-use vitrine_note::{SignatureType, SignerKey, VerifierKey};
+use vitrine_note::{Note, Signature, SignatureType, SignerKey, VerifierKey};
 use vitrine_statements::{Deletion, Review, Sha256, Statement, StatementType, Text, Verdict};
-use vitrine_tlog::{leaf_hash, open_checkpoint, root_from_leaf_hashes, Hash};
+use vitrine_tlog::{
+    leaf_hash, open_checkpoint, root_from_leaf_hashes, verify_consistency, Checkpoint, Hash,
+};
 
 struct Keys {
     log: SignerKey,
@@ -36,11 +40,126 @@ fn entry(k: &Keys, i: u64) -> Vec<u8> {
 }
 
 fn open(storage: &Arc<MemoryStorage>, k: &Keys) -> Log {
+    open_with(storage, k, &Recorder::new())
+}
+
+fn open_with(storage: &Arc<MemoryStorage>, k: &Keys, recorder: &Arc<Recorder>) -> Log {
     Log::builder(storage.clone(), k.log.clone())
         .authorization(auth(k))
         .batch(64, Duration::from_millis(20))
+        .cosigner(recorder.clone())
         .open()
         .unwrap()
+}
+
+/// A test [`Cosigner`] standing in for witnesses: it records every
+/// checkpoint the log shows it (so everything the log signed and let out),
+/// checks the consistency proof, and can be told to fail the next calls
+/// *after* seeing the checkpoint, as a quorum failure does when some
+/// witnesses cosigned.
+struct Recorder {
+    seen: Mutex<Vec<(u64, Hash)>>,
+    fail: AtomicUsize,
+}
+
+impl Recorder {
+    fn new() -> Arc<Self> {
+        Arc::new(Recorder {
+            seen: Mutex::new(Vec::new()),
+            fail: AtomicUsize::new(0),
+        })
+    }
+
+    fn fail_next(&self, n: usize) {
+        self.fail.store(n, Ordering::SeqCst);
+    }
+
+    fn seen(&self) -> Vec<(u64, Hash)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Cosigner for Recorder {
+    fn cosign(&self, r: &CosignRequest<'_>) -> Result<Vec<Signature>, CosignError> {
+        let new = Checkpoint::parse(r.new.text()).unwrap();
+        let old = Checkpoint::parse(Note::parse(r.old).unwrap().text()).unwrap();
+        assert_eq!(old.size, r.old_size);
+        if old.size > 0 {
+            verify_consistency(old.size, new.size, r.proof, &old.root, &new.root)
+                .expect("consistency proof from the published checkpoint");
+        }
+        self.seen.lock().unwrap().push((new.size, new.root));
+        let fail = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            return Err(CosignError {
+                reason: "quorum not met (test)".into(),
+            });
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// Every pair of checkpoints is consistent: the smaller is a prefix of the
+/// larger, so in particular no two differ at one size. `entries` is a tree
+/// at least as large as all of them.
+fn assert_pairwise_consistent(seen: &[(u64, Hash)], entries: &[Vec<u8>], step: &str) {
+    let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+    let mut roots: BTreeMap<u64, Hash> = BTreeMap::new();
+    for &(size, _) in seen {
+        assert!(
+            size as usize <= leaves.len(),
+            "{step}: {size} beyond the log"
+        );
+        roots
+            .entry(size)
+            .or_insert_with(|| root_from_leaf_hashes(&leaves[..size as usize]));
+    }
+    for (i, a) in seen.iter().enumerate() {
+        for b in &seen[i + 1..] {
+            let (small, big) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+            if small.0 == big.0 {
+                assert_eq!(small.1, big.1, "{step}: two trees of size {}", small.0);
+            }
+            // `big` is the prefix of the final tree, and so is `small`:
+            // hence `small` is a prefix of `big`.
+            assert_eq!(roots[&big.0], big.1, "{step}: checkpoint at {}", big.0);
+            assert_eq!(
+                roots[&small.0], small.1,
+                "{step}: checkpoint at {}",
+                small.0
+            );
+        }
+    }
+}
+
+/// The entries of the log's published tree, replayed from storage.
+fn published_entries(storage: &dyn Storage, k: &Keys) -> Vec<Vec<u8>> {
+    let cp = storage.read_checkpoint().unwrap().unwrap();
+    let cp = open_checkpoint(&cp, &k.log.verifier(), &Default::default())
+        .unwrap()
+        .checkpoint;
+    replay(cp.size, &cp.root, |p| storage.read_tile(p)).unwrap()
+}
+
+/// (size, root) of the stored signed checkpoint.
+fn signed(storage: &dyn Storage) -> Option<(u64, Hash)> {
+    let bytes = storage.signed_checkpoint().unwrap()?;
+    let cp = Checkpoint::parse(Note::parse(&bytes).unwrap().text()).unwrap();
+    Some((cp.size, cp.root))
+}
+
+fn wait_for_size(log: &Log, size: u64) {
+    let start = Instant::now();
+    while log.size() < size {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never reached {size}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Adds entries concurrently so they share batches; returns each result.
@@ -62,21 +181,42 @@ struct Checker {
 }
 
 impl Checker {
+    /// Checks the published checkpoint and, if the log signed a larger one
+    /// that is not published yet, that one too: both replay from storage,
+    /// and neither contradicts any checkpoint seen at an earlier step.
     fn check(&mut self, storage: &dyn Storage, step: &str) {
         let cp = storage.read_checkpoint().unwrap().expect("checkpoint");
         let opened = open_checkpoint(&cp, &self.vkey, &Default::default())
             .unwrap_or_else(|e| panic!("{step}: checkpoint: {e}"));
-        let (size, root) = (opened.checkpoint.size, opened.checkpoint.root);
+        let published = (opened.checkpoint.size, opened.checkpoint.root);
+        let mut tip = published;
+        if let Some(signed) = storage.signed_checkpoint().unwrap() {
+            let cp = open_checkpoint(&signed, &self.vkey, &Default::default())
+                .unwrap_or_else(|e| panic!("{step}: signed checkpoint: {e}"))
+                .checkpoint;
+            assert!(cp.size >= published.0, "{step}: signed behind published");
+            if cp.size == published.0 {
+                assert_eq!(cp.root, published.1, "{step}: signed != published");
+            }
+            tip = (cp.size, cp.root);
+        }
+        let (size, root) = tip;
         let entries = replay(size, &root, |p| storage.read_tile(p))
             .unwrap_or_else(|e| panic!("{step}: replay: {e}"));
+        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+        assert_eq!(
+            root_from_leaf_hashes(&leaves[..published.0 as usize]),
+            published.1,
+            "{step}: published is not a prefix of signed"
+        );
         for (idx, bytes) in &self.acked {
+            assert!(*idx < published.0, "{step}: acked {idx} not published");
             assert_eq!(
                 entries.get(*idx as usize),
                 Some(bytes),
                 "{step}: acked entry {idx}"
             );
         }
-        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
         for (old_size, old_root) in &self.history {
             assert!(*old_size <= size, "{step}: tree shrank");
             assert_eq!(
@@ -93,7 +233,8 @@ impl Checker {
                 "{step}: dedup row {i}"
             );
         }
-        self.history.push((size, root));
+        self.history.push(published);
+        self.history.push(tip);
     }
 
     fn ack(&mut self, entries: &[Vec<u8>], results: &[Result<u64, AddError>]) -> Vec<Vec<u8>> {
@@ -114,6 +255,7 @@ fn fault_matrix() {
         Op::SetStaged,
         Op::WriteTiles,
         Op::Record,
+        Op::SetSigned,
         Op::SwapCheckpoint,
     ];
     let faults = [
@@ -135,7 +277,8 @@ fn fault_matrix() {
                 history: Vec::new(),
             };
             checker.check(&*storage, &step);
-            let mut log = open(&storage, &k);
+            let recorder = Recorder::new();
+            let mut log = open_with(&storage, &k, &recorder);
 
             // 250 entries, then a faulty batch crossing the first full tile.
             let first: Vec<_> = (0..250).map(|i| entry(&k, i)).collect();
@@ -151,7 +294,7 @@ fn fault_matrix() {
                 // Simulated process death: nothing more was written.
                 log.close();
                 storage.restart();
-                log = open(&storage, &k);
+                log = open_with(&storage, &k, &recorder);
             }
             checker.check(&*storage, &format!("{step} after fault"));
 
@@ -174,9 +317,10 @@ fn fault_matrix() {
 
             // A restart resumes from the same state.
             log.close();
-            let log = open(&storage, &k);
+            let log = open_with(&storage, &k, &recorder);
             assert_eq!(log.size(), 300, "{step}");
             checker.check(&*storage, &format!("{step} after restart"));
+            assert_pairwise_consistent(&recorder.seen(), &published_entries(&*storage, &k), &step);
         }
     }
 }
@@ -188,8 +332,9 @@ fn stale_partial_tiles_are_not_served_after_a_failed_batch() {
     init(&*storage, &k.log).unwrap();
     let log = open(&storage, &k);
     assert_eq!(log.add_blocking(entry(&k, 0)).unwrap(), 0);
-    // A batch of 3 writes its tiles, then fails to publish.
-    storage.inject(Op::SwapCheckpoint, Fault::FailNotPersisted);
+    // A batch of 3 writes its tiles, then fails before its checkpoint is
+    // signed (after signing, the log would be committed to it).
+    storage.inject(Op::Record, Fault::FailNotPersisted);
     let batch: Vec<_> = (1..4).map(|i| entry(&k, i)).collect();
     let r = add_all(&log, &batch);
     assert!(r.iter().all(Result::is_err), "{r:?}");
@@ -210,6 +355,173 @@ fn stale_partial_tiles_are_not_served_after_a_failed_batch() {
         let entries = vitrine_tlog::decode_entry_bundle(&bytes).unwrap();
         assert_eq!(entries[1..], other[..]);
     }
+}
+
+#[test]
+fn quorum_failure_retries_the_same_checkpoint() {
+    let k = keys();
+    let storage = Arc::new(MemoryStorage::new());
+    init(&*storage, &k.log).unwrap();
+    let recorder = Recorder::new();
+    let log = open_with(&storage, &k, &recorder);
+    let mut checker = Checker {
+        vkey: k.log.verifier(),
+        acked: Vec::new(),
+        history: Vec::new(),
+    };
+    assert_eq!(log.add_blocking(entry(&k, 0)).unwrap(), 0);
+
+    // Witnesses see the size-4 checkpoint, the quorum is not met.
+    recorder.fail_next(1);
+    let batch: Vec<_> = (1..4).map(|i| entry(&k, i)).collect();
+    let r = add_all(&log, &batch);
+    assert!(r.iter().all(Result::is_err), "{r:?}");
+    assert_eq!(log.size(), 1);
+    let pending = signed(&*storage).unwrap();
+    assert_eq!(pending.0, 4);
+    assert_eq!(recorder.seen().last(), Some(&pending));
+    // Its tiles are kept (not served yet) and the log knows it is pending.
+    let bundle = vitrine_tlog::TilePath::entries(0, 4).unwrap();
+    assert!(storage.read_tile(&bundle).unwrap().is_some());
+    assert_eq!(log.read_tile(&bundle).unwrap(), None);
+    checker.check(&*storage, "pending");
+
+    // Other entries arrive: the same checkpoint is published first, then
+    // they are sequenced after it.
+    let other: Vec<_> = (10..13).map(|i| entry(&k, i)).collect();
+    let r = add_all(&log, &other);
+    let mut got: Vec<u64> = r.into_iter().map(Result::unwrap).collect();
+    got.sort();
+    assert_eq!(got, [4, 5, 6]);
+    let seen = recorder.seen();
+    assert_eq!(seen[seen.len() - 2], pending, "retried the same checkpoint");
+    assert!(seen.iter().filter(|s| s.0 == 4).all(|s| *s == pending));
+    // The failed batch's submitters retry and get the indices it had.
+    let r = add_all(&log, &batch);
+    let mut got: Vec<u64> = r.into_iter().map(Result::unwrap).collect();
+    got.sort();
+    assert_eq!(got, [1, 2, 3]);
+    let entries = published_entries(&*storage, &k);
+    let mut middle = entries[1..4].to_vec();
+    middle.sort();
+    let mut want = batch.clone();
+    want.sort();
+    assert_eq!(middle, want);
+    checker.check(&*storage, "after retry");
+    assert_pairwise_consistent(&seen, &entries, "quorum");
+}
+
+#[test]
+fn pending_checkpoint_is_retried_without_new_entries() {
+    let k = keys();
+    let storage = Arc::new(MemoryStorage::new());
+    init(&*storage, &k.log).unwrap();
+    let recorder = Recorder::new();
+    let log = Log::builder(storage.clone(), k.log.clone())
+        .authorization(auth(&k))
+        .batch(64, Duration::from_millis(5))
+        .cosigner(recorder.clone())
+        .retry_interval(Duration::from_millis(20))
+        .open()
+        .unwrap();
+    recorder.fail_next(3);
+    let batch: Vec<_> = (0..5).map(|i| entry(&k, i)).collect();
+    assert!(add_all(&log, &batch).iter().all(Result::is_err));
+    let pending = signed(&*storage).unwrap();
+    wait_for_size(&log, 5);
+    let seen = recorder.seen();
+    assert_eq!(seen, vec![pending; 4], "three failures, then published");
+    assert_pairwise_consistent(&seen, &published_entries(&*storage, &k), "timer");
+}
+
+#[test]
+fn signed_checkpoint_is_published_first_after_a_crash() {
+    // Crash right after the checkpoint is recorded as signed (no witness
+    // saw it), and after witnesses saw it but before it was published.
+    for (op, fault) in [
+        (Op::SetSigned, Fault::CrashAfter),
+        (Op::SwapCheckpoint, Fault::CrashBefore),
+    ] {
+        let step = format!("{op:?}/{fault:?}");
+        let k = keys();
+        let storage = Arc::new(MemoryStorage::new());
+        init(&*storage, &k.log).unwrap();
+        let recorder = Recorder::new();
+        let log = open_with(&storage, &k, &recorder);
+        let first: Vec<_> = (0..10).map(|i| entry(&k, i)).collect();
+        assert!(add_all(&log, &first).iter().all(Result::is_ok));
+
+        storage.inject(op, fault);
+        let batch: Vec<_> = (10..20).map(|i| entry(&k, i)).collect();
+        assert!(add_all(&log, &batch).iter().all(Result::is_err), "{step}");
+        assert!(storage.crashed(), "{step}");
+        log.close();
+        storage.restart();
+        let pending = signed(&*storage).unwrap();
+        assert_eq!(pending.0, 20, "{step}");
+        let before = recorder.seen().len();
+
+        let log = open_with(&storage, &k, &recorder);
+        wait_for_size(&log, 20);
+        assert_eq!(recorder.seen()[before], pending, "{step}: published first");
+        let cp = open_checkpoint(&log.checkpoint(), &k.log.verifier(), &Default::default())
+            .unwrap()
+            .checkpoint;
+        assert_eq!((cp.size, cp.root), pending, "{step}");
+        // Its entries were durable, so they count: resubmitting dedups.
+        let r = add_all(&log, &batch);
+        let mut got: Vec<u64> = r.into_iter().map(Result::unwrap).collect();
+        got.sort();
+        assert_eq!(got, (10..20).collect::<Vec<u64>>(), "{step}");
+        assert_eq!(log.add_blocking(entry(&k, 99)).unwrap(), 20, "{step}");
+        let mut checker = Checker {
+            vkey: k.log.verifier(),
+            acked: Vec::new(),
+            history: vec![pending],
+        };
+        checker.check(&*storage, &step);
+        assert_pairwise_consistent(&recorder.seen(), &published_entries(&*storage, &k), &step);
+    }
+}
+
+#[test]
+fn filesystem_backend_resumes_a_signed_checkpoint() {
+    let k = keys();
+    let dir = tempfile::tempdir().unwrap();
+    let batch: Vec<_> = (0..7).map(|i| entry(&k, i)).collect();
+    let recorder = Recorder::new();
+    let open_fs = |storage: Arc<FsStorage>| {
+        Log::builder(storage, k.log.clone())
+            .authorization(auth(&k))
+            .batch(16, Duration::from_millis(5))
+            .cosigner(recorder.clone())
+            .open()
+            .unwrap()
+    };
+    {
+        let storage = Arc::new(FsStorage::open(dir.path()).unwrap());
+        init(&*storage, &k.log).unwrap();
+        let log = open_fs(storage);
+        recorder.fail_next(usize::MAX);
+        assert!(add_all(&log, &batch).iter().all(Result::is_err));
+        assert_eq!(log.size(), 0);
+        log.close();
+    }
+    recorder.fail_next(0);
+    let storage = Arc::new(FsStorage::open(dir.path()).unwrap());
+    let pending = signed(&*storage).unwrap();
+    assert_eq!(pending.0, 7);
+    let log = open_fs(storage.clone());
+    wait_for_size(&log, 7);
+    assert!(recorder.seen().iter().all(|s| *s == pending));
+    let r = add_all(&log, &batch);
+    assert!(r.iter().all(|r| matches!(r, Ok(i) if *i < 7)), "{r:?}");
+    let mut checker = Checker {
+        vkey: k.log.verifier(),
+        acked: Vec::new(),
+        history: vec![pending],
+    };
+    checker.check(&*storage, "fs pending");
 }
 
 #[test]

@@ -621,6 +621,14 @@ impl vitrine_log::Storage for Timed {
     fn set_staged_size(&self, size: u64) -> StorageResult<()> {
         self.time("set_staged_size", || self.inner.set_staged_size(size))
     }
+    fn signed_checkpoint(&self) -> StorageResult<Option<Vec<u8>>> {
+        self.time("signed_checkpoint", || self.inner.signed_checkpoint())
+    }
+    fn set_signed_checkpoint(&self, checkpoint: &[u8]) -> StorageResult<()> {
+        self.time("set_signed_checkpoint", || {
+            self.inner.set_signed_checkpoint(checkpoint)
+        })
+    }
 }
 
 // ----------------------------------------------------------------- read load

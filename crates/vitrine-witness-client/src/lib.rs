@@ -31,7 +31,9 @@
 //! Once any witness has cosigned a checkpoint, that witness will refuse
 //! every other tree of that size. A log that fails a batch because the
 //! quorum was not met must therefore retry *the same checkpoint* later,
-//! never re-sequence different entries at that size.
+//! never re-sequence different entries at that size. `vitrine_log::Log`
+//! does: it records each checkpoint as signed before calling the hook and
+//! publishes exactly that one before sequencing anything else.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -254,3 +254,53 @@ fn witness_behind_is_caught_up_after_409() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn witness_that_cosigned_a_failed_batch_cosigns_the_same_checkpoint_again() {
+    let net = Net::new();
+    let tl = TestLog::new();
+    let (w0, w1) = (witness(10, &tl.key), witness(11, &tl.key));
+    let u0 = net.serve(w0.clone());
+    // W1 is down: W0 cosigns the size-3 checkpoint, but 2 of 2 are needed.
+    let down = policy(&tl.key, &[(&w0, &u0), (&w1, &dead_url())], 2);
+    let client = WitnessClient::new(down, Duration::from_secs(2)).unwrap();
+    let log = tl.open(LogWitnesses::new(client, tl.storage.clone()).unwrap());
+    let batch: Vec<_> = (0..3).map(|i| tl.entry(i)).collect();
+    std::thread::scope(|s| {
+        for e in &batch {
+            let log = &log;
+            s.spawn(move || assert!(log.add_blocking(e.clone()).is_err()));
+        }
+    });
+    assert_eq!(log.size(), 0);
+    let seen = w0.state(ORIGIN).unwrap().unwrap();
+    assert_eq!(seen.size, 3);
+    log.close();
+
+    // W1 comes up and the log restarts with a fresh client (it believes
+    // both witnesses are at 0): the same checkpoint is published first, W0
+    // cosigns it again instead of reporting a fork, and the log goes on.
+    let u1 = net.serve(w1.clone());
+    let up = policy(&tl.key, &[(&w0, &u0), (&w1, &u1)], 2);
+    let client = WitnessClient::new(up.clone(), Duration::from_secs(5)).unwrap();
+    let log = tl.open(LogWitnesses::new(client, tl.storage.clone()).unwrap());
+    let mut got: Vec<u64> = batch
+        .iter()
+        .map(|e| log.add_blocking(e.clone()).unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(got, [0, 1, 2]);
+    let cp = open_checkpoint(
+        &log.checkpoint(),
+        &tl.key.verifier(),
+        &up.witness_verifiers(),
+    )
+    .unwrap();
+    assert_eq!((cp.checkpoint.size, cp.checkpoint.root), (3, seen.root));
+    assert_eq!(cp.cosignatures.len(), 2);
+    assert_eq!(log.add_blocking(tl.entry(7)).unwrap(), 3);
+    assert_eq!(w0.state(ORIGIN).unwrap().unwrap().size, 4);
+    assert_eq!(w1.state(ORIGIN).unwrap().unwrap().size, 4);
+    log.close();
+    drop(net);
+}
