@@ -5,6 +5,7 @@
 #
 #   bench/scan.sh            # builds the corpus (>= 1 GiB) once, then measures
 #   CORPUS_MB=2048 bench/scan.sh
+#   VITRINE=path/to/release/vitrine bench/scan.sh   # reuse a build
 #
 # Needs: yara (apt-get install yara), GNU time (apt-get install time), python3.
 # Writes bench/out/scan-results.md; copy the table into BENCHMARKS.md.
@@ -22,9 +23,11 @@ for tool in yara /usr/bin/time python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install yara time python3" >&2; exit 1; }
 done
 
-echo "== building vitrine (release)"
-cargo build --release --locked -p vitrine >/dev/null
-VITRINE=$ROOT/target/release/vitrine
+if [ -z "${VITRINE:-}" ]; then
+  echo "== building vitrine (release)"
+  cargo build --release --locked -p vitrine >/dev/null
+  VITRINE=$ROOT/target/release/vitrine
+fi
 
 echo "== corpus ($CORPUS_MB MiB) in $CORPUS"
 python3 "$ROOT/bench/make_corpus.py" "$CORPUS" "$CORPUS_MB" "$OUT"

@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Scan files and directories for malware (exit 0 clean, 1 found, 2 error).
+    // The about text comes from `cmd::scan::Args`'s doc comment.
     Scan(cmd::scan::Args),
     /// Generate signing keys.
     Key(cmd::key::Args),

@@ -177,8 +177,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         )?;
     }
 
+    let done = std::sync::atomic::AtomicBool::new(false);
     let summary = std::thread::scope(|s| -> Result<Summary> {
-        let done = std::sync::atomic::AtomicBool::new(false);
         let bar = show_bar.then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
