@@ -30,6 +30,8 @@ enum Command {
     Log(cmd::log::Args),
     /// Run an independent witness that cosigns consistent log checkpoints.
     Witness(cmd::witness::Args),
+    /// Build and inspect rule bundles.
+    Bundle(cmd::bundle::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Key(args) => cmd::key::run(args),
         Command::Log(args) => cmd::log::run(args),
         Command::Witness(args) => cmd::witness::run(args),
+        Command::Bundle(args) => cmd::bundle::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,5 @@
 //! Tests of the `vitrine` binary, one module per subcommand.
 
+mod bundle;
 mod common;
 mod scan;
