@@ -108,8 +108,7 @@ struct Table<const N: usize> {
 
 impl<const N: usize> Table<N> {
     fn finish(&mut self) {
-        self.sized
-            .sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+        self.sized.sort_unstable_by_key(|e| (e.1, e.0));
         self.sized.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
         self.sized.shrink_to_fit();
         self.any.sort_unstable();
