@@ -19,7 +19,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CYCLES=${CYCLES:-50}
 WRITERS=${WRITERS:-4}
 INFLIGHT=${INFLIGHT:-8}
-PER_WRITER=${PER_WRITER:-20000}
+PER_WRITER=${PER_WRITER:-5000}
 BATCH_MAX=${BATCH_MAX:-256}
 BATCH_WAIT_MS=${BATCH_WAIT_MS:-20}
 PROFILE=${PROFILE:-release}
@@ -48,6 +48,7 @@ trap cleanup EXIT
 mkdir -p "$TMP/acked" "$TMP/checkpoints" "$TMP/writers"
 
 LOG_VKEY=$("$VITRINE" log init --data "$TMP/log" --origin killtest.example/log)
+echo "$LOG_VKEY" > "$TMP/log.vkey"
 PUB_VKEY=$("$VITRINE" key generate killtest.example/publisher -o "$TMP/publisher.key")
 echo "rules,release $PUB_VKEY" > "$TMP/log/authorized"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -108,9 +109,8 @@ for c in $(seq -f %04g 1 "$CYCLES"); do
       start_writer "$w" "${GEN[$w]}"
     fi
   done
-  printf '\rcycle %s: size %s ' "$c" "$(sed -n 2p "$TMP/checkpoints/$c-b-after-restart")"
+  echo "cycle $c: killed after $ms ms; size after restart $(sed -n 2p "$TMP/checkpoints/$c-b-after-restart")"
 done
-echo
 
 echo "== stopping writers"
 touch "$TMP/stop"

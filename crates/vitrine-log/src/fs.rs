@@ -266,13 +266,11 @@ impl Storage for FsStorage {
     }
 
     fn lookup(&self, entry_hash: &Hash) -> Result<Option<u64>, StorageError> {
-        let idx: Option<i64> = self
-            .db()
-            .query_row(
-                "SELECT idx FROM dedup WHERE hash = ?1",
-                params![&entry_hash[..]],
-                |r| r.get(0),
-            )
+        // Cached: the sequencer looks up every entry of every batch.
+        let db = self.db();
+        let idx: Option<i64> = db
+            .prepare_cached("SELECT idx FROM dedup WHERE hash = ?1")?
+            .query_row(params![&entry_hash[..]], |r| r.get(0))
             .optional()?;
         Ok(idx.map(|i| i as u64))
     }
