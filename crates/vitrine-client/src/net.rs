@@ -167,11 +167,10 @@ fn tile_reader(
     size: u64,
 ) -> TileHashReader<impl Fn(&TilePath) -> Result<Vec<u8>, vitrine_tlog::Error> + '_> {
     TileHashReader::new(size, move |path: &TilePath| {
-        http.get(&format!("tile/{path}"), MAX_TILE).map_err(|_| {
-            vitrine_tlog::Error::TileUnavailable {
+        http.get(&path.to_string(), MAX_TILE)
+            .map_err(|_| vitrine_tlog::Error::TileUnavailable {
                 path: path.to_string(),
-            }
-        })
+            })
     })
 }
 
@@ -233,7 +232,7 @@ pub fn fetch_update(
 
 fn fetch_entries(http: &Http, size: u64, leaf: u64) -> Result<(u64, Vec<Vec<u8>>), FetchError> {
     let path = bundle_for_leaf(size, leaf).ok_or_else(|| log_err("index past the tree"))?;
-    let data = http.get(&format!("tile/{path}"), MAX_TILE)?;
+    let data = http.get(&path.to_string(), MAX_TILE)?;
     let entries = decode_entry_bundle(&data).map_err(log_err)?;
     if entries.len() != usize::from(path.width()) {
         return Err(log_err("entry bundle width mismatch"));
