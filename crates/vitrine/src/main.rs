@@ -32,6 +32,13 @@ enum Command {
     Witness(cmd::witness::Args),
     /// Build and inspect rule bundles.
     Bundle(cmd::bundle::Args),
+    /// Write an endpoint trust policy.
+    Trust(cmd::trust::Args),
+    // The about text comes from the Args doc comments.
+    Publish(cmd::publish::Args),
+    Update(cmd::update::Args),
+    Status(cmd::update::StatusArgs),
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +49,11 @@ fn main() -> ExitCode {
         Command::Log(args) => cmd::log::run(args),
         Command::Witness(args) => cmd::witness::run(args),
         Command::Bundle(args) => cmd::bundle::run(args),
+        Command::Trust(args) => cmd::trust::run(args),
+        Command::Publish(args) => cmd::publish::run(args),
+        Command::Update(args) => cmd::update::run(args),
+        Command::Status(args) => cmd::update::status(args),
+        Command::Demo(args) => cmd::demo::run(args),
     };
     match result {
         Ok(code) => code,

@@ -110,6 +110,11 @@ pub fn build(dir: &Path, name: &str, version: u64, created: u64, days: u64) -> R
 
 /// Compiles a bundle's YARA sources and hash lists into a rule set.
 pub fn compile(bundle: &Bundle, source: RuleSource) -> Result<RuleSet, vitrine_scan::Error> {
+    builder(bundle, source).build()
+}
+
+/// A rules builder holding a bundle's YARA sources and hash lists.
+pub fn builder(bundle: &Bundle, source: RuleSource) -> RulesBuilder {
     let mut b = RulesBuilder::new();
     b.source(source);
     for f in bundle.files() {
@@ -127,7 +132,7 @@ pub fn compile(bundle: &Bundle, source: RuleSource) -> Result<RuleSet, vitrine_s
             }
         }
     }
-    b.build()
+    b
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {

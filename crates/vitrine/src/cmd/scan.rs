@@ -28,9 +28,11 @@ pub enum Format {
 
 /// Scan files and directories with YARA rules and hash signatures.
 ///
-/// With no --rules or --hashes, the built-in starter set is used (EICAR and
-/// a few well-known families); it is not from the transparency log and the
-/// summary says so.
+/// With no --rules or --hashes, the active verified bundle of the endpoint
+/// state is used (`vitrine update` installs it), and the summary says so;
+/// without one, the built-in starter set (EICAR and a few well-known
+/// families), which is not from the transparency log, and the summary says
+/// that too.
 ///
 /// Exit status, as ClamAV's: 0 nothing found, 1 something found, 2 an error
 /// prevented a complete scan (and nothing was found).
@@ -60,6 +62,12 @@ pub struct Args {
     /// (repeatable). Replaces the built-in set.
     #[arg(long = "hashes", value_name = "FILE")]
     hashes: Vec<PathBuf>,
+
+    /// The endpoint state directory holding the active verified bundle
+    /// [default: $VITRINE_STATE, else $XDG_DATA_HOME/vitrine, else
+    /// ~/.local/share/vitrine].
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
 
     /// Define an external variable for the rules, as `yr` does: VAR=VALUE,
     /// where VALUE is true/false, an integer, a float or a string.
@@ -109,7 +117,16 @@ pub struct Args {
 /// Builds the rule set the arguments ask for.
 fn load_rules(args: &Args) -> Result<RuleSet> {
     let mut builder = if args.rules.is_empty() && args.hashes.is_empty() {
-        RulesBuilder::builtin()
+        let dir = match &args.state {
+            Some(d) => Some(d.clone()),
+            None => crate::cmd::update::default_state_dir().ok(),
+        };
+        let active = match dir {
+            Some(d) => crate::cmd::update::active_rules(&d)
+                .with_context(|| format!("loading the active bundle of {}", d.display()))?,
+            None => None,
+        };
+        active.unwrap_or_else(RulesBuilder::builtin)
     } else {
         let mut b = RulesBuilder::new();
         for p in &args.rules {

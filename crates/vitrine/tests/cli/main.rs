@@ -2,4 +2,6 @@
 
 mod bundle;
 mod common;
+mod demo;
 mod scan;
+mod update;

@@ -1,0 +1,238 @@
+//! `vitrine trust`, `update --from`, `status` and `scan` with a verified
+//! bundle, on the artifacts `vitrine demo --keep` leaves (no server runs
+//! during the offline checks).
+
+use std::path::Path;
+
+use crate::common::{eicar, vitrine};
+
+fn status_json(state: &Path) -> serde_json::Value {
+    let out = vitrine()
+        .args(["status", "--format", "json", "--state"])
+        .arg(state)
+        .assert()
+        .success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn offline_update_from_demo_artifacts_then_tampered_copies_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kept = tmp.path().join("demo");
+    vitrine()
+        .args(["demo", "--keep"])
+        .arg(&kept)
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success();
+    let policy = kept.join("policy");
+    let state = tmp.path().join("state");
+
+    // A fresh endpoint has nothing active; scan falls back to the built-in set.
+    assert!(status_json(&state)["active"].is_null());
+
+    // A tampered bundle is refused at step 1 and nothing is installed.
+    let bad = tmp.path().join("bad-v1");
+    copy_dir(&kept.join("updates/v1"), &bad);
+    let mut bytes = std::fs::read(bad.join("bundle")).unwrap();
+    bytes[600] ^= 1;
+    std::fs::write(bad.join("bundle"), bytes).unwrap();
+    vitrine()
+        .args(["update", "--policy"])
+        .arg(&policy)
+        .arg("--state")
+        .arg(&state)
+        .arg("--from")
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stdout(predicates::str::contains("[FAIL] 1."))
+        .stdout(predicates::str::contains("REFUSED: bundle hashes to"));
+    assert!(status_json(&state)["active"].is_null());
+
+    // The genuine v2 update directory installs offline, each check printed.
+    vitrine()
+        .args(["update", "--policy"])
+        .arg(&policy)
+        .arg("--state")
+        .arg(&state)
+        .arg("--from")
+        .arg(kept.join("updates/v2"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("[ok] 3. included at index 1"))
+        .stdout(predicates::str::contains("[ok] 6."))
+        .stdout(predicates::str::contains("ACTIVATED bundle starter v2"));
+    let before = status_json(&state);
+    assert_eq!(before["active"]["version"], 2);
+    assert_eq!(before["active"]["log_index"], 1);
+    assert_eq!(before["active"]["checkpoint_size"], 2);
+    assert_eq!(before["active"]["witnesses"].as_array().unwrap().len(), 3);
+    let text = vitrine()
+        .args(["status", "--state"])
+        .arg(&state)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).into_owned();
+    assert!(text.contains("active bundle:  starter v2"), "{text}");
+
+    // The same again: nothing to do.
+    vitrine()
+        .args(["update", "--policy"])
+        .arg(&policy)
+        .arg("--state")
+        .arg(&state)
+        .arg("--from")
+        .arg(kept.join("updates/v2"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("nothing to do"));
+
+    // A statement signed by someone else is refused; state unchanged.
+    let forged = tmp.path().join("forged-v2");
+    copy_dir(&kept.join("updates/v2"), &forged);
+    let st = std::fs::read_to_string(forged.join("bundle.statement")).unwrap();
+    let body = st.split("\n\n").next().unwrap();
+    std::fs::write(
+        forged.join("bundle.statement"),
+        format!("{body}\n\n\u{2014} publisher.demo.vitrine.example AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"),
+    )
+    .unwrap();
+    vitrine()
+        .args(["update", "--policy"])
+        .arg(&policy)
+        .arg("--state")
+        .arg(&state)
+        .arg("--from")
+        .arg(&forged)
+        .assert()
+        .code(2)
+        .stdout(predicates::str::contains("REFUSED"));
+
+    // Rollback to v1 (its older checkpoint) is refused; state unchanged.
+    vitrine()
+        .args(["update", "--policy"])
+        .arg(&policy)
+        .arg("--state")
+        .arg(&state)
+        .arg("--from")
+        .arg(kept.join("updates/v1"))
+        .assert()
+        .code(2)
+        .stdout(predicates::str::contains("REFUSED"));
+    assert_eq!(status_json(&state), before);
+
+    // Scans now use the verified bundle and say so.
+    let samples = tmp.path().join("samples");
+    std::fs::create_dir_all(&samples).unwrap();
+    std::fs::write(samples.join("e.com"), eicar()).unwrap();
+    vitrine()
+        .args(["scan", "--no-progress", "--state"])
+        .arg(&state)
+        .arg(&samples)
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("EICAR"))
+        .stdout(predicates::str::contains(
+            "Rules: verified bundle starter v2 (log index 1)",
+        ));
+    // A fresh state still scans with the built-in set, labelled unverified.
+    vitrine()
+        .args(["scan", "--no-progress", "--state"])
+        .arg(tmp.path().join("empty-state"))
+        .arg(&samples)
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("UNVERIFIED"));
+}
+
+#[test]
+fn trust_init_writes_a_policy_that_parses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kept = tmp.path().join("demo");
+    std::fs::create_dir_all(&kept).unwrap();
+    // Keys from a real policy line set: reuse the key command for a publisher.
+    let publisher = vitrine()
+        .current_dir(tmp.path())
+        .args(["key", "generate", "publisher.example/p1", "-o", "p.key"])
+        .assert()
+        .success();
+    let pub_vkey = String::from_utf8_lossy(&publisher.get_output().stdout)
+        .trim()
+        .to_owned();
+    let w = vitrine()
+        .args(["witness", "init", "--name", "w1.example", "--data"])
+        .arg(tmp.path().join("w1"))
+        .assert()
+        .success();
+    let w_vkey = String::from_utf8_lossy(&w.get_output().stdout)
+        .trim()
+        .to_owned();
+    let log = vitrine()
+        .args(["log", "init", "--origin", "log.example/v", "--data"])
+        .arg(tmp.path().join("log"))
+        .assert()
+        .success();
+    let log_vkey = String::from_utf8_lossy(&log.get_output().stdout)
+        .trim()
+        .to_owned();
+    let policy = tmp.path().join("policy");
+    vitrine()
+        .args(["trust", "init", "-o"])
+        .arg(&policy)
+        .args(["--log-key", &log_vkey, "--log-url", "http://127.0.0.1:1"])
+        .args(["--witness", "w1", &w_vkey, "http://127.0.0.1:2"])
+        .args([
+            "--quorum",
+            "any",
+            "--publisher",
+            &pub_vkey,
+            "--max-age",
+            "600",
+        ])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(
+        text.contains(&format!("witness w1 {w_vkey} http://127.0.0.1:2\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("group witnesses any w1\nquorum witnesses\n"),
+        "{text}"
+    );
+    assert!(text.contains("max-age 600\n"), "{text}");
+    // Never overwritten.
+    vitrine()
+        .args(["trust", "init", "-o"])
+        .arg(&policy)
+        .args(["--log-key", &log_vkey, "--quorum", "none"])
+        .args(["--publisher", &pub_vkey, "--max-age", "600"])
+        .assert()
+        .code(2);
+    // A bad quorum is refused.
+    vitrine()
+        .args(["trust", "init", "-o"])
+        .arg(tmp.path().join("p2"))
+        .args(["--log-key", &log_vkey, "--witness", "w1", &w_vkey])
+        .args([
+            "--quorum",
+            "most",
+            "--publisher",
+            &pub_vkey,
+            "--max-age",
+            "600",
+        ])
+        .assert()
+        .code(2);
+}
