@@ -135,8 +135,14 @@ pub fn builder(bundle: &Bundle, source: RuleSource) -> RulesBuilder {
     b
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    vitrine_client::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
+/// Writes a file atomically; a bare file name is in the current directory.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let path = match path.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new(".").join(path),
+        _ => path.to_owned(),
+    };
+    vitrine_client::write_atomic(&path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn kind_name(k: FileKind) -> &'static str {

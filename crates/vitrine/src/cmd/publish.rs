@@ -57,8 +57,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (beside(".statement"), &input.statement),
         (beside(".tlog-proof"), &input.tlog_proof),
     ] {
-        vitrine_client::write_atomic(&path, data)
-            .with_context(|| format!("writing {}", path.display()))?;
+        crate::cmd::bundle::write_file(&path, data)?;
     }
     let dir = args.update_dir.unwrap_or_else(|| beside(".update"));
     vitrine_client::write_update_dir(&dir, &input)

@@ -159,9 +159,6 @@ fn offline_update_from_demo_artifacts_then_tampered_copies_are_refused() {
 #[test]
 fn trust_init_writes_a_policy_that_parses() {
     let tmp = tempfile::tempdir().unwrap();
-    let kept = tmp.path().join("demo");
-    std::fs::create_dir_all(&kept).unwrap();
-    // Keys from a real policy line set: reuse the key command for a publisher.
     let publisher = vitrine()
         .current_dir(tmp.path())
         .args(["key", "generate", "publisher.example/p1", "-o", "p.key"])
@@ -235,4 +232,120 @@ fn trust_init_writes_a_policy_that_parses() {
         ])
         .assert()
         .code(2);
+}
+
+/// Kills the server child when the test ends, pass or fail.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn publish_against_log_serve_writes_the_update_directory() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let out = |a: &assert_cmd::assert::Assert| {
+        String::from_utf8_lossy(&a.get_output().stdout)
+            .trim()
+            .to_owned()
+    };
+    let log_vkey = out(&vitrine()
+        .args(["log", "init", "--origin", "log.example/p", "--data"])
+        .arg(d.join("log"))
+        .assert()
+        .success());
+    let pub_vkey = out(&vitrine()
+        .current_dir(d)
+        .args(["key", "generate", "publisher.example/p", "-o", "p.key"])
+        .assert()
+        .success());
+    std::fs::write(d.join("log/authorized"), format!("rules {pub_vkey}\n")).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
+        .args(["log", "serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(d.join("log"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _server = Server(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stderr)
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+
+    // `log serve` has no witnesses: a `quorum none` policy lets publishing
+    // finish, and endpoints refuse what no witness cosigned (stale).
+    vitrine()
+        .current_dir(d)
+        .args(["trust", "init", "-o", "policy", "--log-key", &log_vkey])
+        .args([
+            "--log-url",
+            &url,
+            "--quorum",
+            "none",
+            "--publisher",
+            &pub_vkey,
+        ])
+        .args(["--max-age", "600"])
+        .assert()
+        .success();
+    let src = d.join("rules");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.yar"), "rule A { condition: false }\n").unwrap();
+    vitrine()
+        .current_dir(d)
+        .args([
+            "bundle",
+            "build",
+            "rules",
+            "-o",
+            "b.bundle",
+            "--name",
+            "t",
+            "--version",
+            "1",
+        ])
+        .assert()
+        .success();
+    vitrine()
+        .current_dir(d)
+        .args([
+            "publish", "b.bundle", "--log", &url, "--key", "p.key", "--policy", "policy",
+        ])
+        .args(["--wait", "20"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("at log index 0"));
+    for f in [
+        "b.bundle.statement",
+        "b.bundle.tlog-proof",
+        "b.bundle.update/bundle",
+    ] {
+        assert!(d.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(
+        std::fs::read(d.join("b.bundle")).unwrap(),
+        std::fs::read(d.join("b.bundle.update/bundle")).unwrap()
+    );
+    for source in [["--from", "b.bundle.update"], ["--log", url.as_str()]] {
+        vitrine()
+            .current_dir(d)
+            .args(["update", "--policy", "policy", "--state", "st"])
+            .args(source)
+            .assert()
+            .code(2)
+            .stdout(predicates::str::contains("[FAIL] 5."))
+            .stdout(predicates::str::contains("checkpoint is stale"));
+    }
+    assert!(status_json(&d.join("st"))["active"].is_null());
 }
