@@ -44,7 +44,8 @@ const ORIGIN: &str = "demo.vitrine.example/log";
 
 /// Run a complete, self-contained demonstration on 127.0.0.1: a log and
 /// three witnesses, a bundle published and installed with every check
-/// shown, a scan, then a fork attack and a rollback attack, both refused.
+/// shown, a scan, then a fork, a rollback and a fork cosigned by colluding
+/// witnesses, all refused.
 ///
 /// Everything runs in this process on ports the OS picks, in a temporary
 /// directory removed at the end (unless --keep). Takes a few seconds.
@@ -155,6 +156,7 @@ fn demo(root: &Path, rt: &tokio::runtime::Runtime) -> Result<bool> {
     println!("publisher key {}", publisher.verifier());
 
     let mut witnesses: Vec<(String, String, Option<String>)> = Vec::new();
+    let mut witness_keys: Vec<Cosigner> = Vec::new();
     for i in 1..=3 {
         let name = format!("w{i}");
         let key = SignerKey::generate(
@@ -164,6 +166,7 @@ fn demo(root: &Path, rt: &tokio::runtime::Runtime) -> Result<bool> {
         let wdir = root.join("witnesses").join(&name);
         std::fs::create_dir_all(&wdir)?;
         write_key(&wdir.join("witness.key"), &key)?;
+        witness_keys.push(Cosigner::new(key.clone())?);
         let store = SqliteStore::open(wdir.join("witness.sqlite"))?;
         let witness = Witness::builder(Cosigner::new(key)?)
             .log(log_vkey.clone())
@@ -289,7 +292,7 @@ fn demo(root: &Path, rt: &tokio::runtime::Runtime) -> Result<bool> {
     }
 
     heading("Attack (a): a fork. The log key is stolen; a second log instance with the same key but a different tree serves this endpoint alone a targeted bundle (v3, without the dropper signature)");
-    let fork_ok = fork_attack(
+    let (fork_ok, fork) = fork_attack(
         root,
         rt,
         &policy,
@@ -309,7 +312,10 @@ fn demo(root: &Path, rt: &tokio::runtime::Runtime) -> Result<bool> {
     )?;
     let rollback_ok = refused("rollback", &outcome);
 
-    heading("Endpoint state after both attacks");
+    heading("Attack (c): the same fork, and the attacker also holds the keys of two of the three witnesses (w1, w2), so the fork has a quorum of cosignatures");
+    let colluding_ok = colluding_fork(root, &policy, &fork, &witness_keys[..2], &endpoint)?;
+
+    heading("Endpoint state after the attacks");
     let active = endpoint.active()?.context("no active bundle")?.metadata;
     println!(
         "    active bundle: {} v{} (log index {}, checkpoint size {}, cosigned by {})",
@@ -322,7 +328,14 @@ fn demo(root: &Path, rt: &tokio::runtime::Runtime) -> Result<bool> {
     if active.version != 2 {
         bail!("the active bundle changed during the attacks");
     }
-    Ok(fork_ok && rollback_ok)
+    if let Some(ev) = endpoint.fork_evidence(ORIGIN)? {
+        println!(
+            "    fork evidence kept in {} ({}): both signed checkpoints, for the owner and auditors; updates from this log are frozen until the owner clears it",
+            endpoint.fork_path(ORIGIN).display(),
+            ev.kind
+        );
+    }
+    Ok(fork_ok && rollback_ok && colluding_ok)
 }
 
 fn expect_activated(o: Outcome, version: u64) -> Result<()> {
@@ -347,6 +360,52 @@ fn refused(attack: &str, o: &Outcome) -> bool {
     }
 }
 
+/// What the fork attack leaves for the colluding variant.
+struct Fork {
+    storage: Arc<MemoryStorage>,
+    note: Note,
+    bundle: Vec<u8>,
+    statement: Vec<u8>,
+    index: u64,
+}
+
+/// The fork, now cosigned by colluding witness keys: the endpoint's own
+/// stored checkpoint catches it (step 4) and keeps the evidence.
+fn colluding_fork(
+    root: &Path,
+    policy: &TrustPolicy,
+    fork: &Fork,
+    colluders: &[Cosigner],
+    endpoint: &EndpointState,
+) -> Result<bool> {
+    let mut note = fork.note.clone();
+    for c in colluders {
+        note.cosign(c, crate::cmd::bundle::now())?;
+    }
+    let cp = vitrine_tlog::Checkpoint::parse(note.text())?;
+    let storage = fork.storage.clone();
+    let reader = vitrine_tlog::TileHashReader::new(cp.size, move |p: &vitrine_tlog::TilePath| {
+        vitrine_log::Storage::read_tile(&*storage, p)
+            .ok()
+            .flatten()
+            .ok_or(vitrine_tlog::Error::TileUnavailable {
+                path: p.to_string(),
+            })
+    });
+    let proof = vitrine_tlog::inclusion_proof(&reader, fork.index, cp.size)?;
+    let input = UpdateInput {
+        bundle: fork.bundle.clone(),
+        statement: fork.statement.clone(),
+        tlog_proof: vitrine_tlog::TlogProof::new(None, fork.index, proof, note)?.to_bytes(),
+        ..UpdateInput::default()
+    };
+    let dir = root.join("updates/fork-cosigned");
+    vitrine_client::write_update_dir(&dir, &input)?;
+    println!("    the cosigned fork is handed to the endpoint as an update directory:");
+    let outcome = update(policy, endpoint, Source::Dir(&dir), "    ")?;
+    Ok(refused("colluding fork", &outcome))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn fork_attack(
     root: &Path,
@@ -357,7 +416,7 @@ fn fork_attack(
     up1: &UpdateInput,
     auth: &Authorization,
     endpoint: &EndpointState,
-) -> Result<bool> {
+) -> Result<(bool, Fork)> {
     // The attacker's log: same key, the real first entry, then the
     // targeted bundle where the real log has v2.
     let storage = Arc::new(MemoryStorage::new());
@@ -371,7 +430,7 @@ fn fork_attack(
     rules_dir(&root.join("rules-targeted"), &[])?;
     let v3 = crate::cmd::bundle::build(&root.join("rules-targeted"), "starter", 3, now, 30)?;
     let st3 = crate::cmd::publish::statement_for(&v3, publisher)?;
-    fork.add_blocking(st3)?;
+    let index = fork.add_blocking(st3.clone())?;
     let content = vitrine_log::ContentStore::new(root.join("fork/content"));
     content.put(&hex::encode(Sha256::digest(&v3)), &v3)?;
     let note_bytes = fork.checkpoint().to_vec();
@@ -404,5 +463,14 @@ fn fork_attack(
     rt.spawn(async move { axum::serve(listener, app).await });
     println!("    the fork is served to this endpoint alone, at {fork_url}:");
     let outcome = update(policy, endpoint, Source::Log(&fork_url, None), "    ")?;
-    Ok(refused("fork", &outcome))
+    Ok((
+        refused("fork", &outcome),
+        Fork {
+            storage,
+            note,
+            bundle: v3,
+            statement: st3,
+            index,
+        },
+    ))
 }

@@ -20,5 +20,10 @@ fn demo_runs_and_refuses_both_attacks() {
         stdout.contains("rollback attack REFUSED: version 1 is older than the active 2"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("colluding fork attack REFUSED: log \"demo.vitrine.example/log\" forked (same size, different root)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("active bundle: starter v2"), "{stdout}");
     assert!(!stdout.contains("NOT refused"), "{stdout}");
 }
