@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 
 /// The most lines reported back when a file is malformed.
 const MAX_REPORTED_LINE_ERRORS: usize = 20;
+/// Stands for a line that is not UTF-8 (a NUL can never be in a valid line).
+const NOT_UTF8: &str = "\u{0}";
 /// Longest detection name accepted (ClamAV names are short).
 const MAX_NAME_LEN: usize = 512;
 
@@ -184,37 +186,118 @@ impl HashDb {
         text: &str,
         format: HashFormat,
     ) -> Result<(), Vec<HashLineError>> {
-        let mut parsed = Vec::new();
+        self.add_lines(origin, format, |visit| {
+            for (n, line) in text.lines().enumerate() {
+                visit(n + 1, line);
+            }
+            Ok(())
+        })
+        .map_err(|e| match e {
+            AddError::Lines(l) => l,
+            AddError::Io(_) => unreachable_io(origin),
+        })
+    }
+
+    /// Like [`HashDb::add_text`], streaming the file twice (validate and
+    /// count, then fill tables reserved to their exact size) so that memory
+    /// holds only the tables, never the file's text.
+    pub fn add_file(&mut self, path: &Path, format: HashFormat) -> Result<(), AddError> {
+        self.add_lines(path, format, |visit| {
+            use std::io::BufRead;
+            let mut reader = std::io::BufReader::new(std::fs::File::open(path)?);
+            let mut buf = Vec::new();
+            let mut n = 0;
+            loop {
+                buf.clear();
+                if reader.read_until(b'\n', &mut buf)? == 0 {
+                    return Ok(());
+                }
+                n += 1;
+                let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+                match std::str::from_utf8(line) {
+                    Ok(l) => visit(n, l),
+                    Err(_) => visit(n, NOT_UTF8),
+                }
+            }
+        })
+    }
+
+    /// Runs `source` twice over the lines: first to validate and count,
+    /// then to fill the tables. Nothing is added if any line is bad.
+    fn add_lines(
+        &mut self,
+        origin: &Path,
+        format: HashFormat,
+        mut source: impl FnMut(&mut dyn FnMut(usize, &str)) -> std::io::Result<()>,
+    ) -> Result<(), AddError> {
         let mut errors = Vec::new();
-        for (n, line) in text.lines().enumerate() {
+        let mut counts = [[0usize; 2]; 3];
+        let mut name_bytes = 0;
+        source(&mut |n, line| {
             let line = line.strip_suffix('\r').unwrap_or(line);
             if line.trim().is_empty() || line.starts_with('#') {
-                continue;
+                return;
             }
-            match parse_line(line, format) {
-                Ok(sig) => parsed.push(sig),
+            let parsed = if line == NOT_UTF8 {
+                Err("line is not UTF-8 text".to_string())
+            } else {
+                parse_line(line, format)
+            };
+            match parsed {
+                Ok(sig) => {
+                    let algo = match sig.digest {
+                        ParsedDigest::Md5(_) => 0,
+                        ParsedDigest::Sha1(_) => 1,
+                        ParsedDigest::Sha256(_) => 2,
+                    };
+                    counts[algo][usize::from(sig.size.is_none())] += 1;
+                    name_bytes += sig.name.len();
+                }
                 Err(message) => {
                     if errors.len() < MAX_REPORTED_LINE_ERRORS {
                         errors.push(HashLineError {
                             origin: origin.to_path_buf(),
-                            line: n + 1,
+                            line: n,
                             message,
                         });
                     }
                 }
             }
-        }
+        })
+        .map_err(AddError::Io)?;
         if !errors.is_empty() {
-            return Err(errors);
+            return Err(AddError::Lines(errors));
         }
-        for sig in parsed {
-            let idx = u32::try_from(self.name_ends.len()).map_err(|_| {
-                vec![HashLineError {
-                    origin: origin.to_path_buf(),
-                    line: 0,
-                    message: "too many signatures".into(),
-                }]
-            })?;
+        let total: usize = counts.iter().flatten().sum();
+        if self.name_ends.len() + total > u32::MAX as usize
+            || self.names.len() + name_bytes > u32::MAX as usize
+        {
+            return Err(AddError::Lines(vec![HashLineError {
+                origin: origin.to_path_buf(),
+                line: 0,
+                message: "too many signatures".into(),
+            }]));
+        }
+        self.md5.sized.reserve_exact(counts[0][0]);
+        self.md5.any.reserve_exact(counts[0][1]);
+        self.sha1.sized.reserve_exact(counts[1][0]);
+        self.sha1.any.reserve_exact(counts[1][1]);
+        self.sha256.sized.reserve_exact(counts[2][0]);
+        self.sha256.any.reserve_exact(counts[2][1]);
+        self.names.reserve_exact(name_bytes);
+        self.name_ends.reserve_exact(total);
+        let before = self.name_ends.len();
+        source(&mut |_, line| {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.trim().is_empty() || line.starts_with('#') {
+                return;
+            }
+            // Validated in the first pass; a file changed in between is
+            // caught by the count check below.
+            let Ok(sig) = parse_line(line, format) else {
+                return;
+            };
+            let idx = self.name_ends.len() as u32;
             self.names.push_str(sig.name);
             self.name_ends.push(self.names.len() as u32);
             match sig.digest {
@@ -222,6 +305,14 @@ impl HashDb {
                 ParsedDigest::Sha1(d) => push(&mut self.sha1, d, sig.size, idx),
                 ParsedDigest::Sha256(d) => push(&mut self.sha256, d, sig.size, idx),
             }
+        })
+        .map_err(AddError::Io)?;
+        if self.name_ends.len() - before != total {
+            return Err(AddError::Lines(vec![HashLineError {
+                origin: origin.to_path_buf(),
+                line: 0,
+                message: "file changed while it was being read".into(),
+            }]));
         }
         Ok(())
     }
@@ -275,6 +366,23 @@ impl HashDb {
             algorithm,
         }
     }
+}
+
+/// Why a signature file could not be added.
+#[derive(Debug)]
+pub enum AddError {
+    /// Malformed lines (at most 20).
+    Lines(Vec<HashLineError>),
+    /// The file could not be read.
+    Io(std::io::Error),
+}
+
+fn unreachable_io(origin: &Path) -> Vec<HashLineError> {
+    vec![HashLineError {
+        origin: origin.to_path_buf(),
+        line: 0,
+        message: "internal error: reading text failed".into(),
+    }]
 }
 
 fn push<const N: usize>(t: &mut Table<N>, d: [u8; N], size: Option<u64>, idx: u32) {
@@ -424,6 +532,30 @@ mod tests {
                 HashAlgorithm::Sha256
             ]
         );
+    }
+
+    #[test]
+    fn files_stream_and_bad_files_add_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("g.hdb");
+        std::fs::write(&good, format!("{EICAR_MD5}:68:A\r\n\n{EICAR_MD5}:69:B\n")).unwrap();
+        let bad = dir.path().join("b.hdb");
+        std::fs::write(&bad, b"44d88612fea8a8f36de82e1278abb02f:68:\xff\xfe\nzz\n").unwrap();
+        let mut d = HashDb::new();
+        d.add_file(&good, HashFormat::Hdb).unwrap();
+        match d.add_file(&bad, HashFormat::Hdb) {
+            Err(AddError::Lines(errs)) => {
+                assert_eq!(errs.iter().map(|e| e.line).collect::<Vec<_>>(), vec![1, 2]);
+                assert!(errs[0].message.contains("UTF-8"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        d.finish();
+        assert_eq!(d.len(), 2, "only the good file's signatures");
+        assert!(matches!(
+            d.add_file(&dir.path().join("missing.hdb"), HashFormat::Hdb),
+            Err(AddError::Io(_))
+        ));
     }
 
     #[test]

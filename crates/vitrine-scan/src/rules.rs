@@ -14,8 +14,6 @@ pub const PER_FILE_VARIABLES: [&str; 5] =
 
 /// Largest YARA source file read.
 const MAX_RULE_FILE: u64 = 64 * 1024 * 1024;
-/// Largest hash-signature file read.
-const MAX_HASH_FILE: u64 = 1024 * 1024 * 1024;
 
 /// Where a rule set came from, shown in scan summaries.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -100,7 +98,8 @@ impl VarValue {
 /// ```
 pub struct RulesBuilder {
     yara: Vec<(String, String)>,
-    hashes: Vec<(PathBuf, String, HashFormat)>,
+    hashes: HashDb,
+    hash_errors: Vec<crate::HashLineError>,
     defines: Vec<(String, VarValue)>,
     source: RuleSource,
 }
@@ -116,7 +115,8 @@ impl RulesBuilder {
     pub fn new() -> RulesBuilder {
         RulesBuilder {
             yara: Vec::new(),
-            hashes: Vec::new(),
+            hashes: HashDb::new(),
+            hash_errors: Vec::new(),
             defines: Vec::new(),
             source: RuleSource::Files,
         }
@@ -129,11 +129,11 @@ impl RulesBuilder {
             b.add_yara_source(&format!("builtin:{name}"), text);
         }
         for (name, text) in crate::builtin::HASHES {
-            b.hashes.push((
-                PathBuf::from(format!("builtin:{name}")),
-                text.to_string(),
+            b.add_hash_source(
+                &PathBuf::from(format!("builtin:{name}")),
+                text,
                 HashFormat::from_path(Path::new(name)),
-            ));
+            );
         }
         b.source = RuleSource::Builtin;
         b
@@ -167,19 +167,23 @@ impl RulesBuilder {
     /// under a directory.
     pub fn add_hash_path(&mut self, path: &Path) -> Result<&mut Self, Error> {
         for file in collect_files(path, &["hdb", "hsb"])? {
-            let text = read_limited(&file, MAX_HASH_FILE)?;
-            let text = String::from_utf8(text)
-                .map_err(|_| Error::RuleFileNotUtf8 { path: file.clone() })?;
             let format = HashFormat::from_path(&file);
-            self.hashes.push((file, text, format));
+            match self.hashes.add_file(&file, format) {
+                Ok(()) => {}
+                Err(crate::hashdb::AddError::Lines(errors)) => self.hash_errors.extend(errors),
+                Err(crate::hashdb::AddError::Io(source)) => {
+                    return Err(Error::RuleFileRead { path: file, source })
+                }
+            }
         }
         Ok(self)
     }
 
     /// Adds hash signatures from text.
     pub fn add_hash_source(&mut self, origin: &Path, text: &str, format: HashFormat) -> &mut Self {
-        self.hashes
-            .push((origin.to_path_buf(), text.to_string(), format));
+        if let Err(errors) = self.hashes.add_text(origin, text, format) {
+            self.hash_errors.extend(errors);
+        }
         self
     }
 
@@ -238,12 +242,12 @@ impl RulesBuilder {
         }
         let rules = compiler.build();
 
-        let mut hashes = HashDb::new();
-        for (origin, text, format) in &self.hashes {
-            hashes
-                .add_text(origin, text, *format)
-                .map_err(|errors| Error::HashSyntax { errors })?;
+        if !self.hash_errors.is_empty() {
+            return Err(Error::HashSyntax {
+                errors: self.hash_errors,
+            });
         }
+        let mut hashes = self.hashes;
         hashes.finish();
 
         let yara_rule_count = rules.iter().len();
