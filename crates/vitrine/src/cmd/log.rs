@@ -46,6 +46,16 @@ enum Command {
         /// Most entries in one batch.
         #[arg(long, default_value_t = 256)]
         batch_max: usize,
+        /// Witness policy (tlog-policy format: `witness NAME VKEY URL`,
+        /// `group`, `quorum` lines). Every new checkpoint is sent to these
+        /// witnesses and published only once their quorum has cosigned it.
+        /// Without it checkpoints carry the log's signature alone, and
+        /// endpoints that require witnesses will refuse them.
+        #[arg(long, value_name = "POLICY")]
+        witnesses: Option<PathBuf>,
+        /// How long to wait for each witness, in seconds.
+        #[arg(long, default_value_t = 5)]
+        witness_timeout: u64,
     },
     /// Submit a signed statement; prints its index.
     Add {
@@ -82,7 +92,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             addr,
             batch_wait_ms,
             batch_max,
-        } => serve(data, addr, Duration::from_millis(batch_wait_ms), batch_max),
+            witnesses,
+            witness_timeout,
+        } => serve(
+            data,
+            addr,
+            Duration::from_millis(batch_wait_ms),
+            batch_max,
+            witnesses.map(|p| (p, Duration::from_secs(witness_timeout.max(1)))),
+        ),
         Command::Add { file, log } => {
             let body =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -114,7 +132,13 @@ fn client() -> Result<reqwest::blocking::Client> {
         .context("building HTTP client")
 }
 
-fn serve(data: PathBuf, addr: SocketAddr, wait: Duration, max: usize) -> Result<ExitCode> {
+fn serve(
+    data: PathBuf,
+    addr: SocketAddr,
+    wait: Duration,
+    max: usize,
+    witnesses: Option<(PathBuf, Duration)>,
+) -> Result<ExitCode> {
     let dir = DataDir::open(&data).with_context(|| format!("opening {}", data.display()))?;
     // Publishers (rules/release signers) may upload content.
     let publishers: Verifiers = [StatementType::Rules, StatementType::Release]
@@ -133,11 +157,20 @@ fn serve(data: PathBuf, addr: SocketAddr, wait: Duration, max: usize) -> Result<
             data.join(AUTHORIZED_FILE).display()
         );
     }
-    let log = Log::builder(dir.storage.clone(), dir.key.clone())
+    let mut builder = Log::builder(dir.storage.clone(), dir.key.clone())
         .authorization(dir.authorization.clone())
-        .batch(max, wait)
-        .open()
-        .context("opening the log")?;
+        .batch(max, wait);
+    if let Some((path, timeout)) = &witnesses {
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let policy = vitrine_tlog::Policy::parse(&text)
+            .with_context(|| format!("witness policy {}", path.display()))?;
+        let client = vitrine_witness_client::WitnessClient::new(policy, *timeout)
+            .with_context(|| format!("witness policy {}", path.display()))?;
+        let hook = vitrine_witness_client::LogWitnesses::new(client, dir.storage.clone())
+            .context("starting the witness client")?;
+        builder = builder.cosigner(Arc::new(hook));
+    }
+    let log = builder.open().context("opening the log")?;
     let log = Arc::new(log);
     let state = vitrine_server::AppState::new(log.clone()).content(
         dir.content.clone(),

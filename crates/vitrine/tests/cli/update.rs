@@ -349,3 +349,139 @@ fn publish_against_log_serve_writes_the_update_directory() {
     }
     assert!(status_json(&d.join("st"))["active"].is_null());
 }
+
+/// Starts `vitrine ARGS` and returns it with the `http://` URL it prints
+/// on its first line of standard error.
+fn spawn_server(args: &[&str], data: &std::path::Path) -> (Server, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    let mut reader = std::io::BufReader::new(stderr);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    (server, url)
+}
+
+#[test]
+fn log_serve_with_a_witness_publishes_only_cosigned_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let out = |a: &assert_cmd::assert::Assert| {
+        String::from_utf8_lossy(&a.get_output().stdout)
+            .trim()
+            .to_owned()
+    };
+    let log_vkey = out(&vitrine()
+        .args(["log", "init", "--origin", "log.example/w", "--data"])
+        .arg(d.join("log"))
+        .assert()
+        .success());
+    let pub_vkey = out(&vitrine()
+        .current_dir(d)
+        .args(["key", "generate", "publisher.example/w", "-o", "p.key"])
+        .assert()
+        .success());
+    std::fs::write(d.join("log/authorized"), format!("rules {pub_vkey}\n")).unwrap();
+    let w_vkey = out(&vitrine()
+        .args(["witness", "init", "--name", "witness.example/w1", "--data"])
+        .arg(d.join("w1"))
+        .assert()
+        .success());
+    vitrine()
+        .args(["witness", "add-log", "--data"])
+        .arg(d.join("w1"))
+        .arg(&log_vkey)
+        .assert()
+        .success();
+    let (_witness, w_url) = spawn_server(
+        &["witness", "serve", "--addr", "127.0.0.1:0"],
+        &d.join("w1"),
+    );
+    std::fs::write(
+        d.join("witnesses"),
+        format!("witness w1 {w_vkey} {w_url}\nquorum w1\n"),
+    )
+    .unwrap();
+    let witnesses = d.join("witnesses");
+    let (_log, url) = spawn_server(
+        &[
+            "log",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--batch-wait-ms",
+            "10",
+            "--witnesses",
+            witnesses.to_str().unwrap(),
+        ],
+        &d.join("log"),
+    );
+
+    vitrine()
+        .current_dir(d)
+        .args(["trust", "init", "-o", "policy", "--log-key", &log_vkey])
+        .args([
+            "--log-url",
+            &url,
+            "--witness",
+            "w1",
+            &w_vkey,
+            "--quorum",
+            "1",
+        ])
+        .args(["--publisher", &pub_vkey, "--max-age", "600"])
+        .assert()
+        .success();
+    let src = d.join("rules");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.yar"), "rule A { condition: false }\n").unwrap();
+    vitrine()
+        .current_dir(d)
+        .args(["bundle", "build", "rules", "-o", "b.bundle", "--name", "t"])
+        .args(["--version", "1"])
+        .assert()
+        .success();
+    vitrine()
+        .current_dir(d)
+        .args(["publish", "b.bundle", "--log", &url, "--key", "p.key"])
+        .args(["--policy", "policy", "--wait", "30"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success();
+    // The proof's checkpoint carries the witness's cosignature ...
+    let proof = std::fs::read_to_string(d.join("b.bundle.tlog-proof")).unwrap();
+    assert!(proof.contains("— witness.example/w1 "), "{proof}");
+    // ... so an endpoint that demands that witness installs the bundle,
+    // online and offline.
+    vitrine()
+        .current_dir(d)
+        .args([
+            "update", "--policy", "policy", "--state", "online", "--log", &url,
+        ])
+        .assert()
+        .success();
+    vitrine()
+        .current_dir(d)
+        .args(["update", "--policy", "policy", "--state", "offline"])
+        .args(["--from", "b.bundle.update"])
+        .assert()
+        .success();
+    for st in ["online", "offline"] {
+        let s = status_json(&d.join(st));
+        assert_eq!(s["active"]["version"], 1, "{s}");
+    }
+}
