@@ -246,7 +246,6 @@ impl Drop for Server {
 
 #[test]
 fn publish_against_log_serve_writes_the_update_directory() {
-    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let out = |a: &assert_cmd::assert::Assert| {
@@ -265,23 +264,7 @@ fn publish_against_log_serve_writes_the_update_directory() {
         .assert()
         .success());
     std::fs::write(d.join("log/authorized"), format!("rules {pub_vkey}\n")).unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
-        .args(["log", "serve", "--addr", "127.0.0.1:0", "--data"])
-        .arg(d.join("log"))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let _server = Server(child);
-    let mut line = String::new();
-    std::io::BufReader::new(stderr)
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
+    let (_server, url) = spawn_server(&["log", "serve", "--addr", "127.0.0.1:0"], &d.join("log"));
 
     // `log serve` has no witnesses: a `quorum none` policy lets publishing
     // finish, and endpoints refuse what no witness cosigned (stale).
