@@ -7,7 +7,7 @@ use vitrine_note::{Note, VerifiedSignature, VerifierKey, Verifiers};
 
 use crate::checkpoint::{open_parsed_checkpoint, Checkpoint};
 use crate::merkle::verify_inclusion;
-use crate::util::{b64, decode_b64, decode_hash, next_line, parse_decimal};
+use crate::util::{b64, decode_b64, decode_hash, next_line, parse_decimal, split_header};
 use crate::{Error, Hash};
 
 /// First line of a tlog-proof.
@@ -73,12 +73,8 @@ impl TlogProof {
     pub fn parse(input: &[u8]) -> Result<Self, Error> {
         let bad = |reason| Error::MalformedTlogProof { reason };
         // The header part is ASCII; the note part is checked by Note::parse.
-        let split = input
-            .windows(2)
-            .position(|w| w == b"\n\n")
-            .ok_or(bad("missing empty line before checkpoint"))?;
-        let head = std::str::from_utf8(&input[..=split]).map_err(|_| bad("header not UTF-8"))?;
-        let note = Note::parse(&input[split + 2..])?;
+        let (head, note) = split_header(input).map_err(bad)?;
+        let note = Note::parse(note)?;
         let (first, mut rest) = next_line(head).ok_or(bad("missing header"))?;
         if first != TLOG_PROOF_HEADER {
             return Err(bad("wrong header line"));

@@ -37,3 +37,16 @@ pub(crate) fn b64(data: &[u8]) -> String {
 pub(crate) fn next_line(s: &str) -> Option<(&str, &str)> {
     s.split_once('\n')
 }
+
+/// Splits `input` at its first empty line into header lines (UTF-8, each
+/// `\n`-terminated) and the bytes after the empty line, for the formats
+/// that end in a verbatim note (tlog-proof, the witness add-checkpoint
+/// body). The error is the reason, for the caller's own error variant.
+pub(crate) fn split_header(input: &[u8]) -> Result<(&str, &[u8]), &'static str> {
+    let split = input
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .ok_or("missing empty line before the checkpoint")?;
+    let head = std::str::from_utf8(&input[..=split]).map_err(|_| "header not UTF-8")?;
+    Ok((head, &input[split + 2..]))
+}

@@ -5,7 +5,7 @@ use std::fmt;
 use vitrine_note::{Note, Signature};
 
 use crate::checkpoint::Checkpoint;
-use crate::util::{b64, decode_hash, next_line, parse_decimal};
+use crate::util::{b64, decode_hash, next_line, parse_decimal, split_header};
 use crate::{Error, Hash};
 
 /// Most consistency proof lines in an add-checkpoint request.
@@ -49,12 +49,8 @@ impl AddCheckpointRequest {
     /// codes.
     pub fn parse(body: &[u8]) -> Result<Self, Error> {
         let bad = |reason| Error::MalformedWitnessMessage { reason };
-        let split = body
-            .windows(2)
-            .position(|w| w == b"\n\n")
-            .ok_or(bad("missing empty line"))?;
-        let head = std::str::from_utf8(&body[..=split]).map_err(|_| bad("header not UTF-8"))?;
-        let note = Note::parse(&body[split + 2..])?;
+        let (head, note) = split_header(body).map_err(bad)?;
+        let note = Note::parse(note)?;
         let (old, mut rest) = next_line(head).ok_or(bad("missing old line"))?;
         let old_size = parse_decimal(
             old.strip_prefix("old ").ok_or(bad("missing old line"))?,
