@@ -39,14 +39,33 @@ fn entry(k: &Keys, i: u64) -> Vec<u8> {
     .unwrap()
 }
 
+/// How long a batch waits for more entries in tests whose assertions need
+/// the entries that [`add_all`] submits together to share one batch: long
+/// enough that a loaded machine (CI, other builds) cannot split them.
+const SHARED_BATCH_WAIT: Duration = Duration::from_millis(300);
+
 fn open(storage: &Arc<MemoryStorage>, k: &Keys) -> Log {
     open_with(storage, k, &Recorder::new())
 }
 
 fn open_with(storage: &Arc<MemoryStorage>, k: &Keys, recorder: &Arc<Recorder>) -> Log {
+    open_waiting(storage, k, recorder, Duration::from_millis(20))
+}
+
+/// Like [`open_with`], for tests that assert what one batch does.
+fn open_one_batch(storage: &Arc<MemoryStorage>, k: &Keys, recorder: &Arc<Recorder>) -> Log {
+    open_waiting(storage, k, recorder, SHARED_BATCH_WAIT)
+}
+
+fn open_waiting(
+    storage: &Arc<MemoryStorage>,
+    k: &Keys,
+    recorder: &Arc<Recorder>,
+    wait: Duration,
+) -> Log {
     Log::builder(storage.clone(), k.log.clone())
         .authorization(auth(k))
-        .batch(64, Duration::from_millis(20))
+        .batch(64, wait)
         .cosigner(recorder.clone())
         .open()
         .unwrap()
@@ -330,7 +349,7 @@ fn stale_partial_tiles_are_not_served_after_a_failed_batch() {
     let k = keys();
     let storage = Arc::new(MemoryStorage::new());
     init(&*storage, &k.log).unwrap();
-    let log = open(&storage, &k);
+    let log = open_one_batch(&storage, &k, &Recorder::new());
     assert_eq!(log.add_blocking(entry(&k, 0)).unwrap(), 0);
     // A batch of 3 writes its tiles, then fails before its checkpoint is
     // signed (after signing, the log would be committed to it).
@@ -363,7 +382,7 @@ fn quorum_failure_retries_the_same_checkpoint() {
     let storage = Arc::new(MemoryStorage::new());
     init(&*storage, &k.log).unwrap();
     let recorder = Recorder::new();
-    let log = open_with(&storage, &k, &recorder);
+    let log = open_one_batch(&storage, &k, &recorder);
     let mut checker = Checker {
         vkey: k.log.verifier(),
         acked: Vec::new(),
@@ -419,7 +438,7 @@ fn pending_checkpoint_is_retried_without_new_entries() {
     let recorder = Recorder::new();
     let log = Log::builder(storage.clone(), k.log.clone())
         .authorization(auth(&k))
-        .batch(64, Duration::from_millis(5))
+        .batch(64, SHARED_BATCH_WAIT)
         .cosigner(recorder.clone())
         .retry_interval(Duration::from_millis(20))
         .open()
@@ -447,7 +466,7 @@ fn signed_checkpoint_is_published_first_after_a_crash() {
         let storage = Arc::new(MemoryStorage::new());
         init(&*storage, &k.log).unwrap();
         let recorder = Recorder::new();
-        let log = open_with(&storage, &k, &recorder);
+        let log = open_one_batch(&storage, &k, &recorder);
         let first: Vec<_> = (0..10).map(|i| entry(&k, i)).collect();
         assert!(add_all(&log, &first).iter().all(Result::is_ok));
 
@@ -461,7 +480,7 @@ fn signed_checkpoint_is_published_first_after_a_crash() {
         assert_eq!(pending.0, 20, "{step}");
         let before = recorder.seen().len();
 
-        let log = open_with(&storage, &k, &recorder);
+        let log = open_one_batch(&storage, &k, &recorder);
         wait_for_size(&log, 20);
         assert_eq!(recorder.seen()[before], pending, "{step}: published first");
         let cp = open_checkpoint(&log.checkpoint(), &k.log.verifier(), &Default::default())
@@ -493,7 +512,7 @@ fn filesystem_backend_resumes_a_signed_checkpoint() {
     let open_fs = |storage: Arc<FsStorage>| {
         Log::builder(storage, k.log.clone())
             .authorization(auth(&k))
-            .batch(16, Duration::from_millis(5))
+            .batch(16, SHARED_BATCH_WAIT)
             .cosigner(recorder.clone())
             .open()
             .unwrap()
