@@ -6,13 +6,14 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Sender};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 
+use crate::cache::ScanCache;
 use crate::hashdb::HashAlgorithm;
 use crate::rules::{RuleSet, PER_FILE_VARIABLES};
 use crate::Error;
@@ -27,6 +28,9 @@ pub struct ScanOptions {
     one_file_system: bool,
     excludes: Vec<String>,
     compute_sha256: bool,
+    archives: Option<vitrine_archive::Limits>,
+    alert_exceeds_max: bool,
+    cache: Option<Arc<ScanCache>>,
 }
 
 impl Default for ScanOptions {
@@ -39,6 +43,9 @@ impl Default for ScanOptions {
             one_file_system: false,
             excludes: Vec::new(),
             compute_sha256: false,
+            archives: Some(vitrine_archive::Limits::default()),
+            alert_exceeds_max: false,
+            cache: None,
         }
     }
 }
@@ -84,6 +91,39 @@ impl ScanOptions {
     /// The configured thread count.
     pub fn thread_count(&self) -> usize {
         self.threads
+    }
+    /// Look inside containers under these limits (`None`: do not open
+    /// containers). On by default with [`vitrine_archive::Limits::default`].
+    pub fn archives(mut self, limits: Option<vitrine_archive::Limits>) -> Self {
+        self.archives = limits;
+        self
+    }
+    /// Report a container that exceeds a limit as a detection
+    /// (`Heuristics.Limits.Exceeded.*`), not only as incomplete.
+    pub fn alert_exceeds_max(mut self, yes: bool) -> Self {
+        self.alert_exceeds_max = yes;
+        self
+    }
+    /// Skip files found clean before under the same profile, and remember
+    /// new clean verdicts. Open the cache with [`ScanOptions::cache_profile`].
+    pub fn cache(mut self, cache: Option<Arc<ScanCache>>) -> Self {
+        self.cache = cache;
+        self
+    }
+    /// The cache profile for `rules` under these options: a digest of the
+    /// rules and of every option that can change a verdict.
+    pub fn cache_profile(&self, rules: &RuleSet) -> String {
+        let mut h = Sha256::new();
+        h.update(rules.digest());
+        match &self.archives {
+            None => h.update(b"archives:off"),
+            Some(l) => h.update(format!(
+                "archives:{}:{}:{}:{}:{}",
+                l.max_depth, l.max_members, l.max_total_bytes, l.max_member_size, l.max_ratio
+            )),
+        }
+        h.update(format!("alert:{}", self.alert_exceeds_max));
+        hex::encode(h.finalize())
     }
 }
 
@@ -132,6 +172,11 @@ pub enum Detection {
         /// Which hash matched.
         algorithm: HashAlgorithm,
     },
+    /// A heuristic: a container exceeded a limit (`--alert-exceeds-max`).
+    Heuristic {
+        /// E.g. `Heuristics.Limits.Exceeded.MaxRatio`.
+        name: String,
+    },
 }
 
 impl Detection {
@@ -140,6 +185,7 @@ impl Detection {
         match self {
             Detection::Yara { rule, .. } => rule,
             Detection::Hash { name, .. } => name,
+            Detection::Heuristic { name } => name,
         }
     }
 }
@@ -208,6 +254,74 @@ pub struct FileReport {
     /// Scanned, skipped or error.
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// Members of this file (a container) with detections.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberReport>,
+    /// Parts of this container that were not looked at: a limit stopped
+    /// reading, or the data is damaged or encrypted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<Incomplete>,
+    /// Clean from the scan cache: unchanged since a clean scan under the
+    /// same rules, so not read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+}
+
+/// Detections inside one member of a container.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MemberReport {
+    /// Member names from the outside in, joined by `!`
+    /// (`dir/inner.tar.gz!inner.tar!file`); the file's own path is not
+    /// included.
+    pub path: String,
+    /// Decompressed size.
+    pub size: u64,
+    /// Every detection.
+    pub detections: Vec<Detection>,
+}
+
+/// A part of a container that was not scanned.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Incomplete {
+    /// Member path as in [`MemberReport::path`] (empty: the file itself).
+    pub path: String,
+    /// Why.
+    #[serde(flatten)]
+    pub reason: IncompleteReason,
+}
+
+/// Why part of a container was not scanned.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum IncompleteReason {
+    /// A limit was exceeded.
+    LimitExceeded {
+        /// Which one.
+        limit: vitrine_archive::LimitKind,
+        /// The ClamAV-style heuristic name.
+        heuristic: &'static str,
+    },
+    /// Damaged, truncated, encrypted or unsupported.
+    Corrupt {
+        /// What the decoder said.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for Incomplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.reason {
+            IncompleteReason::LimitExceeded { limit, heuristic } => {
+                write!(
+                    f,
+                    "archive {limit} limit exceeded ({heuristic}); not scanned further"
+                )
+            }
+            IncompleteReason::Corrupt { message } => {
+                write!(f, "damaged container, read up to the damage: {message}")
+            }
+        }
+    }
 }
 
 impl FileReport {
@@ -218,7 +332,25 @@ impl FileReport {
             sha256: None,
             detections: Vec::new(),
             outcome,
+            members: Vec::new(),
+            incomplete: Vec::new(),
+            cached: false,
         }
+    }
+
+    /// Whether anything was detected, in the file or inside it.
+    pub fn is_infected(&self) -> bool {
+        !self.detections.is_empty() || !self.members.is_empty()
+    }
+
+    /// Every detection with where it is: `(member path, detection)`, the
+    /// member path empty for the file itself.
+    pub fn all_detections(&self) -> impl Iterator<Item = (&str, &Detection)> {
+        self.detections.iter().map(|d| ("", d)).chain(
+            self.members
+                .iter()
+                .flat_map(|m| m.detections.iter().map(move |d| (m.path.as_str(), d))),
+        )
     }
 }
 
@@ -229,6 +361,8 @@ pub struct Progress {
     pub files: AtomicU64,
     /// Bytes scanned so far.
     pub bytes: AtomicU64,
+    /// Container members scanned so far.
+    pub members: AtomicU64,
 }
 
 /// Totals of a scan.
@@ -246,6 +380,13 @@ pub struct Summary {
     pub skipped: u64,
     /// Files or directories that could not be scanned.
     pub errors: u64,
+    /// Container members scanned.
+    pub archive_members: u64,
+    /// Files with parts not scanned (a limit, damage or encryption).
+    pub incomplete: u64,
+    /// Files skipped as unchanged since a clean scan (counted in
+    /// `files_scanned`, not in `bytes_scanned`).
+    pub cached: u64,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -255,14 +396,21 @@ impl Summary {
         match &r.outcome {
             Outcome::Scanned => {
                 self.files_scanned += 1;
-                self.bytes_scanned += r.size.unwrap_or(0);
+                if r.cached {
+                    self.cached += 1;
+                } else {
+                    self.bytes_scanned += r.size.unwrap_or(0);
+                }
             }
             Outcome::Skipped(_) => self.skipped += 1,
             Outcome::Error { .. } => self.errors += 1,
         }
-        if !r.detections.is_empty() {
+        if r.is_infected() {
             self.infected_files += 1;
-            self.detections += r.detections.len() as u64;
+            self.detections += r.all_detections().count() as u64;
+        }
+        if !r.incomplete.is_empty() {
+            self.incomplete += 1;
         }
     }
 }
@@ -319,6 +467,10 @@ pub fn scan(
             sink(&report);
         }
     });
+    if let Some(cache) = &opts.cache {
+        cache.flush()?;
+    }
+    summary.archive_members = progress.members.load(Ordering::Relaxed);
     summary.seconds = start.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -541,6 +693,15 @@ impl<'r> Worker<'r> {
             r.size = Some(meta.len());
             return r;
         }
+        if let Some(cache) = &self.opts.cache {
+            if cache.is_clean(&meta) {
+                let mut r = FileReport::new(shown, Outcome::Scanned);
+                r.size = Some(meta.len());
+                r.cached = true;
+                self.progress.files.fetch_add(1, Ordering::Relaxed);
+                return r;
+            }
+        }
         // The file is read, not memory-mapped: a file truncated by another
         // process while mapped would kill us with SIGBUS. Reading also
         // bounds what a growing file can make us hold.
@@ -562,7 +723,14 @@ impl<'r> Worker<'r> {
                 }),
             );
         }
-        self.scan_buffer(shown, Some((path, &meta)))
+        let report = self.scan_buffer(shown, Some((path, &meta)));
+        if let Some(cache) = &self.opts.cache {
+            let clean = report.outcome == Outcome::Scanned
+                && !report.is_infected()
+                && report.incomplete.is_empty();
+            cache.record(&meta, file.metadata().ok().as_ref(), clean);
+        }
+        report
     }
 
     fn scan_buffer(
@@ -570,25 +738,134 @@ impl<'r> Worker<'r> {
         shown: String,
         file: Option<(&Path, &std::fs::Metadata)>,
     ) -> FileReport {
-        let data = &self.buf[..];
+        // Take the buffer so members can be scanned while it is borrowed.
+        let data = std::mem::take(&mut self.buf);
         let size = data.len() as u64;
-        let wants_hashes = self.rules.hashes.wants(size);
         let sha256: Option<[u8; 32]> = if self.opts.compute_sha256 {
-            Some(Sha256::digest(data).into())
+            Some(Sha256::digest(&data).into())
         } else {
             None
         };
+        let mut report = FileReport::new(shown, Outcome::Scanned);
+        report.size = Some(size);
+        report.sha256 = sha256.map(hex::encode);
+        let vars = self
+            .rules
+            .per_file
+            .iter()
+            .any(|&b| b)
+            .then(|| per_file_values(&report.path, file, &data));
+        let (detections, error) = self.match_data(&data, sha256.as_ref(), vars);
+        report.detections = detections;
+        if let Some(message) = error {
+            report.outcome = Outcome::Error { message };
+        }
+        if let Some(limits) = self.opts.archives.clone() {
+            if report.outcome == Outcome::Scanned && vitrine_archive::is_container(&data) {
+                self.scan_members(&data, &limits, file, &mut report);
+            }
+        }
+        self.buf = data;
+        self.progress.files.fetch_add(1, Ordering::Relaxed);
+        self.progress.bytes.fetch_add(size, Ordering::Relaxed);
+        report
+    }
+
+    /// Scans every member of the container `data` into `report`.
+    fn scan_members(
+        &mut self,
+        data: &[u8],
+        limits: &vitrine_archive::Limits,
+        file: Option<(&Path, &std::fs::Metadata)>,
+        report: &mut FileReport,
+    ) {
+        use vitrine_archive::Event;
+        let wants_vars = self.rules.per_file.iter().any(|&b| b);
+        let progress = self.progress;
+        let mut members = Vec::new();
+        let mut incomplete = Vec::new();
+        let mut error = None;
+        vitrine_archive::walk(data, limits, &mut |ev| {
+            match ev {
+                Event::Member { path, data } => {
+                    progress.members.fetch_add(1, Ordering::Relaxed);
+                    let vars = wants_vars.then(|| {
+                        let name = path.last().map(String::as_str).unwrap_or("");
+                        let mut v = per_file_values(name, None, data);
+                        if let Some((_, meta)) = file {
+                            v[4] = user_name(meta.uid());
+                        }
+                        let ext = Path::new(name)
+                            .extension()
+                            .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
+                            .unwrap_or_default();
+                        v[2] = ext;
+                        v
+                    });
+                    let (detections, err) = self.match_data(data, None, vars);
+                    if !detections.is_empty() {
+                        members.push(MemberReport {
+                            path: path.join("!"),
+                            size: data.len() as u64,
+                            detections,
+                        });
+                    }
+                    if let Some(message) = err {
+                        error = Some(format!("{}: {message}", path.join("!")));
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+                Event::LimitExceeded { path, limit } => incomplete.push(Incomplete {
+                    path: path.join("!"),
+                    reason: IncompleteReason::LimitExceeded {
+                        limit,
+                        heuristic: limit.heuristic_name(),
+                    },
+                }),
+                Event::Corrupt { path, error } => incomplete.push(Incomplete {
+                    path: path.join("!"),
+                    reason: IncompleteReason::Corrupt { message: error },
+                }),
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        if self.opts.alert_exceeds_max {
+            for inc in &incomplete {
+                if let IncompleteReason::LimitExceeded { heuristic, .. } = inc.reason {
+                    let d = Detection::Heuristic {
+                        name: heuristic.to_string(),
+                    };
+                    if !report.detections.contains(&d) {
+                        report.detections.push(d);
+                    }
+                }
+            }
+        }
+        report.members = members;
+        report.incomplete = incomplete;
+        if let Some(message) = error {
+            report.outcome = Outcome::Error { message };
+        }
+    }
+
+    /// Hash signatures and YARA rules over one blob. `vars` are the
+    /// per-file variables to set, when some rule uses them.
+    fn match_data(
+        &mut self,
+        data: &[u8],
+        sha256: Option<&[u8; 32]>,
+        vars: Option<[String; 5]>,
+    ) -> (Vec<Detection>, Option<String>) {
         let mut detections = Vec::new();
-        if wants_hashes {
-            for hit in self.rules.hashes.lookup(data, sha256.as_ref()) {
+        if self.rules.hashes.wants(data.len() as u64) {
+            for hit in self.rules.hashes.lookup(data, sha256) {
                 detections.push(Detection::Hash {
                     name: hit.name,
                     algorithm: hit.algorithm,
                 });
             }
         }
-        if self.rules.per_file.iter().any(|&b| b) {
-            let vars = per_file_values(&shown, file, data);
+        if let Some(vars) = vars {
             for (i, var) in PER_FILE_VARIABLES.iter().enumerate() {
                 if self.rules.per_file[i] {
                     // Declared at compile time as strings, so this cannot fail.
@@ -596,7 +873,6 @@ impl<'r> Worker<'r> {
                 }
             }
         }
-        let mut outcome = Outcome::Scanned;
         match self.scanner.scan(data) {
             Ok(results) => {
                 for rule in results.matching_rules() {
@@ -610,29 +886,16 @@ impl<'r> Worker<'r> {
                             .collect(),
                     });
                 }
+                (detections, None)
             }
-            Err(yara_x::ScanError::Timeout) => {
-                outcome = Outcome::Error {
-                    message: format!(
-                        "scan timed out after {} s; file not scanned completely",
-                        self.opts.timeout.as_secs()
-                    ),
-                };
-            }
-            Err(e) => {
-                outcome = Outcome::Error {
-                    message: e.to_string(),
-                }
-            }
-        }
-        self.progress.files.fetch_add(1, Ordering::Relaxed);
-        self.progress.bytes.fetch_add(size, Ordering::Relaxed);
-        FileReport {
-            path: shown,
-            size: Some(size),
-            sha256: sha256.map(hex::encode),
-            detections,
-            outcome,
+            Err(yara_x::ScanError::Timeout) => (
+                detections,
+                Some(format!(
+                    "scan timed out after {} s; file not scanned completely",
+                    self.opts.timeout.as_secs()
+                )),
+            ),
+            Err(e) => (detections, Some(e.to_string())),
         }
     }
 }

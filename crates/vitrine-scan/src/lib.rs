@@ -53,6 +53,7 @@
 #![warn(missing_docs)]
 
 mod builtin;
+pub mod cache;
 mod engine;
 pub mod hashdb;
 mod rules;
@@ -60,8 +61,8 @@ mod rules;
 use std::path::PathBuf;
 
 pub use engine::{
-    file_type, scan, Detection, FileReport, MetaValue, Outcome, Progress, ScanOptions, SkipReason,
-    Summary, Target,
+    file_type, scan, Detection, FileReport, Incomplete, IncompleteReason, MemberReport, MetaValue,
+    Outcome, Progress, ScanOptions, SkipReason, Summary, Target,
 };
 pub use hashdb::{HashAlgorithm, HashLineError};
 pub use rules::{RuleSet, RuleSource, RulesBuilder, VarValue, PER_FILE_VARIABLES};
@@ -128,6 +129,9 @@ pub enum Error {
         /// yara-x's reason.
         message: String,
     },
+    /// The scan cache could not be written.
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
     /// An exclusion glob is invalid.
     #[error("invalid --exclude glob `{glob}`: {message}")]
     BadExclude {

@@ -2,6 +2,7 @@
 //! signatures. All or nothing: one bad rule or signature line and no
 //! [`RuleSet`] is built.
 
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 
 use crate::hashdb::{HashDb, HashFormat};
@@ -102,6 +103,8 @@ pub struct RulesBuilder {
     hash_errors: Vec<crate::HashLineError>,
     defines: Vec<(String, VarValue)>,
     source: RuleSource,
+    /// Digest of everything added, in order (the scan cache's key).
+    digest: sha2::Sha256,
 }
 
 impl Default for RulesBuilder {
@@ -119,6 +122,7 @@ impl RulesBuilder {
             hash_errors: Vec::new(),
             defines: Vec::new(),
             source: RuleSource::Files,
+            digest: sha2::Sha256::new(),
         }
     }
 
@@ -147,6 +151,7 @@ impl RulesBuilder {
 
     /// Adds YARA source text; `origin` names it in error messages.
     pub fn add_yara_source(&mut self, origin: &str, text: &str) -> &mut Self {
+        self.absorb(b"yara", text.as_bytes());
         self.yara.push((origin.to_string(), text.to_string()));
         self
     }
@@ -168,6 +173,19 @@ impl RulesBuilder {
     pub fn add_hash_path(&mut self, path: &Path) -> Result<&mut Self, Error> {
         for file in collect_files(path, &["hdb", "hsb"])? {
             let format = HashFormat::from_path(&file);
+            let mut h = sha2::Sha256::new();
+            std::io::copy(
+                &mut std::fs::File::open(&file).map_err(|source| Error::RuleFileRead {
+                    path: file.clone(),
+                    source,
+                })?,
+                &mut h,
+            )
+            .map_err(|source| Error::RuleFileRead {
+                path: file.clone(),
+                source,
+            })?;
+            self.absorb(format!("{format:?}").as_bytes(), &h.finalize());
             match self.hashes.add_file(&file, format) {
                 Ok(()) => {}
                 Err(crate::hashdb::AddError::Lines(errors)) => self.hash_errors.extend(errors),
@@ -181,6 +199,7 @@ impl RulesBuilder {
 
     /// Adds hash signatures from text.
     pub fn add_hash_source(&mut self, origin: &Path, text: &str, format: HashFormat) -> &mut Self {
+        self.absorb(format!("{format:?}").as_bytes(), text.as_bytes());
         if let Err(errors) = self.hashes.add_text(origin, text, format) {
             self.hash_errors.extend(errors);
         }
@@ -189,8 +208,16 @@ impl RulesBuilder {
 
     /// Defines an external variable for every scan (`--define`).
     pub fn define(&mut self, name: &str, value: VarValue) -> &mut Self {
+        self.absorb(b"define", format!("{name}={value:?}").as_bytes());
         self.defines.push((name.to_string(), value));
         self
+    }
+
+    fn absorb(&mut self, kind: &[u8], bytes: &[u8]) {
+        for part in [kind, bytes] {
+            self.digest.update((part.len() as u64).to_le_bytes());
+            self.digest.update(part);
+        }
     }
 
     /// Compiles everything. The first compile error stops the build and is
@@ -257,6 +284,7 @@ impl RulesBuilder {
             per_file,
             yara_rule_count,
             source: self.source,
+            digest: self.digest.finalize().into(),
         })
     }
 }
@@ -269,6 +297,7 @@ pub struct RuleSet {
     pub(crate) per_file: [bool; 5],
     yara_rule_count: usize,
     source: RuleSource,
+    digest: [u8; 32],
 }
 
 impl RuleSet {
@@ -280,6 +309,12 @@ impl RuleSet {
     /// Number of hash signatures.
     pub fn hash_count(&self) -> usize {
         self.hashes.len()
+    }
+
+    /// A digest of every rule source, signature file and variable, in the
+    /// order they were added: equal digests mean the same verdicts.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
     }
 
     /// Where these rules came from.

@@ -11,7 +11,14 @@ pub fn eicar() -> Vec<u8> {
     v
 }
 
-/// The built binary.
+/// The built binary, with its default state directory (scan cache,
+/// quarantine, active bundle) in a temporary directory of this test
+/// process rather than the user's home. Tests that need their own state
+/// pass `--state` or set `VITRINE_STATE` again.
 pub fn vitrine() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("vitrine").expect("the vitrine binary is built")
+    static STATE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let state = STATE.get_or_init(|| tempfile::tempdir().expect("a temporary directory"));
+    let mut cmd = assert_cmd::Command::cargo_bin("vitrine").expect("the vitrine binary is built");
+    cmd.env("VITRINE_STATE", state.path().join("state"));
+    cmd
 }

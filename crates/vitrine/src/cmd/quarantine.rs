@@ -1,0 +1,202 @@
+//! `vitrine quarantine`: list, show, restore and delete quarantined files.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use vitrine_quarantine::{Item, Recovery, RestoreOptions, Store};
+
+/// Manage the quarantine store.
+///
+/// `vitrine scan --quarantine` moves each file with a detection here. A
+/// quarantined file is encoded (it can neither run nor be detected again)
+/// and kept with its original path, owner, mode, times, SHA-256,
+/// detections and the rules that found it. Moving in is crash-safe: copy,
+/// fsync, record, then remove the original; an interrupted move is
+/// finished or undone the next time the store is opened.
+///
+/// Items are named by ID; a unique prefix of 6 or more characters will do.
+///
+/// Examples:
+///
+///   vitrine quarantine list
+///
+///   vitrine quarantine show 9f3a51
+///
+///   vitrine quarantine restore 9f3a51
+///
+///   vitrine quarantine restore 9f3a51 --to /tmp/sample.bin
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The quarantine store [default: STATE/quarantine].
+    #[arg(long, value_name = "DIR", global = true)]
+    dir: Option<PathBuf>,
+
+    /// The endpoint state directory [default: $VITRINE_STATE, else
+    /// $XDG_DATA_HOME/vitrine, else ~/.local/share/vitrine].
+    #[arg(long, value_name = "DIR", global = true)]
+    state: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    format: Format,
+
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// JSON.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// List quarantined files, oldest first.
+    List,
+    /// Show everything recorded about one item.
+    Show {
+        /// Item ID (or a unique prefix).
+        id: String,
+    },
+    /// Put an item back where it was, with its mode and times. Refuses to
+    /// overwrite an existing file unless --overwrite.
+    Restore {
+        /// Item ID (or a unique prefix).
+        id: String,
+        /// Restore to this path instead of the original one.
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+        /// Replace a file already at the destination.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Delete an item for good.
+    Delete {
+        /// Item ID (or a unique prefix).
+        id: String,
+    },
+}
+
+/// Prints what opening a store repaired, on standard error.
+pub fn report_recovery(r: &Recovery) {
+    for id in &r.completed {
+        eprintln!("vitrine: quarantine: finished an interrupted move ({id})");
+    }
+    for id in &r.rolled_back {
+        eprintln!(
+            "vitrine: quarantine: undid an interrupted move ({id}); the file stayed in place"
+        );
+    }
+    for id in &r.finished {
+        eprintln!("vitrine: quarantine: finished an interrupted restore or delete ({id})");
+    }
+}
+
+fn open(args: &Args) -> Result<Store> {
+    let dir = match (&args.dir, &args.state) {
+        (Some(d), _) => d.clone(),
+        (None, Some(s)) => s.join("quarantine"),
+        (None, None) => crate::cmd::update::default_state_dir()?.join("quarantine"),
+    };
+    let (store, recovery) = Store::open(&dir)
+        .with_context(|| format!("opening the quarantine store {}", dir.display()))?;
+    report_recovery(&recovery);
+    Ok(store)
+}
+
+fn when(secs: u64) -> String {
+    // UTC, without a date crate: days since the epoch to a civil date.
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn show(item: &Item) {
+    println!("id:          {}", item.id);
+    println!("path:        {}", item.original_path.display());
+    println!("size:        {} bytes", item.size);
+    println!("sha256:      {}", item.sha256);
+    println!("mode:        {:04o}", item.mode);
+    println!("owner:       {}:{}", item.uid, item.gid);
+    println!("quarantined: {}", when(item.quarantined_at));
+    println!("rules:       {}", item.reason.rules);
+    for d in &item.reason.detections {
+        println!("detection:   {d}");
+    }
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let store = open(&args)?;
+    let json = args.format == Format::Json;
+    match &args.command {
+        Cmd::List => {
+            let items = store.list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&items)?);
+            } else if items.is_empty() {
+                println!("The quarantine is empty.");
+            } else {
+                for i in &items {
+                    println!(
+                        "{}  {}  {}  {}",
+                        i.id,
+                        when(i.quarantined_at),
+                        i.original_path.display(),
+                        i.reason.detections.join(", ")
+                    );
+                }
+            }
+        }
+        Cmd::Show { id } => {
+            let item = store.get(id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&item)?);
+            } else {
+                show(&item);
+            }
+        }
+        Cmd::Restore { id, to, overwrite } => {
+            let opts = RestoreOptions {
+                to: to.clone(),
+                overwrite: *overwrite,
+            };
+            let path = store.restore(id, &opts)?;
+            if json {
+                println!("{}", serde_json::json!({ "restored": path }));
+            } else {
+                println!("restored {}", path.display());
+            }
+        }
+        Cmd::Delete { id } => {
+            let item = store.delete(id)?;
+            if json {
+                println!("{}", serde_json::json!({ "deleted": item.id }));
+            } else {
+                println!("deleted {} ({})", item.id, item.original_path.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
