@@ -1,0 +1,525 @@
+//! The intake's HTTP API (axum). Every answer is JSON; every error is
+//! `{"error": {"code": "...", "message": "..."}}` with a 4xx status for a
+//! bad request, and a bad request stores nothing.
+//!
+//! | route | does |
+//! |---|---|
+//! | `POST /v1/submissions` | a submission (see [`Submission`]); answers 201 with the signed receipt, its log index and inclusion proof |
+//! | `GET /v1/submissions` | the calling tenant's submissions (never content) |
+//! | `GET /v1/submissions/<sha256>` | one of them; 404 for anything else, including other tenants' |
+//! | `GET /v1/audit` | the calling tenant's receipts, accesses and deletions |
+//!
+//! Every route needs `Authorization: Bearer <tenant token>`. Content that
+//! is a document, or an archive holding one, is refused (422) whatever the
+//! endpoint's policy allowed: the intake never stores documents.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use vitrine_egress::{Metadata, ReceiptBundle};
+use vitrine_note::SignerKey;
+use vitrine_statements::{Receipt, Sha256 as StSha, Statement, Token};
+
+use crate::store::{NewSample, Store};
+use crate::{Config, LogClient, Tenant, Vault};
+
+/// Most detection names in one submission.
+pub const MAX_DETECTIONS: usize = 256;
+/// Longest detection name, kind or path in a submission.
+pub const MAX_FIELD: usize = 4096;
+
+/// A submission: the metadata that left the endpoint, under which policy,
+/// and the content if the endpoint's policy let it leave.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Submission {
+    /// The endpoint's egress policy id.
+    pub policy_id: String,
+    /// SHA-256 of the endpoint's policy file, hex.
+    pub policy_sha256: String,
+    /// The metadata.
+    pub metadata: Metadata,
+    /// The content, base64, if allowed to leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// The answer to a submission.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionAnswer {
+    /// The sample's SHA-256, hex.
+    pub sha256: String,
+    /// Whether content was stored.
+    pub content_stored: bool,
+    /// The signed receipt, its index and proof.
+    pub receipt: ReceiptBundle,
+}
+
+/// The intake's state.
+pub struct Intake {
+    store: Store,
+    config: Config,
+    key: SignerKey,
+    rate: Mutex<HashMap<String, (u64, u32)>>,
+}
+
+impl Intake {
+    /// The intake over a store.
+    pub fn new(store: Store, config: Config, key: SignerKey) -> Self {
+        Intake {
+            store,
+            config,
+            key,
+            rate: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The intake's signing key.
+    pub fn key(&self) -> &SignerKey {
+        &self.key
+    }
+
+    fn allow(&self, tenant: &Tenant, now: u64) -> bool {
+        let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+        let minute = now / 60;
+        let slot = rate.entry(tenant.id.clone()).or_insert((minute, 0));
+        if slot.0 != minute {
+            *slot = (minute, 0);
+        }
+        if slot.1 >= tenant.rate_per_minute {
+            return false;
+        }
+        slot.1 += 1;
+        true
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(%err, "intake failure");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}
+
+type Shared = Arc<Intake>;
+
+/// The router.
+pub fn router(intake: Shared) -> Router {
+    let limit = intake.config.max_request;
+    Router::new()
+        .route(
+            "/v1/submissions",
+            get(list).post(submit).layer(DefaultBodyLimit::max(limit)),
+        )
+        .route("/v1/submissions/{sha256}", get(show))
+        .route("/v1/audit", get(audit))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(intake)
+}
+
+fn tenant<'a>(intake: &'a Intake, headers: &HeaderMap) -> Result<&'a Tenant, ApiError> {
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| unauthorized("missing Authorization: Bearer <tenant token>"))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthorized("Authorization must be 'Bearer <tenant token>'"))?;
+    let t = intake
+        .config
+        .tenant_for_token(token)
+        .ok_or_else(|| unauthorized("unknown tenant token"))?;
+    if !intake.allow(t, now()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("more than {} requests this minute", t.rate_per_minute),
+        ));
+    }
+    Ok(t)
+}
+
+fn hash32(field: &str, s: &str) -> Result<[u8; 32], ApiError> {
+    if s.len() != 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(ApiError::bad(format!(
+            "{field}: must be 64 lowercase hex digits"
+        )));
+    }
+    let v = hex::decode(s).map_err(|_| ApiError::bad(format!("{field}: not hex")))?;
+    <[u8; 32]>::try_from(v).map_err(|_| ApiError::bad(format!("{field}: not 32 bytes")))
+}
+
+/// Validated submission.
+struct Checked {
+    sha: [u8; 32],
+    policy_sha: [u8; 32],
+    content: Option<Vec<u8>>,
+    metadata_json: String,
+}
+
+fn check(sub: &Submission) -> Result<Checked, ApiError> {
+    Token::new(sub.policy_id.clone()).map_err(|e| ApiError::bad(format!("policy_id: {e}")))?;
+    let policy_sha = hash32("policy_sha256", &sub.policy_sha256)?;
+    let m = &sub.metadata;
+    let sha = hash32("metadata.sha256", &m.sha256)?;
+    if m.detections.len() > MAX_DETECTIONS {
+        return Err(ApiError::bad(format!(
+            "metadata.detections: more than {MAX_DETECTIONS}"
+        )));
+    }
+    let long = |s: &str| s.len() > MAX_FIELD;
+    if m.detections.iter().any(|d| d.is_empty() || long(d)) {
+        return Err(ApiError::bad(
+            "metadata.detections: names must be 1-4096 bytes",
+        ));
+    }
+    if m.kind.is_empty() || long(&m.kind) {
+        return Err(ApiError::bad("metadata.kind: must be 1-4096 bytes"));
+    }
+    if m.path.as_deref().is_some_and(long) {
+        return Err(ApiError::bad("metadata.path: longer than 4096 bytes"));
+    }
+    let content = match &sub.content {
+        None => None,
+        Some(b64) => {
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| ApiError::bad("content: not base64"))?;
+            if data.len() as u64 != m.size {
+                return Err(ApiError::bad(format!(
+                    "content: {} bytes, metadata.size says {}",
+                    data.len(),
+                    m.size
+                )));
+            }
+            if <[u8; 32]>::from(Sha256::digest(&data)) != sha {
+                return Err(ApiError::bad("content: does not hash to metadata.sha256"));
+            }
+            // Defence in depth: whatever an endpoint's policy said, the
+            // intake never stores a document or an archive holding one.
+            let facts = vitrine_egress::inspect(std::path::Path::new(""), &data, Vec::new(), None);
+            let archive_ok = match &facts.archive {
+                None | Some(vitrine_egress::ArchiveFacts::Clean { .. }) => true,
+                Some(_) => false,
+            };
+            if facts.kind.is_document() || !archive_ok {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "document_refused",
+                    format!(
+                        "content: a document ({}) or an archive that holds one or cannot be inspected; the intake never stores those",
+                        facts.kind.name()
+                    ),
+                ));
+            }
+            Some(data)
+        }
+    };
+    Ok(Checked {
+        sha,
+        policy_sha,
+        content,
+        metadata_json: serde_json::to_string(m).expect("invariant: metadata serializes"),
+    })
+}
+
+async fn submit(
+    State(intake): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let t = tenant(&intake, &headers)?.clone();
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("request over {} bytes", intake.config.max_request),
+            )
+        } else {
+            ApiError::bad(e.body_text())
+        }
+    })?;
+    if headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| !v.starts_with("application/json"))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        ));
+    }
+    let sub: Submission =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("body: {e}")))?;
+    let checked = check(&sub)?;
+    let intake2 = intake.clone();
+    let answer =
+        tokio::task::spawn_blocking(move || store_and_receipt(&intake2, &t, &sub, checked))
+            .await
+            .map_err(ApiError::internal)??;
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// Stores the submission, logs its receipt and proves it; on any failure
+/// to log, forgets the submission (nothing is kept without a receipt).
+fn store_and_receipt(
+    intake: &Intake,
+    t: &Tenant,
+    sub: &Submission,
+    c: Checked,
+) -> Result<SubmissionAnswer, ApiError> {
+    let now = now();
+    intake
+        .store
+        .put(&NewSample {
+            tenant: &t.id,
+            sha256: c.sha,
+            size: sub.metadata.size,
+            metadata: &c.metadata_json,
+            policy_id: &sub.policy_id,
+            policy_sha256: &sub.policy_sha256,
+            content: c.content.as_deref(),
+            now,
+        })
+        .map_err(ApiError::internal)?;
+    let logged = (|| -> Result<ReceiptBundle, String> {
+        let receipt = Statement::Receipt(Receipt {
+            sample: StSha(c.sha),
+            tenant: Token::new(t.id.clone()).map_err(|e| e.to_string())?,
+            policy: Token::new(sub.policy_id.clone()).map_err(|e| e.to_string())?,
+            policy_sha256: StSha(c.policy_sha),
+            time: now,
+        });
+        let note = receipt.sign(&intake.key).map_err(|e| e.to_string())?;
+        let log = LogClient::new(&intake.config.log_url, intake.config.log_key.clone())
+            .map_err(|e| e.to_string())?;
+        let index = log.add(&note).map_err(|e| e.to_string())?;
+        let proof = log.prove(&note, index).map_err(|e| e.to_string())?;
+        Ok(ReceiptBundle {
+            note: String::from_utf8(note).map_err(|e| e.to_string())?,
+            index,
+            tlog_proof: proof.to_string(),
+        })
+    })();
+    match logged {
+        Ok(bundle) => {
+            intake
+                .store
+                .set_receipt(&t.id, &c.sha, &bundle)
+                .map_err(ApiError::internal)?;
+            Ok(SubmissionAnswer {
+                sha256: sub.metadata.sha256.clone(),
+                content_stored: c.content.is_some(),
+                receipt: bundle,
+            })
+        }
+        Err(reason) => {
+            tracing::error!(%reason, "logging a receipt failed");
+            intake
+                .store
+                .forget(&t.id, &c.sha)
+                .map_err(ApiError::internal)?;
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "log_unavailable",
+                "the receipt could not be logged; nothing was stored",
+            ))
+        }
+    }
+}
+
+async fn list(State(intake): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let t = tenant(&intake, &headers)?;
+    let items = intake.store.list(&t.id).map_err(ApiError::internal)?;
+    Ok(Json(serde_json::json!({ "tenant": t.id, "submissions": items })).into_response())
+}
+
+async fn show(
+    State(intake): State<Shared>,
+    headers: HeaderMap,
+    Path(sha): Path<String>,
+) -> Result<Response, ApiError> {
+    let t = tenant(&intake, &headers)?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such submission");
+    let sha = hash32("sha256", &sha)?;
+    let item = intake
+        .store
+        .get(&t.id, &sha)
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    Ok(Json(item).into_response())
+}
+
+async fn audit(State(intake): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let t = tenant(&intake, &headers)?;
+    let items = intake.store.list(&t.id).map_err(ApiError::internal)?;
+    let events = intake.store.events(&t.id).map_err(ApiError::internal)?;
+    Ok(Json(serde_json::json!({
+        "tenant": t.id,
+        "receipts": items.iter().filter_map(|i| i.receipt.as_ref().map(|r| serde_json::json!({"sha256": i.sha256, "index": r.index, "note": r.note}))).collect::<Vec<_>>(),
+        "events": events,
+    }))
+    .into_response())
+}
+
+/// Files in an intake data directory.
+pub const CONFIG_FILE: &str = "intake.toml";
+/// The intake's signing key (signed-note private key text).
+pub const KEY_FILE: &str = "intake.key";
+
+/// Opens an intake data directory: `intake.toml`, `intake.key`, the store.
+pub fn open_dir(dir: &std::path::Path) -> Result<Intake, OpenDirError> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p).map_err(|source| OpenDirError::Io { path: p, source })
+    };
+    let config = Config::parse(&read(CONFIG_FILE)?).map_err(|source| OpenDirError::Config {
+        path: dir.join(CONFIG_FILE),
+        source,
+    })?;
+    let key = SignerKey::parse(read(KEY_FILE)?.trim()).map_err(|e| OpenDirError::Key {
+        path: dir.join(KEY_FILE),
+        reason: e.to_string(),
+    })?;
+    let store = Store::open(dir)?;
+    Ok(Intake::new(store, config, key))
+}
+
+/// Why a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenDirError {
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The configuration is invalid.
+    #[error("{}: {source}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: crate::ConfigError,
+    },
+    /// The key file is invalid.
+    #[error("{}: {reason}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::StoreError),
+}
+
+/// Serves the intake on `listener` until `shutdown` resolves, destroying
+/// expired samples every `retention-check-seconds`.
+pub async fn serve(
+    intake: Shared,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let every = std::time::Duration::from_secs(intake.config.retention_check_seconds);
+    let bg = intake.clone();
+    let retention = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let i = bg.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                Vault::new(&i.store, &i.config, &i.key).and_then(|v| v.expire(now()))
+            })
+            .await;
+            match r {
+                Ok(Ok(done)) if !done.is_empty() => {
+                    tracing::info!(count = done.len(), "expired samples destroyed")
+                }
+                Ok(Err(err)) => tracing::error!(%err, "retention"),
+                _ => {}
+            }
+        }
+    });
+    let r = axum::serve(listener, router(intake))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    retention.abort();
+    r
+}

@@ -1,0 +1,965 @@
+//! Tests against running servers: a real log (`vitrine-log` behind
+//! `vitrine-server`) and the intake, both on 127.0.0.1 port 0.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use vitrine_egress::{Metadata, ReceiptBundle};
+use vitrine_intake::server::{open_dir, serve, Intake, Submission, SubmissionAnswer};
+use vitrine_intake::{token_hash, LogClient, Stage, Vault, VaultError};
+use vitrine_log::{init, Authorization, Log, MemoryStorage};
+use vitrine_note::{SignatureType, SignerKey, Verifiers};
+use vitrine_server::{router, AppState};
+use vitrine_statements::{Statement, StatementType};
+
+const POLICY_SHA: [u8; 32] = [5; 32];
+
+struct Env {
+    rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+    log_url: String,
+    url: String,
+    intake: Arc<Intake>,
+    log_key: SignerKey,
+    intake_key: SignerKey,
+    analyst: SignerKey,
+    http: reqwest::blocking::Client,
+}
+
+fn key(name: &str) -> SignerKey {
+    SignerKey::generate(name, SignatureType::Ed25519).unwrap()
+}
+
+fn env() -> Env {
+    env_with("")
+}
+
+/// Starts a log and an intake. Tenants: `t-a` (token `token-a`), `t-b`
+/// (`token-b`), `t-slow` (`token-slow`, 3 requests a minute).
+fn env_with(extra_tenant_conf: &str) -> Env {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let log_key = key("log.example/test");
+    let intake_key = key("intake.example/i1");
+    let analyst = key("analyst@vendor.example");
+    let dir = tempfile::tempdir().unwrap();
+    let log_url = rt.block_on(async {
+        let storage = Arc::new(MemoryStorage::new());
+        init(&*storage, &log_key).unwrap();
+        let auth = Authorization::new()
+            .allow(
+                [StatementType::Receipt, StatementType::Deletion],
+                intake_key.verifier(),
+            )
+            .allow([StatementType::Access], analyst.verifier());
+        let log = Log::builder(storage, log_key.clone())
+            .authorization(auth)
+            .batch(64, Duration::from_millis(2))
+            .open()
+            .unwrap();
+        let app = router(AppState::new(Arc::new(log)));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        format!("http://{addr}")
+    });
+    let conf = format!(
+        r#"log-url = "{log_url}"
+log-key = "{}"
+max-request = 65536
+[[tenant]]
+id = "t-a"
+token-sha256 = "{}"
+[[tenant]]
+id = "t-b"
+token-sha256 = "{}"
+[[tenant]]
+id = "t-slow"
+token-sha256 = "{}"
+rate-per-minute = 3
+{extra_tenant_conf}
+[[analyst]]
+key = "{}"
+"#,
+        log_key.verifier(),
+        hex::encode(token_hash("token-a")),
+        hex::encode(token_hash("token-b")),
+        hex::encode(token_hash("token-slow")),
+        analyst.verifier(),
+    );
+    std::fs::write(dir.path().join("intake.toml"), conf).unwrap();
+    std::fs::write(dir.path().join("intake.key"), intake_key.to_private_text()).unwrap();
+    let intake = Arc::new(open_dir(dir.path()).unwrap());
+    let url = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let i = intake.clone();
+        tokio::spawn(async move { serve(i, l, std::future::pending()).await.unwrap() });
+        format!("http://{addr}")
+    });
+    Env {
+        rt,
+        dir,
+        log_url,
+        url,
+        intake,
+        log_key,
+        intake_key,
+        analyst,
+        http: reqwest::blocking::Client::new(),
+    }
+}
+
+fn submission(content: Option<&[u8]>, sha: [u8; 32], size: u64) -> Submission {
+    Submission {
+        policy_id: "exec-only".into(),
+        policy_sha256: hex::encode(POLICY_SHA),
+        metadata: Metadata {
+            sha256: hex::encode(sha),
+            size,
+            kind: "elf".into(),
+            detections: vec!["Test.Rule".into()],
+            bundle_version: Some(3),
+            path: Some("~/a.out".into()),
+        },
+        content: content.map(|c| base64::engine::general_purpose::STANDARD.encode(c)),
+    }
+}
+
+/// A sample with a marker that must never appear on disk in the clear.
+fn sample(marker: &str) -> Vec<u8> {
+    let mut s = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
+    s.extend_from_slice(marker.as_bytes());
+    s.extend_from_slice(&[0x42; 200]);
+    s
+}
+
+impl Env {
+    fn post(&self, token: Option<&str>, ctype: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+        let mut r = self
+            .http
+            .post(format!("{}/v1/submissions", self.url))
+            .header("content-type", ctype)
+            .body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().unwrap();
+        let status = resp.status().as_u16();
+        (
+            status,
+            serde_json::from_slice(&resp.bytes().unwrap()).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn submit(&self, token: &str, content: &[u8]) -> SubmissionAnswer {
+        let sha: [u8; 32] = Sha256::digest(content).into();
+        let body =
+            serde_json::to_vec(&submission(Some(content), sha, content.len() as u64)).unwrap();
+        let (status, json) = self.post(Some(token), "application/json", body);
+        assert_eq!(status, 201, "{json}");
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn get(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            serde_json::from_slice(&resp.bytes().unwrap()).unwrap(),
+        )
+    }
+
+    fn vault(&self) -> Vault<'_> {
+        Vault::new(self.intake.store(), self.intake.config(), self.intake.key()).unwrap()
+    }
+
+    fn log_entries(&self) -> Vec<Statement> {
+        let client = LogClient::new(&self.log_url, self.log_key.verifier()).unwrap();
+        let v = Verifiers::from_keys([self.intake_key.verifier(), self.analyst.verifier()]);
+        client
+            .entries()
+            .unwrap()
+            .iter()
+            .map(|e| Statement::open(e, &v).unwrap().0)
+            .collect()
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn all_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(all_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn submission_is_encrypted_and_receipt_verifies() {
+    let env = env();
+    let content = sample("MARKER-ENCRYPTED-AT-REST");
+    let answer = env.submit("token-a", &content);
+    assert!(answer.content_stored);
+    let sha: [u8; 32] = Sha256::digest(&content).into();
+    let verified = answer
+        .receipt
+        .verify(
+            &env.intake_key.verifier(),
+            &env.log_key.verifier(),
+            &sha,
+            &POLICY_SHA,
+        )
+        .unwrap();
+    assert_eq!(verified.receipt.tenant.as_str(), "t-a");
+    assert_eq!(verified.receipt.policy.as_str(), "exec-only");
+    // Round trip through the ledger's JSON form.
+    let json = serde_json::to_vec(&answer.receipt).unwrap();
+    assert_eq!(ReceiptBundle::parse(&json).unwrap(), answer.receipt);
+    // A receipt for another sample does not verify.
+    assert!(answer
+        .receipt
+        .verify(
+            &env.intake_key.verifier(),
+            &env.log_key.verifier(),
+            &[0; 32],
+            &POLICY_SHA
+        )
+        .is_err());
+    for f in all_files(env.dir.path()) {
+        let data = std::fs::read(&f).unwrap();
+        assert!(
+            !contains(&data, b"MARKER-ENCRYPTED-AT-REST"),
+            "{}",
+            f.display()
+        );
+    }
+    assert!(matches!(
+        env.log_entries().as_slice(),
+        [Statement::Receipt(r)] if r.sample.0 == sha
+    ));
+}
+
+#[test]
+fn tenants_are_isolated() {
+    let env = env();
+    let content = sample("MARKER-TENANT-A");
+    let a = env.submit("token-a", &content);
+    let path = format!("/v1/submissions/{}", a.sha256);
+
+    let (s, own) = env.get("token-a", &path);
+    assert_eq!(s, 200);
+    assert_eq!(own["sha256"], a.sha256.as_str());
+    let (s, list) = env.get("token-a", "/v1/submissions");
+    assert_eq!(s, 200);
+    assert_eq!(list["submissions"].as_array().unwrap().len(), 1);
+
+    // Tenant B sees nothing of A's: not the sample, not the list, not the
+    // receipt, not the audit view.
+    let (s, err) = env.get("token-b", &path);
+    assert_eq!(s, 404, "{err}");
+    assert_eq!(err["error"]["code"], "not_found");
+    let (_, list) = env.get("token-b", "/v1/submissions");
+    assert!(list["submissions"].as_array().unwrap().is_empty());
+    let (_, audit) = env.get("token-b", "/v1/audit");
+    assert!(audit["receipts"].as_array().unwrap().is_empty());
+    assert!(audit["events"].as_array().unwrap().is_empty());
+
+    // An access to A's sample shows in A's audit only.
+    env.vault()
+        .open(
+            &hex::decode(&a.sha256).unwrap().try_into().unwrap(),
+            None,
+            "triage of Test.Rule",
+            &env.analyst,
+            1,
+            &mut |_| Ok(()),
+        )
+        .unwrap();
+    let (_, audit_a) = env.get("token-a", "/v1/audit");
+    assert_eq!(audit_a["events"][0]["kind"], "access");
+    assert_eq!(audit_a["events"][0]["who"], "analyst@vendor.example");
+    assert_eq!(audit_a["events"][0]["detail"], "triage of Test.Rule");
+    let (_, audit_b) = env.get("token-b", "/v1/audit");
+    assert!(audit_b["events"].as_array().unwrap().is_empty());
+
+    // B submitting the same file gets its own record, and the vault asks
+    // whose copy to open.
+    env.submit("token-b", &content);
+    let err = env
+        .vault()
+        .open(
+            &hex::decode(&a.sha256).unwrap().try_into().unwrap(),
+            None,
+            "triage",
+            &env.analyst,
+            1,
+            &mut |_| Ok(()),
+        )
+        .unwrap_err();
+    assert!(matches!(err, VaultError::Ambiguous { .. }), "{err}");
+}
+
+#[test]
+fn bad_requests_get_4xx_and_store_nothing() {
+    let env = env();
+    let content = sample("MARKER-BAD");
+    let sha: [u8; 32] = Sha256::digest(&content).into();
+    let good = |s: &Submission| serde_json::to_vec(s).unwrap();
+    let json = "application/json";
+    let mut wrong_hash = submission(Some(&content), [1; 32], content.len() as u64);
+    wrong_hash.metadata.sha256 = hex::encode([1; 32]);
+    let wrong_size = submission(Some(&content), sha, 3);
+    let mut bad_policy = submission(None, sha, 1);
+    bad_policy.policy_id = "has space".into();
+    let mut bad_sha = submission(None, sha, 1);
+    bad_sha.metadata.sha256 = "ABC".into();
+    let text = b"Quarterly plan. CONFIDENTIAL. Do not forward.\n";
+    let text_doc = submission(Some(text), Sha256::digest(text).into(), text.len() as u64);
+    let mut unknown = serde_json::to_value(submission(None, sha, 1)).unwrap();
+    unknown["surprise"] = true.into();
+    type Case<'a> = (Option<&'a str>, &'a str, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            None,
+            json,
+            good(&submission(None, sha, 1)),
+            401,
+            "unauthorized",
+        ),
+        (
+            Some("nope"),
+            json,
+            good(&submission(None, sha, 1)),
+            401,
+            "unauthorized",
+        ),
+        (
+            Some("token-a"),
+            "text/plain",
+            good(&submission(None, sha, 1)),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            Some("token-a"),
+            json,
+            b"{not json".to_vec(),
+            400,
+            "bad_request",
+        ),
+        (
+            Some("token-a"),
+            json,
+            serde_json::to_vec(&unknown).unwrap(),
+            400,
+            "bad_request",
+        ),
+        (Some("token-a"), json, good(&wrong_hash), 400, "bad_request"),
+        (Some("token-a"), json, good(&wrong_size), 400, "bad_request"),
+        (Some("token-a"), json, good(&bad_policy), 400, "bad_request"),
+        (Some("token-a"), json, good(&bad_sha), 400, "bad_request"),
+        (
+            Some("token-a"),
+            json,
+            good(&text_doc),
+            422,
+            "document_refused",
+        ),
+        (
+            Some("token-a"),
+            json,
+            good(&submission(Some(&vec![0u8; 70_000]), sha, 70_000)),
+            413,
+            "too_large",
+        ),
+    ];
+    for (token, ctype, body, want, code) in cases {
+        let (status, err) = env.post(token, ctype, body);
+        assert_eq!(status, want, "{err}");
+        assert_eq!(err["error"]["code"], code, "{err}");
+        assert!(!err["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // Rate limit: 3 a minute for t-slow; the 4th (bad or not) is refused.
+    for _ in 0..3 {
+        let (status, _) = env.post(Some("token-slow"), json, b"{}".to_vec());
+        assert_eq!(status, 400);
+    }
+    let (status, err) = env.post(Some("token-slow"), json, good(&submission(None, sha, 1)));
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+
+    // Nothing was stored or logged.
+    for t in ["t-a", "t-b", "t-slow"] {
+        assert!(env.intake.store().list(t).unwrap().is_empty());
+    }
+    let files: Vec<_> = all_files(&env.dir.path().join("samples"));
+    assert!(files.is_empty(), "{files:?}");
+    assert!(env.log_entries().is_empty());
+}
+
+#[test]
+fn vault_logs_access_before_release() {
+    let env = env();
+    let content = sample("MARKER-VAULT");
+    let a = env.submit("token-a", &content);
+    let sha: [u8; 32] = hex::decode(&a.sha256).unwrap().try_into().unwrap();
+    let mut seen_logged = false;
+    let released = env
+        .vault()
+        .open(
+            &sha,
+            Some("t-a"),
+            "triage, ticket 8812",
+            &env.analyst,
+            7,
+            &mut |stage| {
+                assert_eq!(stage, Stage::AccessLogged);
+                seen_logged = true;
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert!(seen_logged);
+    assert_eq!(released.plaintext, content);
+    let entries = env.log_entries();
+    let Statement::Access(access) = &entries[released.index as usize] else {
+        panic!("{entries:?}");
+    };
+    assert_eq!(access.sample.0, sha);
+    assert_eq!(access.who.as_str(), "analyst@vendor.example");
+    assert_eq!(access.purpose.as_str(), "triage, ticket 8812");
+
+    // Someone who is not an analyst cannot open it; nothing is logged.
+    let before = env.log_entries().len();
+    let err = env
+        .vault()
+        .open(
+            &sha,
+            None,
+            "curious",
+            &key("mallory.example"),
+            8,
+            &mut |_| Ok(()),
+        )
+        .unwrap_err();
+    assert!(matches!(err, VaultError::NotAnAnalyst { .. }), "{err}");
+    assert_eq!(env.log_entries().len(), before);
+}
+
+#[test]
+fn reading_without_a_logged_access_fails() {
+    let env = env();
+    let content = sample("MARKER-UNLOGGED");
+    let a = env.submit("token-a", &content);
+    let sha: [u8; 32] = hex::decode(&a.sha256).unwrap().try_into().unwrap();
+    // A properly signed access statement that was never logged, with the
+    // only proof at hand (the receipt's, for another entry).
+    let note = Statement::Access(vitrine_statements::Access {
+        who: vitrine_statements::Token::new("analyst@vendor.example").unwrap(),
+        purpose: vitrine_statements::Text::new("quietly").unwrap(),
+        sample: vitrine_statements::Sha256(sha),
+        time: 9,
+    })
+    .sign(&env.analyst)
+    .unwrap();
+    let proof = vitrine_tlog::TlogProof::parse(a.receipt.tlog_proof.as_bytes()).unwrap();
+    let err = vitrine_intake::verify_access(env.intake.config(), "t-a", &note, &proof).unwrap_err();
+    assert!(matches!(err, VaultError::AccessNotLogged { .. }), "{err}");
+    // The receipt itself (logged, but not an access) does not open it either.
+    let err = vitrine_intake::verify_access(
+        env.intake.config(),
+        "t-a",
+        a.receipt.note.as_bytes(),
+        &proof,
+    )
+    .unwrap_err();
+    assert!(matches!(err, VaultError::AccessNotLogged { .. }), "{err}");
+}
+
+#[test]
+fn vault_stopped_between_log_and_release_leaves_the_access_logged() {
+    let env = env();
+    let content = sample("MARKER-KILLED");
+    let a = env.submit("token-a", &content);
+    let sha: [u8; 32] = hex::decode(&a.sha256).unwrap().try_into().unwrap();
+    let mut released = None;
+    let r = env
+        .vault()
+        .open(&sha, None, "triage", &env.analyst, 11, &mut |_| {
+            Err(VaultError::Failpoint("after-access-logged"))
+        });
+    if let Ok(r) = r {
+        released = Some(r);
+    }
+    assert!(released.is_none());
+    let entries = env.log_entries();
+    assert!(
+        entries
+            .iter()
+            .any(|s| matches!(s, Statement::Access(x) if x.sample.0 == sha)),
+        "{entries:?}"
+    );
+    let (_, audit) = env.get("token-a", "/v1/audit");
+    assert_eq!(audit["events"][0]["kind"], "access");
+}
+
+/// The same, with a real crash: a child process aborts at the failpoint.
+#[test]
+fn vault_process_aborted_between_log_and_release_leaves_the_access_logged() {
+    if std::env::var_os("VITRINE_TEST_CHILD").is_some() {
+        return;
+    }
+    let env = env();
+    let content = sample("MARKER-ABORTED");
+    let a = env.submit("token-a", &content);
+    let out = env.dir.path().join("released.bin");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_vault_open", "--ignored", "--nocapture"])
+        .env("VITRINE_TEST_CHILD", "1")
+        .env("CHILD_DIR", env.dir.path())
+        .env("CHILD_SAMPLE", &a.sha256)
+        .env("CHILD_ANALYST", env.analyst.to_private_text())
+        .env("CHILD_OUT", &out)
+        .env(vitrine_intake::FAILPOINT_ENV, "after-access-logged")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child should have aborted");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(6),
+            "killed by SIGABRT at the failpoint: {status}"
+        );
+    }
+    assert!(!out.exists(), "nothing may be released");
+    let sha: [u8; 32] = hex::decode(&a.sha256).unwrap().try_into().unwrap();
+    assert!(env
+        .log_entries()
+        .iter()
+        .any(|s| matches!(s, Statement::Access(x) if x.sample.0 == sha)));
+}
+
+/// Run by the test above in a child process.
+#[test]
+#[ignore = "run as a child process by vault_process_aborted_between_log_and_release_leaves_the_access_logged"]
+fn child_vault_open() {
+    let var = |k: &str| std::env::var(k).unwrap();
+    let intake = open_dir(Path::new(&var("CHILD_DIR"))).unwrap();
+    let analyst = SignerKey::parse(&var("CHILD_ANALYST")).unwrap();
+    let sha: [u8; 32] = hex::decode(var("CHILD_SAMPLE"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let vault = Vault::new(intake.store(), intake.config(), intake.key()).unwrap();
+    let r = vault
+        .open(&sha, None, "triage", &analyst, 12, &mut |_| Ok(()))
+        .unwrap();
+    std::fs::write(var("CHILD_OUT"), r.plaintext).unwrap();
+}
+
+#[test]
+fn deleted_sample_cannot_be_decrypted_from_disk() {
+    let env = env();
+    let content = sample("MARKER-DELETED");
+    let a = env.submit("token-a", &content);
+    let sha: [u8; 32] = hex::decode(&a.sha256).unwrap().try_into().unwrap();
+    // What an attacker would need: the wrapped data key and the ciphertext.
+    let db = rusqlite_wrapped(env.dir.path(), &a.sha256);
+    let ciphertext: Vec<u8> = all_files(&env.dir.path().join("samples"))
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .next()
+        .unwrap();
+    assert!(db.len() > 32 && ciphertext.len() > content.len());
+
+    let deleted = env
+        .vault()
+        .delete(&sha, "t-a", "owner request", 100)
+        .unwrap();
+    let entries = env.log_entries();
+    assert!(matches!(
+        &entries[deleted.index as usize],
+        Statement::Deletion(d) if d.sample.0 == sha && d.reason.as_str() == "owner request"
+    ));
+    for f in all_files(env.dir.path()) {
+        let data = std::fs::read(&f).unwrap();
+        let name = f.display();
+        assert!(!contains(&data, b"MARKER-DELETED"), "plaintext in {name}");
+        assert!(!contains(&data, &db[..32]), "wrapped key in {name}");
+        assert!(
+            !contains(&data, &ciphertext[24..56]),
+            "ciphertext in {name}"
+        );
+    }
+    // The vault has nothing left to open.
+    let err = env
+        .vault()
+        .open(&sha, None, "too late", &env.analyst, 101, &mut |_| Ok(()))
+        .unwrap_err();
+    assert!(matches!(err, VaultError::NoSuchSample { .. }), "{err}");
+    let (_, audit) = env.get("token-a", "/v1/audit");
+    assert_eq!(audit["events"][0]["kind"], "deletion");
+    let (_, item) = env.get("token-a", &format!("/v1/submissions/{}", a.sha256));
+    assert_eq!(item["deleted"], 100);
+}
+
+fn rusqlite_wrapped(dir: &Path, sha: &str) -> Vec<u8> {
+    let c = rusqlite::Connection::open(dir.join(vitrine_intake::DB_FILE)).unwrap();
+    c.query_row(
+        "SELECT wrapped FROM data_keys WHERE sha256 = ?1",
+        [sha],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn retention_destroys_expired_samples_and_logs_it() {
+    let env = env();
+    let content = sample("MARKER-RETENTION");
+    let a = env.submit("token-a", &content);
+    let sha: [u8; 32] = hex::decode(&a.sha256).unwrap().try_into().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Not yet due.
+    assert!(env.vault().expire(now + 86_400).unwrap().is_empty());
+    // 90 days (the default) later.
+    let done = env.vault().expire(now + 91 * 86_400).unwrap();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].sample, sha);
+    let entries = env.log_entries();
+    assert!(matches!(
+        &entries[done[0].index as usize],
+        Statement::Deletion(d) if d.reason.as_str() == "retention period of 90 days expired"
+    ));
+    // Nothing more to do the next time.
+    assert!(env.vault().expire(now + 92 * 86_400).unwrap().is_empty());
+    drop(env.rt);
+}
+
+// ---- the endpoint side: policy, ledger, submission, audit ----
+
+mod endpoint {
+    use super::*;
+    use std::io::Write;
+    use vitrine_egress::{ContentDecision, DenyReason, LedgerError};
+    use vitrine_intake::endpoint::{ConsentAnswer, Destination, Endpoint, Via};
+    use vitrine_intake::EndpointError;
+
+    fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (name, data) in members {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn endpoint(env: &Env, policy: &str) -> (tempfile::TempDir, Endpoint) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
+        let dest = Destination {
+            intake: env.url.clone(),
+            token: "token-a".into(),
+            intake_key: env.intake_key.verifier(),
+            log: env.log_url.clone(),
+            log_key: env.log_key.verifier(),
+        };
+        std::fs::write(dir.path().join("destination.toml"), dest.to_toml()).unwrap();
+        let ep = Endpoint::open(dir.path()).unwrap();
+        (dir, ep)
+    }
+
+    const AUTO: &str = "id = \"exec-and-archives\"\n[content]\nkinds = [\"elf\", \"zip\", \"7z\"]\nconsent = \"auto\"\n";
+    const ASK: &str = "id = \"exec-ask\"\n[content]\nkinds = [\"elf\"]\nconsent = \"ask\"\n";
+
+    /// 2014, end to end: a rule matched an archive of source code and a
+    /// TOP SECRET .docx; automatic submission is on and the owner even
+    /// allowed archives. Only metadata leaves, the ledger records it, the
+    /// intake holds no content, and the receipt is logged.
+    #[test]
+    fn classified_archive_leaves_as_metadata_only() {
+        let env = env();
+        let (_d, ep) = endpoint(&env, AUTO);
+        let docx = zip(&[
+            ("[Content_Types].xml", b"<?xml version=\"1.0\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"></Types>"),
+            ("word/document.xml", b"<w:t>TOP SECRET//NOFORN</w:t>"),
+        ]);
+        let archive = zip(&[
+            ("src/implant.c", b"int main(void){return 0;}\n"),
+            ("plan.docx", &docx),
+        ]);
+        let out = ep
+            .submit(
+                Path::new("/home/contractor/stuff.zip"),
+                &archive,
+                vec!["Equation.Loader".into()],
+                Some(42),
+                Via::Scan,
+                &mut |_| panic!("auto consent must not ask"),
+                1_767_225_600,
+            )
+            .unwrap();
+        assert!(matches!(
+            out.decision.content,
+            ContentDecision::Denied(DenyReason::ArchiveHoldsDocument { .. })
+        ));
+        // The intake has metadata only.
+        let held = env.intake.store().list("t-a").unwrap();
+        assert_eq!(held.len(), 1);
+        assert!(!held[0].content);
+        assert!(all_files(&env.dir.path().join("samples")).is_empty());
+        for f in all_files(env.dir.path()) {
+            assert!(!contains(&std::fs::read(&f).unwrap(), b"TOP SECRET"));
+        }
+        // The ledger says what left, and verifies with its receipt.
+        let (entries, unanswered) = ep.verify().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(unanswered.is_empty());
+        let text = std::fs::read_to_string(ep.ledger_dir().join("ledger.jsonl")).unwrap();
+        assert!(text.contains("\"content\":false"));
+        assert!(text.contains("the archive holds a document"));
+        assert!(!text.contains("TOP SECRET"));
+    }
+
+    #[test]
+    fn consent_ask_without_terminal_sends_metadata_only() {
+        let env = env();
+        let (_d, ep) = endpoint(&env, ASK);
+        let content = sample("MARKER-NOT-ASKED");
+        let out = ep
+            .submit(
+                Path::new("/tmp/a.out"),
+                &content,
+                vec![],
+                None,
+                Via::Submit,
+                &mut |_| ConsentAnswer::CannotAsk,
+                1,
+            )
+            .unwrap();
+        assert_eq!(
+            out.decision.content,
+            ContentDecision::Denied(DenyReason::ConsentRefused { asked: false })
+        );
+        assert!(!env.intake.store().list("t-a").unwrap()[0].content);
+    }
+
+    /// The owner consents to an executable leaving; an analyst opens it and
+    /// the vendor deletes it. The owner's audit shows all of it, from the
+    /// ledger and the public log.
+    #[test]
+    fn owner_audit_shows_egress_receipts_accesses_and_deletions() {
+        let env = env();
+        let (_d, ep) = endpoint(&env, ASK);
+        let content = sample("MARKER-AUDITED");
+        let out = ep
+            .submit(
+                Path::new("/tmp/a.out"),
+                &content,
+                vec!["Test.Rule".into()],
+                Some(3),
+                Via::Submit,
+                &mut |_| ConsentAnswer::Yes,
+                1,
+            )
+            .unwrap();
+        assert!(matches!(
+            out.decision.content,
+            ContentDecision::Allowed { .. }
+        ));
+        let sha: [u8; 32] = Sha256::digest(&content).into();
+        env.vault()
+            .open(
+                &sha,
+                None,
+                "triage, ticket 8812",
+                &env.analyst,
+                2,
+                &mut |_| Ok(()),
+            )
+            .unwrap();
+        env.vault().delete(&sha, "t-a", "owner request", 3).unwrap();
+        let audit = ep.audit().unwrap();
+        assert_eq!(audit.sent.len(), 1);
+        assert!(audit.sent[0].content);
+        assert_eq!(audit.receipts.len(), 1);
+        assert_eq!(audit.accesses.len(), 1);
+        assert_eq!(audit.accesses[0].who, "analyst@vendor.example");
+        assert_eq!(audit.accesses[0].purpose, "triage, ticket 8812");
+        assert_eq!(audit.deletions.len(), 1);
+        assert_eq!(audit.deletions[0].reason, "owner request");
+    }
+
+    #[test]
+    fn receipt_from_the_wrong_intake_key_is_refused() {
+        let env = env();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("policy.toml"), ASK).unwrap();
+        let dest = Destination {
+            intake: env.url.clone(),
+            token: "token-a".into(),
+            intake_key: key("impostor.example").verifier(),
+            log: env.log_url.clone(),
+            log_key: env.log_key.verifier(),
+        };
+        std::fs::write(dir.path().join("destination.toml"), dest.to_toml()).unwrap();
+        let ep = Endpoint::open(dir.path()).unwrap();
+        let err = ep
+            .submit(
+                Path::new("/tmp/a"),
+                b"x",
+                vec![],
+                None,
+                Via::Submit,
+                &mut |_| ConsentAnswer::No,
+                1,
+            )
+            .unwrap_err();
+        assert!(matches!(err, EndpointError::Receipt(_)), "{err}");
+        // The egress is in the ledger anyway, with the failure.
+        let entries = vitrine_egress::verify(&ep.ledger_dir(), &ep.verifier()).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(matches!(
+            entries[1].event,
+            vitrine_egress::LedgerEvent::Failed { of: 0, .. }
+        ));
+        // And a tampered receipt in a ledger is caught by verify.
+        let err = vitrine_egress::verify_receipts(
+            &[
+                entries[0].clone(),
+                vitrine_egress::Entry {
+                    seq: 1,
+                    prev: String::new(),
+                    time: 1,
+                    event: vitrine_egress::LedgerEvent::Receipt {
+                        of: 0,
+                        receipt: ReceiptBundle {
+                            note: "x".into(),
+                            index: 0,
+                            tlog_proof: "y".into(),
+                        },
+                    },
+                },
+            ],
+            &env.intake_key.verifier(),
+            &env.log_key.verifier(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, LedgerError::Receipt { seq: 1, .. }), "{err}");
+    }
+
+    /// A receipt proven in a checkpoint the log signed but that is not
+    /// consistent with the log everyone else sees (a fork): the offline
+    /// check passes, the online check catches it.
+    #[test]
+    fn receipt_in_a_forked_checkpoint_is_caught_online() {
+        let env = env();
+        let (d, ep) = endpoint(&env, ASK);
+        // A real submission first, so the log is not empty.
+        ep.submit(
+            Path::new("/tmp/a"),
+            b"one",
+            vec![],
+            None,
+            Via::Submit,
+            &mut |_| ConsentAnswer::No,
+            1,
+        )
+        .unwrap();
+        // The forked view: a tree of [junk, receipt] signed with the log key.
+        let intake_note = Statement::Receipt(vitrine_statements::Receipt {
+            sample: vitrine_statements::Sha256(Sha256::digest(b"two").into()),
+            tenant: vitrine_statements::Token::new("t-a").unwrap(),
+            policy: vitrine_statements::Token::new(ep.policy().id()).unwrap(),
+            policy_sha256: vitrine_statements::Sha256(ep.policy().sha256()),
+            time: 2,
+        })
+        .sign(&env.intake_key)
+        .unwrap();
+        let mut tree = vitrine_tlog::MemoryTree::new();
+        tree.push_data(b"junk only the victim sees");
+        tree.push_data(&intake_note);
+        let cp = vitrine_tlog::Checkpoint::new(env.log_key.name(), 2, tree.root());
+        let note = cp.sign(&env.log_key).unwrap();
+        let path = vitrine_tlog::inclusion_proof(&tree, 1, 2).unwrap();
+        let proof = vitrine_tlog::TlogProof::new(None, 1, path, note).unwrap();
+        let key = SignerKey::parse(
+            std::fs::read_to_string(d.path().join("endpoint.key"))
+                .unwrap()
+                .trim(),
+        )
+        .unwrap();
+        let mut ledger = vitrine_egress::Ledger::open(&ep.ledger_dir(), key).unwrap();
+        let sent = ledger
+            .append(
+                2,
+                vitrine_egress::LedgerEvent::Sent {
+                    destination: env.url.clone(),
+                    via: "submit".into(),
+                    policy_id: ep.policy().id().into(),
+                    policy_sha256: hex::encode(ep.policy().sha256()),
+                    metadata: Metadata {
+                        sha256: hex::encode(Sha256::digest(b"two")),
+                        size: 3,
+                        kind: "unknown".into(),
+                        detections: vec![],
+                        bundle_version: None,
+                        path: None,
+                    },
+                    content: false,
+                    content_denied: None,
+                },
+            )
+            .unwrap();
+        ledger
+            .append(
+                2,
+                vitrine_egress::LedgerEvent::Receipt {
+                    of: sent.seq,
+                    receipt: ReceiptBundle {
+                        note: String::from_utf8(intake_note).unwrap(),
+                        index: 1,
+                        tlog_proof: proof.to_string(),
+                    },
+                },
+            )
+            .unwrap();
+        ep.verify().unwrap();
+        let err = ep.verify_online().unwrap_err();
+        assert!(
+            matches!(err, EndpointError::Inconsistent { seq: 3, .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! `vitrine intake`: the vendor's sample intake (see docs/egress.md).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use vitrine_intake::server::{open_dir, CONFIG_FILE, KEY_FILE};
+use vitrine_intake::{new_token, token_hash, Config};
+use vitrine_note::{SignatureType, SignerKey, VerifierKey};
+
+/// Run the sample intake: receives submissions from endpoints, stores
+/// samples encrypted per tenant, logs signed receipts in the vendor's log.
+///
+/// The data directory holds intake.toml (log, tenants, analysts),
+/// intake.key (the receipt signing key), intake.db and the encrypted
+/// samples. The intake key must be allowed to make `receipt` and
+/// `deletion` statements in the log's `authorized` file.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  vitrine intake init --data intake --name intake.example/i1 --log http://127.0.0.1:8080 --log-key \"$(cat log.vkey)\"\n  echo \"receipt,deletion $(vitrine intake key --data intake)\" >> log/authorized\n  vitrine intake tenant add t-5f2a9c --data intake > tenant.token\n  vitrine intake analyst add \"$(cat analyst.vkey)\" --data intake\n  vitrine intake serve --data intake --addr 127.0.0.1:8090"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Create a data directory: a new intake key and intake.toml.
+    Init {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The intake key's name.
+        #[arg(long, default_value = "intake.example/vitrine")]
+        name: String,
+        /// The vendor log's URL.
+        #[arg(long)]
+        log: String,
+        /// The vendor log's key (vkey).
+        #[arg(long, value_name = "VKEY")]
+        log_key: String,
+    },
+    /// Print the intake's receipt key (vkey).
+    Key {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage analysts (who may open samples through the vault).
+    Analyst {
+        #[command(subcommand)]
+        command: AnalystCommand,
+    },
+    /// Serve the intake API; also destroys samples past retention.
+    Serve {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        addr: SocketAddr,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum TenantCommand {
+    /// Add a tenant; prints its bearer token once (only its hash is kept).
+    Add {
+        /// The tenant's pseudonym (goes into public receipts; never a name).
+        id: String,
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Days a sample is kept.
+        #[arg(long, default_value_t = vitrine_intake::DEFAULT_RETENTION_DAYS)]
+        retention_days: u64,
+        /// Requests per minute.
+        #[arg(long, default_value_t = vitrine_intake::DEFAULT_RATE_PER_MINUTE)]
+        rate_per_minute: u32,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum AnalystCommand {
+    /// Allow an analyst key to open samples (its access statements must
+    /// also be authorized in the log).
+    Add {
+        /// The analyst's vkey.
+        vkey: String,
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    match args.command {
+        Command::Init {
+            data,
+            name,
+            log,
+            log_key,
+        } => init(&data, &name, &log, &log_key),
+        Command::Key { data } => {
+            let key = read_intake_key(&data)?;
+            println!("{}", key.verifier());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Add {
+                    id,
+                    data,
+                    retention_days,
+                    rate_per_minute,
+                },
+        } => {
+            let token = new_token();
+            append_config(
+                &data,
+                &format!(
+                    "\n[[tenant]]\nid = {id:?}\ntoken-sha256 = \"{}\"\nretention-days = {retention_days}\nrate-per-minute = {rate_per_minute}\n",
+                    hex::encode(token_hash(&token))
+                ),
+            )?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Analyst {
+            command: AnalystCommand::Add { vkey, data },
+        } => {
+            let key: VerifierKey = vkey.parse().context("not a vkey")?;
+            append_config(&data, &format!("\n[[analyst]]\nkey = \"{key}\"\n"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { data, addr } => serve(&data, addr),
+    }
+}
+
+fn read_intake_key(data: &Path) -> Result<SignerKey> {
+    crate::cmd::publish::read_key(&data.join(KEY_FILE))
+}
+
+fn init(data: &Path, name: &str, log: &str, log_key: &str) -> Result<ExitCode> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let config = data.join(CONFIG_FILE);
+    if config.exists() {
+        bail!("{} exists; not overwriting", config.display());
+    }
+    let key = SignerKey::generate(name, SignatureType::Ed25519)
+        .with_context(|| format!("--name {name:?}"))?;
+    let text = format!("log-url = {log:?}\nlog-key = {log_key:?}\n");
+    Config::parse(&text).context("invalid --log or --log-key")?;
+    let key_path = data.join(KEY_FILE);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(&key_path)
+        .with_context(|| format!("creating {}", key_path.display()))?;
+    f.write_all(key.to_private_text().as_bytes())?;
+    std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+    println!("{}", key.verifier());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Appends to intake.toml, keeping the file valid.
+fn append_config(data: &Path, block: &str) -> Result<()> {
+    let path = data.join(CONFIG_FILE);
+    let mut text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.push_str(block);
+    Config::parse(&text).with_context(|| format!("{} after the change", path.display()))?;
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn serve(data: &Path, addr: SocketAddr) -> Result<ExitCode> {
+    let intake = Arc::new(open_dir(data).with_context(|| format!("opening {}", data.display()))?);
+    if intake.config().tenants.is_empty() {
+        eprintln!("vitrine: warning: no tenants in intake.toml: every request will be refused");
+    }
+    let rt = tokio::runtime::Runtime::new().context("starting runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        eprintln!(
+            "vitrine: intake {} listening on http://{}",
+            intake.key().name(),
+            listener.local_addr()?
+        );
+        vitrine_intake::server::serve(intake, listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
