@@ -127,6 +127,7 @@ impl Fx {
             version,
             created: NOW - 1000,
             expires,
+            allow: Vec::new(),
         })
         .sign(signer)
         .unwrap()

@@ -25,6 +25,7 @@
 //!     version: 7,
 //!     created: 1_700_000_000,
 //!     expires: 1_700_604_800,
+//!     allow: Vec::new(),
 //! });
 //! let text = rules.to_text();
 //! assert!(text.starts_with("vitrine.dev/statement/rules/v1\nsha256 abab"));
@@ -45,7 +46,7 @@ pub use vitrine_note;
 
 use vitrine_note::{Note, SignerKey, VerifierKey, Verifiers};
 
-pub use types::{Access, Deletion, Receipt, Release, Review, Rules, Verdict};
+pub use types::{Access, Allow, Deletion, Receipt, Release, Review, Rules, Verdict};
 pub use value::{CommitId, Sha256, Text, Token, MAX_TEXT_LEN, MAX_TOKEN_LEN};
 
 /// Longest statement text (before signatures) accepted by [`Statement::parse`].
@@ -276,7 +277,13 @@ pub enum OpenError {
 pub(crate) struct Fields<'a> {
     schema: &'static [&'static str],
     values: Vec<Option<&'a str>>,
+    /// Values of the one repeatable field ([`REPEATABLE`]), in order.
+    repeated: Vec<&'a str>,
 }
+
+/// The only field that may appear on several consecutive lines (`rules`
+/// acknowledgements); its values must be strictly ascending.
+pub(crate) const REPEATABLE: &str = "allow";
 
 impl<'a> Fields<'a> {
     fn read(
@@ -284,6 +291,7 @@ impl<'a> Fields<'a> {
         lines: impl Iterator<Item = &'a [u8]>,
     ) -> Result<Self, ParseError> {
         let mut values = vec![None; schema.len()];
+        let mut repeated = Vec::new();
         let mut last: Option<usize> = None;
         for (i, line) in lines.enumerate() {
             // Line 1 is the header.
@@ -300,7 +308,7 @@ impl<'a> Fields<'a> {
                     field: String::from_utf8_lossy(key).into_owned(),
                 })?;
             let field = schema[pos];
-            if values[pos].is_some() {
+            if values[pos].is_some() && field != REPEATABLE {
                 return Err(ParseError::RepeatedField { field });
             }
             if let Some(last) = last.filter(|&last| last > pos) {
@@ -313,10 +321,27 @@ impl<'a> Fields<'a> {
                 field,
                 err: ValueError::NotUtf8,
             })?;
+            if field == REPEATABLE {
+                if let Some(prev) = repeated.last() {
+                    if *prev >= value {
+                        return Err(ParseError::UnsortedField { field });
+                    }
+                }
+                repeated.push(value);
+            }
             values[pos] = Some(value);
             last = Some(pos);
         }
-        Ok(Self { schema, values })
+        Ok(Self {
+            schema,
+            values,
+            repeated,
+        })
+    }
+
+    /// Every value of the repeatable field (empty when absent).
+    pub(crate) fn repeated(&self) -> &[&'a str] {
+        &self.repeated
     }
 
     pub(crate) fn required(&self, pos: usize) -> Result<&'a str, ParseError> {
@@ -391,6 +416,13 @@ pub enum ParseError {
     /// Bytes after the last newline (the text must end in `\n`).
     #[error("trailing bytes after the last line")]
     TrailingBytes,
+    /// The lines of a repeatable field are not in strictly ascending byte
+    /// order (a duplicate, or not the canonical order).
+    #[error("lines of field {field} must be in ascending order without duplicates")]
+    UnsortedField {
+        /// The key.
+        field: &'static str,
+    },
 }
 
 /// What is wrong with one field value.

@@ -31,11 +31,40 @@ pub struct Rules {
     pub created: u64,
     /// After this time (unix seconds) endpoints refuse the bundle (no freeze).
     pub expires: u64,
+    /// Lint findings the publisher acknowledged, with reasons; written as
+    /// one `allow` line each, sorted by finding. Empty for most bundles.
+    pub allow: Vec<Allow>,
+}
+
+/// A lint finding the publisher chose to ship, and why: the value of an
+/// `allow` line, `<finding> <reason>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allow {
+    /// The finding's identity, e.g. `VL101:Rule_Name` (a token).
+    pub finding: Token,
+    /// Why it ships anyway, for auditors (text).
+    pub reason: Text,
+}
+
+impl Allow {
+    fn parse(s: &str) -> Result<Self, ValueError> {
+        let (finding, reason) = s.split_once(' ').ok_or(ValueError::Empty)?;
+        Ok(Self {
+            finding: Token::new(finding)?,
+            reason: Text::new(reason)?,
+        })
+    }
+}
+
+impl std::fmt::Display for Allow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.finding, self.reason)
+    }
 }
 
 impl Rules {
     pub(crate) const FIELDS: &'static [&'static str] =
-        &["sha256", "size", "version", "created", "expires"];
+        &["sha256", "size", "version", "created", "expires", "allow"];
 
     pub(crate) fn write(&self, out: &mut String) {
         line(out, "sha256", self.sha256);
@@ -43,15 +72,31 @@ impl Rules {
         line(out, "version", self.version);
         line(out, "created", self.created);
         line(out, "expires", self.expires);
+        let mut allow: Vec<String> = self.allow.iter().map(Allow::to_string).collect();
+        allow.sort();
+        allow.dedup();
+        for a in allow {
+            line(out, "allow", a);
+        }
     }
 
     pub(crate) fn read(f: &Fields<'_>) -> Result<Self, ParseError> {
+        let allow = f
+            .repeated()
+            .iter()
+            .map(|v| field("allow", v, Allow::parse))
+            .collect::<Result<Vec<_>, _>>()?;
+        // One acknowledgement per finding.
+        if allow.windows(2).any(|w| w[0].finding == w[1].finding) {
+            return Err(ParseError::UnsortedField { field: "allow" });
+        }
         Ok(Self {
             sha256: field("sha256", f.required(0)?, Sha256::parse)?,
             size: field("size", f.required(1)?, parse_u64)?,
             version: field("version", f.required(2)?, parse_u64)?,
             created: field("created", f.required(3)?, parse_u64)?,
             expires: field("expires", f.required(4)?, parse_u64)?,
+            allow,
         })
     }
 }

@@ -17,6 +17,7 @@ fn examples() -> Vec<Statement> {
             version: 42,
             created: 1_767_225_600,
             expires: 1_769_904_000,
+            allow: Vec::new(),
         }),
         Statement::Release(Release {
             target: Token::new("x86_64-unknown-linux-gnu").unwrap(),
@@ -229,6 +230,41 @@ fn good_and_bad_table() {
             "review without comment",
             b"vitrine.dev/statement/review/v1\nsubject a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nverdict reject\n".to_vec(),
             Ok(()),
+        ),
+        (
+            "acknowledged findings",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "allow VL101:a reason one", "allow VL302:b a second reason"]),
+            Ok(()),
+        ),
+        (
+            "allow lines out of order",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "allow VL302:b x", "allow VL101:a y"]),
+            Err(P::UnsortedField { field: "allow" }),
+        ),
+        (
+            "allow line repeated",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "allow VL101:a x", "allow VL101:a x"]),
+            Err(P::UnsortedField { field: "allow" }),
+        ),
+        (
+            "one finding acknowledged twice",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "allow VL101:a x", "allow VL101:a y"]),
+            Err(P::UnsortedField { field: "allow" }),
+        ),
+        (
+            "allow without reason",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "allow VL101:a"]),
+            Err(P::MalformedValue { field: "allow", err: V::Empty }),
+        ),
+        (
+            "allow with blank reason",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "allow VL101:a  x"]),
+            Err(P::MalformedValue { field: "allow", err: V::Space }),
+        ),
+        (
+            "allow before expires",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "allow VL101:a x", "expires 20"]),
+            Err(P::OutOfOrderField { field: "expires", after: "allow" }),
         ),
         (
             "review empty comment",

@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     // The about text comes from `cmd::scan::Args`'s doc comment.
     Scan(cmd::scan::Args),
+    // The about text comes from `cmd::quarantine::Args`'s doc comment.
+    Quarantine(cmd::quarantine::Args),
     /// Generate signing keys.
     Key(cmd::key::Args),
     /// Run, feed and verify a transparency log.
@@ -39,12 +41,20 @@ enum Command {
     Update(cmd::update::Args),
     Status(cmd::update::StatusArgs),
     Demo(cmd::demo::Args),
+    Lint(cmd::lint::Args),
+    Audit(cmd::audit::Args),
+    // The about texts come from the Args doc comments.
+    Egress(cmd::egress::Args),
+    Submit(cmd::submit::Args),
+    Intake(cmd::intake::Args),
+    Vault(cmd::vault::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => cmd::scan::run(args),
+        Command::Quarantine(args) => cmd::quarantine::run(args),
         Command::Key(args) => cmd::key::run(args),
         Command::Log(args) => cmd::log::run(args),
         Command::Witness(args) => cmd::witness::run(args),
@@ -54,6 +64,12 @@ fn main() -> ExitCode {
         Command::Update(args) => cmd::update::run(args),
         Command::Status(args) => cmd::update::status(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Lint(args) => cmd::lint::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
+        Command::Egress(args) => cmd::egress::run(args),
+        Command::Submit(args) => cmd::submit::run(args),
+        Command::Intake(args) => cmd::intake::run(args),
+        Command::Vault(args) => cmd::vault::run(args),
     };
     match result {
         Ok(code) => code,

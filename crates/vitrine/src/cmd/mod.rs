@@ -1,11 +1,18 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod bundle;
 pub mod demo;
+pub mod egress;
+pub mod intake;
 pub mod key;
+pub mod lint;
 pub mod log;
 pub mod publish;
+pub mod quarantine;
 pub mod scan;
+pub mod submit;
 pub mod trust;
 pub mod update;
+pub mod vault;
 pub mod witness;

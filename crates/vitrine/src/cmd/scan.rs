@@ -4,13 +4,14 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use vitrine_scan::{
-    scan, FileReport, Outcome, Progress, RuleSet, RulesBuilder, ScanOptions, SkipReason, Summary,
-    Target, VarValue,
+    cache::ScanCache, scan, FileReport, Outcome, Progress, RuleSet, RulesBuilder, ScanOptions,
+    SkipReason, Summary, Target, VarValue,
 };
 
 use crate::util::{human_bytes, parse_size};
@@ -34,12 +35,29 @@ pub enum Format {
 /// families), which is not from the transparency log, and the summary says
 /// that too.
 ///
+/// Containers (zip, tar, gzip, bzip2, xz, 7z) are scanned inside, nested,
+/// in memory, under limits; a detection inside one is printed as
+/// `outer.zip!dir/inner.tar!file: NAME FOUND`. A container that exceeds a
+/// limit, or is damaged, is reported as not scanned completely (with
+/// --alert-exceeds-max, as a detection).
+///
+/// Files found clean are remembered in the scan cache (in the state
+/// directory) and not read again until they change (device, inode, size,
+/// mtime, ctime) or the rules or limits do; --no-cache reads everything.
+///
+/// With --quarantine, each file with a detection is moved into the
+/// quarantine store, encoded (see `vitrine quarantine --help`). With
+/// --submit, each is first submitted under the owner's egress policy (see
+/// `vitrine egress --help`): by default only metadata leaves.
+///
 /// Exit status, as ClamAV's: 0 nothing found, 1 something found, 2 an error
 /// prevented a complete scan (and nothing was found).
 ///
 /// Examples:
 ///
 ///   vitrine scan ~/Downloads
+///
+///   vitrine scan --quarantine ~/Downloads
 ///
 ///   vitrine scan --rules my-rules/ --hashes bad.hsb /srv
 ///
@@ -112,6 +130,57 @@ pub struct Args {
     /// Never show the progress bar (it is shown only on a terminal anyway).
     #[arg(long)]
     no_progress: bool,
+
+    /// Do not look inside archives and compressed files.
+    #[arg(long)]
+    no_archive: bool,
+
+    /// Containers nested deeper than this are not opened.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    max_depth: usize,
+
+    /// Members read from one file's containers, in all.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_members: u64,
+
+    /// Bytes decompressed from one file's containers, in all.
+    #[arg(long, value_name = "SIZE", default_value = "400M", value_parser = parse_size)]
+    max_scansize: u64,
+
+    /// Decompressed size of one member.
+    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = parse_size)]
+    max_member_size: u64,
+
+    /// How many times its own size a container may expand to (past the
+    /// first 8 MiB): stops zip bombs.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    max_ratio: u64,
+
+    /// Report a container that exceeds a limit as a detection
+    /// (Heuristics.Limits.Exceeded.*), as ClamAV's --alert-exceeds-max.
+    #[arg(long)]
+    alert_exceeds_max: bool,
+
+    /// Read every file, ignoring and not updating the scan cache.
+    #[arg(long)]
+    no_cache: bool,
+
+    /// Move each file with a detection into the quarantine store.
+    #[arg(long)]
+    quarantine: bool,
+
+    /// The quarantine store [default: STATE/quarantine].
+    #[arg(long, value_name = "DIR")]
+    quarantine_dir: Option<PathBuf>,
+
+    /// Submit each file with a detection under the egress policy (see
+    /// `vitrine egress --help`): by default only its metadata leaves.
+    #[arg(long)]
+    submit: bool,
+
+    /// The egress state directory [default: STATE/egress].
+    #[arg(long, value_name = "DIR")]
+    egress_state: Option<PathBuf>,
 }
 
 /// Builds the rule set the arguments ask for.
@@ -157,6 +226,52 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(n) = args.threads {
         opts = opts.threads(n);
     }
+    opts = opts
+        .archives((!args.no_archive).then(|| vitrine_archive::Limits {
+            max_depth: args.max_depth,
+            max_members: args.max_members,
+            max_total_bytes: args.max_scansize,
+            max_member_size: args.max_member_size,
+            max_ratio: args.max_ratio.max(1),
+        }))
+        .alert_exceeds_max(args.alert_exceeds_max);
+    if !args.no_cache {
+        // The cache only saves time: without a usable state directory the
+        // scan goes on reading everything, and says why.
+        let opened = state_dir(&args).and_then(|dir| {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            Ok(ScanCache::open(
+                &dir.join("scan-cache.sqlite"),
+                &opts.cache_profile(&rules),
+            )?)
+        });
+        match opened {
+            Ok(c) => opts = opts.cache(Some(Arc::new(c))),
+            Err(e) => eprintln!("vitrine: warning: scan cache not used: {e:#}"),
+        }
+    }
+    let quarantine = if args.quarantine {
+        let dir = match &args.quarantine_dir {
+            Some(d) => d.clone(),
+            None => state_dir(&args)?.join("quarantine"),
+        };
+        let (store, recovery) = vitrine_quarantine::Store::open(&dir)
+            .with_context(|| format!("opening the quarantine store {}", dir.display()))?;
+        crate::cmd::quarantine::report_recovery(&recovery);
+        Some(store)
+    } else {
+        None
+    };
+    let rules_label = rules.source().describe();
+    let bundle_version = match rules.source() {
+        vitrine_scan::RuleSource::VerifiedBundle { version, .. } => Some(*version),
+        _ => None,
+    };
+    let egress_state = match (&args.egress_state, args.submit) {
+        (Some(d), _) => Some(d.clone()),
+        (None, true) => Some(state_dir(&args)?.join("egress")),
+        _ => None,
+    };
     for g in &args.exclude {
         opts = opts.exclude(g);
     }
@@ -195,6 +310,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     let done = std::sync::atomic::AtomicBool::new(false);
+    let mut quarantine_errors = 0u64;
+    let mut submit_errors = 0u64;
     let summary = std::thread::scope(|s| -> Result<Summary> {
         let bar = show_bar.then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
@@ -228,12 +345,68 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if write_err.is_some() {
                 return;
             }
+            if args.submit && report.is_infected() && report.path != "stdin" {
+                // Submitted before quarantine moves the file away. Rule
+                // names only: member paths can carry document names.
+                let mut names: Vec<String> = report
+                    .all_detections()
+                    .map(|(_, d)| d.name().to_string())
+                    .collect();
+                names.sort();
+                names.dedup();
+                let path = std::path::Path::new(&report.path);
+                let run = || {
+                    crate::cmd::submit::submit_after_scan(
+                        egress_state.as_deref(),
+                        path,
+                        &names,
+                        bundle_version,
+                    )
+                };
+                let result = match &bar {
+                    Some(b) => b.suspend(run),
+                    None => run(),
+                };
+                match result {
+                    Ok(o) => eprintln!(
+                        "vitrine: submitted {}",
+                        crate::cmd::submit::describe(path, &o)
+                    ),
+                    Err(e) => {
+                        submit_errors += 1;
+                        eprintln!("vitrine: submitting {} failed: {e:#}", report.path)
+                    }
+                }
+            }
+            let moved = match &quarantine {
+                Some(store) if report.is_infected() => {
+                    Some(quarantine_file(store, report, &rules_label))
+                }
+                _ => None,
+            };
+            if matches!(moved, Some(Err(_))) {
+                quarantine_errors += 1;
+            }
             let r = match &bar {
                 Some(bar) => bar.suspend(|| {
-                    let r = write_report(&mut out, args.format, args.infected, report, first);
+                    let r = write_report(
+                        &mut out,
+                        args.format,
+                        args.infected,
+                        report,
+                        moved.as_ref(),
+                        first,
+                    );
                     r.and_then(|()| out.flush())
                 }),
-                None => write_report(&mut out, args.format, args.infected, report, first),
+                None => write_report(
+                    &mut out,
+                    args.format,
+                    args.infected,
+                    report,
+                    moved.as_ref(),
+                    first,
+                ),
             };
             first = false;
             if let Err(e) = r {
@@ -259,6 +432,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     out.flush()?;
 
+    if submit_errors > 0 {
+        eprintln!("vitrine: {submit_errors} submission(s) failed; nothing was sent for them beyond what the ledger records");
+    }
+    if quarantine_errors > 0 {
+        eprintln!("vitrine: {quarantine_errors} file(s) with detections could not be quarantined and were left in place");
+    }
     Ok(if summary.infected_files > 0 {
         ExitCode::from(1)
     } else if summary.errors > 0 {
@@ -268,17 +447,71 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
+fn state_dir(args: &Args) -> Result<PathBuf> {
+    match &args.state {
+        Some(d) => Ok(d.clone()),
+        None => crate::cmd::update::default_state_dir(),
+    }
+}
+
+/// Moves the file of `report` into quarantine; returns the item ID.
+fn quarantine_file(
+    store: &vitrine_quarantine::Store,
+    report: &FileReport,
+    rules: &str,
+) -> Result<String, String> {
+    if report.path == "stdin" {
+        return Err("standard input cannot be quarantined".into());
+    }
+    let detections = report
+        .all_detections()
+        .map(|(member, d)| {
+            if member.is_empty() {
+                d.name().to_string()
+            } else {
+                format!("{member}: {}", d.name())
+            }
+        })
+        .collect();
+    let reason = vitrine_quarantine::Reason {
+        detections,
+        rules: rules.to_string(),
+    };
+    store
+        .quarantine(std::path::Path::new(&report.path), reason)
+        .map(|item| item.id)
+        .map_err(|e| e.to_string())
+}
+
 fn write_report(
     out: &mut impl Write,
     format: Format,
     infected_only: bool,
     r: &FileReport,
+    moved: Option<&Result<String, String>>,
     first: bool,
 ) -> std::io::Result<()> {
+    let moved_json = moved.map(|m| match m {
+        Ok(id) => serde_json::json!({ "id": id }),
+        Err(e) => serde_json::json!({ "error": e }),
+    });
     match format {
         Format::Text => {
-            for d in &r.detections {
-                writeln!(out, "{}: {} FOUND", r.path, d.name())?;
+            for (member, d) in r.all_detections() {
+                if member.is_empty() {
+                    writeln!(out, "{}: {} FOUND", r.path, d.name())?;
+                } else {
+                    writeln!(out, "{}!{member}: {} FOUND", r.path, d.name())?;
+                }
+            }
+            for inc in &r.incomplete {
+                let sep = if inc.path.is_empty() { "" } else { "!" };
+                writeln!(out, "{}{sep}{}: Incomplete: {inc}", r.path, inc.path)?;
+            }
+            match moved {
+                Some(Ok(id)) => writeln!(out, "{}: moved to quarantine as {id}", r.path)?,
+                Some(Err(e)) => writeln!(out, "{}: quarantine failed: {e} ERROR", r.path)?,
+                None => {}
             }
             match &r.outcome {
                 Outcome::Error { message } => writeln!(out, "{}: {message} ERROR", r.path)?,
@@ -294,12 +527,22 @@ fn write_report(
             if !first {
                 out.write_all(b",")?;
             }
-            serde_json::to_writer(&mut *out, r)?;
+            match moved_json {
+                Some(m) => {
+                    let mut v = serde_json::to_value(r)?;
+                    v["quarantine"] = m;
+                    serde_json::to_writer(&mut *out, &v)?;
+                }
+                None => serde_json::to_writer(&mut *out, r)?,
+            }
             Ok(())
         }
         Format::Ndjson => {
             let mut v = serde_json::to_value(r)?;
             v["type"] = "file".into();
+            if let Some(m) = moved_json {
+                v["quarantine"] = m;
+            }
             writeln!(out, "{v}")
         }
     }
@@ -322,6 +565,19 @@ fn write_text_summary(
         rules.hash_count()
     )?;
     writeln!(out, "Scanned files: {}", s.files_scanned)?;
+    if s.cached > 0 {
+        writeln!(out, "Unchanged since a clean scan (cache): {}", s.cached)?;
+    }
+    if s.archive_members > 0 {
+        writeln!(out, "Archive members: {}", s.archive_members)?;
+    }
+    if s.incomplete > 0 {
+        writeln!(
+            out,
+            "Not scanned completely (archive limits, damage): {}",
+            s.incomplete
+        )?;
+    }
     writeln!(out, "Scanned data: {}", human_bytes(s.bytes_scanned))?;
     writeln!(out, "Infected files: {}", s.infected_files)?;
     writeln!(out, "Detections: {}", s.detections)?;

@@ -3,5 +3,9 @@
 mod bundle;
 mod common;
 mod demo;
+mod egress;
+mod hostile;
+mod lint;
+mod quarantine;
 mod scan;
 mod update;

@@ -1,0 +1,898 @@
+//! The walk over yara-x's AST: facts per pattern and per condition, then
+//! findings per rule.
+
+use std::collections::{BTreeSet, HashMap};
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use yara_x_parser::ast::{
+    self, Expr, HexSubPattern, HexToken, OfItems, Pattern, PatternSet, Quantifier, Rule, WithSpan,
+    AST,
+};
+
+use crate::regexp;
+use crate::text::{self, DocKind, Personal, Target};
+use crate::{Finding, LintError, RuleInfo, Severity};
+
+/// Text patterns shorter than this are too short an atom.
+const MIN_TEXT_ATOM: usize = 4;
+/// Hex patterns and regexes need a fixed run at least this long.
+const MIN_BYTES_ATOM: usize = 3;
+
+/// Facts about a rule that rules referencing it inherit.
+#[derive(Clone, Default)]
+struct RuleFacts {
+    exec: Option<String>,
+    docs: BTreeSet<DocKind>,
+    constrains: bool,
+    private: bool,
+    worst: Option<Severity>,
+    ids: BTreeSet<&'static str>,
+    /// Document file names seen: (pattern, offset, description, ext, text).
+    doc_names: Vec<(String, usize, String, &'static str, String)>,
+}
+
+/// One candidate byte string and where it came from.
+struct Candidate {
+    bytes: Vec<u8>,
+    how: String,
+    regex_rep: bool,
+}
+
+struct PatInfo {
+    name: String,
+    weak: bool,
+    line: usize,
+    column: usize,
+}
+
+/// Lints one source file. `known` carries facts of rules seen earlier in
+/// the same namespace (file), so references resolve.
+pub(crate) fn lint_file(
+    file: &str,
+    src: &str,
+    findings: &mut Vec<Finding>,
+    rules_out: &mut Vec<RuleInfo>,
+) -> Result<(), LintError> {
+    let ast = AST::from(src);
+    if let Some(err) = ast.errors().first() {
+        let (message, span) = match err {
+            ast::Error::SyntaxError { message, span }
+            | ast::Error::InvalidInteger { message, span }
+            | ast::Error::InvalidFloat { message, span }
+            | ast::Error::InvalidRegexpModifier { message, span }
+            | ast::Error::InvalidEscapeSequence { message, span } => (message.clone(), span),
+            ast::Error::InvalidUTF8(span) => ("invalid UTF-8".to_owned(), span),
+            ast::Error::UnexpectedEscapeSequence(span) => {
+                ("unexpected escape sequence".to_owned(), span)
+            }
+        };
+        let (line, column) = line_col(src, span.start());
+        return Err(LintError::Syntax {
+            file: file.to_owned(),
+            line,
+            column,
+            message,
+        });
+    }
+    let rules: Vec<&Rule> = ast.rules().collect();
+    let mut known: HashMap<String, RuleFacts> = HashMap::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let start = line_start(src, rule.identifier.span().start());
+        let end = rules
+            .get(i + 1)
+            .map_or(src.len(), |r| line_start(src, r.identifier.span().start()));
+        let (line, _) = line_col(src, rule.identifier.span().start());
+        let body: String = src[start..end]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        rules_out.push(RuleInfo {
+            file: file.to_owned(),
+            name: rule.identifier.name.to_owned(),
+            line,
+            digest: hex::encode(Sha256::digest(body.as_bytes())),
+        });
+        let before = findings.len();
+        let facts = lint_rule(file, src, rule, &known, findings);
+        let mut facts = facts;
+        for f in &findings[before..] {
+            facts.ids.insert(f.id);
+            facts.worst = facts.worst.max(Some(f.severity));
+        }
+        known.insert(rule.identifier.name.to_owned(), facts);
+    }
+    Ok(())
+}
+
+fn line_start(src: &str, offset: usize) -> usize {
+    src[..offset.min(src.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1)
+}
+
+pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(src.len());
+    let before = &src[..offset];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let column = before.len() - line_start(src, offset) + 1;
+    (line, column)
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    src: &'a str,
+    rule: &'a str,
+    findings: &'a mut Vec<Finding>,
+    seen: BTreeSet<(&'static str, String)>,
+}
+
+impl Ctx<'_> {
+    fn report(
+        &mut self,
+        id: &'static str,
+        severity: Severity,
+        offset: usize,
+        what: &str,
+        message: String,
+    ) {
+        if !self.seen.insert((id, what.to_owned())) {
+            return;
+        }
+        let (line, column) = line_col(self.src, offset);
+        self.findings.push(Finding {
+            id,
+            severity,
+            rule: self.rule.to_owned(),
+            file: self.file.to_owned(),
+            line,
+            column,
+            message,
+        });
+    }
+}
+
+fn hex_runs(sub: &HexSubPattern, out: &mut Vec<Vec<u8>>, cur: &mut Vec<u8>) {
+    for tok in sub.iter() {
+        match tok {
+            HexToken::Byte(b) if b.mask == 0xFF => cur.push(b.value),
+            HexToken::Alternative(alt) => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(cur));
+                }
+                for a in &alt.alternatives {
+                    let mut inner = Vec::new();
+                    hex_runs(a, out, &mut inner);
+                    if !inner.is_empty() {
+                        out.push(inner);
+                    }
+                }
+            }
+            _ => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(cur));
+                }
+            }
+        }
+    }
+}
+
+/// Every even (UTF-16LE) or odd (UTF-16BE) byte, if the others are zero.
+fn utf16(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for skip in [0usize, 1] {
+        let body = &bytes[skip.min(bytes.len())..];
+        if body.len() >= 4 && body.chunks(2).all(|c| c.len() == 2 && c[1] == 0) {
+            out.push(body.chunks(2).map(|c| c[0]).collect());
+        }
+    }
+    // Non-ASCII UTF-16LE (Cyrillic, accents).
+    if bytes.len() >= 4 && bytes.len().is_multiple_of(2) {
+        let units: Vec<u16> = bytes
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        if let Ok(s) = String::from_utf16(&units) {
+            if s.chars().all(|c| !c.is_control()) && !s.is_ascii() {
+                out.push(s.into_bytes());
+            }
+        }
+    }
+    out
+}
+
+fn printable(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .filter(|b| b.is_ascii_graphic() || **b == b' ')
+        .count()
+        * 10
+        >= bytes.len() * 8
+}
+
+fn lint_rule(
+    file: &str,
+    src: &str,
+    rule: &Rule,
+    known: &HashMap<String, RuleFacts>,
+    findings: &mut Vec<Finding>,
+) -> RuleFacts {
+    let mut cx = Ctx {
+        file,
+        src,
+        rule: rule.identifier.name,
+        findings,
+        seen: BTreeSet::new(),
+    };
+    let rule_offset = rule.identifier.span().start();
+    let private = rule.flags.contains(ast::RuleFlags::Private);
+    let global = rule.flags.contains(ast::RuleFlags::Global);
+
+    let mut facts = RuleFacts {
+        private,
+        ..RuleFacts::default()
+    };
+    let mut pats: Vec<PatInfo> = Vec::new();
+
+    for pattern in rule.patterns.iter().flatten() {
+        let offset = pattern.span().start();
+        let name = pattern.identifier().name.to_owned();
+        let mods = pattern.modifiers();
+        let mut encodings: Vec<&str> = Vec::new();
+        if mods.nocase().is_some() {
+            encodings.push("nocase");
+        }
+        if mods.wide().is_some() {
+            encodings.push("wide");
+        }
+        if mods.xor().is_some() {
+            encodings.push("xor");
+        }
+        if mods.base64().is_some() {
+            encodings.push("base64");
+        }
+        if mods.base64wide().is_some() {
+            encodings.push("base64wide");
+        }
+        let enc = if encodings.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", encodings.join(", "))
+        };
+        let mut cands: Vec<Candidate> = Vec::new();
+        let weak;
+        match pattern {
+            Pattern::Text(t) => {
+                let bytes = t.text.value.to_vec();
+                weak = bytes.len() < MIN_TEXT_ATOM;
+                if let Some(decoded) = base64_text(&bytes) {
+                    cands.push(Candidate {
+                        bytes: decoded,
+                        how: format!("text string {name} decoded from base64"),
+                        regex_rep: false,
+                    });
+                }
+                cands.push(Candidate {
+                    bytes,
+                    how: format!("text string {name}{enc}"),
+                    regex_rep: false,
+                });
+            }
+            Pattern::Hex(h) => {
+                let mut runs = Vec::new();
+                let mut cur = Vec::new();
+                hex_runs(&h.sub_patterns, &mut runs, &mut cur);
+                if !cur.is_empty() {
+                    runs.push(cur);
+                }
+                weak = runs.iter().map(Vec::len).max().unwrap_or(0) < MIN_BYTES_ATOM;
+                for run in runs {
+                    for wide in utf16(&run) {
+                        cands.push(Candidate {
+                            bytes: wide,
+                            how: format!("hex string {name} read as UTF-16"),
+                            regex_rep: false,
+                        });
+                    }
+                    if run.len() >= 5 {
+                        for key in 1..=255u8 {
+                            let x: Vec<u8> = run.iter().map(|b| b ^ key).collect();
+                            if let Some(m) = text::strong_marking(&x) {
+                                cx.report(
+                                    "VL101",
+                                    Severity::High,
+                                    offset,
+                                    &format!("{name}-xor"),
+                                    format!(
+                                        "hex string {name} is \"{}\" XOR-encoded with key 0x{key:02x}: a classification marking ({}); a rule that searches for it hunts classified documents, not malware",
+                                        m.text, m.origin
+                                    ),
+                                );
+                                break;
+                            }
+                        }
+                    }
+                    if run.len() >= 6 && !printable(&run) && text::doc_kinds(&run).is_empty() {
+                        facts
+                            .exec
+                            .get_or_insert_with(|| format!("binary code bytes in {name}"));
+                    }
+                    cands.push(Candidate {
+                        bytes: run,
+                        how: format!("hex string {name}"),
+                        regex_rep: false,
+                    });
+                }
+            }
+            Pattern::Regexp(r) => {
+                let nocase = r.regexp.case_insensitive || mods.nocase().is_some();
+                match regexp::analyse(r.regexp.src, nocase, r.regexp.dot_matches_new_line) {
+                    Some(a) => {
+                        weak = a.atom_len < MIN_BYTES_ATOM;
+                        if let Some(full) = &a.full {
+                            personal_regex(&mut cx, full, offset, &name);
+                        }
+                        for rep in a.representatives {
+                            cands.push(Candidate {
+                                bytes: rep,
+                                how: format!("regex {name}{enc}"),
+                                regex_rep: true,
+                            });
+                        }
+                    }
+                    None => weak = false,
+                }
+            }
+        }
+        for c in &cands {
+            check_candidate(&mut cx, &mut facts, c, offset, &name);
+        }
+        let (line, column) = line_col(src, offset);
+        pats.push(PatInfo {
+            name,
+            weak,
+            line,
+            column,
+        });
+    }
+
+    // The condition.
+    let mut cond = CondFacts::default();
+    walk(&rule.condition, &mut cond);
+    for (lit, offset) in &cond.literals {
+        let c = Candidate {
+            bytes: lit.clone(),
+            how: "a string in the condition".to_owned(),
+            regex_rep: false,
+        };
+        check_candidate(&mut cx, &mut facts, &c, *offset, "condition");
+    }
+    for kind in &cond.doc_magic {
+        facts.docs.insert(*kind);
+    }
+    if let Some(e) = &cond.exec {
+        facts.exec.get_or_insert_with(|| e.clone());
+    }
+    for module in &cond.modules {
+        if ["pe", "elf", "macho", "dotnet", "dex", "lnk"].contains(&module.as_str()) {
+            facts
+                .exec
+                .get_or_insert_with(|| format!("the {module} module"));
+        }
+    }
+    let mut hidden: Vec<(String, RuleFacts)> = Vec::new();
+    for name in &cond.idents {
+        if let Some(r) = known.get(name) {
+            if let Some(e) = &r.exec {
+                facts
+                    .exec
+                    .get_or_insert_with(|| format!("{e} (via rule {name})"));
+            }
+            facts.docs.extend(r.docs.iter().copied());
+            if r.private && r.worst.is_some_and(|s| s >= Severity::Medium) {
+                hidden.push((name.clone(), r.clone()));
+            }
+        }
+    }
+
+    // Document targeting.
+    if facts.exec.is_none() {
+        for (name, offset, how, ext, shown) in std::mem::take(&mut facts.doc_names) {
+            cx.doc_name(&name, offset, &how, ext, &shown);
+        }
+        if !facts.docs.is_empty() {
+            let kinds: Vec<&str> = facts.docs.iter().map(|k| k.name()).collect();
+            cx.report(
+                "VL301",
+                Severity::High,
+                rule_offset,
+                "docs",
+                format!(
+                    "the rule selects {} files and shows no trait of executable content (no executable header, module, API, macro or script string): it finds documents, not malware",
+                    kinds.join(", ")
+                ),
+            );
+        }
+    }
+
+    // Overbroad.
+    let weak_pats: BTreeSet<&str> = pats
+        .iter()
+        .filter(|p| p.weak)
+        .map(|p| p.name.as_str())
+        .collect();
+    let all_pats: Vec<&str> = pats.iter().map(|p| p.name.as_str()).collect();
+    let sets = PatSets {
+        all: &all_pats,
+        weak: &weak_pats,
+        known,
+    };
+    facts.constrains = constrains(&rule.condition, &sets);
+    let cond_offset = rule.condition.span().start();
+    if !facts.constrains {
+        if cond.uses_weak(&weak_pats) {
+            cx.report(
+                "VL504",
+                Severity::High,
+                cond_offset,
+                "weak-cond",
+                "the condition can be met by a string shorter than 4 bytes (or a regex/hex string without a 3-byte fixed run) alone: the rule would match a large share of all files".to_owned(),
+            );
+        } else if cond.filesize {
+            cx.report(
+                "VL502",
+                Severity::High,
+                cond_offset,
+                "filesize",
+                "the condition constrains only the file size: every file in that size range matches".to_owned(),
+            );
+        } else {
+            cx.report(
+                "VL501",
+                Severity::High,
+                cond_offset,
+                "any",
+                "the condition does not constrain the content (no string, magic number, module or hash test it depends on): the rule matches nearly any file".to_owned(),
+            );
+        }
+    } else {
+        for p in pats.iter().filter(|p| p.weak) {
+            let offset = offset_of(src, p.line, p.column);
+            cx.report(
+                "VL503",
+                Severity::Low,
+                offset,
+                &p.name,
+                format!(
+                    "{} is a very short atom (under 4 bytes of text, or under 3 fixed bytes): slow to scan and prone to chance matches",
+                    p.name
+                ),
+            );
+        }
+    }
+
+    // Hidden logic.
+    if global {
+        cx.report(
+            "VL601",
+            Severity::Medium,
+            rule_offset,
+            "global",
+            "a global rule gates every rule of its file: no rule there matches unless this one does, so it can quietly restrict all of them (for example to documents)".to_owned(),
+        );
+    }
+    for (name, r) in hidden {
+        let ids: Vec<&str> = r.ids.iter().copied().collect();
+        cx.report(
+            "VL602",
+            r.worst.unwrap_or(Severity::Medium),
+            cond_offset,
+            &name,
+            format!(
+                "the rule depends on private rule {name}, which has findings {}: private rules report no match themselves, so their logic hides behind this rule's name",
+                ids.join(", ")
+            ),
+        );
+    }
+    facts
+}
+
+fn offset_of(src: &str, line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in src.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return offset + column - 1;
+        }
+        offset += l.len();
+    }
+    offset
+}
+
+/// A text pattern that is itself base64 (`VE9QIFNFQ1JFVA==`), decoded.
+fn base64_text(bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.len() < 8
+        || !bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    {
+        return None;
+    }
+    let engine = base64::engine::general_purpose::STANDARD;
+    let decoded = engine.decode(bytes).ok().or_else(|| {
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(bytes)
+            .ok()
+    })?;
+    (printable(&decoded) && std::str::from_utf8(&decoded).is_ok()).then_some(decoded)
+}
+
+fn personal_regex(cx: &mut Ctx<'_>, full: &regex::bytes::Regex, offset: usize, name: &str) {
+    let mut kinds = BTreeSet::new();
+    for (kind, example) in text::PERSONAL_EXAMPLES {
+        if full.is_match(example.as_bytes()) && kinds.insert(*kind as u8) {
+            let (id, what) = match kind {
+                Personal::NationalId => (
+                    "VL201",
+                    "national identity numbers (e.g. a US SSN, a UK NINO, a German tax ID)",
+                ),
+                Personal::Card => ("VL202", "payment card numbers"),
+                Personal::Iban => ("VL203", "bank account numbers (IBAN)"),
+                Personal::Email => ("VL204", "e-mail addresses"),
+                Personal::Phone => ("VL205", "telephone numbers"),
+            };
+            cx.report(
+                id,
+                Severity::High,
+                offset,
+                name,
+                format!("regex {name} matches {what} such as \"{example}\": a rule built on it harvests personal data"),
+            );
+        }
+    }
+}
+
+fn check_candidate(
+    cx: &mut Ctx<'_>,
+    facts: &mut RuleFacts,
+    c: &Candidate,
+    offset: usize,
+    name: &str,
+) {
+    let shown = String::from_utf8_lossy(&c.bytes).replace('\x01', "…");
+    for hit in text::markings(&c.bytes) {
+        let m = hit.marking;
+        if hit.prominent {
+            cx.report(
+                "VL101",
+                Severity::High,
+                offset,
+                &format!("{name}-{}", m.text),
+                format!(
+                    "{} contains the classification marking \"{}\" ({}): a rule that searches for it hunts classified documents, not malware",
+                    c.how, m.text, m.origin
+                ),
+            );
+        } else {
+            cx.report(
+                "VL102",
+                Severity::Medium,
+                offset,
+                &format!("{name}-{}", m.text),
+                format!(
+                    "{} contains the word \"{}\", also a classification level ({}), inside other text: check what the rule is after",
+                    c.how, m.text, m.origin
+                ),
+            );
+        }
+    }
+    if !c.regex_rep {
+        for (kind, value) in text::personal_literal(&c.bytes) {
+            let (id, severity, what) = match kind {
+                Personal::NationalId => ("VL201", Severity::High, "a national identity number"),
+                Personal::Card => ("VL202", Severity::High, "a valid payment card number"),
+                Personal::Iban => ("VL203", Severity::High, "a valid IBAN"),
+                Personal::Email => ("VL406", Severity::Low, "one e-mail address"),
+                Personal::Phone => ("VL205", Severity::High, "a telephone number"),
+            };
+            cx.report(
+                id,
+                severity,
+                offset,
+                &format!("{name}-{value}"),
+                format!(
+                    "{} is {what} (\"{value}\"): the rule looks for one person's data",
+                    c.how
+                ),
+            );
+        }
+    }
+    for (target, value) in text::targets(&c.bytes) {
+        let (id, what) = match target {
+            Target::HomeDir => ("VL401", "a home directory that names one user"),
+            Target::InternalDomain => ("VL402", "a host in an internal domain"),
+            Target::HostName => ("VL403", "one machine's host name"),
+            Target::UserName => ("VL404", "one user's name"),
+            Target::Serial => ("VL405", "a serial number"),
+        };
+        cx.report(
+            id,
+            Severity::High,
+            offset,
+            &format!("{name}-{value}"),
+            format!(
+                "{} names {what} (\"{}\"): a rule for one host or person, not for malware",
+                c.how,
+                value.replace('\x01', "…")
+            ),
+        );
+    }
+    for kind in text::doc_kinds(&c.bytes) {
+        facts.docs.insert(kind);
+    }
+    if let Some(e) = text::exec_trait(&c.bytes) {
+        facts
+            .exec
+            .get_or_insert_with(|| format!("\"{e}\" in {}", c.how));
+    }
+    if let Some(ext) = text::doc_file_name(&c.bytes) {
+        facts
+            .doc_names
+            .push((name.to_owned(), offset, c.how.clone(), ext, shown));
+    }
+}
+
+impl Ctx<'_> {
+    /// Deferred: a document file name only counts when the rule shows no
+    /// executable trait, which is known after every string is read.
+    fn doc_name(&mut self, name: &str, offset: usize, how: &str, ext: &str, shown: &str) {
+        let (line, column) = line_col(self.src, offset);
+        if self.seen.insert(("VL302", name.to_owned())) {
+            self.findings.push(Finding {
+                id: "VL302",
+                severity: Severity::High,
+                rule: self.rule.to_owned(),
+                file: self.file.to_owned(),
+                line,
+                column,
+                message: format!(
+                    "{how} is a document file name (\"{shown}\", {}) and the rule shows no trait of executable content: it looks for people's documents",
+                    ext.to_lowercase()
+                ),
+            });
+        }
+    }
+}
+
+/// Facts gathered from a condition.
+#[derive(Default)]
+struct CondFacts {
+    literals: Vec<(Vec<u8>, usize)>,
+    doc_magic: Vec<DocKind>,
+    exec: Option<String>,
+    modules: BTreeSet<String>,
+    idents: BTreeSet<String>,
+    pattern_refs: BTreeSet<String>,
+    them: bool,
+    filesize: bool,
+}
+
+impl CondFacts {
+    fn uses_weak(&self, weak: &BTreeSet<&str>) -> bool {
+        !weak.is_empty()
+            && (self.them
+                || self
+                    .pattern_refs
+                    .iter()
+                    .any(|r| weak.iter().any(|w| w.starts_with(r.as_str()))))
+    }
+}
+
+/// Bytes at offset 0 that `uintXX(0) == value` demands.
+fn magic_bytes(call: &str, value: i64) -> Option<Vec<u8>> {
+    let v = value as u64;
+    Some(match call {
+        "uint8" => vec![v as u8],
+        "uint16" => (v as u16).to_le_bytes().to_vec(),
+        "uint32" => (v as u32).to_le_bytes().to_vec(),
+        "uint16be" => (v as u16).to_be_bytes().to_vec(),
+        "uint32be" => (v as u32).to_be_bytes().to_vec(),
+        _ => return None,
+    })
+}
+
+fn magic_compare(lhs: &Expr, rhs: &Expr, out: &mut CondFacts) {
+    let (call, lit) = match (lhs, rhs) {
+        (Expr::FuncCall(f), Expr::LiteralInteger(i))
+        | (Expr::LiteralInteger(i), Expr::FuncCall(f)) => (f, i),
+        _ => return,
+    };
+    if call.object.is_some() {
+        return;
+    }
+    let Some(bytes) = magic_bytes(call.identifier.name, lit.value) else {
+        return;
+    };
+    for kind in text::doc_kinds(&bytes) {
+        out.doc_magic.push(kind);
+    }
+    if bytes.starts_with(b"PK") {
+        // ZIP alone is no document (JAR, APK are ZIP too); OOXML needs a
+        // member name, which the strings supply.
+    }
+    if text::EXEC_MAGIC
+        .iter()
+        .any(|m| bytes.starts_with(m) || m.starts_with(&bytes) && bytes.len() >= 2)
+    {
+        out.exec.get_or_insert_with(|| {
+            format!(
+                "an executable magic number test ({}(0) == 0x{:X})",
+                call.identifier.name, lit.value
+            )
+        });
+    }
+}
+
+fn walk(e: &Expr, out: &mut CondFacts) {
+    match e {
+        Expr::Filesize { .. } => out.filesize = true,
+        Expr::Entrypoint { .. } => {
+            out.exec
+                .get_or_insert_with(|| "the entrypoint keyword".to_owned());
+        }
+        Expr::LiteralString(s) => out.literals.push((s.value.to_vec(), s.span().start())),
+        Expr::Regexp(r) => {
+            if let Some(a) = regexp::analyse(r.src, r.case_insensitive, r.dot_matches_new_line) {
+                for rep in a.representatives {
+                    out.literals.push((rep, r.span().start()));
+                }
+            }
+        }
+        Expr::Ident(i) => {
+            out.idents.insert(i.name.to_owned());
+        }
+        Expr::FieldAccess(n) => {
+            if let Some(Expr::Ident(i)) = n.operands.first() {
+                out.modules.insert(i.name.to_owned());
+            }
+            for op in n.operands() {
+                walk(op, out);
+            }
+        }
+        Expr::FuncCall(f) => {
+            if let Some(Expr::Ident(i)) = &f.object {
+                out.modules.insert(i.name.to_owned());
+            }
+            if let Some(o) = &f.object {
+                walk(o, out);
+            }
+            for a in &f.args {
+                walk(a, out);
+            }
+        }
+        Expr::PatternMatch(p) => {
+            out.pattern_refs.insert(p.identifier.name.to_owned());
+            if let Some(ast::MatchAnchor::At(at)) = &p.anchor {
+                walk(&at.expr, out);
+            }
+        }
+        Expr::PatternCount(p) => {
+            out.pattern_refs.insert(p.identifier.name.to_owned());
+        }
+        Expr::PatternOffset(p) | Expr::PatternLength(p) => {
+            out.pattern_refs.insert(p.identifier.name.to_owned());
+        }
+        Expr::Of(of) => match &of.items {
+            OfItems::PatternSet(set) => pattern_set(set, out),
+            OfItems::BoolExprTuple(v) => v.iter().for_each(|x| walk(x, out)),
+        },
+        Expr::ForOf(f) => {
+            pattern_set(&f.pattern_set, out);
+            walk(&f.body, out);
+        }
+        Expr::Eq(b) | Expr::Ne(b) => {
+            magic_compare(&b.lhs, &b.rhs, out);
+            walk(&b.lhs, out);
+            walk(&b.rhs, out);
+        }
+        _ => {
+            for c in e.children() {
+                walk(c, out);
+            }
+        }
+    }
+}
+
+fn pattern_set(set: &PatternSet, out: &mut CondFacts) {
+    match set {
+        PatternSet::Them { .. } => out.them = true,
+        PatternSet::Set(items) => {
+            for i in items {
+                out.pattern_refs.insert(i.identifier.to_owned());
+            }
+        }
+    }
+}
+
+struct PatSets<'a> {
+    all: &'a [&'a str],
+    weak: &'a BTreeSet<&'a str>,
+    known: &'a HashMap<String, RuleFacts>,
+}
+
+impl PatSets<'_> {
+    fn strong(&self, name: &str) -> bool {
+        // `$` alone (inside `for ... of`) means the current pattern.
+        !self.weak.contains(name)
+    }
+
+    fn members(&self, set: &PatternSet) -> Vec<&str> {
+        match set {
+            PatternSet::Them { .. } => self.all.to_vec(),
+            PatternSet::Set(items) => self
+                .all
+                .iter()
+                .copied()
+                .filter(|p| {
+                    items.iter().any(|i| {
+                        if i.wildcard {
+                            p.starts_with(i.identifier)
+                        } else {
+                            *p == i.identifier
+                        }
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+fn needed(q: &Quantifier, n: usize) -> usize {
+    match q {
+        Quantifier::None { .. } => 0,
+        Quantifier::All { .. } => n,
+        Quantifier::Any { .. } => 1,
+        Quantifier::Expr(Expr::LiteralInteger(i)) => usize::try_from(i.value).unwrap_or(1),
+        Quantifier::Percentage(Expr::LiteralInteger(i)) => n
+            .saturating_mul(usize::try_from(i.value).unwrap_or(0))
+            .div_ceil(100),
+        _ => 1,
+    }
+}
+
+/// Whether a condition ties a match to the file's content. Unknown
+/// constructs count as constraining: this check must not cry wolf.
+fn constrains(e: &Expr, s: &PatSets<'_>) -> bool {
+    match e {
+        Expr::True { .. } | Expr::Filesize { .. } => false,
+        Expr::False { .. } => true,
+        Expr::LiteralInteger(_) | Expr::LiteralFloat(_) | Expr::LiteralString(_) => false,
+        Expr::PatternMatch(p) => s.strong(p.identifier.name),
+        Expr::PatternCount(p) => s.strong(p.identifier.name),
+        Expr::PatternOffset(p) | Expr::PatternLength(p) => s.strong(p.identifier.name),
+        Expr::Not(_) => false,
+        Expr::And(n) => n.operands().any(|o| constrains(o, s)),
+        Expr::Or(n) => n.operands().all(|o| constrains(o, s)),
+        Expr::Ident(i) => s.known.get(i.name).is_none_or(|r| r.constrains),
+        Expr::Of(of) => match &of.items {
+            OfItems::PatternSet(set) => {
+                let members = s.members(set);
+                let weak = members.iter().filter(|m| !s.strong(m)).count();
+                let k = needed(&of.quantifier, members.len());
+                k > 0 && weak < k
+            }
+            OfItems::BoolExprTuple(v) => {
+                let weak = v.iter().filter(|x| !constrains(x, s)).count();
+                let k = needed(&of.quantifier, v.len());
+                k > 0 && weak < k
+            }
+        },
+        Expr::ForOf(f) => {
+            let members = s.members(&f.pattern_set);
+            let weak = members.iter().filter(|m| !s.strong(m)).count();
+            let k = needed(&f.quantifier, members.len());
+            (k > 0 && weak < k) || constrains(&f.body, s)
+        }
+        Expr::FuncCall(_) | Expr::FieldAccess(_) | Expr::Lookup(_) => true,
+        _ => e.children().any(|c| constrains(c, s)),
+    }
+}

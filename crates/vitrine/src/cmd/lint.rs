@@ -1,0 +1,131 @@
+//! `vitrine lint`: judge YARA rules for surveillance rather than malware
+//! detection.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::ValueEnum;
+use vitrine_lint::{Finding, Report, Severity};
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// Severities for `--fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Level {
+    /// Any finding.
+    Info,
+    /// Low and above.
+    Low,
+    /// Medium and above.
+    Medium,
+    /// High only.
+    High,
+}
+
+impl From<Level> for Severity {
+    fn from(l: Level) -> Severity {
+        match l {
+            Level::Info => Severity::Info,
+            Level::Low => Severity::Low,
+            Level::Medium => Severity::Medium,
+            Level::High => Severity::High,
+        }
+    }
+}
+
+/// Check YARA rules for surveillance: classification markings, personal
+/// data, document and person targeting, overbroad and hidden logic.
+///
+/// Reads .yar/.yara files, directories (recursively) and rule bundles
+/// through yara-x's parser. Every finding has a stable ID (VL101…), a
+/// severity, the rule, file:line:column and an explanation; the IDs are
+/// listed in docs/lint.md and by `--list`.
+///
+/// Exit status: 0 no finding at or above --fail-on, 1 there is one, 2 an
+/// error (unreadable file, syntax error, malformed bundle).
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  vitrine lint rules/\n  vitrine lint --format json daily.bundle\n  vitrine lint --fail-on medium a.yar b.yar\n  vitrine lint --list"
+)]
+pub struct Args {
+    /// Rule files, directories or bundles.
+    #[arg(required_unless_present = "list")]
+    rules: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Lowest severity that makes the exit status 1.
+    #[arg(long, value_enum, default_value_t = Level::High)]
+    fail_on: Level,
+    /// Print every finding ID with its title and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    if args.list {
+        for (id, title) in vitrine_lint::FINDING_IDS {
+            writeln!(out, "{id}  {title}")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut report = Report::default();
+    for path in &args.rules {
+        let r = vitrine_lint::lint_path(path)?;
+        report.rules.extend(r.rules);
+        report.findings.extend(r.findings);
+    }
+    let fail_on = Severity::from(args.fail_on);
+    let failing = report.at_least(fail_on).count();
+    match args.format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "rules": report.rules.len(),
+                "findings": report.findings,
+                "fail_on": fail_on,
+                "failing": failing,
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            for f in &report.findings {
+                writeln!(out, "{}", text(f))?;
+            }
+            let count = |s| report.findings.iter().filter(|f| f.severity == s).count();
+            writeln!(
+                out,
+                "{} rules, {} findings ({} high, {} medium, {} low, {} info)",
+                report.rules.len(),
+                report.findings.len(),
+                count(Severity::High),
+                count(Severity::Medium),
+                count(Severity::Low),
+                count(Severity::Info),
+            )?;
+        }
+    }
+    Ok(if failing > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// One finding for people: `file:line:col: high VL101 rule: message`.
+pub fn text(f: &Finding) -> String {
+    format!(
+        "{}:{}:{}: {} {} {}: {}",
+        f.file, f.line, f.column, f.severity, f.id, f.rule, f.message
+    )
+}
