@@ -3,10 +3,10 @@
 # bundle versions (default 240; BUNDLES=N for more), each the linter's
 # malware corpus (31 rules) with one rule changed per version and a review
 # statement between bundles. Reports bundles/s and rules/s for a cold audit
-# (whole log) and for incremental passes of 10 new versions. The log is
-# served from memory: the figures are the monitor's own work (tree
-# verification, Ed25519 checks, bundle hashing and parsing, linting,
-# diffs, fsynced state), not the network's.
+# (whole log) and for incremental passes of 10 new versions, from a log
+# served from memory (the monitor's own work: tree verification, Ed25519
+# checks, bundle hashing and parsing, linting, diffs, fsynced state), then
+# cold over loopback HTTP from a real vitrine-log + vitrine-server.
 #
 #   bench/audit.sh
 #   BUNDLES=1000 bench/audit.sh
