@@ -58,11 +58,12 @@ for d in (arch, tree, sigs):
     shutil.rmtree(d, ignore_errors=True); os.makedirs(d)
 rng = random.Random(20261128)
 words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(5000)]
+POOL = b" ".join(rng.choices(words, k=1_500_000)).replace(b"e a", b"e\na")
 def text(size):
-    out = bytearray()
-    while len(out) < size:
-        out += rng.choice(words) + (b"\n" if rng.random() < 0.1 else b" ")
-    return bytes(out[:size])
+    # A random slice of one pool of generated words: fast, compressible
+    # like text.
+    start = rng.randrange(0, len(POOL) - size)
+    return POOL[start:start + size]
 def binary(size):
     return rng.randbytes(size)
 planted_hash = []      # (md5, size) of members found by hash
@@ -111,7 +112,7 @@ open(os.path.join(sigs, "expected"), "w").write("%d\n" % len(infected))
 for k in range(tree_n):
     d = os.path.join(tree, f"d{k // 500:03d}")
     os.makedirs(d, exist_ok=True)
-    size = rng.choice([200, 2000, 20000, 200000]) if k % 50 else 2 << 20
+    size = rng.choice([200, 2000, 20000, 100000]) if k % 50 else 2 << 20
     open(os.path.join(d, f"f{k:05d}"), "wb").write(text(size) if k % 3 else binary(size))
 open(stamp, "w").write(params)
 PY
