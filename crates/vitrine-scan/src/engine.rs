@@ -456,7 +456,9 @@ pub fn scan(
                         let report = worker.scan_stdin();
                         let _ = walk_report_tx.send(report);
                     }
-                    Target::Path(p) => walk(p, opts, excludes, &path_tx, &walk_report_tx),
+                    Target::Path(p) => {
+                        walk(p, opts, excludes, progress, &path_tx, &walk_report_tx)
+                    }
                 }
             }
         });
@@ -497,6 +499,7 @@ fn walk(
     root: &Path,
     opts: &ScanOptions,
     excludes: &GlobSet,
+    progress: &Progress,
     path_tx: &Sender<PathBuf>,
     report_tx: &Sender<FileReport>,
 ) {
@@ -524,6 +527,26 @@ fn walk(
                         return WalkState::Continue;
                     }
                     if ft.is_file() {
+                        // Unchanged since a clean scan: answered here, from
+                        // the walker's own stat, without opening the file
+                        // or passing it to a worker.
+                        if let Some(cache) = &opts.cache {
+                            if let Ok(meta) = entry.metadata() {
+                                if meta.is_file() && cache.is_clean(&meta) {
+                                    let mut r = FileReport::new(
+                                        entry.path().display().to_string(),
+                                        Outcome::Scanned,
+                                    );
+                                    r.size = Some(meta.len());
+                                    r.cached = true;
+                                    progress.files.fetch_add(1, Ordering::Relaxed);
+                                    return match report_tx.send(r) {
+                                        Ok(()) => WalkState::Continue,
+                                        Err(_) => WalkState::Quit,
+                                    };
+                                }
+                            }
+                        }
                         return match path_tx.send(entry.into_path()) {
                             Ok(()) => WalkState::Continue,
                             Err(_) => WalkState::Quit,
