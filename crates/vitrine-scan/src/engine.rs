@@ -456,9 +456,7 @@ pub fn scan(
                         let report = worker.scan_stdin();
                         let _ = walk_report_tx.send(report);
                     }
-                    Target::Path(p) => {
-                        walk(p, opts, excludes, progress, &path_tx, &walk_report_tx)
-                    }
+                    Target::Path(p) => walk(p, opts, excludes, progress, &path_tx, &walk_report_tx),
                 }
             }
         });
