@@ -31,6 +31,7 @@ pub struct ScanOptions {
     archives: Option<vitrine_archive::Limits>,
     alert_exceeds_max: bool,
     cache: Option<Arc<ScanCache>>,
+    report_cached: bool,
 }
 
 impl Default for ScanOptions {
@@ -46,6 +47,7 @@ impl Default for ScanOptions {
             archives: Some(vitrine_archive::Limits::default()),
             alert_exceeds_max: false,
             cache: None,
+            report_cached: true,
         }
     }
 }
@@ -108,6 +110,13 @@ impl ScanOptions {
     /// new clean verdicts. Open the cache with [`ScanOptions::cache_profile`].
     pub fn cache(mut self, cache: Option<Arc<ScanCache>>) -> Self {
         self.cache = cache;
+        self
+    }
+    /// Whether files clean from the cache get a [`FileReport`] each (the
+    /// default) or are only counted in the [`Summary`]: output that lists
+    /// only detections saves the per-file report.
+    pub fn report_cached(mut self, yes: bool) -> Self {
+        self.report_cached = yes;
         self
     }
     /// The cache profile for `rules` under these options: a digest of the
@@ -363,6 +372,9 @@ pub struct Progress {
     pub bytes: AtomicU64,
     /// Container members scanned so far.
     pub members: AtomicU64,
+    /// Files clean from the cache that got no report of their own
+    /// ([`ScanOptions::report_cached`] off).
+    pub cached: AtomicU64,
 }
 
 /// Totals of a scan.
@@ -471,6 +483,9 @@ pub fn scan(
         cache.flush()?;
     }
     summary.archive_members = progress.members.load(Ordering::Relaxed);
+    let unreported = progress.cached.load(Ordering::Relaxed);
+    summary.files_scanned += unreported;
+    summary.cached += unreported;
     summary.seconds = start.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -531,13 +546,17 @@ fn walk(
                         if let Some(cache) = &opts.cache {
                             if let Ok(meta) = entry.metadata() {
                                 if meta.is_file() && cache.is_clean(&meta) {
+                                    progress.files.fetch_add(1, Ordering::Relaxed);
+                                    if !opts.report_cached {
+                                        progress.cached.fetch_add(1, Ordering::Relaxed);
+                                        return WalkState::Continue;
+                                    }
                                     let mut r = FileReport::new(
                                         entry.path().display().to_string(),
                                         Outcome::Scanned,
                                     );
                                     r.size = Some(meta.len());
                                     r.cached = true;
-                                    progress.files.fetch_add(1, Ordering::Relaxed);
                                     return match report_tx.send(r) {
                                         Ok(()) => WalkState::Continue,
                                         Err(_) => WalkState::Quit,

@@ -234,7 +234,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             max_member_size: args.max_member_size,
             max_ratio: args.max_ratio.max(1),
         }))
-        .alert_exceeds_max(args.alert_exceeds_max);
+        .alert_exceeds_max(args.alert_exceeds_max)
+        // Text lists only detections, errors and skips: files clean from
+        // the cache are only counted.
+        .report_cached(args.format != Format::Text);
     if !args.no_cache {
         // The cache only saves time: without a usable state directory the
         // scan goes on reading everything, and says why.

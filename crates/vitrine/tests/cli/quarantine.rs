@@ -227,4 +227,16 @@ fn the_scan_cache_skips_unchanged_files_and_never_a_modified_one() {
     // --no-cache reads everything.
     let (_, out) = scan_text(&state, &["--no-cache"], &files);
     assert_eq!(summary_line(&out, CACHED), 0, "{out}");
+    // Machine output lists every file, cached ones marked as such; the
+    // summary counts them as scanned.
+    std::fs::remove_file(&victim).unwrap();
+    let (_, _) = scan_text(&state, &[], &files);
+    let (code, out) = scan_text(&state, &["--format", "json"], &files);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let listed = v["files"].as_array().unwrap();
+    assert_eq!(listed.len(), 19);
+    assert!(listed.iter().all(|f| f["cached"] == true), "{out}");
+    assert_eq!(v["summary"]["cached"], 19);
+    assert_eq!(v["summary"]["files_scanned"], 19);
 }
