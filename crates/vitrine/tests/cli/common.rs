@@ -22,3 +22,39 @@ pub fn vitrine() -> assert_cmd::Command {
     cmd.env("VITRINE_STATE", state.path().join("state"));
     cmd
 }
+
+/// A server process started by a test; killed when dropped.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `vitrine ARGS --data DATA` and returns it with the URL it prints
+/// on its first line of standard error.
+pub fn spawn_server(args: &[&str], data: &std::path::Path) -> (Server, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    let mut reader = std::io::BufReader::new(stderr);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    (server, url)
+}

@@ -1,44 +1,10 @@
 //! `vitrine egress`, `submit`, `intake` and `vault` end to end: a real log
 //! and a real intake process on 127.0.0.1 port 0.
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use crate::common::vitrine;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `vitrine ARGS --data DATA` and returns it with the URL it prints
-/// on its first line of standard error.
-fn spawn(args: &[&str], data: &Path) -> (Server, String) {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    let mut reader = std::io::BufReader::new(stderr);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
-    std::thread::spawn(move || for _ in reader.lines() {});
-    (server, url)
-}
+use crate::common::{spawn_server as spawn, vitrine, Server};
 
 fn stdout(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stdout)

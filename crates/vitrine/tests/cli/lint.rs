@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::vitrine;
+use crate::common::{spawn_server, vitrine};
 
 fn corpus(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -65,41 +65,6 @@ fn lint_exit_status_and_json() {
         .assert()
         .success()
         .stdout(predicates::str::contains("VL101"));
-}
-
-/// Kills the server child when the test ends, pass or fail.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `vitrine ARGS --data DATA`; returns it with the URL it prints on
-/// its first line of standard error.
-fn spawn_server(args: &[&str], data: &Path) -> (Server, String) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    let mut reader = std::io::BufReader::new(stderr);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
-    std::thread::spawn(move || for _ in reader.lines() {});
-    (server, url)
 }
 
 const CLEAN: &str = "rule Ransom_Demo { strings: $a = \"vssadmin delete shadows /all /quiet\" nocase condition: uint16(0) == 0x5A4D and $a }\n";

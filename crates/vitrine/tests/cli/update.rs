@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::{eicar, vitrine};
+use crate::common::{eicar, spawn_server, vitrine};
 
 fn status_json(state: &Path) -> serde_json::Value {
     let out = vitrine()
@@ -235,15 +235,6 @@ fn trust_init_writes_a_policy_that_parses() {
 }
 
 /// Kills the server child when the test ends, pass or fail.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn publish_against_log_serve_writes_the_update_directory() {
     let tmp = tempfile::tempdir().unwrap();
@@ -331,32 +322,6 @@ fn publish_against_log_serve_writes_the_update_directory() {
             .stdout(predicates::str::contains("checkpoint is stale"));
     }
     assert!(status_json(&d.join("st"))["active"].is_null());
-}
-
-/// Starts `vitrine ARGS` and returns it with the `http://` URL it prints
-/// on its first line of standard error.
-fn spawn_server(args: &[&str], data: &std::path::Path) -> (Server, String) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    let mut reader = std::io::BufReader::new(stderr);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in reader.lines() {});
-    (server, url)
 }
 
 #[test]
