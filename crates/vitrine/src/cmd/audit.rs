@@ -60,8 +60,8 @@ pub struct Args {
     /// Keep watching: run a pass every --interval seconds.
     #[arg(long)]
     follow: bool,
-    /// Seconds between passes with --follow.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds between passes with --follow (at least 1).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     interval: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]

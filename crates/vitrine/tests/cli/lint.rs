@@ -130,6 +130,37 @@ fn publish_needs_acknowledgements_and_audit_shows_them() {
     build("2", &[CLEAN, LEAK]);
     publish("v1.bundle", &[]).success();
 
+    // A monitor that follows the log: one JSON line per pass.
+    let mut follower = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
+        .current_dir(d)
+        .args(["audit", "--log", &url, "--log-key", &log_vkey])
+        .args(["--authorized", "log/authorized", "--state", "follow"])
+        .args(["--follow", "--interval", "1", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let passes = {
+        use std::io::BufRead;
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let stdout = follower.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    };
+    let first = passes
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the follower reports its first pass");
+    assert!(
+        first.contains("Ransom_Demo") && !first.contains("Leak_Hunt"),
+        "{first}"
+    );
+
     // Refused while a high finding is not acknowledged, naming it.
     publish("v2.bundle", &[])
         .code(2)
@@ -164,6 +195,19 @@ fn publish_needs_acknowledgements_and_audit_shows_them() {
     )
     .success()
     .stdout(predicates::str::contains("at log index 1"));
+    // The follower sees v2 on a later pass, without being restarted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = passes
+            .recv_timeout(left)
+            .expect("the follower reports the new bundle");
+        if line.contains("Leak_Hunt") {
+            break;
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
     let statement = std::fs::read_to_string(d.join("v2.bundle.statement")).unwrap();
     assert!(
         statement.contains("\nallow VL101:Leak_Hunt demonstration of a bad rule\n"),
