@@ -47,6 +47,35 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// Runs a server until it returns: starts the async runtime, binds `addr`,
+/// prints `announce(bound address)` on standard error (tests and scripts
+/// read the URL from that first line; port 0 picks a free port), then
+/// awaits `serve(listener)`.
+pub fn serve_http<F, Fut>(
+    addr: std::net::SocketAddr,
+    announce: impl FnOnce(std::net::SocketAddr) -> String,
+    serve: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use anyhow::Context;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        eprintln!("{}", announce(listener.local_addr()?));
+        serve(listener).await
+    })
+}
+
+/// Resolves on Ctrl-C: the graceful-shutdown signal of the servers.
+pub async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

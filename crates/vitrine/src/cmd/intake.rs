@@ -195,21 +195,15 @@ fn serve(data: &Path, addr: SocketAddr) -> Result<ExitCode> {
     if intake.config().tenants.is_empty() {
         eprintln!("vitrine: warning: no tenants in intake.toml: every request will be refused");
     }
-    let rt = tokio::runtime::Runtime::new().context("starting runtime")?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))?;
-        eprintln!(
-            "vitrine: intake {} listening on http://{}",
-            intake.key().name(),
-            listener.local_addr()?
-        );
-        vitrine_intake::server::serve(intake, listener, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("serving")
-    })?;
+    let name = intake.key().name().to_string();
+    crate::util::serve_http(
+        addr,
+        |a| format!("vitrine: intake {name} listening on http://{a}"),
+        |listener| async move {
+            vitrine_intake::server::serve(intake, listener, crate::util::ctrl_c())
+                .await
+                .context("serving")
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -177,23 +177,17 @@ fn serve(
         publishers,
         vitrine_server::DEFAULT_MAX_CONTENT,
     );
-    let rt = tokio::runtime::Runtime::new().context("starting runtime")?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))?;
-        eprintln!(
-            "vitrine: log {} listening on http://{}",
-            dir.key.name(),
-            listener.local_addr()?
-        );
-        axum::serve(listener, vitrine_server::router(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("serving")
-    })?;
+    let name = dir.key.name().to_string();
+    crate::util::serve_http(
+        addr,
+        |a| format!("vitrine: log {name} listening on http://{a}"),
+        |listener| async move {
+            axum::serve(listener, vitrine_server::router(state))
+                .with_graceful_shutdown(crate::util::ctrl_c())
+                .await
+                .context("serving")
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

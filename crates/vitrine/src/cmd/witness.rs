@@ -167,18 +167,13 @@ fn serve(data: &Path, addr: SocketAddr) -> Result<()> {
         .store(Arc::new(store))
         .build()
         .context("configuring the witness")?;
-    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))?;
-        eprintln!(
-            "witness {} listening on http://{} ({} logs)",
-            witness.name(),
-            listener.local_addr()?,
-            witness.origins().count()
-        );
-        let app = vitrine_server::witness::router(Arc::new(witness));
-        axum::serve(listener, app).await.context("serving")
-    })
+    let (name, logs) = (witness.name().to_string(), witness.origins().count());
+    crate::util::serve_http(
+        addr,
+        |a| format!("witness {name} listening on http://{a} ({logs} logs)"),
+        |listener| async move {
+            let app = vitrine_server::witness::router(Arc::new(witness));
+            axum::serve(listener, app).await.context("serving")
+        },
+    )
 }
