@@ -58,3 +58,32 @@ pub fn spawn_server(args: &[&str], data: &std::path::Path) -> (Server, String) {
     std::thread::spawn(move || for _ in reader.lines() {});
     (server, url)
 }
+
+/// A command's standard output, trimmed.
+pub fn stdout(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout)
+        .trim()
+        .to_owned()
+}
+
+/// `vitrine log init` in `d/log` with `origin`, and a publisher key
+/// `d/p.key` named `publisher`, authorised to log `rules` statements.
+/// Returns the log's and the publisher's verifier keys.
+pub fn log_with_publisher(d: &std::path::Path, origin: &str, publisher: &str) -> (String, String) {
+    let log_vkey = stdout(
+        &vitrine()
+            .args(["log", "init", "--origin", origin, "--data"])
+            .arg(d.join("log"))
+            .assert()
+            .success(),
+    );
+    let pub_vkey = stdout(
+        &vitrine()
+            .current_dir(d)
+            .args(["key", "generate", publisher, "-o", "p.key"])
+            .assert()
+            .success(),
+    );
+    std::fs::write(d.join("log/authorized"), format!("rules {pub_vkey}\n")).unwrap();
+    (log_vkey, pub_vkey)
+}

@@ -4,13 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::{spawn_server as spawn, vitrine, Server};
-
-fn stdout(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stdout)
-        .trim()
-        .to_owned()
-}
+use crate::common::{spawn_server as spawn, stdout, vitrine, Server};
 
 #[test]
 fn egress_policy_show_check_and_default() {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{spawn_server, vitrine};
+use crate::common::{log_with_publisher, spawn_server, stdout, vitrine};
 
 fn corpus(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -74,22 +74,7 @@ const LEAK: &str = "rule Leak_Hunt { strings: $m = \"TOP SECRET\" nocase conditi
 fn publish_needs_acknowledgements_and_audit_shows_them() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let out = |a: &assert_cmd::assert::Assert| {
-        String::from_utf8_lossy(&a.get_output().stdout)
-            .trim()
-            .to_owned()
-    };
-    let log_vkey = out(&vitrine()
-        .args(["log", "init", "--origin", "log.example/audit", "--data"])
-        .arg(d.join("log"))
-        .assert()
-        .success());
-    let pub_vkey = out(&vitrine()
-        .current_dir(d)
-        .args(["key", "generate", "publisher.example/p", "-o", "p.key"])
-        .assert()
-        .success());
-    std::fs::write(d.join("log/authorized"), format!("rules {pub_vkey}\n")).unwrap();
+    let (log_vkey, pub_vkey) = log_with_publisher(d, "log.example/audit", "publisher.example/p");
     let (_server, url) = spawn_server(&["log", "serve", "--addr", "127.0.0.1:0"], &d.join("log"));
     vitrine()
         .current_dir(d)
@@ -225,7 +210,7 @@ fn publish_needs_acknowledgements_and_audit_shows_them() {
             .assert()
     };
     let a = audit("text").code(0);
-    let text = out(&a);
+    let text = stdout(&a);
     assert!(text.contains("log index 1: bundle daily v2"), "{text}");
     assert!(text.contains("+ main.yar:Leak_Hunt"), "{text}");
     assert!(text.contains("high VL101 Leak_Hunt"), "{text}");

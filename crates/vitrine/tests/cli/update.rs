@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::{eicar, spawn_server, vitrine};
+use crate::common::{eicar, log_with_publisher, spawn_server, stdout, vitrine};
 
 fn status_json(state: &Path) -> serde_json::Value {
     let out = vitrine()
@@ -234,27 +234,11 @@ fn trust_init_writes_a_policy_that_parses() {
         .code(2);
 }
 
-/// Kills the server child when the test ends, pass or fail.
 #[test]
 fn publish_against_log_serve_writes_the_update_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let out = |a: &assert_cmd::assert::Assert| {
-        String::from_utf8_lossy(&a.get_output().stdout)
-            .trim()
-            .to_owned()
-    };
-    let log_vkey = out(&vitrine()
-        .args(["log", "init", "--origin", "log.example/p", "--data"])
-        .arg(d.join("log"))
-        .assert()
-        .success());
-    let pub_vkey = out(&vitrine()
-        .current_dir(d)
-        .args(["key", "generate", "publisher.example/p", "-o", "p.key"])
-        .assert()
-        .success());
-    std::fs::write(d.join("log/authorized"), format!("rules {pub_vkey}\n")).unwrap();
+    let (log_vkey, pub_vkey) = log_with_publisher(d, "log.example/p", "publisher.example/p");
     let (_server, url) = spawn_server(&["log", "serve", "--addr", "127.0.0.1:0"], &d.join("log"));
 
     // `log serve` has no witnesses: a `quorum none` policy lets publishing
@@ -328,27 +312,14 @@ fn publish_against_log_serve_writes_the_update_directory() {
 fn log_serve_with_a_witness_publishes_only_cosigned_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let out = |a: &assert_cmd::assert::Assert| {
-        String::from_utf8_lossy(&a.get_output().stdout)
-            .trim()
-            .to_owned()
-    };
-    let log_vkey = out(&vitrine()
-        .args(["log", "init", "--origin", "log.example/w", "--data"])
-        .arg(d.join("log"))
-        .assert()
-        .success());
-    let pub_vkey = out(&vitrine()
-        .current_dir(d)
-        .args(["key", "generate", "publisher.example/w", "-o", "p.key"])
-        .assert()
-        .success());
-    std::fs::write(d.join("log/authorized"), format!("rules {pub_vkey}\n")).unwrap();
-    let w_vkey = out(&vitrine()
-        .args(["witness", "init", "--name", "witness.example/w1", "--data"])
-        .arg(d.join("w1"))
-        .assert()
-        .success());
+    let (log_vkey, pub_vkey) = log_with_publisher(d, "log.example/w", "publisher.example/w");
+    let w_vkey = stdout(
+        &vitrine()
+            .args(["witness", "init", "--name", "witness.example/w1", "--data"])
+            .arg(d.join("w1"))
+            .assert()
+            .success(),
+    );
     vitrine()
         .args(["witness", "add-log", "--data"])
         .arg(d.join("w1"))
