@@ -33,18 +33,7 @@ if [ -z "${VITRINE:-}" ]; then
   VITRINE=${CARGO_TARGET_DIR:-$ROOT/target}/release/vitrine
 fi
 
-measure() {
-  local name=$1; shift
-  local times=() rss=0
-  for i in $(seq "$RUNS"); do
-    /usr/bin/time -f '%e %M' -o "$OUT/time.$name" "$@" > "$OUT/stdout.$name" 2>"$OUT/stderr.$name" || true
-    read -r t m < <(tail -n1 "$OUT/time.$name")
-    times+=("$t"); (( m > rss )) && rss=$m
-  done
-  local med
-  med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  echo "$name $med $rss"
-}
+. "$ROOT/bench/lib.sh"
 
 echo "== generating $ARCHIVES archives and a tree of $TREE_FILES files"
 python3 - "$OUT/archives" "$OUT/tree" "$OUT/sigs" "$ARCHIVES" "$TREE_FILES" <<'PY'

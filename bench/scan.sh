@@ -39,20 +39,7 @@ cat "$RULES/eicar.yar" "$RULES/families.yar" > "$OUT/rules.yar"
 # matching, not the disk.
 cat $(find "$CORPUS" -type f) > /dev/null 2>&1 || true
 
-# measure NAME CMD...: runs CMD $RUNS times, keeps the median wall time and
-# the largest peak RSS.
-measure() {
-  local name=$1; shift
-  local times=() rss=0
-  for i in $(seq "$RUNS"); do
-    /usr/bin/time -f '%e %M' -o "$OUT/time.$name" "$@" > "$OUT/stdout.$name" 2>"$OUT/stderr.$name" || true
-    read -r t m < <(tail -n1 "$OUT/time.$name")
-    times+=("$t"); (( m > rss )) && rss=$m
-  done
-  local med
-  med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  echo "$name $med $rss"
-}
+. "$ROOT/bench/lib.sh"
 
 BYTES=$(du -sb "$CORPUS" | cut -f1)
 FILES=$(find "$CORPUS" -type f | wc -l)
