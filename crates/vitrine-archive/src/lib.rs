@@ -166,28 +166,7 @@ pub fn walk(
 
 /// Whether `data` is a container that [`walk`] opens.
 pub fn is_container(data: &[u8]) -> bool {
-    container_kind(data).is_some()
-}
-
-fn container_kind(data: &[u8]) -> Option<FileKind> {
-    let starts = |m: &[u8]| data.starts_with(m);
-    // Decided on magic bytes alone: cheaper than `sniff`, which reads zip
-    // directories to tell Office files apart.
-    if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") {
-        Some(FileKind::Zip)
-    } else if starts(b"7z\xbc\xaf\x27\x1c") {
-        Some(FileKind::SevenZ)
-    } else if starts(b"\x1f\x8b") {
-        Some(FileKind::Gzip)
-    } else if data.len() >= 4 && starts(b"BZh") && (b'1'..=b'9').contains(&data[3]) {
-        Some(FileKind::Bzip2)
-    } else if starts(b"\xfd7zXZ\x00") {
-        Some(FileKind::Xz)
-    } else if data.len() >= 262 && &data[257..262] == b"ustar" {
-        Some(FileKind::Tar)
-    } else {
-        None
-    }
+    filetype::container_magic(data).is_some()
 }
 
 /// Escapes control characters so a member name cannot forge output lines.
@@ -255,7 +234,7 @@ impl Walker<'_, '_> {
 
     /// Opens `data` if it is a container; `depth` containers enclose it.
     fn container(&mut self, data: &[u8], depth: usize) {
-        let Some(kind) = container_kind(data) else {
+        let Some(kind) = filetype::container_magic(data) else {
             return;
         };
         if self.done {
