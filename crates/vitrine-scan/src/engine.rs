@@ -733,15 +733,8 @@ impl<'r> Worker<'r> {
             r.size = Some(meta.len());
             return r;
         }
-        if let Some(cache) = &self.opts.cache {
-            if cache.is_clean(&meta) {
-                let mut r = FileReport::new(shown, Outcome::Scanned);
-                r.size = Some(meta.len());
-                r.cached = true;
-                self.progress.files.fetch_add(1, Ordering::Relaxed);
-                return r;
-            }
-        }
+        // (Files unchanged since a clean scan never get here: the walker
+        // answers them from the cache.)
         // The file is read, not memory-mapped: a file truncated by another
         // process while mapped would kill us with SIGBUS. Reading also
         // bounds what a growing file can make us hold.
