@@ -1,5 +1,5 @@
 //! RFC 6962 proof vectors from transparency-dev/merkle (see the README next
-//! to them), walked from the shared vectors directory.
+//! to them), kept in `tests/vectors/rfc6962-proofs/` with their licence.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +9,7 @@ use serde_json::Value;
 use vitrine_tlog::{verify_consistency, verify_inclusion, Hash};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/rfc6962-proofs")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/rfc6962-proofs")
 }
 
 fn walk(p: &Path, out: &mut Vec<PathBuf>) {
@@ -45,7 +45,7 @@ fn all_rfc6962_vectors() {
     let mut files = Vec::new();
     walk(&dir(), &mut files);
     files.sort();
-    // `find ../shared/vectors/rfc6962-proofs -name '*.json' | wc -l` is 196.
+    // `find tests/vectors/rfc6962-proofs -name '*.json' | wc -l` is 196.
     assert_eq!(files.len(), 196);
     let (mut good, mut bad) = (0, 0);
     for f in &files {
