@@ -1,16 +1,19 @@
 use std::path::PathBuf;
 
 /// Why an update was not installed. Security decisions are in
-/// [`Rejection`]; everything else is plumbing (I/O, network) or an outcome
-/// that is not an attack ([`UpdateError::AlreadyActive`]).
+/// [`Rejection`] and the fork variants; everything else is plumbing (I/O,
+/// network).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UpdateError {
     /// The update failed a security check; the active bundle is unchanged.
+    /// (Not a `#[source]`: the message already says it, and error chains
+    /// must not repeat their causes.)
     #[error("update rejected: {0}")]
-    Rejected(#[from] Rejection),
-    /// The checkpoint is inconsistent with the one stored: fork evidence
-    /// was written to `evidence` and the log is frozen from now on.
+    Rejected(Rejection),
+    /// The log key signed two checkpoints that cannot both be true (proven,
+    /// see [`ForkKind`]): fork evidence was written to `evidence` and the
+    /// log is frozen until the owner clears it.
     #[error("log {origin:?} forked ({kind}); evidence kept in {}", evidence.display())]
     Fork {
         /// The log's origin.
@@ -29,12 +32,6 @@ pub enum UpdateError {
         /// The evidence file.
         evidence: PathBuf,
     },
-    /// The very bundle offered is already active: nothing to do.
-    #[error("bundle version {version} is already active")]
-    AlreadyActive {
-        /// Its version.
-        version: u64,
-    },
     /// The compile check refused the bundle; the active bundle is unchanged.
     #[error("bundle does not compile: {message}")]
     CompileCheck {
@@ -46,12 +43,14 @@ pub enum UpdateError {
     #[error("endpoint state changed since verification; verify again")]
     StateChanged,
     /// Reading or writing the endpoint state or update directory failed.
-    #[error("{}: {source}", path.display())]
+    /// (The I/O error is part of the message, not a `#[source]`: error
+    /// chains must not repeat their causes.)
+    #[error("{}: {error}", crate::escape(&path.display().to_string()))]
     Io {
         /// The path.
         path: PathBuf,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The endpoint state is corrupt (a file we wrote does not parse).
     #[error("corrupt endpoint state {}: {reason}", path.display())]
@@ -63,7 +62,19 @@ pub enum UpdateError {
     },
     /// Talking to the log or content store failed.
     #[error("network: {0}")]
-    Fetch(#[from] FetchError),
+    Fetch(FetchError),
+}
+
+impl From<Rejection> for UpdateError {
+    fn from(r: Rejection) -> Self {
+        UpdateError::Rejected(r)
+    }
+}
+
+impl From<FetchError> for UpdateError {
+    fn from(e: FetchError) -> Self {
+        UpdateError::Fetch(e)
+    }
 }
 
 /// Which inconsistency a fork is.
@@ -73,8 +84,12 @@ pub enum UpdateError {
 pub enum ForkKind {
     /// Two signed checkpoints of the same size with different roots.
     SameSizeDifferentRoot,
-    /// The consistency proof offered between the stored and new checkpoint
-    /// does not verify.
+    /// The larger tree's own hashes (a consistency proof that reproduces
+    /// its signed root) give another root at the smaller checkpoint's size.
+    DifferentPrefix,
+    /// Written by earlier versions when a consistency proof merely failed
+    /// to verify; that is not proof of a fork. Still read, so that such
+    /// records can be listed and cleared; never written.
     ConsistencyProofFailed,
 }
 
@@ -82,7 +97,8 @@ impl std::fmt::Display for ForkKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             ForkKind::SameSizeDifferentRoot => "same size, different root",
-            ForkKind::ConsistencyProofFailed => "consistency proof failed",
+            ForkKind::DifferentPrefix => "the larger tree has another root at the smaller size",
+            ForkKind::ConsistencyProofFailed => "consistency proof failed (not proof of a fork)",
         })
     }
 }
@@ -100,6 +116,13 @@ pub enum Rejection {
         size: u64,
         /// The limit.
         limit: u64,
+    },
+    /// A file of an update directory is a symbolic link, FIFO, device or
+    /// directory rather than a regular file (step 1).
+    #[error("{} is not a regular file", crate::escape(&path.display().to_string()))]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
     },
     /// The statement is not a well-formed signed note or statement.
     #[error("malformed statement: {reason}")]
@@ -200,6 +223,24 @@ pub enum Rejection {
         /// New tree size.
         new: u64,
     },
+    /// The consistency proof between the stored and the new checkpoint does
+    /// not verify (step 4). Not evidence of a fork: a proof that does not
+    /// reproduce the larger tree's signed root proves nothing.
+    #[error("the consistency proof from size {from} to {to} does not verify")]
+    BadConsistencyProof {
+        /// The smaller tree size.
+        from: u64,
+        /// The larger tree size.
+        to: u64,
+    },
+    /// The log's tiles and entry bundles do not hash to the signed
+    /// checkpoint's root (step 3): a cache, a CDN or the log served wrong
+    /// data.
+    #[error("the log's tiles and entries do not match the signed checkpoint of size {size}")]
+    LogDataMismatch {
+        /// The checkpoint's tree size.
+        size: u64,
+    },
     /// The new checkpoint is smaller than the stored one and no proof shows
     /// it is a prefix of it (step 4).
     #[error("checkpoint size {new} is smaller than the stored {stored}")]
@@ -209,12 +250,15 @@ pub enum Rejection {
         /// New tree size.
         new: u64,
     },
-    /// The newest cosignature is older than the policy's max-age, or there
-    /// is none (step 5: freeze attack).
-    #[error("checkpoint is stale: newest cosignature {newest:?}, now {now}, max age {max_age}s")]
+    /// The policy witnesses whose cosignatures are fresh (at most max-age
+    /// old, not dated in the future beyond a small clock skew) do not make
+    /// a quorum, or there are none (step 5: freeze attack).
+    #[error("checkpoint is stale: fresh cosignatures from {fresh:?} do not make a quorum (newest cosignature {newest:?}, now {now}, max age {max_age}s)")]
     StaleCheckpoint {
         /// Newest policy-witness cosignature timestamp.
         newest: Option<u64>,
+        /// Policy names of the witnesses whose cosignatures are fresh.
+        fresh: Vec<String>,
         /// The time of the check.
         now: u64,
         /// The policy's max-age.
@@ -265,25 +309,37 @@ pub enum Rejection {
 #[non_exhaustive]
 pub enum FetchError {
     /// The HTTP request failed.
-    #[error("{url}: {source}")]
+    #[error("{}: {reason}", crate::escape(url))]
     Http {
         /// The URL.
         url: String,
-        /// The error.
-        source: reqwest::Error,
+        /// What failed: the innermost cause, said once.
+        reason: String,
     },
     /// The server answered with an unexpected status.
-    #[error("{url}: HTTP {status}: {body}")]
+    #[error("{}: HTTP {status}: {}", crate::escape(url), crate::escape(body))]
     Status {
         /// The URL.
         url: String,
         /// The status code.
         status: u16,
-        /// The start of the body.
+        /// The start of the body (as received; escaped when displayed).
         body: String,
     },
+    /// The update's overall deadline passed (a slow or dripping server).
+    #[error(
+        "{}: the update's deadline of {} s passed",
+        crate::escape(url),
+        deadline_secs
+    )]
+    Deadline {
+        /// The URL being fetched when it passed.
+        url: String,
+        /// The deadline, in seconds.
+        deadline_secs: u64,
+    },
     /// The response exceeds its size limit (reading stopped there).
-    #[error("{url}: response over {limit} bytes")]
+    #[error("{}: response over {limit} bytes", crate::escape(url))]
     TooLarge {
         /// The URL.
         url: String,
@@ -292,7 +348,7 @@ pub enum FetchError {
     },
     /// The log's data does not fit together (malformed checkpoint, tile,
     /// entry bundle; no rules statement; proof construction failed).
-    #[error("log data: {reason}")]
+    #[error("log data: {}", crate::escape(reason))]
     Log {
         /// What is wrong.
         reason: String,

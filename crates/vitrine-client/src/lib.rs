@@ -49,13 +49,18 @@ mod state;
 mod verify;
 
 pub use error::{FetchError, ForkKind, PolicyError, Rejection, UpdateError};
-pub use net::{fetch_update, publish, FetchOptions, PublishOptions};
-pub use policy::{TrustPolicy, UpdateLimits};
+pub use net::{
+    fetch_update, publish, store_up_to_date, FetchOptions, Fetched, PublishOptions, UpToDate,
+    DEFAULT_DEADLINE_SECS,
+};
+pub use policy::{OnExpiry, TrustPolicy, UpdateLimits};
 pub use state::{
     log_id, write_atomic, ActiveBundle, ActiveMetadata, CheckpointAfterClear, EndpointState,
-    ForkEvidence,
+    ForkEvidence, ForkRecord,
 };
-pub use verify::{activate, verify_update, UpdateInput, VerifiedUpdate};
+pub use verify::{
+    activate, verify_update, LoggedReview, UpdateInput, VerifiedUpdate, MAX_CLOCK_SKEW,
+};
 
 use std::io::Read;
 use std::path::Path;
@@ -71,22 +76,62 @@ pub const STATEMENT_FILE: &str = "bundle.statement";
 pub const PROOF_FILE: &str = "bundle.tlog-proof";
 /// Optional consistency proof: base64 hashes, one per line.
 pub const CONSISTENCY_FILE: &str = "bundle.consistency";
-/// Optional directory of review statement notes (`*.statement`).
+/// Optional directory of review statement notes (`NAME.statement`, each
+/// with its `NAME.tlog-proof`).
 pub const REVIEWS_DIR: &str = "reviews";
 /// Stored bundle metadata.
 pub const METADATA_FILE: &str = "metadata.json";
 
-/// Reads at most `limit` bytes of a file; more is an [`Rejection::Oversized`].
-fn read_limited(path: &Path, what: &'static str, limit: usize) -> Result<Vec<u8>, UpdateError> {
+/// Opens a file of an update directory for reading without following a
+/// symbolic link and without blocking on a FIFO or device (`O_NOFOLLOW`,
+/// `O_NONBLOCK`), and refuses anything but a regular file.
+fn open_regular(path: &Path) -> Result<std::fs::File, UpdateError> {
     let io = |source| UpdateError::Io {
         path: path.to_owned(),
-        source,
+        error: source,
     };
-    let f = std::fs::File::open(path).map_err(io)?;
+    let not_regular = || {
+        UpdateError::from(Rejection::NotARegularFile {
+            path: path.to_owned(),
+        })
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let f = match opts.open(path) {
+        Ok(f) => f,
+        // O_NOFOLLOW on a symbolic link fails with ELOOP.
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(not_regular()),
+        Err(e) => return Err(io(e)),
+    };
+    if !f.metadata().map_err(io)?.is_file() {
+        return Err(not_regular());
+    }
+    Ok(f)
+}
+
+/// Whether an entry of an update directory exists, without following a
+/// symbolic link (a link is then refused by [`open_regular`]).
+fn entry_exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// Reads at most `limit` bytes of a regular file; more is an
+/// [`Rejection::Oversized`].
+fn read_limited(path: &Path, what: &'static str, limit: usize) -> Result<Vec<u8>, UpdateError> {
+    let f = open_regular(path)?;
     let mut data = Vec::new();
     f.take(limit as u64 + 1)
         .read_to_end(&mut data)
-        .map_err(io)?;
+        .map_err(|source| UpdateError::Io {
+            path: path.to_owned(),
+            error: source,
+        })?;
     if data.len() > limit {
         return Err(Rejection::Oversized {
             what,
@@ -96,6 +141,28 @@ fn read_limited(path: &Path, what: &'static str, limit: usize) -> Result<Vec<u8>
         .into());
     }
     Ok(data)
+}
+
+/// Escapes what came from the network or from file names for a terminal:
+/// control characters (C0, DEL, C1) and Unicode bidirectional controls
+/// become `\u{..}` escapes (`\n`, `\r`, `\t` as such), so a hostile
+/// server cannot move the cursor, ring the bell or fake output lines.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`escape`] of bytes, invalid UTF-8 replaced.
+pub fn escape_bytes(b: &[u8]) -> String {
+    escape(&String::from_utf8_lossy(b))
 }
 
 /// Formats a consistency proof for [`CONSISTENCY_FILE`].
@@ -127,31 +194,48 @@ pub fn parse_consistency_proof(data: &[u8]) -> Result<Vec<Hash>, Rejection> {
 
 /// Reads an offline update directory (for air-gapped endpoints): `bundle`,
 /// `bundle.statement`, `bundle.tlog-proof`, optional `bundle.consistency`
-/// and `reviews/*.statement`, each read no further than its limit.
+/// and `reviews/NAME.statement` with `reviews/NAME.tlog-proof`, each read
+/// no further than its limit. Every
+/// file must be a regular file: a symbolic link, FIFO or device is refused
+/// ([`Rejection::NotARegularFile`]) without being opened for reading.
 pub fn read_update_dir(dir: &Path, limits: &UpdateLimits) -> Result<UpdateInput, UpdateError> {
     let bundle = read_limited(&dir.join(BUNDLE_FILE), "bundle", limits.bundle)?;
     let statement = read_limited(&dir.join(STATEMENT_FILE), "statement", limits.statement)?;
     let tlog_proof = read_limited(&dir.join(PROOF_FILE), "tlog-proof", limits.proof)?;
     let cpath = dir.join(CONSISTENCY_FILE);
-    let consistency_proof = if cpath.exists() {
+    let consistency_proof = if entry_exists(&cpath) {
         parse_consistency_proof(&read_limited(&cpath, "tlog-proof", limits.proof)?)?
     } else {
         Vec::new()
     };
     let mut reviews = Vec::new();
     let rdir = dir.join(REVIEWS_DIR);
-    if rdir.is_dir() {
+    let rdir_is_dir = std::fs::symlink_metadata(&rdir).is_ok_and(|m| m.is_dir());
+    if entry_exists(&rdir) && !rdir_is_dir {
+        return Err(Rejection::NotARegularFile { path: rdir }.into());
+    }
+    if rdir_is_dir {
         let mut paths: Vec<_> = std::fs::read_dir(&rdir)
             .map_err(|source| UpdateError::Io {
                 path: rdir.clone(),
-                source,
+                error: source,
             })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "statement"))
             .collect();
         paths.sort();
         for p in paths.into_iter().take(256) {
-            reviews.push(read_limited(&p, "statement", limits.statement)?);
+            let statement = read_limited(&p, "statement", limits.statement)?;
+            let proof_path = p.with_extension("tlog-proof");
+            let tlog_proof = if entry_exists(&proof_path) {
+                read_limited(&proof_path, "tlog-proof", limits.proof)?
+            } else {
+                Vec::new() // not logged: does not count
+            };
+            reviews.push(LoggedReview {
+                statement,
+                tlog_proof,
+            });
         }
     }
     Ok(UpdateInput {
@@ -167,7 +251,7 @@ pub fn read_update_dir(dir: &Path, limits: &UpdateLimits) -> Result<UpdateInput,
 pub fn write_update_dir(dir: &Path, input: &UpdateInput) -> Result<(), UpdateError> {
     std::fs::create_dir_all(dir).map_err(|source| UpdateError::Io {
         path: dir.to_owned(),
-        source,
+        error: source,
     })?;
     write_atomic(&dir.join(BUNDLE_FILE), &input.bundle)?;
     write_atomic(&dir.join(STATEMENT_FILE), &input.statement)?;
@@ -177,6 +261,19 @@ pub fn write_update_dir(dir: &Path, input: &UpdateInput) -> Result<(), UpdateErr
             &dir.join(CONSISTENCY_FILE),
             format_consistency_proof(&input.consistency_proof).as_bytes(),
         )?;
+    }
+    if !input.reviews.is_empty() {
+        let rdir = dir.join(REVIEWS_DIR);
+        std::fs::create_dir_all(&rdir).map_err(|source| UpdateError::Io {
+            path: rdir.clone(),
+            error: source,
+        })?;
+        for (i, r) in input.reviews.iter().enumerate() {
+            write_atomic(&rdir.join(format!("{i:03}.statement")), &r.statement)?;
+            if !r.tlog_proof.is_empty() {
+                write_atomic(&rdir.join(format!("{i:03}.tlog-proof")), &r.tlog_proof)?;
+            }
+        }
     }
     Ok(())
 }

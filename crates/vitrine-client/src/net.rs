@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use vitrine_note::{Note, SignerKey, Verifiers};
-use vitrine_statements::Statement;
+use vitrine_statements::{Statement, StatementType};
 use vitrine_tlog::{
-    bundle_for_leaf, consistency_proof, decode_entry_bundle, inclusion_proof, open_checkpoint,
-    OpenedCheckpoint, TileHashReader, TilePath, TlogProof,
+    bundle_for_leaf, consistency_proof, decode_entry_bundle, inclusion_proof, leaf_hash, node_hash,
+    open_checkpoint, tree_root, Checkpoint, Hash, HashReader, OpenedCheckpoint, TileHashReader,
+    TilePath, TlogProof,
 };
 
+use crate::verify::{check_fork, check_fresh, verify_cosignatures};
 use crate::{verify_update, EndpointState, FetchError, Rejection, TrustPolicy, UpdateError};
-use crate::{UpdateInput, VerifiedUpdate};
+use crate::{LoggedReview, UpdateInput, VerifiedUpdate};
 
 /// Largest tile or entry bundle read (a full entry bundle of 256 entries of
 /// at most 65,535 bytes each, plus length prefixes).
@@ -23,21 +25,26 @@ const MAX_TILE: usize = 256 * (65_535 + 2);
 /// Options of [`fetch_update`].
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
-    /// Per-request timeout.
+    /// Longest time one request may take, body transfer included.
     pub timeout: Duration,
+    /// Longest time the whole update may take (every request, body
+    /// transfers included): a server that drips bytes cannot keep the
+    /// endpoint waiting past it.
+    pub deadline: Duration,
     /// Take this log index instead of searching for the newest `rules`
     /// statement.
     pub index: Option<u64>,
-    /// How many entry bundles to walk back when searching.
-    pub max_entry_bundles: u64,
 }
+
+/// Default of [`FetchOptions::deadline`], seconds.
+pub const DEFAULT_DEADLINE_SECS: u64 = 180;
 
 impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
             timeout: Duration::from_secs(30),
+            deadline: Duration::from_secs(DEFAULT_DEADLINE_SECS),
             index: None,
-            max_entry_bundles: 64,
         }
     }
 }
@@ -66,25 +73,68 @@ impl Default for PublishOptions {
 struct Http {
     client: reqwest::blocking::Client,
     base: String,
+    timeout: Duration,
+    deadline: Option<(Instant, Duration)>,
+}
+
+/// The innermost cause of a reqwest error, said once (reqwest's own message
+/// repeats the URL, and each layer below repeats the one under it).
+fn http_reason(e: &reqwest::Error) -> String {
+    let mut root: &dyn std::error::Error = e;
+    while let Some(s) = root.source() {
+        root = s;
+    }
+    let root = root.to_string();
+    if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        format!("cannot connect: {root}")
+    } else {
+        root
+    }
 }
 
 impl Http {
-    fn new(base: &str, timeout: Duration) -> Result<Self, FetchError> {
+    fn new(base: &str, timeout: Duration, deadline: Option<Duration>) -> Result<Self, FetchError> {
         let client = reqwest::blocking::Client::builder()
             .timeout(timeout)
             .build()
-            .map_err(|source| FetchError::Http {
+            .map_err(|e| FetchError::Http {
                 url: base.to_owned(),
-                source,
+                reason: http_reason(&e),
             })?;
         Ok(Http {
             client,
             base: base.trim_end_matches('/').to_owned(),
+            timeout,
+            deadline: deadline.map(|d| (Instant::now() + d, d)),
         })
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path)
+    }
+
+    fn past_deadline(&self, url: &str) -> FetchError {
+        FetchError::Deadline {
+            url: url.to_owned(),
+            deadline_secs: self.deadline.map_or(0, |(_, d)| d.as_secs()),
+        }
+    }
+
+    /// Time left for one request: the per-request timeout, cut to what is
+    /// left of the overall deadline.
+    fn budget(&self, url: &str) -> Result<Duration, FetchError> {
+        match self.deadline {
+            None => Ok(self.timeout),
+            Some((end, _)) => {
+                let left = end.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self.past_deadline(url));
+                }
+                Ok(left.min(self.timeout))
+            }
+        }
     }
 
     fn send(
@@ -93,22 +143,63 @@ impl Http {
         req: reqwest::blocking::RequestBuilder,
         limit: usize,
     ) -> Result<(u16, Vec<u8>), FetchError> {
-        let resp = req.send().map_err(|source| FetchError::Http {
-            url: url.to_owned(),
-            source,
-        })?;
+        let budget = self.budget(url)?;
+        let started = Instant::now();
+        let over = |e: &reqwest::Error| {
+            if self.budget(url).is_err() {
+                self.past_deadline(url)
+            } else {
+                FetchError::Http {
+                    url: url.to_owned(),
+                    reason: http_reason(e),
+                }
+            }
+        };
+        // The request's own timeout covers connecting, headers and the
+        // body (reqwest's total timeout); the loop below also stops at the
+        // budget between reads.
+        let mut resp = req.timeout(budget).send().map_err(|e| over(&e))?;
         let status = resp.status().as_u16();
         let mut body = Vec::new();
-        resp.take(limit as u64 + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| FetchError::Log {
-                reason: format!("{url}: {e}"),
-            })?;
-        if body.len() > limit {
-            return Err(FetchError::TooLarge {
-                url: url.to_owned(),
-                limit: limit as u64,
-            });
+        let mut buf = [0u8; 16 << 10];
+        loop {
+            if started.elapsed() >= budget {
+                return Err(if self.budget(url).is_err() {
+                    self.past_deadline(url)
+                } else {
+                    FetchError::Http {
+                        url: url.to_owned(),
+                        reason: "timed out reading the body".to_owned(),
+                    }
+                });
+            }
+            let n = match resp.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(if self.budget(url).is_err() {
+                        self.past_deadline(url)
+                    } else {
+                        let reason =
+                            match e.get_ref().and_then(|r| r.downcast_ref::<reqwest::Error>()) {
+                                Some(r) => http_reason(r),
+                                None => e.to_string(),
+                            };
+                        FetchError::Http {
+                            url: url.to_owned(),
+                            reason,
+                        }
+                    })
+                }
+            };
+            body.extend_from_slice(&buf[..n]);
+            if body.len() > limit {
+                return Err(FetchError::TooLarge {
+                    url: url.to_owned(),
+                    limit: limit as u64,
+                });
+            }
         }
         Ok((status, body))
     }
@@ -138,7 +229,7 @@ fn log_err(e: impl std::fmt::Display) -> FetchError {
 }
 
 /// Fetches `/checkpoint` and opens it with the policy (log key, witness
-/// cosignatures, quorum).
+/// cosignatures, quorum); for [`publish`].
 fn fetch_checkpoint(
     http: &Http,
     policy: &TrustPolicy,
@@ -151,10 +242,18 @@ fn fetch_checkpoint(
             origin: cp.origin.clone(),
         })
     })?;
+    if note
+        .verify(&Verifiers::from_keys([log.key.clone()]))
+        .is_err()
+    {
+        return Err(FetchError::Checkpoint(Rejection::BadLogSignature {
+            origin: cp.origin.clone(),
+        }));
+    }
     let opened =
-        open_checkpoint(&bytes, &log.key, &policy.tlog().witness_verifiers()).map_err(|_| {
-            FetchError::Checkpoint(Rejection::BadLogSignature {
-                origin: cp.origin.clone(),
+        open_checkpoint(&bytes, &log.key, &policy.tlog().witness_verifiers()).map_err(|e| {
+            FetchError::Checkpoint(Rejection::BadCosignature {
+                reason: e.to_string(),
             })
         })?;
     let names = policy.tlog().witness_names_for(&opened.cosignatures);
@@ -174,48 +273,295 @@ fn tile_reader(
     })
 }
 
-/// Fetches the newest `rules` statement signed by a policy publisher from
-/// the log at `log_url`, builds its inclusion proof and the consistency
-/// proof from the stored checkpoint out of the log's tiles, downloads the
-/// bundle (never more than the limit) and runs [`verify_update`].
+/// Node hashes of a tree whose leaves from `start` on are known (hashed
+/// from the entries read): nodes entirely before `start` come from tiles,
+/// every other node is computed from the leaves. When [`tree_root`] over
+/// this reader equals a signed root, every leaf from `start` on, and every
+/// tile hash used, is authenticated by that root.
+struct RangeReader<R> {
+    tiles: R,
+    start: u64,
+    leaves: Vec<Hash>,
+}
+
+impl<R: HashReader> HashReader for RangeReader<R> {
+    fn read_node(&self, level: u8, index: u64) -> Result<Hash, vitrine_tlog::Error> {
+        let unavailable = vitrine_tlog::Error::HashUnavailable { level, index };
+        let end = (u128::from(index) + 1) << level;
+        if end <= u128::from(self.start) {
+            return self.tiles.read_node(level, index);
+        }
+        if level == 0 {
+            let i = index.checked_sub(self.start).ok_or(unavailable.clone())?;
+            return usize::try_from(i)
+                .ok()
+                .and_then(|i| self.leaves.get(i))
+                .copied()
+                .ok_or(unavailable);
+        }
+        Ok(node_hash(
+            &self.read_node(level - 1, 2 * index)?,
+            &self.read_node(level - 1, 2 * index + 1)?,
+        ))
+    }
+}
+
+/// The entries of `[start, size)` that matter to an endpoint, read from
+/// the log's entry bundles, with every leaf hash.
+struct Entries {
+    leaves: Vec<Hash>,
+    /// (index, note) of every entry that looks like a `rules` statement.
+    rules: Vec<(u64, Vec<u8>)>,
+    /// (index, note) of every entry that looks like a `review` statement.
+    reviews: Vec<(u64, Vec<u8>)>,
+}
+
+fn read_entries(http: &Http, start: u64, size: u64) -> Result<Entries, FetchError> {
+    let rules_header = format!("{}\n", StatementType::Rules.header());
+    let review_header = format!("{}\n", StatementType::Review.header());
+    let mut out = Entries {
+        leaves: Vec::new(),
+        rules: Vec::new(),
+        reviews: Vec::new(),
+    };
+    let mut leaf = start;
+    while leaf < size {
+        let (first, entries) = fetch_entries(http, size, leaf)?;
+        for (i, e) in entries.into_iter().enumerate() {
+            let index = first + i as u64;
+            if index < start {
+                continue;
+            }
+            out.leaves.push(leaf_hash(&e));
+            if e.starts_with(rules_header.as_bytes()) {
+                out.rules.push((index, e));
+            } else if e.starts_with(review_header.as_bytes()) {
+                out.reviews.push((index, e));
+            }
+        }
+        leaf = start + out.leaves.len() as u64;
+    }
+    Ok(out)
+}
+
+/// A checkpoint verified online, with nothing newer to install: the
+/// endpoint is up to date (see [`store_up_to_date`]).
+#[derive(Debug, Clone)]
+pub struct UpToDate {
+    /// The log's origin.
+    pub origin: String,
+    /// The verified checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Policy names of the witnesses that cosigned it.
+    pub witnesses: Vec<String>,
+    note: Vec<u8>,
+    stored_before: Option<(u64, Hash)>,
+}
+
+/// What [`fetch_update`] found.
+#[derive(Debug)]
+pub enum Fetched {
+    /// A newer statement (or the active bundle's own): verified, ready for
+    /// [`crate::activate`].
+    Update(Box<VerifiedUpdate>),
+    /// No `rules` statement since the stored checkpoint, and a bundle is
+    /// active.
+    UpToDate(UpToDate),
+}
+
+/// Stores the checkpoint of an [`UpToDate`] if it is newer than the stored
+/// one (so the next update's fork baseline does not lag); returns whether
+/// it did.
+pub fn store_up_to_date(state: &EndpointState, up: &UpToDate) -> Result<bool, UpdateError> {
+    let now = state
+        .stored_checkpoint(&up.origin)?
+        .map(|s| (s.size, s.root));
+    if now != up.stored_before || state.fork_evidence(&up.origin)?.is_some() {
+        return Err(UpdateError::StateChanged);
+    }
+    if now.is_some_and(|(size, _)| size >= up.checkpoint.size) {
+        return Ok(false);
+    }
+    state.store_checkpoint(&up.origin, &up.note)?;
+    Ok(true)
+}
+
+/// Fetches an update from the log at `log_url`:
 ///
-/// Tiles are not trusted: every proof built from them is verified against
-/// the signed checkpoints.
+/// 1. `/checkpoint`: the log's signature, the witnesses' cosignatures and
+///    quorum, the fork comparison with the stored checkpoint (same size),
+///    freshness — all before any tile or bundle byte is read;
+/// 2. every entry since the stored checkpoint (since 0 on a first update),
+///    hashed and checked, with the tiles before it, against the signed root,
+///    so no entry can be replaced, hidden or skipped;
+/// 3. the fork comparison of the stored checkpoint against the new tree's
+///    own hashes (proven forks are recorded);
+/// 4. the newest `rules` statement by a policy publisher in those entries,
+///    its inclusion proof, the review statements logged with it, the
+///    bundle (never more than the limit), and [`verify_update`].
+///
+/// Everything ends by `opts.deadline`. Tiles are not trusted: every hash
+/// used is checked against the signed checkpoint.
 pub fn fetch_update(
     policy: &TrustPolicy,
     state: &EndpointState,
     log_url: &str,
     now: u64,
     opts: &FetchOptions,
-) -> Result<VerifiedUpdate, UpdateError> {
-    let http = Http::new(log_url, opts.timeout)?;
-    let (opened, _) = fetch_checkpoint(&http, policy)?;
-    let size = opened.checkpoint.size;
-    let publishers = policy.publisher_verifiers();
-    let (index, statement) = match opts.index {
-        Some(i) => (i, fetch_entry(&http, size, i)?),
-        None => find_newest_rules(&http, size, &publishers, opts.max_entry_bundles)?,
+) -> Result<Fetched, UpdateError> {
+    let http = Http::new(log_url, opts.timeout, Some(opts.deadline))?;
+    let limits = policy.limits();
+
+    // 1. The checkpoint.
+    let cp_bytes = http.get("checkpoint", limits.checkpoint)?;
+    let note = Note::parse(&cp_bytes).map_err(log_err)?;
+    let cp = Checkpoint::parse(note.text()).map_err(log_err)?;
+    let origin = cp.origin.clone();
+    let log = policy
+        .tlog()
+        .log_for_origin(&origin)
+        .ok_or_else(|| Rejection::UnknownLog {
+            origin: origin.clone(),
+        })?;
+    if let Some(ev) = state.fork_evidence(&origin)? {
+        return Err(UpdateError::LogFrozenByFork {
+            evidence: state.fork_path(&ev.origin),
+            origin: ev.origin,
+        });
+    }
+    note.verify(&Verifiers::from_keys([log.key.clone()]))
+        .map_err(|_| Rejection::BadLogSignature {
+            origin: origin.clone(),
+        })?;
+    let cp_note = note.to_bytes();
+    let cosigs = verify_cosignatures(policy, &note)?;
+    let stored = state.stored_checkpoint(&origin)?;
+    if stored.as_ref().is_some_and(|s| s.size == cp.size) {
+        check_fork(state, now, &cp, &cp_note, &[])?;
+    }
+    check_fresh(policy, &cosigs, now)?;
+    let witnesses: Vec<String> = policy
+        .tlog()
+        .witness_names_for(&cosigs)
+        .into_iter()
+        .collect();
+    let size = cp.size;
+    let start = match &stored {
+        Some(old) if old.size > size => {
+            return Err(Rejection::OlderCheckpoint {
+                stored: old.size,
+                new: size,
+            }
+            .into())
+        }
+        Some(old) => old.size,
+        None => 0,
     };
-    let reader = tile_reader(&http, size);
-    let proof = inclusion_proof(&reader, index, size).map_err(log_err)?;
-    let origin = opened.checkpoint.origin.clone();
-    let consistency = match state.stored_checkpoint(&origin)? {
+
+    // 2. Every entry since the stored checkpoint, checked against the root.
+    let mut entries = read_entries(&http, start, size)?;
+    let mut start = start;
+    let active = state.active()?;
+    let publishers = policy.publisher_verifiers();
+    let newest = |entries: &Entries| {
+        entries
+            .rules
+            .iter()
+            .rev()
+            .find(|(_, e)| {
+                matches!(
+                    Statement::open(e, &publishers),
+                    Ok((Statement::Rules(_), _))
+                )
+            })
+            .cloned()
+    };
+    let mut found = newest(&entries);
+    if found.is_none() && active.is_none() && start > 0 {
+        // Nothing active and nothing new: look at the whole log.
+        let mut earlier = read_entries(&http, 0, start)?;
+        earlier.leaves.append(&mut entries.leaves);
+        earlier.rules.append(&mut entries.rules);
+        earlier.reviews.append(&mut entries.reviews);
+        entries = earlier;
+        start = 0;
+        found = newest(&entries);
+    }
+    let reader = RangeReader {
+        tiles: tile_reader(&http, size),
+        start,
+        leaves: std::mem::take(&mut entries.leaves),
+    };
+    if tree_root(&reader, size).map_err(log_err)? != cp.root {
+        return Err(Rejection::LogDataMismatch { size }.into());
+    }
+
+    // 3. The stored checkpoint against the new tree's own hashes.
+    let consistency = match &stored {
         Some(old) if old.size < size => {
-            consistency_proof(&reader, old.size, size).map_err(log_err)?
+            let mut proof = consistency_proof(&reader, old.size, size).map_err(log_err)?;
+            if old.size.is_power_of_two() {
+                // The RFC proof omits the node for [0, old size); with it a
+                // different prefix is provable.
+                let prefix = tree_root(&reader, old.size).map_err(log_err)?;
+                if prefix != old.root {
+                    proof.insert(0, prefix);
+                }
+            }
+            check_fork(state, now, &cp, &cp_note, &proof)?;
+            proof
         }
         _ => Vec::new(),
     };
-    let tlog_proof = TlogProof::new(None, index, proof, opened.note)
-        .map_err(log_err)?
-        .to_bytes();
+
+    // 4. The newest rules statement, or up to date.
+    let (index, statement) = match (opts.index, found) {
+        (Some(i), _) => {
+            if i >= size {
+                return Err(log_err(format!("index {i} is past the tree size {size}")).into());
+            }
+            (i, fetch_entry(&http, size, i)?)
+        }
+        (None, Some(f)) => f,
+        (None, None) => {
+            if active.is_none() {
+                return Err(log_err("no rules statement by a policy publisher in the log").into());
+            }
+            return Ok(Fetched::UpToDate(UpToDate {
+                origin,
+                checkpoint: cp,
+                witnesses,
+                note: cp_note,
+                stored_before: stored.map(|s| (s.size, s.root)),
+            }));
+        }
+    };
+    let logged = |index: u64| -> Result<Vec<u8>, UpdateError> {
+        let proof = inclusion_proof(&reader, index, size).map_err(log_err)?;
+        Ok(TlogProof::new(None, index, proof, note.clone())
+            .map_err(log_err)?
+            .to_bytes())
+    };
+    let tlog_proof = logged(index)?;
     let bundle = match Statement::parse(Note::parse(&statement).map_err(log_err)?.text().as_bytes())
     {
         Ok(Statement::Rules(r)) => http.get(
             &format!("content/sha256/{}", hex::encode(r.sha256.0)),
-            policy.limits().bundle,
+            limits.bundle,
         )?,
         _ => Vec::new(), // verify_update names the problem
     };
+    // Reviews logged since the stored checkpoint (read and checked above),
+    // each with its inclusion proof under this checkpoint.
+    let mut reviews = Vec::new();
+    if policy.require_reviews() > 0 {
+        for (i, e) in entries.reviews.into_iter().rev().take(1024) {
+            reviews.push(LoggedReview {
+                statement: e,
+                tlog_proof: logged(i)?,
+            });
+        }
+    }
     verify_update(
         policy,
         state,
@@ -225,9 +571,10 @@ pub fn fetch_update(
             statement,
             tlog_proof,
             consistency_proof: consistency,
-            reviews: Vec::new(),
+            reviews,
         },
     )
+    .map(|v| Fetched::Update(Box::new(v)))
 }
 
 fn fetch_entries(http: &Http, size: u64, leaf: u64) -> Result<(u64, Vec<Vec<u8>>), FetchError> {
@@ -246,31 +593,6 @@ fn fetch_entry(http: &Http, size: u64, index: u64) -> Result<Vec<u8>, FetchError
     Ok(entries.swap_remove(i))
 }
 
-fn find_newest_rules(
-    http: &Http,
-    size: u64,
-    publishers: &Verifiers,
-    max_bundles: u64,
-) -> Result<(u64, Vec<u8>), FetchError> {
-    if size == 0 {
-        return Err(log_err("the log is empty"));
-    }
-    let mut leaf = size - 1;
-    for _ in 0..max_bundles {
-        let (first, entries) = fetch_entries(http, size, leaf)?;
-        for (i, e) in entries.into_iter().enumerate().rev() {
-            if let Ok((Statement::Rules(_), _)) = Statement::open(&e, publishers) {
-                return Ok((first + i as u64, e));
-            }
-        }
-        if first == 0 {
-            break;
-        }
-        leaf = first - 1;
-    }
-    Err(log_err("no rules statement by a policy publisher found"))
-}
-
 /// Publishes a bundle: uploads it to the content store (signed `PUT`),
 /// submits the statement to `/add`, polls `/checkpoint` until one covering
 /// the entry has a witness quorum per `policy`, and returns the tlog-proof
@@ -283,7 +605,7 @@ pub fn publish(
     statement: &[u8],
     opts: &PublishOptions,
 ) -> Result<Vec<u8>, UpdateError> {
-    let http = Http::new(log_url, opts.timeout)?;
+    let http = Http::new(log_url, opts.timeout, None)?;
     let hex = hex::encode(Sha256::digest(bundle));
     let sig = publisher
         .sign(&format!("vitrine-content-put\n{hex}\n"))

@@ -33,6 +33,18 @@ impl Default for UpdateLimits {
     }
 }
 
+/// What scans do with an active bundle past its `expires` (policy line
+/// `on-expiry`). Either way `scan` and `status` say it expired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnExpiry {
+    /// Keep scanning with it (an old rule set beats none).
+    #[default]
+    Keep,
+    /// Scan with the built-in set instead (labelled unverified).
+    Builtin,
+}
+
 /// A parsed trust policy file (`docs/formats.md`, "Trust policy").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustPolicy {
@@ -41,6 +53,7 @@ pub struct TrustPolicy {
     reviewers: Vec<VerifierKey>,
     max_age: u64,
     require_reviews: u64,
+    on_expiry: OnExpiry,
     limits: UpdateLimits,
 }
 
@@ -52,6 +65,7 @@ impl TrustPolicy {
         let mut reviewers: Vec<VerifierKey> = Vec::new();
         let mut max_age = None;
         let mut require_reviews = None;
+        let mut on_expiry = None;
         for e in ext {
             let err = |reason: String| PolicyError::Line {
                 line: e.line,
@@ -77,6 +91,15 @@ impl TrustPolicy {
                         return Err(err(format!("duplicate {} key", e.keyword)));
                     }
                     list.push(key);
+                    // A publisher cannot review its own bundles.
+                    if publishers
+                        .iter()
+                        .any(|p| reviewers.iter().any(|r| r.public_key() == p.public_key()))
+                    {
+                        return Err(err(
+                            "the same key is both a publisher and a reviewer".to_owned()
+                        ));
+                    }
                 }
                 "max-age" | "require-reviews" => {
                     let n = parse_u64(arg)
@@ -88,6 +111,16 @@ impl TrustPolicy {
                     };
                     if slot.replace(n).is_some() {
                         return Err(err(format!("repeated {} line", e.keyword)));
+                    }
+                }
+                "on-expiry" => {
+                    let v = match arg.as_str() {
+                        "keep" => OnExpiry::Keep,
+                        "builtin" => OnExpiry::Builtin,
+                        _ => return Err(err("on-expiry must be keep or builtin".to_owned())),
+                    };
+                    if on_expiry.replace(v).is_some() {
+                        return Err(err("repeated on-expiry line".to_owned()));
                     }
                 }
                 other => return Err(err(format!("unknown keyword {other:?}"))),
@@ -124,6 +157,7 @@ impl TrustPolicy {
             reviewers,
             max_age,
             require_reviews,
+            on_expiry: on_expiry.unwrap_or_default(),
             limits: UpdateLimits::default(),
         })
     }
@@ -140,6 +174,9 @@ impl TrustPolicy {
         s.push_str(&format!("max-age {}\n", self.max_age));
         if self.require_reviews > 0 {
             s.push_str(&format!("require-reviews {}\n", self.require_reviews));
+        }
+        if self.on_expiry == OnExpiry::Builtin {
+            s.push_str("on-expiry builtin\n");
         }
         s
     }
@@ -178,6 +215,11 @@ impl TrustPolicy {
     /// Approving reviews required per bundle.
     pub fn require_reviews(&self) -> u64 {
         self.require_reviews
+    }
+
+    /// What scans do with an expired active bundle.
+    pub fn on_expiry(&self) -> OnExpiry {
+        self.on_expiry
     }
 
     /// Size limits.

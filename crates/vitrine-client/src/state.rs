@@ -4,6 +4,7 @@
 //! ```text
 //! <state>/checkpoints/<log-id>          newest verified cosigned checkpoint note
 //! <state>/forks/<log-id>.json           fork evidence (freezes that log)
+//! <state>/forks/<log-id>.cleared-<t>.json  evidence the owner cleared at time t
 //! <state>/bundles/<version>-<sha256>/   bundle, bundle.statement, bundle.tlog-proof, metadata.json
 //! <state>/active                        name of the active bundle directory
 //! ```
@@ -43,6 +44,10 @@ pub struct ActiveMetadata {
     pub witnesses: Vec<String>,
     /// When it was verified, Unix seconds.
     pub verified_at: u64,
+    /// The policy's `on-expiry` when it was installed: what scans do once
+    /// it has expired.
+    #[serde(default)]
+    pub on_expiry: crate::OnExpiry,
 }
 
 /// The active bundle as stored.
@@ -78,6 +83,19 @@ pub struct ForkEvidence {
     pub consistency_proof: Vec<String>,
 }
 
+/// A fork evidence file as found in the state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkRecord {
+    /// The log id (file name stem).
+    pub id: String,
+    /// When the owner cleared it, Unix seconds; `None` while it stands.
+    pub cleared_at: Option<u64>,
+    /// The file.
+    pub path: PathBuf,
+    /// Its content.
+    pub evidence: ForkEvidence,
+}
+
 /// What [`EndpointState::clear_fork`] does with the stored checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckpointAfterClear {
@@ -96,7 +114,7 @@ pub struct EndpointState {
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> UpdateError + '_ {
     move |source| UpdateError::Io {
         path: path.to_owned(),
-        source,
+        error: source,
     }
 }
 
@@ -211,8 +229,48 @@ impl EndpointState {
         Ok(path)
     }
 
+    /// Every fork evidence file, standing and cleared, oldest first by file
+    /// name. A file that does not parse is reported as corrupt.
+    pub fn fork_records(&self) -> Result<Vec<ForkRecord>, UpdateError> {
+        let forks = self.dir.join("forks");
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&forks) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io(&forks)(e)),
+        };
+        for e in entries {
+            let e = e.map_err(io(&forks))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !name.ends_with(".json") {
+                continue;
+            }
+            let stem = &name[..name.len() - ".json".len()];
+            let (id, cleared_at) = match stem.split_once(".cleared-") {
+                Some((id, t)) => (id.to_owned(), t.parse().ok()),
+                None => (stem.to_owned(), None),
+            };
+            let path = e.path();
+            let bytes = fs::read(&path).map_err(io(&path))?;
+            let evidence: ForkEvidence =
+                serde_json::from_slice(&bytes).map_err(|e| UpdateError::CorruptState {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            out.push(ForkRecord {
+                id,
+                cleared_at,
+                path,
+                evidence,
+            });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
     /// The owner's explicit decision to unfreeze a log after reviewing the
-    /// evidence. The evidence is kept, renamed `<log-id>.cleared-<now>.json`.
+    /// evidence. The evidence is kept, renamed `<log-id>.cleared-<now>.json`:
+    /// the clearing is itself recorded in the state.
     pub fn clear_fork(
         &self,
         origin: &str,
@@ -221,10 +279,17 @@ impl EndpointState {
     ) -> Result<(), UpdateError> {
         let path = self.fork_path(origin);
         if path.exists() {
-            let kept = self
-                .dir
-                .join("forks")
-                .join(format!("{}.cleared-{now}.json", log_id(origin)));
+            let mut t = now;
+            let kept = loop {
+                let p = self
+                    .dir
+                    .join("forks")
+                    .join(format!("{}.cleared-{t}.json", log_id(origin)));
+                if !p.exists() {
+                    break p;
+                }
+                t += 1;
+            };
             fs::rename(&path, &kept).map_err(io(&path))?;
         }
         if checkpoint == CheckpointAfterClear::Forget {

@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use vitrine_bundle::Bundle;
-use vitrine_note::{Note, VerificationError, Verifiers};
+use vitrine_note::{Note, VerificationError, VerifiedSignature, Verifiers};
 use vitrine_statements::{Rules, Statement, Verdict};
-use vitrine_tlog::{leaf_hash, verify_consistency, verify_inclusion, Checkpoint, Hash, TlogProof};
+use vitrine_tlog::{
+    leaf_hash, node_hash, verify_consistency, verify_inclusion, Checkpoint, Hash, TlogProof,
+};
 
 use crate::state::{hex_hash, ActiveBundle, ActiveMetadata, EndpointState, ForkEvidence};
 use crate::{ForkKind, Rejection, TrustPolicy, UpdateError};
@@ -25,8 +27,18 @@ pub struct UpdateInput {
     /// Consistency proof between the stored checkpoint and the proof's
     /// (from the smaller to the larger); empty if none is needed.
     pub consistency_proof: Vec<Hash>,
-    /// Signed `review` statement notes about the bundle.
-    pub reviews: Vec<Vec<u8>>,
+    /// `review` statements about the bundle, each with its tlog-proof.
+    pub reviews: Vec<LoggedReview>,
+}
+
+/// A `review` statement and its tlog-proof. It counts only if the proof
+/// includes it in the very checkpoint the update was verified under.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoggedReview {
+    /// The signed `review` statement note, exactly as logged.
+    pub statement: Vec<u8>,
+    /// Its tlog-proof (c2sp.org/tlog-proof@v1).
+    pub tlog_proof: Vec<u8>,
 }
 
 /// An update that passed every check, ready for [`activate`].
@@ -48,6 +60,11 @@ pub struct VerifiedUpdate {
     pub verified_at: u64,
     /// Whether the checkpoint is newer than the stored one.
     pub advances_checkpoint: bool,
+    /// The bundle is the active one: [`activate`] only advances the stored
+    /// checkpoint ("up to date").
+    pub already_active: bool,
+    /// The policy's `on-expiry`, recorded with the bundle.
+    pub on_expiry: crate::OnExpiry,
     stored_before: Option<(u64, Hash)>,
     input: UpdateInput,
     checkpoint_note: Vec<u8>,
@@ -67,7 +84,8 @@ fn oversized(what: &'static str, size: usize, limit: usize) -> Result<(), Reject
 
 /// Runs the update check: DESIGN.md steps 1–7 in order, each failure with
 /// its own [`Rejection`]. Reads the endpoint state; writes only fork
-/// evidence (step 4).
+/// evidence, and only proven evidence (see [`ForkKind`]), which is
+/// compared first so that nothing else wrong in the input can hide it.
 pub fn verify_update(
     policy: &TrustPolicy,
     state: &EndpointState,
@@ -75,6 +93,9 @@ pub fn verify_update(
     input: UpdateInput,
 ) -> Result<VerifiedUpdate, UpdateError> {
     let limits = policy.limits();
+    if input.tlog_proof.len() <= limits.proof {
+        fork_precheck(policy, state, now, &input)?;
+    }
     // Step 1: size limits everywhere, then the bundle is what the statement names.
     oversized("bundle", input.bundle.len(), limits.bundle)?;
     oversized("statement", input.statement.len(), limits.statement)?;
@@ -153,29 +174,13 @@ pub fn verify_update(
         .ok_or_else(|| Rejection::UnknownLog {
             origin: origin.clone(),
         })?;
-    if let Some(ev) = state.fork_evidence(&origin)? {
-        return Err(UpdateError::LogFrozenByFork {
-            origin: ev.origin,
-            evidence: state.fork_path(&origin),
-        });
-    }
     cp_note
         .verify(&Verifiers::from_keys([log.key.clone()]))
         .map_err(|_| Rejection::BadLogSignature {
             origin: origin.clone(),
         })?;
-    let cosigs = cp_note
-        .verify_known(&policy.tlog().witness_verifiers())
-        .map_err(|e| Rejection::BadCosignature {
-            reason: e.to_string(),
-        })?;
+    let cosigs = verify_cosignatures(policy, cp_note)?;
     let names: BTreeSet<String> = policy.tlog().witness_names_for(&cosigs);
-    if !policy.tlog().check_quorum(&names) {
-        return Err(Rejection::QuorumNotMet {
-            cosigned: names.into_iter().collect(),
-        }
-        .into());
-    }
     verify_inclusion(
         proof.index(),
         cp.size,
@@ -188,79 +193,16 @@ pub fn verify_update(
     })?;
 
     // Step 4: consistent with the newest checkpoint this endpoint verified.
+    // A proven fork was recorded before step 1; a proof that does not
+    // verify is only a refusal.
     let stored = state.stored_checkpoint(&origin)?;
-    let mut advances = true;
-    if let Some(old) = &stored {
-        let fork = |kind| -> UpdateError {
-            let stored_note = match state.stored_checkpoint_note(&origin) {
-                Ok(n) => n.unwrap_or_default(),
-                Err(e) => return e,
-            };
-            let ev = ForkEvidence {
-                origin: origin.clone(),
-                kind,
-                detected_at: now,
-                stored_checkpoint: String::from_utf8_lossy(&stored_note).into_owned(),
-                new_checkpoint: String::from_utf8_lossy(&cp_bytes).into_owned(),
-                consistency_proof: input
-                    .consistency_proof
-                    .iter()
-                    .map(|h| base64::engine::general_purpose::STANDARD.encode(h))
-                    .collect(),
-            };
-            match state.record_fork(&ev) {
-                Ok(evidence) => UpdateError::Fork {
-                    origin: origin.clone(),
-                    kind,
-                    evidence,
-                },
-                Err(e) => e,
-            }
-        };
-        let cproof = &input.consistency_proof;
-        if cp.size == old.size {
-            if cp.root != old.root {
-                return Err(fork(ForkKind::SameSizeDifferentRoot));
-            }
-            advances = false;
-        } else if cp.size > old.size {
-            if cproof.is_empty() {
-                return Err(Rejection::MissingConsistencyProof {
-                    stored: old.size,
-                    new: cp.size,
-                }
-                .into());
-            }
-            if verify_consistency(old.size, cp.size, cproof, &old.root, &cp.root).is_err() {
-                return Err(fork(ForkKind::ConsistencyProofFailed));
-            }
-        } else {
-            if cproof.is_empty() {
-                return Err(Rejection::OlderCheckpoint {
-                    stored: old.size,
-                    new: cp.size,
-                }
-                .into());
-            }
-            if verify_consistency(cp.size, old.size, cproof, &cp.root, &old.root).is_err() {
-                return Err(fork(ForkKind::ConsistencyProofFailed));
-            }
-            // An older, consistent checkpoint: keep the stored newer one.
-            advances = false;
-        }
-    }
+    let advances = match &stored {
+        None => true,
+        Some(old) => consistent_with_stored(old, &cp, &input.consistency_proof)?,
+    };
 
-    // Step 5: fresh cosignatures (no freeze), bundle not expired.
-    // Only policy witnesses' cosignatures were verified, so only theirs count.
-    let newest = cosigs.iter().filter_map(|v| v.timestamp()).max();
-    if newest.is_none_or(|t| now.saturating_sub(t) > policy.max_age()) {
-        return Err(Rejection::StaleCheckpoint {
-            newest,
-            now,
-            max_age: policy.max_age(),
-        }
-        .into());
-    }
+    // Step 5: fresh cosignatures from a quorum (no freeze), bundle not expired.
+    check_fresh(policy, &cosigs, now)?;
     if now >= rules.expires {
         return Err(Rejection::Expired {
             expires: rules.expires,
@@ -269,8 +211,10 @@ pub fn verify_update(
         .into());
     }
 
-    // Step 6: no rollback.
+    // Step 6: no rollback. The active bundle itself again is "up to date":
+    // its checkpoint may still advance the stored one.
     let active = state.active()?;
+    let mut already_active = false;
     if let Some(a) = &active {
         let m = &a.metadata;
         if rules.version < m.version {
@@ -281,15 +225,18 @@ pub fn verify_update(
             .into());
         }
         if rules.version == m.version {
-            if m.sha256 == hex::encode(rules.sha256.0) {
-                return Err(UpdateError::AlreadyActive { version: m.version });
+            if m.sha256 != hex::encode(rules.sha256.0) {
+                return Err(Rejection::SameVersionDifferentBundle { version: m.version }.into());
             }
-            return Err(Rejection::SameVersionDifferentBundle { version: m.version }.into());
+            already_active = true;
         }
     }
 
-    // Step 7: reviews, where the policy demands them.
-    check_reviews(policy, &rules, &input.reviews)?;
+    // Step 7: reviews, where the policy demands them (checked when the
+    // active bundle was installed).
+    if !already_active {
+        check_reviews(policy, &rules, &input.reviews, &cp)?;
+    }
 
     Ok(VerifiedUpdate {
         bundle,
@@ -298,6 +245,8 @@ pub fn verify_update(
         witnesses: names.into_iter().collect(),
         verified_at: now,
         advances_checkpoint: advances,
+        already_active,
+        on_expiry: policy.on_expiry(),
         stored_before: stored.map(|s| (s.size, s.root)),
         checkpoint: cp,
         checkpoint_note: cp_bytes,
@@ -307,29 +256,318 @@ pub fn verify_update(
     })
 }
 
+/// Largest clock difference tolerated on a witness cosignature's timestamp:
+/// a cosignature dated further in the future does not count as fresh.
+pub const MAX_CLOCK_SKEW: u64 = 300;
+
+/// Verifies the policy witnesses' cosignatures on a checkpoint note and
+/// checks that they make a quorum (step 3).
+pub(crate) fn verify_cosignatures(
+    policy: &TrustPolicy,
+    note: &Note,
+) -> Result<Vec<VerifiedSignature>, Rejection> {
+    let cosigs = note
+        .verify_known(&policy.tlog().witness_verifiers())
+        .map_err(|e| Rejection::BadCosignature {
+            reason: e.to_string(),
+        })?;
+    let names = policy.tlog().witness_names_for(&cosigs);
+    if !policy.tlog().check_quorum(&names) {
+        return Err(Rejection::QuorumNotMet {
+            cosigned: names.into_iter().collect(),
+        });
+    }
+    Ok(cosigs)
+}
+
+/// Step 5: the cosignatures that are fresh (at most max-age old, at most
+/// [`MAX_CLOCK_SKEW`] in the future) must themselves make a quorum, and
+/// there must be at least one: one witness with a wrong clock cannot keep
+/// a checkpoint fresh, and `quorum none` accepts no update.
+pub(crate) fn check_fresh(
+    policy: &TrustPolicy,
+    cosigs: &[VerifiedSignature],
+    now: u64,
+) -> Result<(), Rejection> {
+    let fresh: Vec<VerifiedSignature> = cosigs
+        .iter()
+        .filter(|v| {
+            v.timestamp().is_some_and(|t| {
+                t <= now.saturating_add(MAX_CLOCK_SKEW) && now.saturating_sub(t) <= policy.max_age()
+            })
+        })
+        .cloned()
+        .collect();
+    let names = policy.tlog().witness_names_for(&fresh);
+    if names.is_empty() || !policy.tlog().check_quorum(&names) {
+        return Err(Rejection::StaleCheckpoint {
+            newest: cosigs.iter().filter_map(|v| v.timestamp()).max(),
+            now,
+            max_age: policy.max_age(),
+            fresh: names.into_iter().collect(),
+        });
+    }
+    Ok(())
+}
+
+/// What a consistency proof between two signed checkpoints shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Consistency {
+    /// The smaller tree is a prefix of the larger.
+    Consistent,
+    /// The proof's hashes reproduce the larger tree's signed root but give
+    /// another root at the smaller size: the log signed two incompatible
+    /// trees.
+    Fork,
+    /// The proof does not reproduce the larger root: it proves nothing.
+    Unproven,
+}
+
+/// Judges a consistency proof from (`size1`, `root1`) to the larger
+/// (`size2`, `root2`). A fork needs the larger tree's own hashes: the
+/// RFC 9162 algorithm run on the proof must give `root2`, and the root it
+/// gives at `size1` must differ from `root1`. When `size1` is a power of
+/// two the RFC proof omits the node for `[0, size1)`; a proof that carries
+/// it as an extra first hash can still prove a fork (the online path
+/// builds one from tiles).
+pub(crate) fn consistency_verdict(
+    size1: u64,
+    size2: u64,
+    proof: &[Hash],
+    root1: &Hash,
+    root2: &Hash,
+) -> Consistency {
+    if size1 == 0 || size2 <= size1 {
+        return Consistency::Unproven;
+    }
+    if verify_consistency(size1, size2, proof, root1, root2).is_ok() {
+        return Consistency::Consistent;
+    }
+    let Some((first, rest)) = proof.split_first() else {
+        return Consistency::Unproven;
+    };
+    match roots_from_proof(size1, size2, *first, rest) {
+        Some((r1, r2)) if r2 == *root2 && r1 != *root1 => Consistency::Fork,
+        _ => Consistency::Unproven,
+    }
+}
+
+/// RFC 9162 §2.1.4.2 with the node for `[0, size1)` given as `first`: the
+/// roots at `size1` and `size2` the proof implies (None if it has the
+/// wrong length).
+fn roots_from_proof(size1: u64, size2: u64, first: Hash, rest: &[Hash]) -> Option<(Hash, Hash)> {
+    let (mut f, mut s) = (size1 - 1, size2 - 1);
+    while f & 1 == 1 {
+        f >>= 1;
+        s >>= 1;
+    }
+    let (mut fr, mut sr) = (first, first);
+    for c in rest {
+        if s == 0 {
+            return None;
+        }
+        if f & 1 == 1 || f == s {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            while f & 1 == 0 && f != 0 {
+                f >>= 1;
+                s >>= 1;
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    (s == 0).then_some((fr, sr))
+}
+
+/// Step 4 refusals: whether `cp` is consistent with the stored checkpoint,
+/// and whether it advances it.
+fn consistent_with_stored(
+    old: &Checkpoint,
+    cp: &Checkpoint,
+    cproof: &[Hash],
+) -> Result<bool, Rejection> {
+    if cp.size == old.size {
+        // A different root was recorded as a fork before step 1.
+        return if cp.root == old.root {
+            Ok(false)
+        } else {
+            Err(Rejection::BadConsistencyProof {
+                from: old.size,
+                to: cp.size,
+            })
+        };
+    }
+    let (small, large) = if cp.size > old.size {
+        (old, cp)
+    } else {
+        (cp, old)
+    };
+    if cproof.is_empty() {
+        return Err(if cp.size > old.size {
+            Rejection::MissingConsistencyProof {
+                stored: old.size,
+                new: cp.size,
+            }
+        } else {
+            Rejection::OlderCheckpoint {
+                stored: old.size,
+                new: cp.size,
+            }
+        });
+    }
+    match consistency_verdict(small.size, large.size, cproof, &small.root, &large.root) {
+        Consistency::Consistent => Ok(cp.size > old.size),
+        _ => Err(Rejection::BadConsistencyProof {
+            from: small.size,
+            to: large.size,
+        }),
+    }
+}
+
+/// Records fork evidence if `cp` (validly signed by the log key and
+/// cosigned by a quorum, which the caller checked) and the stored
+/// checkpoint cannot both be true; returns
+/// [`UpdateError::Fork`] then. Anything short of proof returns `Ok`.
+pub(crate) fn check_fork(
+    state: &EndpointState,
+    now: u64,
+    cp: &Checkpoint,
+    cp_bytes: &[u8],
+    cproof: &[Hash],
+) -> Result<(), UpdateError> {
+    let Some(old) = state.stored_checkpoint(&cp.origin)? else {
+        return Ok(());
+    };
+    let proven = if cp.size == old.size {
+        cp.root != old.root
+    } else if cp.size > old.size {
+        consistency_verdict(old.size, cp.size, cproof, &old.root, &cp.root) == Consistency::Fork
+    } else {
+        consistency_verdict(cp.size, old.size, cproof, &cp.root, &old.root) == Consistency::Fork
+    };
+    if !proven {
+        return Ok(());
+    }
+    let kind = if cp.size == old.size {
+        ForkKind::SameSizeDifferentRoot
+    } else {
+        ForkKind::DifferentPrefix
+    };
+    let stored_note = state
+        .stored_checkpoint_note(&cp.origin)?
+        .unwrap_or_default();
+    let ev = ForkEvidence {
+        origin: cp.origin.clone(),
+        kind,
+        detected_at: now,
+        stored_checkpoint: String::from_utf8_lossy(&stored_note).into_owned(),
+        new_checkpoint: String::from_utf8_lossy(cp_bytes).into_owned(),
+        consistency_proof: cproof
+            .iter()
+            .map(|h| base64::engine::general_purpose::STANDARD.encode(h))
+            .collect(),
+    };
+    let evidence = state.record_fork(&ev)?;
+    Err(UpdateError::Fork {
+        origin: cp.origin.clone(),
+        kind,
+        evidence,
+    })
+}
+
+/// Before any other check: a log frozen by evidence refuses everything,
+/// and a checkpoint validly signed by the log key and cosigned by a quorum
+/// of the policy's witnesses that contradicts the stored one is recorded as
+/// evidence whatever else is wrong with the update (a bad bundle or
+/// inclusion proof must not hide a fork). The quorum is required because
+/// evidence freezes the log: a stolen log key alone must not be able to
+/// freeze every endpoint; such a fork is refused at step 3 instead.
+fn fork_precheck(
+    policy: &TrustPolicy,
+    state: &EndpointState,
+    now: u64,
+    input: &UpdateInput,
+) -> Result<(), UpdateError> {
+    let Ok(proof) = TlogProof::parse(&input.tlog_proof) else {
+        return Ok(());
+    };
+    let cp = proof.checkpoint();
+    let Some(log) = policy.tlog().log_for_origin(&cp.origin) else {
+        return Ok(());
+    };
+    if let Some(ev) = state.fork_evidence(&cp.origin)? {
+        return Err(UpdateError::LogFrozenByFork {
+            evidence: state.fork_path(&ev.origin),
+            origin: ev.origin,
+        });
+    }
+    let note = proof.note();
+    if note
+        .verify(&Verifiers::from_keys([log.key.clone()]))
+        .is_err()
+        || verify_cosignatures(policy, note).is_err()
+    {
+        return Ok(());
+    }
+    check_fork(state, now, cp, &note.to_bytes(), &input.consistency_proof)
+}
+
 /// Counts distinct policy reviewers approving the bundle (subject: the
-/// bundle's SHA-256). Any rejection by a policy reviewer refuses it. Notes
-/// not signed by a policy reviewer, not reviews, or about another subject
-/// are ignored.
+/// bundle's SHA-256). Only logged reviews count: included, by their
+/// tlog-proof, in the same checkpoint as the update. Any rejection by a
+/// policy reviewer refuses it. Notes not logged there, not signed by a
+/// policy reviewer, signed by a publisher key, not reviews, or about another
+/// subject are ignored.
 fn check_reviews(
     policy: &TrustPolicy,
     rules: &Rules,
-    reviews: &[Vec<u8>],
+    reviews: &[LoggedReview],
+    cp: &Checkpoint,
 ) -> Result<(), Rejection> {
     let required = policy.require_reviews();
     if required == 0 {
         return Ok(());
     }
     let reviewers: Verifiers = policy.reviewers().iter().cloned().collect();
+    let publishers: BTreeSet<Vec<u8>> = policy
+        .publishers()
+        .iter()
+        .map(|k| k.public_key().to_bytes().to_vec())
+        .collect();
     let mut approvals = BTreeSet::new();
     for r in reviews.iter().take(1024) {
-        if r.len() > policy.limits().statement {
+        if r.statement.len() > policy.limits().statement
+            || r.tlog_proof.len() > policy.limits().proof
+        {
             continue;
         }
-        let Ok((Statement::Review(review), key)) = Statement::open(r, &reviewers) else {
+        let Ok(proof) = TlogProof::parse(&r.tlog_proof) else {
             continue;
         };
-        if review.subject != rules.sha256 {
+        let pcp = proof.checkpoint();
+        if pcp.origin != cp.origin || pcp.size != cp.size || pcp.root != cp.root {
+            continue;
+        }
+        if verify_inclusion(
+            proof.index(),
+            cp.size,
+            &leaf_hash(&r.statement),
+            proof.proof(),
+            &cp.root,
+        )
+        .is_err()
+        {
+            continue;
+        }
+        let Ok((Statement::Review(review), key)) = Statement::open(&r.statement, &reviewers) else {
+            continue;
+        };
+        if review.subject != rules.sha256
+            || publishers.contains(key.public_key().to_bytes().as_slice())
+        {
             continue;
         }
         match review.verdict {
@@ -354,14 +592,18 @@ fn check_reviews(
 
 /// Activates a verified update: runs `compile_check` first (a failure
 /// changes nothing), then writes the new bundle directory, advances the
-/// stored checkpoint and switches the active pointer. The active bundle is
+/// stored checkpoint and switches the active pointer. For the active
+/// bundle itself ([`VerifiedUpdate::already_active`]) it only advances the
+/// stored checkpoint. The active bundle is
 /// only ever replaced by one rename, so any failure leaves it as it was.
 pub fn activate(
     state: &EndpointState,
     verified: VerifiedUpdate,
     compile_check: impl FnOnce(&Bundle) -> Result<(), String>,
 ) -> Result<ActiveBundle, UpdateError> {
-    compile_check(&verified.bundle).map_err(|message| UpdateError::CompileCheck { message })?;
+    if !verified.already_active {
+        compile_check(&verified.bundle).map_err(|message| UpdateError::CompileCheck { message })?;
+    }
     // Another update may have run since verification.
     let stored_now = state
         .stored_checkpoint(&verified.origin)?
@@ -385,6 +627,7 @@ pub fn activate(
         checkpoint_root: hex_hash(&verified.checkpoint.root),
         witnesses: verified.witnesses.clone(),
         verified_at: verified.verified_at,
+        on_expiry: verified.on_expiry,
     };
     let input = &verified.input;
     let files: [(&str, &[u8]); 3] = [
@@ -396,6 +639,9 @@ pub fn activate(
     // still verified that checkpoint, which is all the stored one means.
     if verified.advances_checkpoint {
         state.store_checkpoint(&verified.origin, &verified.checkpoint_note)?;
+    }
+    if verified.already_active {
+        return state.active()?.ok_or(UpdateError::StateChanged);
     }
     state.install(&files, &metadata)
 }

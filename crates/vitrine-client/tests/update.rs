@@ -7,7 +7,8 @@ use std::path::Path;
 use vitrine_bundle::Bundle;
 use vitrine_client::{
     activate, read_update_dir, verify_update, write_update_dir, CheckpointAfterClear,
-    EndpointState, ForkKind, Rejection, TrustPolicy, UpdateError, UpdateInput, UpdateLimits,
+    EndpointState, ForkKind, LoggedReview, Rejection, TrustPolicy, UpdateError, UpdateInput,
+    UpdateLimits,
 };
 use vitrine_note::{Cosigner, Note, SignatureType, SignerKey};
 use vitrine_statements::{Review, Rules, Sha256, Statement, Verdict};
@@ -438,11 +439,26 @@ fn same_version_different_bytes() {
 }
 
 #[test]
-fn same_version_same_bytes_is_already_active() {
-    rejected(
-        |fx| fx.update(1),
-        |e| matches!(e, UpdateError::AlreadyActive { version: 1 }),
-    );
+fn same_version_same_bytes_is_up_to_date_and_advances_the_checkpoint() {
+    let mut fx = Fx::new();
+    fx.install(1);
+    let active = fx.state.active().unwrap();
+    // Unrelated traffic after v1, then the same v1 under the newer checkpoint.
+    fx.append(b"unrelated");
+    let statement = std::fs::read(active.as_ref().unwrap().dir.join("bundle.statement")).unwrap();
+    let note = fx.good_checkpoint();
+    let input = UpdateInput {
+        consistency_proof: fx.consistency(fx.tree.size()),
+        tlog_proof: fx.proof(5, note),
+        bundle: std::fs::read(active.as_ref().unwrap().bundle_path()).unwrap(),
+        statement,
+        reviews: vec![],
+    };
+    let v = fx.verify(input).unwrap();
+    assert!(v.already_active && v.advances_checkpoint);
+    activate(&fx.state, v, |_| panic!("nothing to compile")).unwrap();
+    assert_eq!(fx.state.active().unwrap(), active);
+    assert_eq!(fx.state.stored_checkpoint(ORIGIN).unwrap().unwrap().size, 7);
 }
 
 #[test]
@@ -502,31 +518,278 @@ fn fork_same_size_writes_evidence_and_freezes_log() {
     assert_eq!(fx.state.active().unwrap().unwrap().metadata.version, 2);
 }
 
+/// Issue 12, observation 1: a consistency proof that does not verify is a
+/// refusal of that update, never a freeze; the state is untouched and the
+/// genuine update still installs afterwards.
 #[test]
-fn fork_inconsistent_larger_tree() {
+fn bad_consistency_proofs_are_refusals_not_forks() {
+    type Tamper = fn(&mut Vec<Hash>);
+    let cases: [(&str, Tamper); 4] = [
+        ("one hash flipped", |p| p[0][0] ^= 1),
+        ("one line of 44 As", |p| {
+            *p =
+                vitrine_client::parse_consistency_proof(format!("{}=\n", "A".repeat(43)).as_bytes())
+                    .unwrap()
+        }),
+        ("a correct proof with one extra line", |p| p.push([7; 32])),
+        ("a correct proof with one extra first line", |p| {
+            p.insert(0, [7; 32])
+        }),
+    ];
+    for (what, tamper) in cases {
+        let mut fx = Fx::new();
+        fx.install(1);
+        let before = fx.snapshot();
+        let good = fx.update(2);
+        let mut bad = good.clone();
+        tamper(&mut bad.consistency_proof);
+        let err = fx.verify(bad).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                UpdateError::Rejected(Rejection::BadConsistencyProof { from: 6, to: 7 })
+            ),
+            "{what}: {err:?}"
+        );
+        assert_eq!(fx.snapshot(), before, "{what}: state changed");
+        assert!(fx.state.fork_evidence(ORIGIN).unwrap().is_none(), "{what}");
+        let v = fx.verify(good).unwrap();
+        activate(&fx.state, v, |_| Ok(())).unwrap();
+        assert_eq!(fx.state.active().unwrap().unwrap().metadata.version, 2);
+    }
+}
+
+/// A tree that does not extend the stored one: signed by the log key, with
+/// its own consistency proof (which reproduces its signed root) giving
+/// another root at the stored size. Returns the update offering it.
+fn forked_larger(fx: &Fx, prefix_len: u8, extra: u8, statement: &[u8]) -> (UpdateInput, u64) {
+    let mut forked = MemoryTree::new();
+    for i in 0..prefix_len {
+        forked.push_data(&[i + 100]);
+    }
+    for i in 0..extra {
+        forked.push_data(&[i + 200]);
+    }
+    forked.push_data(statement);
+    let size = forked.size();
+    let mut note = Checkpoint::new(ORIGIN, size, forked.root())
+        .sign(&fx.log)
+        .unwrap();
+    note.cosign(&fx.w[0], NOW - 5).unwrap();
+    note.cosign(&fx.w[1], NOW - 5).unwrap();
+    let old = fx.state.stored_checkpoint(ORIGIN).unwrap().unwrap();
+    let proof = TlogProof::new(
+        None,
+        size - 1,
+        inclusion_proof(&forked, size - 1, size).unwrap(),
+        note,
+    )
+    .unwrap();
+    let mut cproof = consistency_proof(&forked, old.size, size).unwrap();
+    if old.size.is_power_of_two() {
+        cproof.insert(0, vitrine_tlog::tree_root(&forked, old.size).unwrap());
+    }
+    (
+        UpdateInput {
+            tlog_proof: proof.to_bytes(),
+            consistency_proof: cproof,
+            ..UpdateInput::default()
+        },
+        size,
+    )
+}
+
+#[test]
+fn fork_larger_tree_with_another_prefix_is_recorded_and_freezes() {
     let mut fx = Fx::new();
     fx.install(1);
     let active = fx.state.active().unwrap();
-    let mut u = fx.update(2);
-    u.consistency_proof[0][0] ^= 1;
-    let err = fx.verify(u).unwrap_err();
+    let good = fx.update(2);
+    let (fork, _) = forked_larger(&fx, 6, 1, &good.statement);
+    let err = fx
+        .verify(UpdateInput {
+            bundle: good.bundle.clone(),
+            statement: good.statement.clone(),
+            ..fork
+        })
+        .unwrap_err();
     assert!(
         matches!(
             err,
             UpdateError::Fork {
-                kind: ForkKind::ConsistencyProofFailed,
+                kind: ForkKind::DifferentPrefix,
                 ..
             }
         ),
         "{err:?}"
     );
     assert_eq!(fx.state.active().unwrap(), active);
-    let u3 = fx.update(3);
-    let err = fx.verify(u3).unwrap_err();
+    let err = fx.verify(good).unwrap_err();
     assert!(
         matches!(err, UpdateError::LogFrozenByFork { .. }),
         "{err:?}"
     );
+}
+
+/// Issue 12, item 7: genuine evidence is recorded even when the rest of
+/// the update is bad (inclusion proof, bundle bytes, statement).
+#[test]
+fn genuine_fork_is_recorded_even_when_the_rest_is_bad() {
+    for what in ["bad inclusion proof", "bad bundle", "garbage statement"] {
+        let mut fx = Fx::new();
+        fx.install(1);
+        let good = fx.update(2);
+        let (mut fork, size) = forked_larger(&fx, 6, 2, &good.statement);
+        fork.bundle = good.bundle.clone();
+        fork.statement = good.statement.clone();
+        match what {
+            "bad inclusion proof" => {
+                let p = TlogProof::parse(&fork.tlog_proof).unwrap();
+                let mut hashes = p.proof().to_vec();
+                hashes[0][0] ^= 1;
+                fork.tlog_proof = TlogProof::new(None, size - 1, hashes, p.note().clone())
+                    .unwrap()
+                    .to_bytes();
+            }
+            "bad bundle" => fork.bundle = b"not a bundle".to_vec(),
+            _ => fork.statement = b"garbage".to_vec(),
+        }
+        let err = fx.verify(fork).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                UpdateError::Fork {
+                    kind: ForkKind::DifferentPrefix,
+                    ..
+                }
+            ),
+            "{what}: {err:?}"
+        );
+        assert!(fx.state.fork_evidence(ORIGIN).unwrap().is_some(), "{what}");
+    }
+}
+
+/// When the stored size is a power of two the RFC proof omits the node for
+/// it: without that node a bad proof is only a refusal; with it (as the
+/// online path builds it from tiles) a fork is proven.
+#[test]
+fn fork_at_a_power_of_two_stored_size() {
+    let mut fx = Fx::new();
+    fx.install(1);
+    fx.install(2);
+    fx.install(3);
+    assert_eq!(fx.state.stored_checkpoint(ORIGIN).unwrap().unwrap().size, 8);
+    let good = fx.update(4);
+    let (mut fork, _) = forked_larger(&fx, 8, 0, &good.statement);
+    fork.bundle = good.bundle.clone();
+    fork.statement = good.statement.clone();
+    let before = fx.snapshot();
+    let mut rfc_form = fork.clone();
+    rfc_form.consistency_proof.remove(0);
+    let err = fx.verify(rfc_form).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UpdateError::Rejected(Rejection::BadConsistencyProof { from: 8, to: 9 })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(fx.snapshot(), before);
+    let err = fx.verify(fork).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UpdateError::Fork {
+                kind: ForkKind::DifferentPrefix,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+/// Issue 12, observation 6: a cosignature dated in the future does not
+/// count as fresh, and freshness needs the quorum's cosignatures.
+#[test]
+fn freshness_needs_a_quorum_of_fresh_not_future_cosignatures() {
+    let cases: [(&str, u64, u64, bool); 5] = [
+        ("both fresh", NOW - 10, NOW - 20, true),
+        ("one a little ahead (clock skew)", NOW + 60, NOW - 20, true),
+        ("one far in the future", NOW + 10 * 86_400, NOW - 20, false),
+        ("one stale", NOW - 10, NOW - 4000, false),
+        ("both in the future", NOW + 86_400, NOW + 86_400, false),
+    ];
+    for (what, t1, t2, fresh) in cases {
+        let mut fx = Fx::new();
+        fx.install(1);
+        let before = fx.snapshot();
+        let mut u = fx.update(2);
+        let mut note = Checkpoint::new(ORIGIN, fx.tree.size(), fx.tree.root())
+            .sign(&fx.log)
+            .unwrap();
+        note.cosign(&fx.w[0], t1).unwrap();
+        note.cosign(&fx.w[1], t2).unwrap();
+        u.tlog_proof = fx.proof(6, note);
+        let r = fx.verify(u);
+        if fresh {
+            assert!(r.is_ok(), "{what}: {r:?}");
+        } else {
+            let err = r.unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    UpdateError::Rejected(Rejection::StaleCheckpoint { .. })
+                ),
+                "{what}: {err:?}"
+            );
+            assert_eq!(fx.snapshot(), before, "{what}");
+        }
+    }
+}
+
+/// Issue 12, observation 7: a FIFO named `bundle` must not hang
+/// `update --from`, and symbolic links are not followed.
+#[test]
+fn update_dir_refuses_fifos_and_symlinks() {
+    let mut fx = Fx::new();
+    let u = fx.update(1);
+    let dir = fx._dir.path().join("usb");
+    write_update_dir(&dir, &u).unwrap();
+    let secret = fx._dir.path().join("secret");
+    std::fs::write(&secret, &u.bundle).unwrap();
+    for (file, make) in [
+        ("bundle", "fifo"),
+        ("bundle", "symlink"),
+        ("bundle.statement", "symlink"),
+        ("bundle.consistency", "fifo"),
+    ] {
+        let p = dir.join(file);
+        let _ = std::fs::remove_file(&p);
+        if make == "fifo" {
+            let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+            assert_eq!(unsafe_free_mkfifo(&c), 0);
+        } else {
+            std::os::unix::fs::symlink(&secret, &p).unwrap();
+        }
+        let started = std::time::Instant::now();
+        let err = read_update_dir(&dir, fx.policy.limits()).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(
+            matches!(&err, UpdateError::Rejected(Rejection::NotARegularFile { path }) if path == &p),
+            "{file} {make}: {err:?}"
+        );
+        std::fs::remove_file(&p).unwrap();
+        write_update_dir(&dir, &u).unwrap();
+    }
+}
+
+/// mkfifo(1), so the test needs no `unsafe`.
+fn unsafe_free_mkfifo(path: &std::ffi::CStr) -> i32 {
+    std::process::Command::new("mkfifo")
+        .arg(path.to_str().unwrap())
+        .status()
+        .map(|s| if s.success() { 0 } else { 1 })
+        .unwrap_or(1)
 }
 
 #[test]
@@ -724,55 +987,124 @@ fn manifest_count_mismatch() {
     );
 }
 
+/// Issue 12, observation 5: reviews count only when logged under the very
+/// checkpoint the update is verified under, from policy reviewer keys.
 #[test]
-fn reviews_required_and_enforced() {
+fn reviews_count_only_when_logged_under_the_same_checkpoint() {
     let mut fx = Fx::with_policy_extra("require-reviews 1\n");
-    let u = fx.update(1);
-    let before = fx.snapshot();
-    let err = fx.verify(u.clone()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            UpdateError::Rejected(Rejection::NotEnoughReviews {
-                approvals: 0,
-                required: 1
-            })
-        ),
-        "{err:?}"
-    );
-    let rules = match Statement::open(&u.statement, &fx.policy.publisher_verifiers())
-        .unwrap()
-        .0
-    {
-        Statement::Rules(r) => r,
-        _ => unreachable!(),
-    };
+    let bundle = Fx::bundle_with(1, NOW + 86_400, "r");
+    let statement = fx.statement_for(&bundle, 1, NOW + 86_400, &fx.publisher.clone());
+    let index = fx.append(&statement);
+    use sha2::Digest;
+    let subject = Sha256(sha2::Sha256::digest(&bundle).into());
     let review = |verdict, signer: &SignerKey| {
         Statement::Review(Review {
-            subject: rules.sha256,
+            subject,
             verdict,
             comment: None,
         })
         .sign(signer)
         .unwrap()
     };
-    // A review by a key outside the policy does not count.
-    let mut bad = u.clone();
-    bad.reviews = vec![review(Verdict::Approve, &key("reviewer.example", 77))];
-    assert!(matches!(
-        fx.verify(bad).unwrap_err(),
-        UpdateError::Rejected(Rejection::NotEnoughReviews { .. })
-    ));
-    let mut rej = u.clone();
-    rej.reviews = vec![review(Verdict::Reject, &fx.reviewer)];
-    assert!(matches!(
-        fx.verify(rej).unwrap_err(),
-        UpdateError::Rejected(Rejection::ReviewRejected { .. })
+    let approve = review(Verdict::Approve, &fx.reviewer);
+    let outsider = review(Verdict::Approve, &key("reviewer.example", 77));
+    let reject = review(Verdict::Reject, &fx.reviewer);
+    let i_approve = fx.append(&approve);
+    let i_outsider = fx.append(&outsider);
+    let note = fx.good_checkpoint();
+    let input = |reviews: Vec<LoggedReview>| UpdateInput {
+        bundle: bundle.clone(),
+        statement: statement.clone(),
+        tlog_proof: fx.proof(index, note.clone()),
+        consistency_proof: vec![],
+        reviews,
+    };
+    let logged = |statement: &[u8], i: u64| LoggedReview {
+        statement: statement.to_vec(),
+        tlog_proof: fx.proof(i, note.clone()),
+    };
+    let not_enough = |r: Result<_, UpdateError>| {
+        matches!(
+            r,
+            Err(UpdateError::Rejected(Rejection::NotEnoughReviews {
+                approvals: 0,
+                required: 1
+            }))
+        )
+    };
+    let before = fx.snapshot();
+    assert!(not_enough(fx.verify(input(vec![]))));
+    // A valid approval that is in no log does not count.
+    assert!(not_enough(fx.verify(input(vec![LoggedReview {
+        statement: approve.clone(),
+        tlog_proof: vec![],
+    }]))));
+    // Nor one whose proof is for another entry.
+    assert!(not_enough(fx.verify(input(vec![LoggedReview {
+        statement: approve.clone(),
+        tlog_proof: fx.proof(i_outsider, note.clone()),
+    }]))));
+    // Nor one logged under another checkpoint (an older tree).
+    let mut older = MemoryTree::new();
+    for i in 0..5u8 {
+        older.push_data(&[i]);
+    }
+    older.push_data(&statement);
+    older.push_data(&approve);
+    let mut onote = Checkpoint::new(ORIGIN, older.size(), older.root())
+        .sign(&fx.log)
+        .unwrap();
+    onote.cosign(&fx.w[0], NOW - 5).unwrap();
+    onote.cosign(&fx.w[1], NOW - 5).unwrap();
+    let oproof = TlogProof::new(None, 6, inclusion_proof(&older, 6, 7).unwrap(), onote)
+        .unwrap()
+        .to_bytes();
+    assert!(not_enough(fx.verify(input(vec![LoggedReview {
+        statement: approve.clone(),
+        tlog_proof: oproof,
+    }]))));
+    // A logged approval by a key outside the policy does not count.
+    assert!(not_enough(
+        fx.verify(input(vec![logged(&outsider, i_outsider)]))
     ));
     assert_eq!(fx.snapshot(), before);
-    let mut ok = u;
-    ok.reviews = vec![review(Verdict::Approve, &fx.reviewer)];
-    activate(&fx.state, fx.verify(ok).unwrap(), |_| Ok(())).unwrap();
+    // A logged approval by the policy reviewer does.
+    let v = fx.verify(input(vec![logged(&approve, i_approve)])).unwrap();
+    // A logged rejection refuses (checked on a fresh state).
+    let mut fx2 = Fx::with_policy_extra("require-reviews 1\n");
+    let b2 = Fx::bundle_with(1, NOW + 86_400, "r");
+    let s2 = fx2.statement_for(&b2, 1, NOW + 86_400, &fx2.publisher.clone());
+    let i2 = fx2.append(&s2);
+    let ir = fx2.append(&reject);
+    let n2 = fx2.good_checkpoint();
+    let err = fx2
+        .verify(UpdateInput {
+            tlog_proof: fx2.proof(i2, n2.clone()),
+            bundle: b2,
+            statement: s2,
+            consistency_proof: vec![],
+            reviews: vec![LoggedReview {
+                statement: reject.clone(),
+                tlog_proof: fx2.proof(ir, n2),
+            }],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, UpdateError::Rejected(Rejection::ReviewRejected { .. })),
+        "{err:?}"
+    );
+    activate(&fx.state, v, |_| Ok(())).unwrap();
+}
+
+#[test]
+fn policy_refuses_the_same_key_as_publisher_and_reviewer() {
+    let fx = Fx::new();
+    let text = policy_text(&fx.log, &fx.w, &fx.publisher, &fx.publisher, "");
+    let err = TrustPolicy::parse(text.as_bytes()).unwrap_err().to_string();
+    assert!(
+        err.contains("the same key is both a publisher and a reviewer"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -217,6 +217,17 @@ fn load_rules(args: &Args) -> Result<RuleSet> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let rules = load_rules(&args).context("loading rules (nothing was scanned)")?;
+    // Standing fork evidence and an expired active bundle are said in the
+    // summary: the owner must know the rules may be stale.
+    let warnings = match args
+        .state
+        .clone()
+        .or_else(|| crate::cmd::update::default_state_dir().ok())
+    {
+        Some(d) => crate::cmd::update::state_warnings(&d)
+            .unwrap_or_else(|e| vec![format!("cannot read the endpoint state: {e:#}")]),
+        None => Vec::new(),
+    };
     let mut opts = ScanOptions::default()
         .max_filesize(args.max_filesize)
         .timeout(Duration::from_secs(args.timeout.max(1)))
@@ -424,10 +435,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     match args.format {
-        Format::Text => write_text_summary(&mut out, &rules, &summary, opts.thread_count())?,
-        Format::Json => writeln!(out, "],\"summary\":{}}}", serde_json::to_string(&summary)?)?,
+        Format::Text => {
+            write_text_summary(&mut out, &rules, &summary, opts.thread_count())?;
+            for w in &warnings {
+                writeln!(out, "WARNING: {w}")?;
+            }
+        }
+        Format::Json => {
+            let mut v = serde_json::to_value(&summary)?;
+            v["warnings"] = serde_json::to_value(&warnings)?;
+            writeln!(out, "],\"summary\":{v}}}")?
+        }
         Format::Ndjson => {
             let mut v = serde_json::to_value(&summary)?;
+            v["warnings"] = serde_json::to_value(&warnings)?;
             v["type"] = "summary".into();
             v["rules"] = rules_json;
             writeln!(out, "{v}")?;

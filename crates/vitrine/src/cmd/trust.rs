@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use vitrine_client::TrustPolicy;
+use vitrine_client::{escape, CheckpointAfterClear, EndpointState, ForkRecord, TrustPolicy};
 
-/// Write an endpoint trust policy (which log, witnesses and publishers to trust).
+/// Write an endpoint trust policy (which log, witnesses and publishers to
+/// trust) and review fork evidence.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -47,6 +48,70 @@ enum Command {
         #[arg(long, value_name = "SECS")]
         max_age: u64,
     },
+    /// Fork evidence: list, show, export for auditors, clear.
+    ///
+    /// An endpoint records fork evidence only when its log's key signed two
+    /// checkpoints that cannot both be true; updates from that log are then
+    /// refused until the owner clears it. Clearing is recorded in the state
+    /// (the evidence is kept, renamed `<log-id>.cleared-<time>.json`).
+    ///
+    /// Examples:
+    ///
+    ///   vitrine trust forks list
+    ///   vitrine trust forks show 3f2a...
+    ///   vitrine trust forks export 3f2a... -o evidence.json
+    ///   vitrine trust forks clear 3f2a...
+    #[command(verbatim_doc_comment)]
+    Forks {
+        #[command(subcommand)]
+        command: ForksCommand,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum ForksCommand {
+    /// List fork evidence, standing and cleared.
+    List {
+        /// The endpoint state directory [default: as for `update`].
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = crate::cmd::bundle::Format::Text)]
+        format: crate::cmd::bundle::Format,
+    },
+    /// Show one record: both signed checkpoints, the kind, the proof.
+    Show {
+        /// The log id (from `list`) or the log's origin.
+        log: String,
+        /// The endpoint state directory [default: as for `update`].
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+    },
+    /// Write the standing evidence as JSON (both checkpoint notes verbatim,
+    /// the consistency proof) for auditors.
+    Export {
+        /// The log id (from `list`) or the log's origin.
+        log: String,
+        /// The endpoint state directory [default: as for `update`].
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+        /// Write here (never overwritten) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Unfreeze the log after reviewing the evidence (kept, marked cleared).
+    Clear {
+        /// The log id (from `list`) or the log's origin.
+        log: String,
+        /// The endpoint state directory [default: as for `update`].
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+        /// Also forget the stored checkpoint of that log: the next verified
+        /// checkpoint is trusted on first use. Without it, updates must
+        /// still be consistent with the stored checkpoint.
+        #[arg(long)]
+        forget_checkpoint: bool,
+    },
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -71,6 +136,141 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )?;
             write_policy(&output, &text)?;
             println!("{}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Forks { command } => forks(command),
+    }
+}
+
+fn open_state(dir: Option<PathBuf>) -> Result<EndpointState> {
+    let dir = dir.map_or_else(crate::cmd::update::default_state_dir, Ok)?;
+    if !dir.is_dir() {
+        bail!("no endpoint state directory {}", dir.display());
+    }
+    EndpointState::open(&dir).with_context(|| format!("opening state {}", dir.display()))
+}
+
+/// The standing record for a log id or origin.
+fn standing(state: &EndpointState, log: &str) -> Result<ForkRecord> {
+    let id = if log.len() == 32 && log.bytes().all(|b| b.is_ascii_hexdigit()) {
+        log.to_ascii_lowercase()
+    } else {
+        vitrine_client::log_id(log)
+    };
+    state
+        .fork_records()?
+        .into_iter()
+        .find(|r| r.id == id && r.cleared_at.is_none())
+        .with_context(|| {
+            format!(
+                "no standing fork evidence for {} in {} (see `vitrine trust forks list`)",
+                escape(log),
+                state.dir().display()
+            )
+        })
+}
+
+fn evidence_json(r: &ForkRecord) -> serde_json::Value {
+    serde_json::json!({
+        "log_id": r.id,
+        "origin": r.evidence.origin,
+        "kind": r.evidence.kind,
+        "detected_at": r.evidence.detected_at,
+        "cleared_at": r.cleared_at,
+        "stored_checkpoint": r.evidence.stored_checkpoint,
+        "new_checkpoint": r.evidence.new_checkpoint,
+        "consistency_proof": r.evidence.consistency_proof,
+    })
+}
+
+fn forks(command: ForksCommand) -> Result<ExitCode> {
+    use crate::cmd::update::human_time;
+    match command {
+        ForksCommand::List { state, format } => {
+            let state = open_state(state)?;
+            let records = state.fork_records()?;
+            match format {
+                crate::cmd::bundle::Format::Json => {
+                    let v: Vec<_> = records.iter().map(evidence_json).collect();
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+                crate::cmd::bundle::Format::Text => {
+                    if records.is_empty() {
+                        println!("no fork evidence");
+                    }
+                    for r in &records {
+                        let status = match r.cleared_at {
+                            None => "STANDING (updates from this log are frozen)".to_owned(),
+                            Some(t) => format!("cleared {}", human_time(t)),
+                        };
+                        println!(
+                            "{}  {}  {}  detected {}  {status}",
+                            r.id,
+                            escape(&r.evidence.origin),
+                            r.evidence.kind,
+                            human_time(r.evidence.detected_at)
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ForksCommand::Show { log, state } => {
+            let state = open_state(state)?;
+            let r = standing(&state, &log)?;
+            let ev = &r.evidence;
+            println!("log:        {}", escape(&ev.origin));
+            println!("log id:     {}", r.id);
+            println!("kind:       {}", ev.kind);
+            println!("detected:   {}", human_time(ev.detected_at));
+            println!("file:       {}", r.path.display());
+            println!("stored checkpoint (verified earlier):");
+            for l in ev.stored_checkpoint.lines() {
+                println!("  {}", escape(l));
+            }
+            println!("new checkpoint (signed by the same log key):");
+            for l in ev.new_checkpoint.lines() {
+                println!("  {}", escape(l));
+            }
+            if !ev.consistency_proof.is_empty() {
+                println!("consistency proof ({} hashes):", ev.consistency_proof.len());
+                for h in &ev.consistency_proof {
+                    println!("  {}", escape(h));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ForksCommand::Export { log, state, output } => {
+            let state = open_state(state)?;
+            let r = standing(&state, &log)?;
+            let json = serde_json::to_string_pretty(&evidence_json(&r))? + "\n";
+            match output {
+                None => print!("{json}"),
+                Some(p) => {
+                    write_policy(&p, &json)?;
+                    println!("{}", p.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ForksCommand::Clear {
+            log,
+            state,
+            forget_checkpoint,
+        } => {
+            let state = open_state(state)?;
+            let r = standing(&state, &log)?;
+            let keep = if forget_checkpoint {
+                CheckpointAfterClear::Forget
+            } else {
+                CheckpointAfterClear::Keep
+            };
+            state.clear_fork(&r.evidence.origin, crate::cmd::bundle::now(), keep)?;
+            println!(
+                "cleared the fork evidence for {}; it is kept as cleared in {}",
+                escape(&r.evidence.origin),
+                state.dir().join("forks").display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -8,8 +8,9 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use vitrine_bundle::{Bundle, Limits};
 use vitrine_client::{
-    activate, fetch_update, read_update_dir, verify_update, ActiveMetadata, EndpointState,
-    FetchError, FetchOptions, Rejection, TrustPolicy, UpdateError, VerifiedUpdate,
+    activate, escape, fetch_update, read_update_dir, store_up_to_date, verify_update,
+    ActiveMetadata, EndpointState, FetchError, FetchOptions, Fetched, Rejection, TrustPolicy,
+    UpToDate, UpdateError, VerifiedUpdate,
 };
 use vitrine_scan::{RuleSource, RulesBuilder};
 
@@ -19,9 +20,15 @@ use vitrine_scan::{RuleSource, RulesBuilder};
 /// the policy, be included in a checkpoint of the policy's log cosigned by a
 /// quorum of its witnesses, consistent with every checkpoint this endpoint
 /// verified before, fresh, unexpired, newer than the active bundle, and
-/// compile. Otherwise nothing changes.
+/// compile. Otherwise nothing changes. Online, every log entry since the
+/// stored checkpoint is read and checked against the signed checkpoint, so
+/// no newer bundle can be hidden; an endpoint already on the newest bundle
+/// is "up to date" and advances its stored checkpoint.
 ///
-/// Exit status: 0 installed or nothing to do, 2 refused or failed.
+/// Without --log or --from, the log URL named in the policy's `log` line is
+/// used.
+///
+/// Exit status: 0 installed or up to date, 2 refused or failed.
 #[derive(clap::Args)]
 pub struct Args {
     /// The trust policy file (`vitrine trust init`).
@@ -31,26 +38,32 @@ pub struct Args {
     /// $XDG_DATA_HOME/vitrine, else ~/.local/share/vitrine].
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
-    /// Fetch the newest bundle from this log.
-    #[arg(
-        long,
-        value_name = "URL",
-        conflicts_with = "from",
-        required_unless_present = "from"
-    )]
+    /// Fetch the newest bundle from this log [default: the URL of the
+    /// policy's `log` line].
+    #[arg(long, value_name = "URL", conflicts_with = "from")]
     log: Option<String>,
     /// Read an offline update directory (`vitrine publish` writes one).
     #[arg(long, value_name = "DIR")]
     from: Option<PathBuf>,
-    /// With --log: take the statement at this log index instead of the newest.
-    #[arg(long, requires = "log")]
+    /// Online: take the statement at this log index instead of the newest.
+    #[arg(long, conflicts_with = "from")]
     index: Option<u64>,
+    /// Online: the whole update (every request, body transfers included)
+    /// ends after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = vitrine_client::DEFAULT_DEADLINE_SECS)]
+    deadline: u64,
+    /// Online: one request (body transfer included) ends after this many
+    /// seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    timeout: u64,
 }
 
 /// Where an update comes from.
 pub enum Source<'a> {
-    /// A log's URL, optionally a given index.
+    /// A log's URL, optionally a given index (default deadlines).
     Log(&'a str, Option<u64>),
+    /// A log's URL with explicit fetch options.
+    LogWith(&'a str, FetchOptions),
     /// An update directory.
     Dir(&'a Path),
 }
@@ -89,10 +102,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let dir = state_dir(args.state)?;
     let state =
         EndpointState::open(&dir).with_context(|| format!("opening state {}", dir.display()))?;
-    let source = match (&args.log, &args.from) {
-        (Some(url), _) => Source::Log(url, args.index),
-        (None, Some(d)) => Source::Dir(d),
-        (None, None) => bail!("give --log URL or --from DIR"),
+    if args.deadline == 0 || args.timeout == 0 {
+        bail!("--deadline and --timeout must be at least 1 second");
+    }
+    let policy_url = policy.tlog().logs().iter().find_map(|l| l.url.clone());
+    let opts = FetchOptions {
+        index: args.index,
+        deadline: std::time::Duration::from_secs(args.deadline),
+        timeout: std::time::Duration::from_secs(args.timeout),
+    };
+    let source = match (&args.log, &args.from, &policy_url) {
+        (Some(url), _, _) => Source::LogWith(url, opts),
+        (None, Some(d), _) => Source::Dir(d),
+        (None, None, Some(url)) => Source::LogWith(url, opts),
+        (None, None, None) => bail!(
+            "the policy {} names no log URL: give --log URL or --from DIR",
+            args.policy.display()
+        ),
     };
     Ok(match update(&policy, &state, source, "")? {
         Outcome::Activated(_) | Outcome::NothingToDo(_) => ExitCode::SUCCESS,
@@ -114,15 +140,17 @@ fn step(r: &Rejection) -> (u8, &'static str) {
         | BundleHashMismatch { .. }
         | BundleSizeMismatch { .. }
         | InvalidBundle { .. }
-        | ManifestMismatch { .. } => (1, "bundle matches its logged statement"),
+        | ManifestMismatch { .. }
+        | NotARegularFile { .. } => (1, "bundle matches its logged statement"),
         UnknownPublisher | BadPublisherSignature { .. } => (2, "signed by a trusted publisher"),
         MalformedProof { .. }
         | UnknownLog { .. }
         | BadLogSignature { .. }
         | BadCosignature { .. }
         | QuorumNotMet { .. }
-        | NotIncluded { .. } => (3, "logged under a witness-cosigned checkpoint"),
-        MissingConsistencyProof { .. } | OlderCheckpoint { .. } => (
+        | NotIncluded { .. }
+        | LogDataMismatch { .. } => (3, "logged under a witness-cosigned checkpoint"),
+        MissingConsistencyProof { .. } | OlderCheckpoint { .. } | BadConsistencyProof { .. } => (
             4,
             "consistent with the checkpoint this endpoint verified before",
         ),
@@ -147,27 +175,48 @@ pub fn update(
     let active_before = state.active()?.map(|a| a.metadata);
     let verified = match source {
         Source::Log(url, index) => {
-            match index {
-                Some(i) => println!("{indent}fetching the bundle at log index {i} from {url}"),
-                None => println!("{indent}fetching the newest bundle from {url}"),
-            }
             let opts = FetchOptions {
                 index,
                 ..FetchOptions::default()
             };
-            fetch_update(policy, state, url, now, &opts)
+            fetch(policy, state, url, now, &opts, indent)
         }
+        Source::LogWith(url, opts) => fetch(policy, state, url, now, &opts, indent),
         Source::Dir(dir) => {
-            println!("{indent}reading update directory {}", dir.display());
+            println!(
+                "{indent}reading update directory {}",
+                escape(&dir.display().to_string())
+            );
             read_update_dir(dir, policy.limits())
                 .and_then(|input| verify_update(policy, state, now, input))
+                .map(|v| Fetched::Update(Box::new(v)))
         }
     };
     let verified = match verified {
-        Ok(v) => v,
+        Ok(Fetched::Update(v)) => *v,
+        Ok(Fetched::UpToDate(up)) => return up_to_date(state, &up, indent),
         Err(e) => return refusal(e, indent),
     };
     print_checks(policy, state, &verified, active_before.as_ref(), indent)?;
+    if verified.already_active {
+        let version = verified.rules.version;
+        let size = verified.checkpoint.size;
+        let advanced = verified.advances_checkpoint;
+        return match activate(state, verified, |_| Ok(())) {
+            Ok(_) => {
+                println!(
+                    "{indent}UP TO DATE: bundle version {version} is already active, nothing to do{}",
+                    if advanced {
+                        format!("; stored checkpoint advanced to size {size}")
+                    } else {
+                        String::new()
+                    }
+                );
+                Ok(Outcome::NothingToDo(version))
+            }
+            Err(e) => refusal(e, indent),
+        };
+    }
     let mut counts = (0, 0);
     let result = activate(state, verified, |bundle| {
         let source = RuleSource::VerifiedBundle {
@@ -188,7 +237,9 @@ pub fn update(
             let m = active.metadata;
             println!(
                 "{indent}ACTIVATED bundle {} v{} (log index {})",
-                m.name, m.version, m.log_index
+                escape(&m.name),
+                m.version,
+                m.log_index
             );
             Ok(Outcome::Activated(m))
         }
@@ -196,12 +247,63 @@ pub fn update(
     }
 }
 
+fn fetch(
+    policy: &TrustPolicy,
+    state: &EndpointState,
+    url: &str,
+    now: u64,
+    opts: &FetchOptions,
+    indent: &str,
+) -> Result<Fetched, UpdateError> {
+    let url_shown = escape(url);
+    match opts.index {
+        Some(i) => println!("{indent}fetching the bundle at log index {i} from {url_shown}"),
+        None => println!(
+            "{indent}fetching the newest bundle from {url_shown} (deadline {} s)",
+            opts.deadline.as_secs()
+        ),
+    }
+    fetch_update(policy, state, url, now, opts)
+}
+
+/// No rules statement since the stored checkpoint: the active bundle is the
+/// newest. The verified checkpoint becomes the stored one.
+fn up_to_date(state: &EndpointState, up: &UpToDate, indent: &str) -> Result<Outcome> {
+    let active = state
+        .active()?
+        .map(|a| a.metadata)
+        .context("up to date, but no bundle is active")?;
+    let advanced = match store_up_to_date(state, up) {
+        Ok(a) => a,
+        Err(e) => return refusal(e, indent),
+    };
+    println!(
+        "{indent}  [ok] checkpoint {} size {} cosigned by {} (quorum met, fresh), consistent with the stored one",
+        escape(&up.origin),
+        up.checkpoint.size,
+        up.witnesses.join(", ")
+    );
+    println!(
+        "{indent}UP TO DATE: bundle {} v{} is the newest; {}",
+        escape(&active.name),
+        active.version,
+        if advanced {
+            format!("stored checkpoint advanced to size {}", up.checkpoint.size)
+        } else {
+            "stored checkpoint unchanged".to_owned()
+        }
+    );
+    if active.expires <= now() {
+        println!(
+            "{indent}WARNING: the active bundle expired at {}",
+            human_time(active.expires)
+        );
+    }
+    Ok(Outcome::NothingToDo(active.version))
+}
+
 fn refusal(e: UpdateError, indent: &str) -> Result<Outcome> {
     let (step, what, reason) = match &e {
-        UpdateError::AlreadyActive { version } => {
-            println!("{indent}bundle version {version} is already active: nothing to do");
-            return Ok(Outcome::NothingToDo(*version));
-        }
         UpdateError::Rejected(r) | UpdateError::Fetch(FetchError::Checkpoint(r)) => {
             let (n, what) = step(r);
             (n, what, r.to_string())
@@ -214,14 +316,25 @@ fn refusal(e: UpdateError, indent: &str) -> Result<Outcome> {
         UpdateError::CompileCheck { message } => {
             (0, "rules compile", format!("does not compile: {message}"))
         }
-        _ => return Err(anyhow::Error::new(e).context("update failed; nothing was changed")),
+        // One line, escaped: the message may carry a server's bytes, and
+        // its causes are already in it.
+        _ => bail!(
+            "update failed; nothing was changed: {}",
+            escape(&e.to_string())
+        ),
     };
     if step > 0 {
         println!("{indent}  [FAIL] {step}. {what}");
     } else {
         println!("{indent}  [FAIL] {what}");
     }
-    println!("{indent}REFUSED: {reason}");
+    println!("{indent}REFUSED: {}", escape(&reason));
+    if matches!(
+        e,
+        UpdateError::Fork { .. } | UpdateError::LogFrozenByFork { .. }
+    ) {
+        println!("{indent}review the evidence with `vitrine trust forks list`");
+    }
     println!("{indent}the active rules are unchanged");
     Ok(Outcome::Refused(reason))
 }
@@ -307,9 +420,14 @@ pub fn active_rules(state_dir: &Path) -> Result<Option<RulesBuilder>> {
     let Some(active) = state.active()? else {
         return Ok(None);
     };
+    let m = &active.metadata;
+    if m.expires <= now() && m.on_expiry == vitrine_client::OnExpiry::Builtin {
+        // The policy said: once expired, scan with the built-in set (the
+        // summary says the bundle expired).
+        return Ok(None);
+    }
     let path = active.bundle_path();
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let m = &active.metadata;
     if hex::encode(Sha256::digest(&bytes)) != m.sha256 {
         bail!(
             "the active bundle {} does not hash to its verified SHA-256: run `vitrine update` again",
@@ -328,7 +446,12 @@ pub fn active_rules(state_dir: &Path) -> Result<Option<RulesBuilder>> {
     )))
 }
 
-/// Show the endpoint's active bundle and what it was verified under.
+/// Show the endpoint's active bundle, what it was verified under, and
+/// anything that needs the owner.
+///
+/// Exit status: 0 all is well; 1 fork evidence stands (updates from that
+/// log are frozen: `vitrine trust forks`) or the active bundle has
+/// expired; 2 error.
 #[derive(clap::Args)]
 pub struct StatusArgs {
     /// The endpoint state directory [default: as for `update`].
@@ -339,62 +462,127 @@ pub struct StatusArgs {
     format: crate::cmd::bundle::Format,
 }
 
-fn fork_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("forks"))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".json") && !n.contains(".cleared-"))
-        })
-        .collect();
-    v.sort();
-    v
+/// A date people can read: `2026-11-30 15:42:08 UTC`.
+pub fn human_time(t: u64) -> String {
+    let days = (t / 86_400) as i64;
+    let secs = t % 86_400;
+    // Civil from days (H. Hinnant), proleptic Gregorian.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// What needs the owner's attention in a state directory: standing fork
+/// evidence and an expired active bundle. For `status` and `scan`.
+pub fn state_warnings(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    // Not an endpoint state (yet): nothing to say, and nothing created.
+    if !dir.join("forks").is_dir() && !dir.join("active").exists() {
+        return Ok(out);
+    }
+    let state = EndpointState::open(dir)?;
+    for r in state.fork_records()? {
+        if r.cleared_at.is_none() {
+            out.push(format!(
+                "fork evidence for log {} ({}): updates from it are frozen; see `vitrine trust forks show {}`",
+                escape(&r.evidence.origin),
+                r.evidence.kind,
+                r.id
+            ));
+        }
+    }
+    if let Some(a) = state.active()? {
+        let m = a.metadata;
+        if m.expires <= now() {
+            out.push(format!(
+                "the active bundle {} v{} expired at {}; {}; run `vitrine update`",
+                escape(&m.name),
+                m.version,
+                human_time(m.expires),
+                match m.on_expiry {
+                    vitrine_client::OnExpiry::Keep => "scans still use it (policy on-expiry keep)",
+                    vitrine_client::OnExpiry::Builtin =>
+                        "scans use the unverified built-in set instead (policy on-expiry builtin)",
+                }
+            ));
+        }
+    }
+    Ok(out)
 }
 
 pub fn status(args: StatusArgs) -> Result<ExitCode> {
     let dir = state_dir(args.state)?;
-    let active = if dir.join("active").exists() {
-        EndpointState::open(&dir)?.active()?.map(|a| a.metadata)
-    } else {
-        None
+    let state = dir
+        .exists()
+        .then(|| EndpointState::open(&dir))
+        .transpose()?;
+    let active = match &state {
+        Some(s) if dir.join("active").exists() => s.active()?.map(|a| a.metadata),
+        _ => None,
     };
-    let forks = fork_files(&dir);
+    let records = match &state {
+        Some(s) => s.fork_records()?,
+        None => Vec::new(),
+    };
+    let standing: Vec<_> = records.iter().filter(|r| r.cleared_at.is_none()).collect();
+    let expired = active.as_ref().is_some_and(|m| m.expires <= now());
+    let warnings = state_warnings(&dir)?;
     match args.format {
         crate::cmd::bundle::Format::Json => {
             let v = serde_json::json!({
                 "state": dir,
                 "active": active,
-                "fork_evidence": forks,
+                "active_expired": expired,
+                "fork_evidence": standing.iter().map(|r| &r.path).collect::<Vec<_>>(),
+                "warnings": warnings,
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         crate::cmd::bundle::Format::Text => {
-            println!("state:          {}", dir.display());
+            println!("state:          {}", escape(&dir.display().to_string()));
             match &active {
                 None => println!("active bundle:  none (scans use the unverified built-in set)"),
                 Some(m) => {
-                    println!("active bundle:  {} v{}", m.name, m.version);
+                    println!("active bundle:  {} v{}", escape(&m.name), m.version);
                     println!("sha256:         {} ({} bytes)", m.sha256, m.size);
-                    println!("log:            {} index {}", m.log_origin, m.log_index);
+                    println!(
+                        "log:            {} index {}",
+                        escape(&m.log_origin),
+                        m.log_index
+                    );
                     println!(
                         "checkpoint:     size {} root {}",
                         m.checkpoint_size, m.checkpoint_root
                     );
                     println!("cosigned by:    {}", m.witnesses.join(", "));
-                    println!("verified at:    {}", m.verified_at);
-                    println!("expires:        {}", m.expires);
+                    println!("verified at:    {}", human_time(m.verified_at));
+                    println!(
+                        "expires:        {}{}",
+                        human_time(m.expires),
+                        if expired { " (EXPIRED)" } else { "" }
+                    );
                 }
             }
-            for f in &forks {
-                println!(
-                    "FORK EVIDENCE:  {} (updates from that log are frozen)",
-                    f.display()
-                );
+            for w in &warnings {
+                println!("WARNING:        {w}");
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if warnings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

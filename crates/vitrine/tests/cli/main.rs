@@ -5,6 +5,7 @@ mod common;
 mod demo;
 mod egress;
 mod hostile;
+mod hostile_log;
 mod lint;
 mod quarantine;
 mod scan;

@@ -404,3 +404,152 @@ fn log_serve_with_a_witness_publishes_only_cosigned_checkpoints() {
         assert_eq!(s["active"]["version"], 1, "{s}");
     }
 }
+
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    crate::hostile_log::snapshot(dir)
+}
+
+/// Issue 12, observation 1, as observed: a consistency proof of one line
+/// of 44 `A`s is a refusal (state byte-identical), not a permanent freeze;
+/// a genuine fork (the demo's cosigned fork) is recorded, makes `status`
+/// exit non-zero and `scan` say so, and `trust forks` lists, shows,
+/// exports and clears it (the clearing recorded in the state).
+#[test]
+fn bad_proofs_do_not_freeze_and_genuine_forks_can_be_reviewed_and_cleared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d");
+    vitrine()
+        .args(["demo", "--keep"])
+        .arg(&d)
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success();
+    let policy = d.join("policy");
+    let ep = tmp.path().join("ep");
+    let update_from = |dir: &Path| {
+        vitrine()
+            .args(["update", "--policy"])
+            .arg(&policy)
+            .arg("--state")
+            .arg(&ep)
+            .arg("--from")
+            .arg(dir)
+            .assert()
+    };
+    update_from(&d.join("updates/v2"))
+        .success()
+        .stdout(predicates::str::contains("ACTIVATED bundle starter v2"));
+    let evil = tmp.path().join("evil");
+    copy_dir(&d.join("updates/v1"), &evil);
+    std::fs::write(
+        evil.join("bundle.consistency"),
+        format!("{}=\n", "A".repeat(43)),
+    )
+    .unwrap();
+    let before = snapshot(&ep);
+    update_from(&evil).code(2).stdout(predicates::str::contains(
+        "REFUSED: the consistency proof from size 1 to 2 does not verify",
+    ));
+    assert_eq!(snapshot(&ep), before, "a refusal changed the state");
+    update_from(&d.join("updates/v2"))
+        .success()
+        .stdout(predicates::str::contains("UP TO DATE"));
+    vitrine()
+        .args(["status", "--state"])
+        .arg(&ep)
+        .assert()
+        .success();
+
+    // A genuine fork: same size, another root, both signed by the log key.
+    update_from(&d.join("updates/fork-cosigned"))
+        .code(2)
+        .stdout(predicates::str::contains(
+            "forked (same size, different root)",
+        ));
+    update_from(&d.join("updates/v2"))
+        .code(2)
+        .stdout(predicates::str::contains("frozen by fork evidence"));
+    vitrine()
+        .args(["status", "--state"])
+        .arg(&ep)
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains(
+            "WARNING:        fork evidence for log",
+        ));
+    let samples = tmp.path().join("samples");
+    std::fs::create_dir_all(&samples).unwrap();
+    std::fs::write(samples.join("clean.txt"), "hello").unwrap();
+    vitrine()
+        .args(["scan", "--no-progress", "--state"])
+        .arg(&ep)
+        .arg(&samples)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("WARNING: fork evidence for log"));
+    let list = stdout(
+        &vitrine()
+            .args(["trust", "forks", "list", "--state"])
+            .arg(&ep)
+            .assert()
+            .success(),
+    );
+    assert!(list.contains("STANDING"), "{list}");
+    let id = list.split_whitespace().next().unwrap().to_owned();
+    let export = vitrine()
+        .args(["trust", "forks", "export", &id, "--state"])
+        .arg(&ep)
+        .assert()
+        .success();
+    let ev: serde_json::Value = serde_json::from_slice(&export.get_output().stdout).unwrap();
+    assert_eq!(ev["kind"], "same-size-different-root");
+    assert!(ev["stored_checkpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("demo.vitrine.example/log\n2\n"));
+    assert!(ev["new_checkpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("demo.vitrine.example/log\n2\n"));
+    assert_ne!(ev["stored_checkpoint"], ev["new_checkpoint"]);
+    vitrine()
+        .args([
+            "trust",
+            "forks",
+            "show",
+            "demo.vitrine.example/log",
+            "--state",
+        ])
+        .arg(&ep)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("same size, different root"));
+    vitrine()
+        .args(["trust", "forks", "clear", &id, "--state"])
+        .arg(&ep)
+        .assert()
+        .success();
+    let list = stdout(
+        &vitrine()
+            .args(["trust", "forks", "list", "--state"])
+            .arg(&ep)
+            .assert()
+            .success(),
+    );
+    assert!(list.contains("cleared"), "{list}");
+    assert!(!list.contains("STANDING"), "{list}");
+    vitrine()
+        .args(["status", "--state"])
+        .arg(&ep)
+        .assert()
+        .success();
+    vitrine()
+        .args(["trust", "forks", "clear", &id, "--state"])
+        .arg(&ep)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no standing fork evidence"));
+    update_from(&d.join("updates/v2"))
+        .success()
+        .stdout(predicates::str::contains("UP TO DATE"));
+}
