@@ -277,3 +277,17 @@ pub fn write_update_dir(dir: &Path, input: &UpdateInput) -> Result<(), UpdateErr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_neutralises_terminal_control() {
+        assert_eq!(
+            escape("\u{1b}[2K\rACTIVATED\u{7}\n\u{202e}x\u{9b}ok é"),
+            "\\u{1b}[2K\\rACTIVATED\\u{7}\\n\\u{202e}x\\u{9b}ok é"
+        );
+        assert_eq!(escape_bytes(b"a\xffb\x00"), "a\u{fffd}b\\u{0}");
+    }
+}

@@ -720,3 +720,37 @@ fn an_expired_active_bundle_is_reported_and_the_policy_decides() {
             ));
     }
 }
+
+/// Issue 12, observation 7: a FIFO named `bundle` in an update directory
+/// does not hang `update --from`, and a symbolic link there is not
+/// followed; both are refused, the state untouched.
+#[test]
+fn update_from_refuses_a_fifo_or_symlink_bundle() {
+    let log = TestLog::new();
+    let (tmp, policy, state) = setup(&log, "http://127.0.0.1:1", "");
+    let secret = tmp.path().join("secret");
+    std::fs::write(&secret, "not yours").unwrap();
+    for kind in ["fifo", "symlink"] {
+        let dir = tmp.path().join(kind);
+        std::fs::create_dir_all(&dir).unwrap();
+        let bundle = dir.join("bundle");
+        if kind == "fifo" {
+            assert!(std::process::Command::new("mkfifo")
+                .arg(&bundle)
+                .status()
+                .unwrap()
+                .success());
+        } else {
+            std::os::unix::fs::symlink(&secret, &bundle).unwrap();
+        }
+        let run = update(&policy, &state, &["--from", dir.to_str().unwrap()]);
+        assert_eq!(run.code, 2, "{kind}: {} {}", run.stdout, run.stderr);
+        assert!(run.took < Duration::from_secs(20), "{kind}: {:?}", run.took);
+        assert!(
+            run.stdout.contains("bundle is not a regular file"),
+            "{kind}: {}",
+            run.stdout
+        );
+        assert!(snapshot(&state).is_empty(), "{kind}: state written");
+    }
+}
