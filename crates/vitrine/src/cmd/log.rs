@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use vitrine_log::{replay, Authorization, DataDir, Log, AUTHORIZED_FILE};
+use vitrine_log::{replay, Authorization, AuthorizedFile, DataDir, Log, Purpose, AUTHORIZED_FILE};
 use vitrine_note::{VerifierKey, Verifiers};
 use vitrine_statements::StatementType;
 use vitrine_tlog::{open_checkpoint, TilePath};
@@ -23,7 +23,8 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// Create a log in DIR: its key (DIR/log.key) and its first checkpoint.
-    /// Prints the log's verifier key. Write DIR/authorized to let signers in.
+    /// Prints the log's verifier key (`vitrine key show DIR/log.key` prints
+    /// it again). Write DIR/authorized to let signers in.
     Init {
         /// The data directory.
         #[arg(long)]
@@ -31,8 +32,20 @@ enum Command {
         /// The log's origin and key name, e.g. `log.example/vitrine`.
         #[arg(long)]
         origin: String,
+        /// What the log is for (recorded in DIR/purpose): `rules` takes
+        /// `rules`, `release` and `review` statements, what endpoints read;
+        /// `custody` takes `receipt`, `access` and `deletion`, what the
+        /// intake and the vault write. Each kind goes to its own log, with
+        /// its own origin and witnesses, so custody traffic never slows an
+        /// endpoint's update.
+        #[arg(long, default_value = "rules", value_parser = ["rules", "custody"])]
+        purpose: String,
     },
     /// Serve the log over HTTP (tlog-tiles read API, /add, /content).
+    ///
+    /// DIR/authorized (who may log what) is read again whenever it
+    /// changes: an edit takes effect on the next request, no restart. If
+    /// it stops parsing, every submission is refused until it is fixed.
     Serve {
         /// The data directory.
         #[arg(long)]
@@ -46,16 +59,26 @@ enum Command {
         /// Most entries in one batch.
         #[arg(long, default_value_t = 256)]
         batch_max: usize,
-        /// Witness policy (tlog-policy format: `witness NAME VKEY URL`,
-        /// `group`, `quorum` lines). Every new checkpoint is sent to these
-        /// witnesses and published only once their quorum has cosigned it.
-        /// Without it checkpoints carry the log's signature alone, and
-        /// endpoints that require witnesses will refuse them.
+        /// Witness policy: the endpoints' trust policy file itself (as
+        /// `vitrine trust init` writes it; its `log` line must be this
+        /// log), or a bare tlog-policy (`witness NAME VKEY URL`, `group`,
+        /// `quorum` lines). Every new checkpoint is sent to these witnesses
+        /// and published only once their quorum has cosigned it. Without
+        /// it checkpoints carry the log's signature alone, and endpoints
+        /// that require witnesses will refuse them.
         #[arg(long, value_name = "POLICY")]
         witnesses: Option<PathBuf>,
         /// How long to wait for each witness, in seconds.
         #[arg(long, default_value_t = 5)]
         witness_timeout: u64,
+        /// With --witnesses: when nothing was published for this many
+        /// seconds, ask the witnesses to cosign the current checkpoint
+        /// again, so it never looks stale on a quiet log. Endpoints refuse
+        /// checkpoints whose cosignatures are older than their policy's
+        /// `max-age`: keep this plus --witness-timeout well below it (a
+        /// third of it is comfortable). 0 turns it off.
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        recosign_interval: u64,
     },
     /// Submit a signed statement; prints its index.
     Add {
@@ -81,8 +104,13 @@ enum Command {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
-        Command::Init { data, origin } => {
-            let vkey = DataDir::init(&data, &origin)
+        Command::Init {
+            data,
+            origin,
+            purpose,
+        } => {
+            let purpose: Purpose = purpose.parse().context("--purpose")?;
+            let vkey = DataDir::init_for(&data, &origin, Some(purpose))
                 .with_context(|| format!("initialising log in {}", data.display()))?;
             println!("{vkey}");
             Ok(ExitCode::SUCCESS)
@@ -94,12 +122,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
             batch_max,
             witnesses,
             witness_timeout,
+            recosign_interval,
         } => serve(
             data,
             addr,
             Duration::from_millis(batch_wait_ms),
             batch_max,
-            witnesses.map(|p| (p, Duration::from_secs(witness_timeout.max(1)))),
+            witnesses.map(|p| Witnessing {
+                policy: p,
+                timeout: Duration::from_secs(witness_timeout.max(1)),
+                recosign: (recosign_interval > 0).then(|| Duration::from_secs(recosign_interval)),
+            }),
         ),
         Command::Add { file, log } => {
             let body =
@@ -132,51 +165,91 @@ fn client() -> Result<reqwest::blocking::Client> {
         .context("building HTTP client")
 }
 
+/// `log serve --witnesses` and its options.
+struct Witnessing {
+    policy: PathBuf,
+    timeout: Duration,
+    recosign: Option<Duration>,
+}
+
+/// The witness part of a `--witnesses` file: an endpoint trust policy
+/// (which must name this log) or a bare tlog-policy.
+pub fn witness_policy(
+    path: &Path,
+    log: &vitrine_note::VerifierKey,
+) -> Result<vitrine_tlog::Policy> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let policy = match vitrine_client::TrustPolicy::parse(&text) {
+        Ok(trust) => trust.tlog().clone(),
+        Err(trust_err) => match vitrine_tlog::Policy::parse(&text) {
+            Ok(p) => p,
+            Err(tlog_err) => bail!(
+                "witness policy {}: neither a trust policy ({trust_err}) nor a tlog-policy ({tlog_err})",
+                path.display()
+            ),
+        },
+    };
+    if !policy.logs().is_empty() && !policy.logs().iter().any(|l| l.key == *log) {
+        bail!(
+            "witness policy {}: it names other logs, not this one ({})",
+            path.display(),
+            log
+        );
+    }
+    Ok(policy)
+}
+
 fn serve(
     data: PathBuf,
     addr: SocketAddr,
     wait: Duration,
     max: usize,
-    witnesses: Option<(PathBuf, Duration)>,
+    witnesses: Option<Witnessing>,
 ) -> Result<ExitCode> {
     let dir = DataDir::open(&data).with_context(|| format!("opening {}", data.display()))?;
-    // Publishers (rules/release signers) may upload content.
-    let publishers: Verifiers = [StatementType::Rules, StatementType::Release]
-        .into_iter()
-        .flat_map(|t| {
-            dir.authorization
-                .verifiers_for(t)
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-        .collect();
     if dir.authorization.all_verifiers().is_empty() {
         eprintln!(
             "vitrine: warning: {} is empty or missing: nobody may add statements",
             data.join(AUTHORIZED_FILE).display()
         );
     }
+    if let Some(purpose) = dir.purpose {
+        let foreign: Vec<&str> = StatementType::ALL
+            .into_iter()
+            .filter(|t| !purpose.accepts(*t) && !dir.authorization.verifiers_for(*t).is_empty())
+            .map(|t| t.name())
+            .collect();
+        if !foreign.is_empty() {
+            eprintln!(
+                "vitrine: warning: {} allows {} statements, which this {purpose} log refuses (they belong in the other log)",
+                data.join(AUTHORIZED_FILE).display(),
+                foreign.join(", ")
+            );
+        }
+    }
     let mut builder = Log::builder(dir.storage.clone(), dir.key.clone())
-        .authorization(dir.authorization.clone())
+        .purpose(dir.purpose)
+        .authorization_file(AuthorizedFile::new(data.join(AUTHORIZED_FILE)))
         .batch(max, wait);
-    if let Some((path, timeout)) = &witnesses {
-        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let policy = vitrine_tlog::Policy::parse(&text)
-            .with_context(|| format!("witness policy {}", path.display()))?;
-        let client = vitrine_witness_client::WitnessClient::new(policy, *timeout)
-            .with_context(|| format!("witness policy {}", path.display()))?;
+    if let Some(w) = &witnesses {
+        let policy = witness_policy(&w.policy, &dir.key.verifier())?;
+        let client = vitrine_witness_client::WitnessClient::new(policy, w.timeout)
+            .with_context(|| format!("witness policy {}", w.policy.display()))?;
         let hook = vitrine_witness_client::LogWitnesses::new(client, dir.storage.clone())
             .context("starting the witness client")?;
-        builder = builder.cosigner(Arc::new(hook));
+        builder = builder
+            .cosigner(Arc::new(hook))
+            .recosign_interval(w.recosign);
     }
     let log = builder.open().context("opening the log")?;
     let log = Arc::new(log);
-    let state = vitrine_server::AppState::new(log.clone()).content(
-        dir.content.clone(),
-        publishers,
-        vitrine_server::DEFAULT_MAX_CONTENT,
-    );
+    let state = vitrine_server::AppState::new(log.clone())
+        .content(
+            dir.content.clone(),
+            Verifiers::new(),
+            vitrine_server::DEFAULT_MAX_CONTENT,
+        )
+        .publishers_from_log();
     let name = dir.key.name().to_string();
     crate::util::serve_http(
         addr,

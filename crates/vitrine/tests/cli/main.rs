@@ -6,6 +6,8 @@ mod demo;
 mod egress;
 mod hostile;
 mod lint;
+mod ops;
 mod quarantine;
+mod readme;
 mod scan;
 mod update;
