@@ -145,9 +145,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let status = resp.status();
             let text = resp.text().unwrap_or_default();
             if !status.is_success() {
-                bail!("log refused the statement ({status}): {}", text.trim());
+                bail!(
+                    "log refused the statement ({status}): {}",
+                    printable(text.trim(), 200)
+                );
             }
-            println!("{}", text.trim());
+            println!("{}", printable(text.trim(), 40));
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {
@@ -156,6 +159,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
             authorized,
         } => verify(&url, &log_key, &authorized),
     }
+}
+
+/// Text that came from the network, safe for a terminal: control
+/// characters (escape sequences, CR, BEL, ...) are shown escaped, never
+/// sent raw, and it is cut after `max` characters.
+fn printable(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn client() -> Result<reqwest::blocking::Client> {
@@ -292,14 +314,14 @@ fn verify(url: &str, log_key: &str, authorized: &PathBuf) -> Result<ExitCode> {
             Ok(st) => *counts.entry(st.kind()).or_default() += 1,
             Err(err) => {
                 bad += 1;
-                eprintln!("vitrine: entry {i}: {err}");
+                eprintln!("vitrine: entry {i}: {}", printable(&err.to_string(), 400));
             }
         }
     }
     let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!(
         "log {}: size {}, root verified from {} entries; statements: {}; invalid: {bad}",
-        cp.origin,
+        printable(&cp.origin, 200),
         cp.size,
         entries.len(),
         if summary.is_empty() {

@@ -340,3 +340,37 @@ fn witnesses_policy_must_be_about_this_log() {
             "witness policy junk: neither a trust policy",
         ));
 }
+
+#[test]
+fn log_add_never_prints_a_servers_bytes_raw() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hostile = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = conn.read(&mut buf);
+        let body = "\x1b[2J\x07\rACTIVATED bundle starter v9\x1b[0m";
+        let _ = write!(
+            conn,
+            "HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("st"), "statement\n").unwrap();
+    let out = vitrine()
+        .current_dir(tmp.path())
+        .args(["log", "add", "st", "--log", &url])
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .failure();
+    hostile.join().unwrap();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("log refused the statement (403 Forbidden)"),
+        "{err}"
+    );
+    assert!(err.contains(r"\u{1b}[2J\u{7}\rACTIVATED"), "{err}");
+    assert!(!err.contains(['\x1b', '\x07', '\r']), "{err:?}");
+}
