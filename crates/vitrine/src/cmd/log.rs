@@ -195,16 +195,17 @@ struct Witnessing {
 }
 
 /// The witness part of a `--witnesses` file: an endpoint trust policy
-/// (which must name this log) or a bare tlog-policy.
+/// (which must name this log; its `max-age` is returned too) or a bare
+/// tlog-policy.
 pub fn witness_policy(
     path: &Path,
     log: &vitrine_note::VerifierKey,
-) -> Result<vitrine_tlog::Policy> {
+) -> Result<(vitrine_tlog::Policy, Option<u64>)> {
     let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let policy = match vitrine_client::TrustPolicy::parse(&text) {
-        Ok(trust) => trust.tlog().clone(),
+    let (policy, max_age) = match vitrine_client::TrustPolicy::parse(&text) {
+        Ok(trust) => (trust.tlog().clone(), Some(trust.max_age())),
         Err(trust_err) => match vitrine_tlog::Policy::parse(&text) {
-            Ok(p) => p,
+            Ok(p) => (p, None),
             Err(tlog_err) => bail!(
                 "witness policy {}: neither a trust policy ({trust_err}) nor a tlog-policy ({tlog_err})",
                 path.display()
@@ -218,7 +219,23 @@ pub fn witness_policy(
             log
         );
     }
-    Ok(policy)
+    Ok((policy, max_age))
+}
+
+/// Why `recosign` (with witnesses answering within `timeout`) cannot keep
+/// a quiet log fresh for endpoints whose policy says `max_age`, if so.
+fn stale_warning(max_age: u64, recosign: Option<Duration>, timeout: Duration) -> Option<String> {
+    match recosign {
+        None => Some(format!(
+            "re-cosigning is off: endpoints of this policy (max-age {max_age} s) will refuse the checkpoint {max_age} s after the last publication"
+        )),
+        Some(every) if (every + timeout).as_secs() * 2 > max_age => Some(format!(
+            "--recosign-interval {} s plus --witness-timeout {} s is more than half the policy's max-age {max_age} s: a quiet log's checkpoint may go stale for endpoints; use at most a third of max-age",
+            every.as_secs(),
+            timeout.as_secs()
+        )),
+        Some(_) => None,
+    }
 }
 
 fn serve(
@@ -254,7 +271,10 @@ fn serve(
         .authorization_file(AuthorizedFile::new(data.join(AUTHORIZED_FILE)))
         .batch(max, wait);
     if let Some(w) = &witnesses {
-        let policy = witness_policy(&w.policy, &dir.key.verifier())?;
+        let (policy, max_age) = witness_policy(&w.policy, &dir.key.verifier())?;
+        if let Some(warning) = max_age.and_then(|m| stale_warning(m, w.recosign, w.timeout)) {
+            eprintln!("vitrine: warning: {warning}");
+        }
         let client = vitrine_witness_client::WitnessClient::new(policy, w.timeout)
             .with_context(|| format!("witness policy {}", w.policy.display()))?;
         let hook = vitrine_witness_client::LogWitnesses::new(client, dir.storage.clone())
@@ -335,4 +355,21 @@ fn verify(url: &str, log_key: &str, authorized: &PathBuf) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_when_recosigning_cannot_keep_up_with_max_age() {
+        let s = Duration::from_secs;
+        assert!(stale_warning(60, Some(s(20)), s(5)).is_none());
+        assert!(stale_warning(86400, Some(s(300)), s(5)).is_none());
+        let w = stale_warning(60, Some(s(300)), s(5)).unwrap();
+        assert!(w.contains("--recosign-interval 300 s"), "{w}");
+        assert!(stale_warning(60, Some(s(26)), s(5)).is_some());
+        let off = stale_warning(3600, None, s(5)).unwrap();
+        assert!(off.contains("re-cosigning is off"), "{off}");
+    }
 }
