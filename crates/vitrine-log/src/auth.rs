@@ -132,3 +132,77 @@ impl fmt::Display for Authorization {
         Ok(())
     }
 }
+
+/// An `authorized` file read again on every request, so an operator's
+/// edit takes effect at once without a restart.
+///
+/// Each [`AuthorizedFile::current`] reads the file (a few hundred bytes;
+/// file timestamps are too coarse to tell two quick edits apart) and
+/// parses it again only if its bytes changed. A missing file means nobody
+/// may write. A file that does not parse (or cannot be read) fails closed:
+/// every statement is refused with [`AddError::Authorization`] naming the
+/// file and line until it is fixed — never the previous, possibly revoked,
+/// permissions.
+#[derive(Debug)]
+pub struct AuthorizedFile {
+    path: std::path::PathBuf,
+    cache: std::sync::Mutex<Option<Cached>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    /// The file's bytes; `None` if it is absent.
+    bytes: Option<Vec<u8>>,
+    auth: Result<std::sync::Arc<Authorization>, String>,
+}
+
+impl AuthorizedFile {
+    /// Watches `path`; nothing is read until the first [`Self::current`].
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            cache: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The authorization the file holds now.
+    pub fn current(&self) -> Result<std::sync::Arc<Authorization>, AddError> {
+        let fail = |reason: String| AddError::Authorization {
+            path: self.path.display().to_string(),
+            reason,
+        };
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.as_ref().filter(|c| c.bytes == bytes) {
+            return c.auth.clone().map_err(fail);
+        }
+        let auth = match &bytes {
+            None => Ok(std::sync::Arc::new(Authorization::new())),
+            Some(b) => match std::str::from_utf8(b) {
+                Ok(text) => Authorization::parse(text)
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| e.to_string()),
+                Err(_) => Err("not UTF-8".to_owned()),
+            },
+        };
+        if let Err(reason) = &auth {
+            tracing::error!(path = %self.path.display(), %reason, "authorization file refused; refusing every statement until it is fixed");
+        } else if cache.is_some() {
+            tracing::info!(path = %self.path.display(), "authorization file reloaded");
+        }
+        *cache = Some(Cached {
+            bytes,
+            auth: auth.clone(),
+        });
+        auth.map_err(fail)
+    }
+}

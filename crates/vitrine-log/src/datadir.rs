@@ -9,12 +9,16 @@ use std::sync::Arc;
 use vitrine_note::{SignatureType, SignerKey, VerifierKey};
 
 use crate::fs::{put_atomic, read_optional};
-use crate::{init, Authorization, Error, FsStorage, StorageError};
+use crate::{init, Authorization, Error, FsStorage, Purpose, StorageError};
 
 /// File holding the log's signer key (`PRIVATE+KEY+...`, mode 0600).
 pub const KEY_FILE: &str = "log.key";
 /// File holding the [`Authorization`] text form.
 pub const AUTHORIZED_FILE: &str = "authorized";
+/// File holding the log's [`Purpose`] (`rules` or `custody`, one line);
+/// absent in logs made before logs were split by purpose, which take any
+/// statement type.
+pub const PURPOSE_FILE: &str = "purpose";
 
 /// What `vitrine log serve` needs from a data directory.
 pub struct DataDir {
@@ -24,6 +28,8 @@ pub struct DataDir {
     pub key: SignerKey,
     /// Who may write (empty if the `authorized` file is absent).
     pub authorization: Authorization,
+    /// Which statement types the log takes at all (`None`: any).
+    pub purpose: Option<Purpose>,
     /// Content addressed by SHA-256, served beside the log.
     pub content: ContentStore,
 }
@@ -43,6 +49,16 @@ impl DataDir {
     /// 0600, never overwritten) and the empty tree's checkpoint. Returns the
     /// log's verifier key.
     pub fn init(dir: &Path, origin: &str) -> Result<VerifierKey, Error> {
+        Self::init_for(dir, origin, None)
+    }
+
+    /// [`DataDir::init`] for a log of one [`Purpose`] (recorded in
+    /// [`PURPOSE_FILE`]; `None` takes any type).
+    pub fn init_for(
+        dir: &Path,
+        origin: &str,
+        purpose: Option<Purpose>,
+    ) -> Result<VerifierKey, Error> {
         let key = SignerKey::generate(origin, SignatureType::Ed25519)
             .map_err(|e| Error::Sign(e.into()))?;
         fs::create_dir_all(dir).map_err(io("create", dir))?;
@@ -56,6 +72,9 @@ impl DataDir {
         f.write_all(format!("{}\n", key.to_private_text()).as_bytes())
             .and_then(|()| f.sync_all())
             .map_err(io("write", &path))?;
+        if let Some(p) = purpose {
+            put_atomic(&dir.join(PURPOSE_FILE), format!("{p}\n").as_bytes())?;
+        }
         let storage = FsStorage::open(dir)?;
         init(&storage, &key)?;
         Ok(key.verifier())
@@ -77,10 +96,26 @@ impl DataDir {
                 }
             })?,
         };
+        let purpose_path = dir.join(PURPOSE_FILE);
+        let purpose = match read_optional(&purpose_path)? {
+            None => None,
+            Some(bytes) => Some(
+                std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|t| t.trim_end_matches('\n').parse::<Purpose>().ok())
+                    .ok_or_else(|| Error::Corrupt {
+                        what: format!(
+                            "{}: expected `rules` or `custody` on one line",
+                            purpose_path.display()
+                        ),
+                    })?,
+            ),
+        };
         Ok(Self {
             storage: Arc::new(FsStorage::open(dir)?),
             key,
             authorization,
+            purpose,
             content: ContentStore {
                 dir: dir.join("content").join("sha256"),
             },

@@ -64,17 +64,19 @@ mod fs;
 mod log;
 mod mem;
 mod merkle;
+mod purpose;
 mod replay;
 mod storage;
 mod tile;
 
 use std::sync::Arc;
 
-pub use auth::{Authorization, AuthorizationError};
-pub use datadir::{ContentStore, DataDir, AUTHORIZED_FILE, KEY_FILE};
+pub use auth::{Authorization, AuthorizationError, AuthorizedFile};
+pub use datadir::{ContentStore, DataDir, AUTHORIZED_FILE, KEY_FILE, PURPOSE_FILE};
 pub use fs::FsStorage;
 pub use log::{init, CosignError, CosignRequest, Cosigner, Log, LogBuilder, DEFAULT_MAX_ENTRY};
 pub use mem::{Fault, MemoryStorage, Op};
+pub use purpose::{Purpose, UnknownPurpose};
 pub use replay::{replay, ReplayError};
 pub use storage::{Storage, StorageError};
 pub use tile::covered_size;
@@ -143,6 +145,15 @@ pub enum AddError {
     /// The log is shutting down.
     #[error("log is closed")]
     Closed,
+    /// The authorization file cannot be used (it does not parse or cannot
+    /// be read); the log refuses every statement until it is fixed.
+    #[error("authorization file {path}: {reason}")]
+    Authorization {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// A security decision against a statement.
@@ -162,6 +173,16 @@ pub enum Rejection {
         kind: StatementType,
         /// The signature's key name.
         signer: String,
+    },
+    /// The statement belongs in the other log: a rules log takes no
+    /// custody statements and a custody log no rules statements, whoever
+    /// signs them.
+    #[error("{kind} statements go to the {} log; this is the {purpose} log", Purpose::of(*kind))]
+    WrongLog {
+        /// The statement's type.
+        kind: StatementType,
+        /// This log's purpose.
+        purpose: Purpose,
     },
     /// The signature by an allowed key does not verify.
     #[error("bad signature: {err}")]

@@ -32,6 +32,14 @@ pub const DEFAULT_MAX_ENTRY: usize = 16 * 1024;
 /// `Err` fails the batch (nothing is published, submitters get an error).
 /// It may block; the sequencer waits.
 ///
+/// With [`LogBuilder::recosign_interval`] the hook is also asked, when no
+/// entries arrived for that long, to cosign *the published checkpoint
+/// again*: `old_size` equals the new size and the proof is empty, which
+/// tlog-witness allows (same size, same root). The fresh cosignatures
+/// replace the old ones, so the published checkpoint stays fresh for
+/// endpoints that require recent cosignatures (`max-age`) while nothing is
+/// published.
+///
 /// The checkpoint is durably recorded as signed before the hook sees it,
 /// and after an `Err` the log asks again with *the same* checkpoint (the
 /// next batch, a timer, or a restart triggers the retry) until it is
@@ -68,18 +76,35 @@ pub struct CosignError {
 pub struct LogBuilder {
     storage: Arc<dyn Storage>,
     key: SignerKey,
-    auth: crate::Authorization,
+    auth: AuthSource,
+    purpose: Option<crate::Purpose>,
     batch_max: usize,
     batch_wait: Duration,
     max_entry: usize,
     cosigner: Option<Arc<dyn Cosigner>>,
     retry: Duration,
+    recosign: Option<Duration>,
 }
 
 impl LogBuilder {
     /// Who may make which statements (default: nobody).
     pub fn authorization(mut self, auth: crate::Authorization) -> Self {
-        self.auth = auth;
+        self.auth = AuthSource::Fixed(Arc::new(auth));
+        self
+    }
+
+    /// Who may make which statements, read from an `authorized` file and
+    /// read again whenever it changes (see [`crate::AuthorizedFile`]).
+    pub fn authorization_file(mut self, file: crate::AuthorizedFile) -> Self {
+        self.auth = AuthSource::File(Arc::new(file));
+        self
+    }
+
+    /// Takes only statements of `purpose`'s types, whatever the
+    /// authorization allows (default: any type, for logs made before logs
+    /// were split by purpose).
+    pub fn purpose(mut self, purpose: Option<crate::Purpose>) -> Self {
+        self.purpose = purpose;
         self
     }
 
@@ -111,6 +136,17 @@ impl LogBuilder {
         self
     }
 
+    /// With a cosigner, re-collects cosignatures for the published
+    /// checkpoint when none were collected for `interval` (no publication
+    /// in between), and publishes the checkpoint with the fresh ones
+    /// (default: never). Endpoints refuse checkpoints whose cosignatures
+    /// are older than their policy's `max-age`, so on a quiet log the
+    /// interval plus the witness timeout must stay well below it.
+    pub fn recosign_interval(mut self, interval: Option<Duration>) -> Self {
+        self.recosign = interval.map(|i| i.max(Duration::from_millis(1)));
+        self
+    }
+
     /// Recovers the log's state from storage and starts the sequencer. A
     /// checkpoint that was signed but not published (see
     /// [`Storage::set_signed_checkpoint`]) is published first.
@@ -133,6 +169,9 @@ impl LogBuilder {
             batch_wait: self.batch_wait,
             cosigner: self.cosigner,
             retry: self.retry,
+            recosign: self.recosign,
+            // A restarted log may serve stale cosignatures: refresh at once.
+            next_recosign: self.recosign.map(|_| Instant::now()),
             published: published.clone(),
             seq: Some(seq),
         };
@@ -144,6 +183,7 @@ impl LogBuilder {
             storage: self.storage,
             vkey,
             auth: self.auth,
+            purpose: self.purpose,
             max_entry: self.max_entry,
             published,
             tx: Some(tx),
@@ -166,6 +206,13 @@ pub fn init(storage: &dyn Storage, key: &SignerKey) -> Result<(), Error> {
     Ok(())
 }
 
+/// Where the log's authorization comes from.
+#[derive(Clone)]
+enum AuthSource {
+    Fixed(Arc<crate::Authorization>),
+    File(Arc<crate::AuthorizedFile>),
+}
+
 struct Published {
     size: u64,
     checkpoint: Arc<[u8]>,
@@ -183,7 +230,8 @@ struct Request {
 pub struct Log {
     storage: Arc<dyn Storage>,
     vkey: VerifierKey,
-    auth: crate::Authorization,
+    auth: AuthSource,
+    purpose: Option<crate::Purpose>,
     max_entry: usize,
     published: Arc<RwLock<Published>>,
     tx: Option<Sender<Request>>,
@@ -197,12 +245,14 @@ impl Log {
         LogBuilder {
             storage,
             key,
-            auth: crate::Authorization::new(),
+            auth: AuthSource::Fixed(Arc::new(crate::Authorization::new())),
+            purpose: None,
             batch_max: 256,
             batch_wait: Duration::from_millis(50),
             max_entry: DEFAULT_MAX_ENTRY,
             cosigner: None,
             retry: Duration::from_secs(5),
+            recosign: None,
         }
     }
 
@@ -225,7 +275,30 @@ impl Log {
                 max: self.max_entry,
             });
         }
-        self.auth.open(note)
+        let statement = self.authorization()?.open(note)?;
+        match self.purpose {
+            Some(purpose) if !purpose.accepts(statement.kind()) => {
+                Err(AddError::Rejected(crate::Rejection::WrongLog {
+                    kind: statement.kind(),
+                    purpose,
+                }))
+            }
+            _ => Ok(statement),
+        }
+    }
+
+    /// What this log is for, if it was given a purpose.
+    pub fn purpose(&self) -> Option<crate::Purpose> {
+        self.purpose
+    }
+
+    /// Who may make which statements now (an authorization file is read
+    /// again if it changed).
+    pub fn authorization(&self) -> Result<Arc<crate::Authorization>, AddError> {
+        match &self.auth {
+            AuthSource::Fixed(a) => Ok(a.clone()),
+            AuthSource::File(f) => f.current(),
+        }
     }
 
     /// Validates and sequences `note`; resolves to its index once a
@@ -468,6 +541,9 @@ struct Sequencer {
     batch_wait: Duration,
     cosigner: Option<Arc<dyn Cosigner>>,
     retry: Duration,
+    recosign: Option<Duration>,
+    /// When to re-collect cosignatures for the published checkpoint.
+    next_recosign: Option<Instant>,
     published: Arc<RwLock<Published>>,
     /// `None` after a failure, until recovery succeeds.
     seq: Option<Seq>,
@@ -491,6 +567,15 @@ impl Sequencer {
                     Ok(r) => r,
                     Err(RecvTimeoutError::Timeout) => {
                         let _ = self.settle();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else if let (Some(next), true) = (self.next_recosign, self.cosigner.is_some()) {
+                match rx.recv_deadline(next) {
+                    Ok(r) => r,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.recosign();
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -712,7 +797,69 @@ impl Sequencer {
         seq.published = bytes;
         seq.published_size = seq.size;
         seq.pending = None;
+        if self.cosigner.is_some() {
+            self.next_recosign = self.recosign.map(|i| Instant::now() + i);
+        }
         Ok(())
+    }
+
+    /// Asks the cosigner to cosign the published checkpoint again (same
+    /// size, empty proof) and publishes it with the fresh cosignatures in
+    /// place of the old ones. On failure the published checkpoint stays as
+    /// it was and the next attempt comes after the retry interval.
+    fn recosign(&mut self) {
+        let (Some(cosigner), Some(every)) = (self.cosigner.clone(), self.recosign) else {
+            return;
+        };
+        let Some(seq) = self.seq.as_mut().filter(|s| s.pending.is_none()) else {
+            return;
+        };
+        let result = (|| -> Result<Vec<u8>, Error> {
+            let published = Note::parse(&seq.published)
+                .map_err(|e| corrupt(format!("published checkpoint: {e}")))?;
+            // The log's own signature only; the witnesses' are replaced.
+            let mut note = Note::new(published.text())
+                .map_err(|e| corrupt(format!("published checkpoint: {e}")))?;
+            for sig in published.signatures() {
+                if sig.name() == self.vkey.name() && sig.key_id() == self.vkey.key_id() {
+                    note.add_signature(sig.clone());
+                }
+            }
+            let sigs = cosigner.cosign(&CosignRequest {
+                old: &seq.published,
+                old_size: seq.published_size,
+                new: &note,
+                proof: &[],
+            })?;
+            for sig in sigs {
+                note.add_signature(sig);
+            }
+            let bytes = note.to_bytes();
+            self.storage.swap_checkpoint(Some(&seq.published), &bytes)?;
+            Ok(bytes)
+        })();
+        match result {
+            Ok(bytes) => {
+                tracing::debug!(
+                    size = seq.published_size,
+                    "published checkpoint cosigned again"
+                );
+                *self.published.write().unwrap_or_else(|e| e.into_inner()) = Published {
+                    size: seq.published_size,
+                    checkpoint: bytes.clone().into(),
+                };
+                seq.published = bytes;
+                self.next_recosign = Some(Instant::now() + every);
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot cosign the published checkpoint again; will retry");
+                if matches!(err, Error::Storage(_)) {
+                    // A failed swap may in fact have happened: re-derive.
+                    self.seq = None;
+                }
+                self.next_recosign = Some(Instant::now() + every.min(self.retry));
+            }
+        }
     }
 }
 

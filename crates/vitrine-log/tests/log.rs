@@ -676,3 +676,148 @@ fn authorization_text_form() {
     );
     assert_eq!(Authorization::parse("bogus x").unwrap_err().line, 1);
 }
+
+/// A witness stand-in that cosigns every checkpoint it is shown with a
+/// real `cosignature/v1` key and a timestamp one higher each time, and
+/// can be told to fail.
+struct Stamper {
+    key: vitrine_note::Cosigner,
+    clock: AtomicUsize,
+    calls: Mutex<Vec<(u64, u64, usize)>>,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl Stamper {
+    fn new() -> Arc<Self> {
+        let key = SignerKey::from_seed("witness.example/w", SignatureType::CosignatureV1, [9; 32])
+            .unwrap();
+        Arc::new(Stamper {
+            key: vitrine_note::Cosigner::new(key).unwrap(),
+            clock: AtomicUsize::new(1000),
+            calls: Mutex::new(Vec::new()),
+            fail: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+}
+
+impl Cosigner for Stamper {
+    fn cosign(&self, r: &CosignRequest<'_>) -> Result<Vec<Signature>, CosignError> {
+        let new = Checkpoint::parse(r.new.text()).unwrap();
+        self.calls
+            .lock()
+            .unwrap()
+            .push((r.old_size, new.size, r.proof.len()));
+        // The log shows only its own signature, never old cosignatures.
+        assert_eq!(r.new.signatures().len(), 1, "only the log's signature");
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(CosignError {
+                reason: "witnesses down (test)".into(),
+            });
+        }
+        let t = self.clock.fetch_add(1, Ordering::SeqCst) as u64;
+        let mut n = Note::new(r.new.text()).unwrap();
+        n.cosign(&self.key, t).unwrap();
+        Ok(n.signatures().to_vec())
+    }
+}
+
+fn cosignature_times(checkpoint: &[u8]) -> Vec<u64> {
+    Note::parse(checkpoint)
+        .unwrap()
+        .signatures()
+        .iter()
+        .filter_map(|s| s.cosignature_timestamp())
+        .collect()
+}
+
+/// Polls until the published checkpoint differs from `old`.
+fn wait_for_new_checkpoint(log: &Log, old: &[u8]) -> Vec<u8> {
+    let start = Instant::now();
+    loop {
+        let now = log.checkpoint().to_vec();
+        if now != old {
+            return now;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the checkpoint was never cosigned again"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn quiet_log_recosigns_its_published_checkpoint() {
+    let k = keys();
+    let storage = Arc::new(MemoryStorage::new());
+    init(&*storage, &k.log).unwrap();
+    let stamper = Stamper::new();
+    let log = Log::builder(storage.clone(), k.log.clone())
+        .authorization(auth(&k))
+        .batch(64, Duration::from_millis(5))
+        .cosigner(stamper.clone())
+        .recosign_interval(Some(Duration::from_millis(40)))
+        .retry_interval(Duration::from_millis(20))
+        .open()
+        .unwrap();
+    add_all(&log, &[entry(&k, 1), entry(&k, 2), entry(&k, 3)]);
+    let first = log.checkpoint().to_vec();
+    let cp1 = Checkpoint::parse(Note::parse(&first).unwrap().text()).unwrap();
+    assert_eq!(cp1.size, 3);
+    let t1 = cosignature_times(&first);
+    assert_eq!(t1.len(), 1);
+
+    // No publication, yet a newer cosignature of the same tree appears.
+    let second = wait_for_new_checkpoint(&log, &first);
+    let note2 = Note::parse(&second).unwrap();
+    assert_eq!(Checkpoint::parse(note2.text()).unwrap(), cp1);
+    let t2 = cosignature_times(&second);
+    assert_eq!(t2.len(), 1, "old cosignatures are replaced, not piled up");
+    assert!(t2[0] > t1[0]);
+    // The log's signature is unchanged and still verifies.
+    open_checkpoint(&second, &k.log.verifier(), &vitrine_note::Verifiers::new()).unwrap();
+    // Durable: stored before it is served, so the store is never older.
+    let stored = storage.read_checkpoint().unwrap().unwrap();
+    assert!(cosignature_times(&stored)[0] >= t2[0]);
+    // Each re-cosigning asks from the same size with an empty proof.
+    let calls = stamper.calls.lock().unwrap().clone();
+    assert!(calls.iter().skip(1).any(|&c| c == (3, 3, 0)), "{calls:?}");
+
+    // Witnesses down: the published checkpoint stays as it was (still
+    // validly cosigned, only older); once they return, it is refreshed.
+    stamper.fail.store(true, Ordering::SeqCst);
+    let calls_before = stamper.calls.lock().unwrap().len();
+    let held = log.checkpoint().to_vec();
+    while stamper.calls.lock().unwrap().len() < calls_before + 3 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(log.checkpoint().to_vec(), held);
+    stamper.fail.store(false, Ordering::SeqCst);
+    let refreshed = wait_for_new_checkpoint(&log, &held);
+    assert!(cosignature_times(&refreshed)[0] > cosignature_times(&held)[0]);
+
+    // New entries still go in, from the size the witnesses know.
+    add_all(&log, &[entry(&k, 4)]);
+    assert_eq!(log.size(), 4);
+    let calls = stamper.calls.lock().unwrap().clone();
+    assert!(calls.contains(&(3, 4, calls.last().unwrap().2)));
+}
+
+#[test]
+fn without_an_interval_the_checkpoint_is_cosigned_once() {
+    let k = keys();
+    let storage = Arc::new(MemoryStorage::new());
+    init(&*storage, &k.log).unwrap();
+    let stamper = Stamper::new();
+    let log = Log::builder(storage.clone(), k.log.clone())
+        .authorization(auth(&k))
+        .batch(64, Duration::from_millis(5))
+        .cosigner(stamper.clone())
+        .open()
+        .unwrap();
+    add_all(&log, &[entry(&k, 1)]);
+    let first = log.checkpoint().to_vec();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(log.checkpoint().to_vec(), first);
+    assert_eq!(stamper.calls.lock().unwrap().len(), 1);
+}

@@ -12,7 +12,8 @@
 //! `Vitrine-Signature: <key name> <base64(key ID || Ed25519 signature)>`,
 //! i.e. a signed-note signature line without its em dash, over the note text
 //! `vitrine-content-put\n<hex>\n`. The key must be allowed to make `rules` or
-//! `release` statements. The body must hash to `<hex>`. No header: 401;
+//! `release` statements (with [`AppState::publishers_from_log`], by the
+//! log's authorization as it is at the time of the request). The body must hash to `<hex>`. No header: 401;
 //! unknown key or bad signature: 403; wrong hash or name: 400.
 //!
 //! HTTP status mapping lives only in this crate.
@@ -33,6 +34,7 @@ use axum::Router;
 use sha2::{Digest, Sha256};
 use vitrine_log::{AddError, ContentStore, Log, Rejection};
 use vitrine_note::{Note, Signature, Verifiers};
+use vitrine_statements::StatementType;
 use vitrine_tlog::TilePath;
 
 /// Default largest content blob accepted by `PUT /content/...` (64 MiB).
@@ -52,6 +54,7 @@ pub struct AppState {
     log: Arc<Log>,
     content: Option<ContentStore>,
     publishers: Arc<Verifiers>,
+    publishers_from_log: bool,
     max_content: usize,
 }
 
@@ -62,8 +65,31 @@ impl AppState {
             log,
             content: None,
             publishers: Arc::new(Verifiers::new()),
+            publishers_from_log: false,
             max_content: DEFAULT_MAX_CONTENT,
         }
+    }
+
+    /// Content uploads are allowed to whoever the log's authorization
+    /// (read again on each upload, so edits apply without a restart)
+    /// allows to make `rules` or `release` statements, instead of the
+    /// fixed `publishers` given to [`AppState::content`].
+    pub fn publishers_from_log(mut self) -> Self {
+        self.publishers_from_log = true;
+        self
+    }
+
+    fn publishers(&self) -> Result<Arc<Verifiers>, AddError> {
+        if !self.publishers_from_log {
+            return Ok(self.publishers.clone());
+        }
+        let auth = self.log.authorization()?;
+        Ok(Arc::new(
+            [StatementType::Rules, StatementType::Release]
+                .into_iter()
+                .flat_map(|t| auth.verifiers_for(t).iter().cloned().collect::<Vec<_>>())
+                .collect(),
+        ))
     }
 
     /// Serves `/content/sha256/` from `store`; `publishers` may upload.
@@ -115,6 +141,13 @@ async fn add(State(state): State<AppState>, body: Bytes) -> Response {
                 | AddError::MalformedStatement(_)
                 | AddError::Rejected(Rejection::SignatureCount { .. }) => StatusCode::BAD_REQUEST,
                 AddError::Rejected(_) => StatusCode::FORBIDDEN,
+                AddError::Authorization { .. } => {
+                    tracing::error!(%err, "refusing statements");
+                    return text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the log's authorization file is broken; its operator must fix it",
+                    );
+                }
                 _ => {
                     tracing::error!(%err, "add failed");
                     StatusCode::SERVICE_UNAVAILABLE
@@ -239,7 +272,17 @@ async fn put_content(
             "name must be 64 lowercase hex digits",
         );
     }
-    if let Err((status, why)) = authenticate(&headers, &hex, &state.publishers) {
+    let publishers = match state.publishers() {
+        Ok(p) => p,
+        Err(err) => {
+            tracing::error!(%err, "refusing content uploads");
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the log's authorization file is broken; its operator must fix it",
+            );
+        }
+    };
+    if let Err((status, why)) = authenticate(&headers, &hex, &publishers) {
         return text(status, why);
     }
     if hex::encode(Sha256::digest(&body)) != hex {

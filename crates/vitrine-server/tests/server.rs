@@ -314,3 +314,97 @@ async fn futures_join(c: &reqwest::Client, s: &Server, bodies: Vec<Vec<u8>>) -> 
     }
     out
 }
+
+/// A log reading its `authorized` file on each request, of purpose
+/// `rules`: a custody statement is 403 whoever signs it; a broken file
+/// refuses submissions and uploads (503) until it is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorized_file_and_purpose_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    DataDir::init_for(
+        dir.path(),
+        "log.example/p",
+        Some(vitrine_log::Purpose::Rules),
+    )
+    .unwrap();
+    let data = DataDir::open(dir.path()).unwrap();
+    let authorized = dir.path().join(vitrine_log::AUTHORIZED_FILE);
+    std::fs::write(
+        &authorized,
+        format!("rules,deletion {}\n", publisher().verifier()),
+    )
+    .unwrap();
+    let log = Arc::new(
+        Log::builder(data.storage.clone(), data.key.clone())
+            .purpose(data.purpose)
+            .authorization_file(vitrine_log::AuthorizedFile::new(&authorized))
+            .batch(256, Duration::from_millis(5))
+            .open()
+            .unwrap(),
+    );
+    let app = router(
+        AppState::new(log.clone())
+            .content(data.content, Verifiers::new(), 1 << 20)
+            .publishers_from_log(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    let s = Server {
+        addr,
+        log,
+        stop,
+        task,
+    };
+    let c = reqwest::Client::new();
+
+    let deletion = Statement::Deletion(vitrine_statements::Deletion {
+        sample: Sha256([1; 32]),
+        reason: vitrine_statements::Text::new("test").unwrap(),
+        time: 1,
+    })
+    .sign(&publisher())
+    .unwrap();
+    let (status, body) = add(&c, &s, deletion).await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("deletion statements go to the custody log"),
+        "{body}"
+    );
+    assert_eq!(add(&c, &s, rules(1)).await, (200, "0\n".into()));
+
+    let blob = b"bundle bytes".to_vec();
+    let hex = hex::encode(Sha::digest(&blob));
+    let sig = publisher().sign(&content_put_message(&hex)).unwrap();
+    let header = format!(
+        "{} {}",
+        sig.name(),
+        base64::engine::general_purpose::STANDARD
+            .encode([&sig.key_id().to_be_bytes()[..], sig.bytes()].concat())
+    );
+    let put = |blob: Vec<u8>| {
+        c.put(s.url(&format!("/content/sha256/{hex}")))
+            .header("Vitrine-Signature", header.clone())
+            .body(blob)
+            .send()
+    };
+    std::fs::write(&authorized, "rules not-a-key\n").unwrap();
+    let (status, body) = add(&c, &s, rules(2)).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("authorization file is broken"), "{body}");
+    assert!(!body.contains(&dir.path().display().to_string()), "{body}");
+    assert_eq!(put(blob.clone()).await.unwrap().status().as_u16(), 503);
+
+    std::fs::write(&authorized, format!("rules {}\n", publisher().verifier())).unwrap();
+    assert_eq!(add(&c, &s, rules(2)).await, (200, "1\n".into()));
+    assert_eq!(put(blob.clone()).await.unwrap().status().as_u16(), 201);
+    s.shutdown().await;
+}

@@ -79,7 +79,8 @@ pub enum WitnessFailure {
         /// The transport error.
         reason: String,
     },
-    /// An HTTP status other than 200 and 409.
+    /// An HTTP status other than 200 and 409; `body` has its control
+    /// characters escaped.
     #[error("{witness}: HTTP {status}: {body}")]
     Status {
         /// Policy name of the witness.
@@ -369,9 +370,7 @@ impl WitnessClient {
                     return Err(WitnessFailure::Status {
                         witness: witness(),
                         status,
-                        body: String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-                            .trim_end()
-                            .to_owned(),
+                        body: printable(&bytes[..bytes.len().min(200)]),
                     })
                 }
             }
@@ -407,6 +406,23 @@ impl WitnessClient {
             .map_err(|e| bad(format!("cosignature: {e}")))?;
         Ok(mine)
     }
+}
+
+/// A witness's bytes made safe for logs and terminals: control characters
+/// (escape sequences, CR, BEL, ...) escaped, never kept raw.
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .trim_end()
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {

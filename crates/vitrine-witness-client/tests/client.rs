@@ -304,3 +304,44 @@ fn witness_that_cosigned_a_failed_batch_cosigns_the_same_checkpoint_again() {
     log.close();
     drop(net);
 }
+
+#[test]
+fn a_witness_error_body_is_kept_escaped() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = [0u8; 8192];
+            let _ = conn.read(&mut buf);
+            let body = "\x1b[2J\x07\rcosigned, honest";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let log = SignerKey::from_seed(ORIGIN, SignatureType::Ed25519, [1; 32]).unwrap();
+    let w = SignerKey::from_seed("w.example/raw", SignatureType::CosignatureV1, [2; 32]).unwrap();
+    let policy =
+        Policy::parse(format!("witness w1 {} {url}\nquorum w1\n", w.verifier()).as_bytes())
+            .unwrap();
+    let client = Arc::new(WitnessClient::new(policy, Duration::from_secs(5)).unwrap());
+    let note = Checkpoint::new(ORIGIN, 0, vitrine_tlog::empty_root())
+        .sign(&log)
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = rt
+        .block_on(client.cosign(&note, 0, Arc::new(|_, _| Ok(Vec::new()))))
+        .unwrap_err();
+    let ClientError::QuorumNotMet { failures, .. } = &err else {
+        panic!("{err}");
+    };
+    assert!(
+        matches!(&failures[..], [WitnessFailure::Status { status: 500, body, .. }] if body == r"\u{1b}[2J\u{7}\rcosigned, honest"),
+        "{failures:?}"
+    );
+    assert!(!err.to_string().contains(['\x1b', '\x07', '\r']));
+}

@@ -42,6 +42,10 @@ const DROPPER: &[u8] = b"Vitrine demo: a harmless stand-in for a known dropper p
 
 const ORIGIN: &str = "demo.vitrine.example/log";
 
+/// The log's port in the README's transparency loop (`PORT`); witness `i`
+/// listens on `PORT + i`. The policy `demo --keep` leaves names these.
+const README_PORT: u16 = 8080;
+
 /// Run a complete, self-contained demonstration on 127.0.0.1: a log and
 /// three witnesses, a bundle published and installed with every check
 /// shown, a scan, then a fork, a rollback and a fork cosigned by colluding
@@ -53,6 +57,10 @@ const ORIGIN: &str = "demo.vitrine.example/log";
 pub struct Args {
     /// Keep every artifact in DIR (created; keys, policy, update
     /// directories, endpoint state, samples) instead of a temporary one.
+    /// DIR is laid out as the README's transparency loop expects (log/,
+    /// witnesses/wN/, keys/publisher.key, policy, rules/), so its "run"
+    /// commands work there; the kept policy names the log on
+    /// 127.0.0.1:8080 and witness N on 127.0.0.1:808N.
     #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
 }
@@ -150,7 +158,13 @@ fn demo(root: &Path, rt: &tokio::runtime::Runtime) -> Result<bool> {
     let publisher = SignerKey::generate("publisher.demo.vitrine.example", SignatureType::Ed25519)?;
     write_key(&root.join("keys/publisher.key"), &publisher)?;
     let log_dir = root.join("log");
-    let log_vkey = DataDir::init(&log_dir, ORIGIN).context("creating the log")?;
+    let log_vkey = DataDir::init_for(&log_dir, ORIGIN, Some(vitrine_log::Purpose::Rules))
+        .context("creating the log")?;
+    // The files `vitrine log serve --data DIR/log` and `log verify` read.
+    write(
+        &log_dir.join(vitrine_log::AUTHORIZED_FILE),
+        format!("rules {}\n", publisher.verifier()).as_bytes(),
+    )?;
     let log_data = DataDir::open(&log_dir)?;
     println!("log      {ORIGIN}: key {log_vkey}");
     println!("publisher key {}", publisher.verifier());
@@ -166,6 +180,11 @@ fn demo(root: &Path, rt: &tokio::runtime::Runtime) -> Result<bool> {
         let wdir = root.join("witnesses").join(&name);
         std::fs::create_dir_all(&wdir)?;
         write_key(&wdir.join("witness.key"), &key)?;
+        // What `vitrine witness serve --data DIR/witnesses/wN` reads.
+        write(
+            &wdir.join("logs"),
+            vitrine_witness::format_log_line(&log_vkey).as_bytes(),
+        )?;
         witness_keys.push(Cosigner::new(key.clone())?);
         let store = SqliteStore::open(wdir.join("witness.sqlite"))?;
         let witness = Witness::builder(Cosigner::new(key)?)
@@ -245,7 +264,9 @@ fn demo(root: &Path, rt: &tokio::runtime::Runtime) -> Result<bool> {
         "rule Vitrine_Demo_Marker\n{\n    strings:\n        $m = \"VITRINE-DEMO-MARKER\"\n    condition:\n        $m\n}\n"
             .to_owned(),
     );
-    rules_dir(&root.join("rules-v2"), &[sig.clone(), extra_rule])?;
+    rules_dir(&root.join("rules-v2"), &[sig.clone(), extra_rule.clone()])?;
+    // The README's transparency loop builds its next bundle from `rules/`.
+    rules_dir(&root.join("rules"), &[sig.clone(), extra_rule])?;
     let v2 = crate::cmd::bundle::build(&root.join("rules-v2"), "starter", 2, now, 30)?;
     write(&root.join("bundles/starter-v2.bundle"), &v2)?;
     let up2 = crate::cmd::publish::publish_bundle(&policy, &log_url, &publisher, v2, &opts)?;
@@ -328,6 +349,28 @@ fn demo(root: &Path, rt: &tokio::runtime::Runtime) -> Result<bool> {
     if active.version != 2 {
         bail!("the active bundle changed during the attacks");
     }
+    // The servers above die with the demo; the kept policy names the
+    // addresses the README's transparency loop starts them on again.
+    let kept = crate::cmd::trust::policy_text(
+        &log_vkey.to_string(),
+        Some(&format!("http://127.0.0.1:{README_PORT}")),
+        &witnesses
+            .iter()
+            .enumerate()
+            .map(|(i, (name, vkey, _))| {
+                let port = README_PORT + 1 + i as u16;
+                (
+                    name.clone(),
+                    vkey.clone(),
+                    Some(format!("http://127.0.0.1:{port}")),
+                )
+            })
+            .collect::<Vec<_>>(),
+        "2",
+        &[publisher.verifier().to_string()],
+        3600,
+    )?;
+    write(&root.join("policy"), kept.as_bytes())?;
     if let Some(ev) = endpoint.fork_evidence(ORIGIN)? {
         println!(
             "    fork evidence kept in {} ({}): both signed checkpoints, for the owner and auditors; updates from this log are frozen until the owner clears it",

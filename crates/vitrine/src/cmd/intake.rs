@@ -12,15 +12,17 @@ use vitrine_intake::{new_token, token_hash, Config};
 use vitrine_note::{SignatureType, SignerKey, VerifierKey};
 
 /// Run the sample intake: receives submissions from endpoints, stores
-/// samples encrypted per tenant, logs signed receipts in the vendor's log.
+/// samples encrypted per tenant, logs signed receipts in the vendor's custody log.
 ///
 /// The data directory holds intake.toml (log, tenants, analysts),
 /// intake.key (the receipt signing key), intake.db and the encrypted
 /// samples. The intake key must be allowed to make `receipt` and
-/// `deletion` statements in the log's `authorized` file.
+/// `deletion` statements in the log's `authorized` file. The log is a
+/// custody log (`vitrine log init --purpose custody`), never the rules
+/// log endpoints update from, which refuses these statements.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Example:\n  vitrine intake init --data intake --name intake.example/i1 --log http://127.0.0.1:8080 --log-key \"$(cat log.vkey)\"\n  echo \"receipt,deletion $(vitrine intake key --data intake)\" >> log/authorized\n  vitrine intake tenant add t-5f2a9c --data intake > tenant.token\n  vitrine intake analyst add \"$(cat analyst.vkey)\" --data intake\n  vitrine intake serve --data intake --addr 127.0.0.1:8090"
+    after_help = "Example:\n  vitrine intake init --data intake --name intake.example/i1 --log http://127.0.0.1:8088 --log-key \"$(vitrine key show custody/log.key)\"\n  echo \"receipt,deletion $(vitrine intake key --data intake)\" >> custody/authorized\n  vitrine intake tenant add t-5f2a9c --data intake > tenant.token\n  vitrine intake analyst add \"$(cat analyst.vkey)\" --data intake\n  vitrine intake serve --data intake --addr 127.0.0.1:8090"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -37,10 +39,10 @@ enum Command {
         /// The intake key's name.
         #[arg(long, default_value = "intake.example/vitrine")]
         name: String,
-        /// The vendor log's URL.
+        /// The vendor's custody log's URL.
         #[arg(long)]
         log: String,
-        /// The vendor log's key (vkey).
+        /// The vendor's custody log's key (vkey).
         #[arg(long, value_name = "VKEY")]
         log_key: String,
     },

@@ -3,7 +3,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -27,6 +27,13 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Print the verifier key (vkey) of a secret key file again: one made
+    /// by `key generate`, a log's DIR/log.key, a witness's
+    /// DIR/witness.key. The secret is never printed.
+    Show {
+        /// The secret key file.
+        file: PathBuf,
+    },
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -48,5 +55,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
             println!("{}", key.verifier());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Show { file } => {
+            println!("{}", read_key(&file)?.verifier());
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// Reads a secret key file (`PRIVATE+KEY+...`). The error names the file
+/// but never quotes its content.
+pub fn read_key(path: &Path) -> Result<SignerKey> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    SignerKey::parse(text.trim_end()).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a secret key file (PRIVATE+KEY+NAME+...): {e}",
+            path.display()
+        )
+    })
 }

@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use vitrine_log::{replay, Authorization, DataDir, Log, AUTHORIZED_FILE};
+use vitrine_log::{replay, Authorization, AuthorizedFile, DataDir, Log, Purpose, AUTHORIZED_FILE};
 use vitrine_note::{VerifierKey, Verifiers};
 use vitrine_statements::StatementType;
 use vitrine_tlog::{open_checkpoint, TilePath};
@@ -23,7 +23,8 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// Create a log in DIR: its key (DIR/log.key) and its first checkpoint.
-    /// Prints the log's verifier key. Write DIR/authorized to let signers in.
+    /// Prints the log's verifier key (`vitrine key show DIR/log.key` prints
+    /// it again). Write DIR/authorized to let signers in.
     Init {
         /// The data directory.
         #[arg(long)]
@@ -31,8 +32,20 @@ enum Command {
         /// The log's origin and key name, e.g. `log.example/vitrine`.
         #[arg(long)]
         origin: String,
+        /// What the log is for (recorded in DIR/purpose): `rules` takes
+        /// `rules`, `release` and `review` statements, what endpoints read;
+        /// `custody` takes `receipt`, `access` and `deletion`, what the
+        /// intake and the vault write. Each kind goes to its own log, with
+        /// its own origin and witnesses, so custody traffic never slows an
+        /// endpoint's update.
+        #[arg(long, default_value = "rules", value_parser = ["rules", "custody"])]
+        purpose: String,
     },
     /// Serve the log over HTTP (tlog-tiles read API, /add, /content).
+    ///
+    /// DIR/authorized (who may log what) is read again whenever it
+    /// changes: an edit takes effect on the next request, no restart. If
+    /// it stops parsing, every submission is refused until it is fixed.
     Serve {
         /// The data directory.
         #[arg(long)]
@@ -46,16 +59,26 @@ enum Command {
         /// Most entries in one batch.
         #[arg(long, default_value_t = 256)]
         batch_max: usize,
-        /// Witness policy (tlog-policy format: `witness NAME VKEY URL`,
-        /// `group`, `quorum` lines). Every new checkpoint is sent to these
-        /// witnesses and published only once their quorum has cosigned it.
-        /// Without it checkpoints carry the log's signature alone, and
-        /// endpoints that require witnesses will refuse them.
+        /// Witness policy: the endpoints' trust policy file itself (as
+        /// `vitrine trust init` writes it; its `log` line must be this
+        /// log), or a bare tlog-policy (`witness NAME VKEY URL`, `group`,
+        /// `quorum` lines). Every new checkpoint is sent to these witnesses
+        /// and published only once their quorum has cosigned it. Without
+        /// it checkpoints carry the log's signature alone, and endpoints
+        /// that require witnesses will refuse them.
         #[arg(long, value_name = "POLICY")]
         witnesses: Option<PathBuf>,
         /// How long to wait for each witness, in seconds.
         #[arg(long, default_value_t = 5)]
         witness_timeout: u64,
+        /// With --witnesses: when nothing was published for this many
+        /// seconds, ask the witnesses to cosign the current checkpoint
+        /// again, so it never looks stale on a quiet log. Endpoints refuse
+        /// checkpoints whose cosignatures are older than their policy's
+        /// `max-age`: keep this plus --witness-timeout well below it (a
+        /// third of it is comfortable). 0 turns it off.
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        recosign_interval: u64,
     },
     /// Submit a signed statement; prints its index.
     Add {
@@ -81,8 +104,13 @@ enum Command {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
-        Command::Init { data, origin } => {
-            let vkey = DataDir::init(&data, &origin)
+        Command::Init {
+            data,
+            origin,
+            purpose,
+        } => {
+            let purpose: Purpose = purpose.parse().context("--purpose")?;
+            let vkey = DataDir::init_for(&data, &origin, Some(purpose))
                 .with_context(|| format!("initialising log in {}", data.display()))?;
             println!("{vkey}");
             Ok(ExitCode::SUCCESS)
@@ -94,12 +122,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
             batch_max,
             witnesses,
             witness_timeout,
+            recosign_interval,
         } => serve(
             data,
             addr,
             Duration::from_millis(batch_wait_ms),
             batch_max,
-            witnesses.map(|p| (p, Duration::from_secs(witness_timeout.max(1)))),
+            witnesses.map(|p| Witnessing {
+                policy: p,
+                timeout: Duration::from_secs(witness_timeout.max(1)),
+                recosign: (recosign_interval > 0).then(|| Duration::from_secs(recosign_interval)),
+            }),
         ),
         Command::Add { file, log } => {
             let body =
@@ -112,9 +145,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let status = resp.status();
             let text = resp.text().unwrap_or_default();
             if !status.is_success() {
-                bail!("log refused the statement ({status}): {}", text.trim());
+                bail!(
+                    "log refused the statement ({status}): {}",
+                    printable(text.trim(), 200)
+                );
             }
-            println!("{}", text.trim());
+            println!("{}", printable(text.trim(), 40));
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {
@@ -125,6 +161,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
+/// Text that came from the network, safe for a terminal: control
+/// characters (escape sequences, CR, BEL, ...) are shown escaped, never
+/// sent raw, and it is cut after `max` characters.
+fn printable(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn client() -> Result<reqwest::blocking::Client> {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -132,51 +187,111 @@ fn client() -> Result<reqwest::blocking::Client> {
         .context("building HTTP client")
 }
 
+/// `log serve --witnesses` and its options.
+struct Witnessing {
+    policy: PathBuf,
+    timeout: Duration,
+    recosign: Option<Duration>,
+}
+
+/// The witness part of a `--witnesses` file: an endpoint trust policy
+/// (which must name this log; its `max-age` is returned too) or a bare
+/// tlog-policy.
+pub fn witness_policy(
+    path: &Path,
+    log: &vitrine_note::VerifierKey,
+) -> Result<(vitrine_tlog::Policy, Option<u64>)> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (policy, max_age) = match vitrine_client::TrustPolicy::parse(&text) {
+        Ok(trust) => (trust.tlog().clone(), Some(trust.max_age())),
+        Err(trust_err) => match vitrine_tlog::Policy::parse(&text) {
+            Ok(p) => (p, None),
+            Err(tlog_err) => bail!(
+                "witness policy {}: neither a trust policy ({trust_err}) nor a tlog-policy ({tlog_err})",
+                path.display()
+            ),
+        },
+    };
+    if !policy.logs().is_empty() && !policy.logs().iter().any(|l| l.key == *log) {
+        bail!(
+            "witness policy {}: it names other logs, not this one ({})",
+            path.display(),
+            log
+        );
+    }
+    Ok((policy, max_age))
+}
+
+/// Why `recosign` (with witnesses answering within `timeout`) cannot keep
+/// a quiet log fresh for endpoints whose policy says `max_age`, if so.
+fn stale_warning(max_age: u64, recosign: Option<Duration>, timeout: Duration) -> Option<String> {
+    match recosign {
+        None => Some(format!(
+            "re-cosigning is off: endpoints of this policy (max-age {max_age} s) will refuse the checkpoint {max_age} s after the last publication"
+        )),
+        Some(every) if (every + timeout).as_secs() * 2 > max_age => Some(format!(
+            "--recosign-interval {} s plus --witness-timeout {} s is more than half the policy's max-age {max_age} s: a quiet log's checkpoint may go stale for endpoints; use at most a third of max-age",
+            every.as_secs(),
+            timeout.as_secs()
+        )),
+        Some(_) => None,
+    }
+}
+
 fn serve(
     data: PathBuf,
     addr: SocketAddr,
     wait: Duration,
     max: usize,
-    witnesses: Option<(PathBuf, Duration)>,
+    witnesses: Option<Witnessing>,
 ) -> Result<ExitCode> {
     let dir = DataDir::open(&data).with_context(|| format!("opening {}", data.display()))?;
-    // Publishers (rules/release signers) may upload content.
-    let publishers: Verifiers = [StatementType::Rules, StatementType::Release]
-        .into_iter()
-        .flat_map(|t| {
-            dir.authorization
-                .verifiers_for(t)
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-        .collect();
     if dir.authorization.all_verifiers().is_empty() {
         eprintln!(
             "vitrine: warning: {} is empty or missing: nobody may add statements",
             data.join(AUTHORIZED_FILE).display()
         );
     }
+    if let Some(purpose) = dir.purpose {
+        let foreign: Vec<&str> = StatementType::ALL
+            .into_iter()
+            .filter(|t| !purpose.accepts(*t) && !dir.authorization.verifiers_for(*t).is_empty())
+            .map(|t| t.name())
+            .collect();
+        if !foreign.is_empty() {
+            eprintln!(
+                "vitrine: warning: {} allows {} statements, which this {purpose} log refuses (they belong in the other log)",
+                data.join(AUTHORIZED_FILE).display(),
+                foreign.join(", ")
+            );
+        }
+    }
     let mut builder = Log::builder(dir.storage.clone(), dir.key.clone())
-        .authorization(dir.authorization.clone())
+        .purpose(dir.purpose)
+        .authorization_file(AuthorizedFile::new(data.join(AUTHORIZED_FILE)))
         .batch(max, wait);
-    if let Some((path, timeout)) = &witnesses {
-        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let policy = vitrine_tlog::Policy::parse(&text)
-            .with_context(|| format!("witness policy {}", path.display()))?;
-        let client = vitrine_witness_client::WitnessClient::new(policy, *timeout)
-            .with_context(|| format!("witness policy {}", path.display()))?;
+    if let Some(w) = &witnesses {
+        let (policy, max_age) = witness_policy(&w.policy, &dir.key.verifier())?;
+        if let Some(warning) = max_age.and_then(|m| stale_warning(m, w.recosign, w.timeout)) {
+            eprintln!("vitrine: warning: {warning}");
+        }
+        let client = vitrine_witness_client::WitnessClient::new(policy, w.timeout)
+            .with_context(|| format!("witness policy {}", w.policy.display()))?;
         let hook = vitrine_witness_client::LogWitnesses::new(client, dir.storage.clone())
             .context("starting the witness client")?;
-        builder = builder.cosigner(Arc::new(hook));
+        builder = builder
+            .cosigner(Arc::new(hook))
+            .recosign_interval(w.recosign);
     }
     let log = builder.open().context("opening the log")?;
     let log = Arc::new(log);
-    let state = vitrine_server::AppState::new(log.clone()).content(
-        dir.content.clone(),
-        publishers,
-        vitrine_server::DEFAULT_MAX_CONTENT,
-    );
+    let state = vitrine_server::AppState::new(log.clone())
+        .content(
+            dir.content.clone(),
+            Verifiers::new(),
+            vitrine_server::DEFAULT_MAX_CONTENT,
+        )
+        .publishers_from_log();
     let name = dir.key.name().to_string();
     crate::util::serve_http(
         addr,
@@ -219,14 +334,14 @@ fn verify(url: &str, log_key: &str, authorized: &PathBuf) -> Result<ExitCode> {
             Ok(st) => *counts.entry(st.kind()).or_default() += 1,
             Err(err) => {
                 bad += 1;
-                eprintln!("vitrine: entry {i}: {err}");
+                eprintln!("vitrine: entry {i}: {}", printable(&err.to_string(), 400));
             }
         }
     }
     let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!(
         "log {}: size {}, root verified from {} entries; statements: {}; invalid: {bad}",
-        cp.origin,
+        printable(&cp.origin, 200),
         cp.size,
         entries.len(),
         if summary.is_empty() {
@@ -240,4 +355,21 @@ fn verify(url: &str, log_key: &str, authorized: &PathBuf) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_when_recosigning_cannot_keep_up_with_max_age() {
+        let s = Duration::from_secs;
+        assert!(stale_warning(60, Some(s(20)), s(5)).is_none());
+        assert!(stale_warning(86400, Some(s(300)), s(5)).is_none());
+        let w = stale_warning(60, Some(s(300)), s(5)).unwrap();
+        assert!(w.contains("--recosign-interval 300 s"), "{w}");
+        assert!(stale_warning(60, Some(s(26)), s(5)).is_some());
+        let off = stale_warning(3600, None, s(5)).unwrap();
+        assert!(off.contains("re-cosigning is off"), "{off}");
+    }
 }

@@ -34,7 +34,7 @@ impl Drop for Server {
 }
 
 /// Starts `vitrine ARGS --data DATA` and returns it with the URL it prints
-/// on its first line of standard error.
+/// on standard error (after any warnings).
 pub fn spawn_server(args: &[&str], data: &std::path::Path) -> (Server, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
@@ -47,13 +47,17 @@ pub fn spawn_server(args: &[&str], data: &std::path::Path) -> (Server, String) {
     let stderr = child.stderr.take().unwrap();
     let server = Server(child);
     let mut reader = std::io::BufReader::new(stderr);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
+    let mut seen = String::new();
+    let url = loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("no URL in {seen:?}");
+        }
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            break url.to_owned();
+        }
+        seen.push_str(&line);
+    };
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in reader.lines() {});
     (server, url)

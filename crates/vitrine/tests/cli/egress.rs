@@ -61,7 +61,15 @@ fn vendor(tmp: &Path) -> Vendor {
     let d = tmp;
     let log_vkey = stdout(
         &vitrine()
-            .args(["log", "init", "--origin", "log.example/e", "--data"])
+            .args([
+                "log",
+                "init",
+                "--origin",
+                "log.example/e",
+                "--purpose",
+                "custody",
+            ])
+            .arg("--data")
             .arg(d.join("log"))
             .assert()
             .success(),

@@ -7,6 +7,8 @@ mod egress;
 mod hostile;
 mod hostile_log;
 mod lint;
+mod ops;
 mod quarantine;
+mod readme;
 mod scan;
 mod update;
