@@ -184,7 +184,9 @@ enum Intent {
 impl Intent {
     fn id(&self) -> &str {
         match self {
-            Intent::Quarantine { id, .. } | Intent::Restore { id, .. } | Intent::Delete { id } => id,
+            Intent::Quarantine { id, .. } | Intent::Restore { id, .. } | Intent::Delete { id } => {
+                id
+            }
         }
     }
 }
@@ -646,27 +648,28 @@ impl Store {
                     // An intent that never became durable: nothing was done.
                     std::fs::remove_file(&p).map_err(io("removing", &p))?;
                 } else {
-                    rec.rejected.push((name.clone(), "not a journal file name".into()));
+                    rec.rejected
+                        .push((name.clone(), "not a journal file name".into()));
                 }
                 continue;
             }
             let Some(jid) = name.strip_suffix(".json").filter(|j| valid_id(j)) else {
-                rec.rejected.push((name.clone(), "not a journal file name".into()));
+                rec.rejected
+                    .push((name.clone(), "not a journal file name".into()));
                 continue;
             };
             let bytes = std::fs::read(&p).map_err(io("reading", &p))?;
             let intent: Intent = match serde_json::from_slice(&bytes) {
                 Ok(i) => i,
                 Err(e) => {
-                    rec.rejected.push((name.clone(), format!("unreadable: {e}")));
+                    rec.rejected
+                        .push((name.clone(), format!("unreadable: {e}")));
                     continue;
                 }
             };
             if intent.id() != jid {
-                rec.rejected.push((
-                    name.clone(),
-                    "names another item than its file name".into(),
-                ));
+                rec.rejected
+                    .push((name.clone(), "names another item than its file name".into()));
                 continue;
             }
             match intent {
