@@ -29,12 +29,12 @@
 //! the original survives, so no scanner (single-byte XOR included) matches
 //! it again, and it is stored without execute permission.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -77,6 +77,24 @@ pub enum Error {
         path: PathBuf,
         /// The item holding the copy.
         id: String,
+    },
+    /// The original could not be removed after it was copied: the copy was
+    /// discarded at once and the file left where it was.
+    #[error("{} could not be removed ({source}); quarantine undone, the file was left in place", path.display())]
+    NotRemoved {
+        /// The path.
+        path: PathBuf,
+        /// Why it could not be removed.
+        source: std::io::Error,
+    },
+    /// The store's directory (or one of its parts) is not a directory owned
+    /// by this user and closed to others: its journal could be forged.
+    #[error("refusing the quarantine store: {} {reason}", path.display())]
+    Insecure {
+        /// The directory at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// No item has this ID.
     #[error("no quarantined item {id}")]
@@ -163,6 +181,16 @@ enum Intent {
     },
 }
 
+impl Intent {
+    fn id(&self) -> &str {
+        match self {
+            Intent::Quarantine { id, .. } | Intent::Restore { id, .. } | Intent::Delete { id } => {
+                id
+            }
+        }
+    }
+}
+
 /// What [`Store::open`] found and repaired.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
@@ -172,12 +200,18 @@ pub struct Recovery {
     pub rolled_back: Vec<String>,
     /// Restores or deletes finished.
     pub finished: Vec<String>,
+    /// Journal entries refused and left untouched for inspection (a bad ID,
+    /// or one that does not match its file name): `(file name, why)`.
+    pub rejected: Vec<(String, String)>,
 }
 
 impl Recovery {
     /// Whether anything was repaired.
     pub fn is_empty(&self) -> bool {
-        self.completed.is_empty() && self.rolled_back.is_empty() && self.finished.is_empty()
+        self.completed.is_empty()
+            && self.rolled_back.is_empty()
+            && self.finished.is_empty()
+            && self.rejected.is_empty()
     }
 }
 
@@ -213,14 +247,23 @@ pub struct RestoreOptions {
 
 impl Store {
     /// Opens (creating, mode 0700) the store at `root` and repairs every
-    /// operation a crash interrupted.
+    /// operation a crash interrupted. The store and its parts must be
+    /// directories (not links) owned by this user that no one else can
+    /// write; anything else is refused, since a forged journal would make
+    /// recovery act on files of the forger's choosing.
     pub fn open(root: &Path) -> Result<(Store, Recovery), Error> {
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        }
         for sub in ["", "objects", "items", "journal"] {
             let d = root.join(sub);
-            std::fs::create_dir_all(&d).map_err(io("creating", &d))?;
+            match std::fs::DirBuilder::new().mode(0o700).create(&d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io("creating", &d)(e)),
+            }
+            check_private_dir(&d)?;
         }
-        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
-            .map_err(io("setting permissions of", root))?;
         let store = Store {
             root: root.to_path_buf(),
             crash_at: None,
@@ -246,6 +289,8 @@ impl Store {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&p)
             .map_err(io("opening", &p))?;
         f.lock().map_err(io("locking", &p))?;
@@ -327,7 +372,19 @@ impl Store {
             return Err(crash());
         }
         drop(src);
-        let removed = remove_if_same(&path, before.dev(), before.ino())?;
+        let removed = match remove_if_same(&path, before.dev(), before.ino()) {
+            Ok(r) => r,
+            Err(Error::Io { source, .. }) => {
+                // The copy is discarded at once: nothing remains for a
+                // later recovery to "finish" behind the user's back.
+                self.forget(&id)?;
+                return Err(Error::NotRemoved { path, source });
+            }
+            Err(e) => {
+                self.forget(&id)?;
+                return Err(e);
+            }
+        };
         if self.crashes(Step::Removed) {
             return Err(crash());
         }
@@ -586,26 +643,52 @@ impl Store {
             let Some(name) = p.file_name().map(|n| n.to_string_lossy().into_owned()) else {
                 continue;
             };
-            let Some(jid) = name.strip_suffix(".json") else {
-                // An intent that never became durable: nothing was done.
-                std::fs::remove_file(&p).map_err(io("removing", &p))?;
+            if let Some(jid) = name.strip_suffix(".json.tmp") {
+                if valid_id(jid) {
+                    // An intent that never became durable: nothing was done.
+                    std::fs::remove_file(&p).map_err(io("removing", &p))?;
+                } else {
+                    rec.rejected
+                        .push((name.clone(), "not a journal file name".into()));
+                }
+                continue;
+            }
+            let Some(jid) = name.strip_suffix(".json").filter(|j| valid_id(j)) else {
+                rec.rejected
+                    .push((name.clone(), "not a journal file name".into()));
                 continue;
             };
             let bytes = std::fs::read(&p).map_err(io("reading", &p))?;
-            let intent: Intent = serde_json::from_slice(&bytes).map_err(|e| Error::Damaged {
-                id: jid.to_string(),
-                reason: format!("journal: {e}"),
-            })?;
+            let intent: Intent = match serde_json::from_slice(&bytes) {
+                Ok(i) => i,
+                Err(e) => {
+                    rec.rejected
+                        .push((name.clone(), format!("unreadable: {e}")));
+                    continue;
+                }
+            };
+            if intent.id() != jid {
+                rec.rejected
+                    .push((name.clone(), "names another item than its file name".into()));
+                continue;
+            }
             match intent {
                 Intent::Quarantine { id, path, dev, ino } => {
-                    if let Ok(item) = self.get(&id) {
-                        // The copy is recorded: finish the move, unless the
-                        // file was written to since (then both are kept).
-                        let same = std::fs::read(&path)
-                            .map(|d| hex::encode(Sha256::digest(&d)) == item.sha256)
-                            .unwrap_or(false);
-                        if same {
-                            remove_if_same(&path, dev, ino)?;
+                    let copy = self.get(&id).ok().filter(|item| self.decode(item).is_ok());
+                    if let Some(item) = copy {
+                        // The copy is recorded and verified: finish the move
+                        // only if the original is still the same inode with
+                        // the same content; otherwise both are kept. If it
+                        // cannot be removed, the copy is dropped instead.
+                        match same_file(&path, dev, ino, &item.sha256) {
+                            Some(true) => {
+                                if remove_if_same(&path, dev, ino).is_err() {
+                                    self.forget(&id)?;
+                                    rec.rolled_back.push(id);
+                                    continue;
+                                }
+                            }
+                            Some(false) | None => {}
                         }
                         remove_durably(&p)?;
                         rec.completed.push(id);
@@ -649,6 +732,70 @@ impl Store {
         }
         Ok(rec)
     }
+}
+
+/// Whether `id` is an item ID as [`new_id`] makes them: 16 lower-case hex
+/// digits, so it can never name a path outside the store.
+fn valid_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether `path` (not followed if a link) is inode `dev:ino` with content
+/// `sha256`; `None` if it cannot be read.
+fn same_file(path: &Path, dev: u64, ino: u64, sha256: &str) -> Option<bool> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    let m = f.metadata().ok()?;
+    if !m.is_file() || m.dev() != dev || m.ino() != ino {
+        return Some(false);
+    }
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(_) => return None,
+        }
+    }
+    Some(hex::encode(h.finalize()) == sha256)
+}
+
+/// Refuses `dir` unless it is a real directory owned by this user that
+/// neither group nor others can write.
+fn check_private_dir(dir: &Path) -> Result<(), Error> {
+    let insecure = |reason: &str| Error::Insecure {
+        path: dir.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let m = dir
+        .symlink_metadata()
+        .map_err(io("reading metadata of", dir))?;
+    if m.file_type().is_symlink() {
+        return Err(insecure("is a symbolic link"));
+    }
+    if !m.is_dir() {
+        return Err(insecure("is not a directory"));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let me = unsafe { libc::geteuid() };
+    if m.uid() != me {
+        return Err(insecure(&format!(
+            "is owned by uid {}, not by this user (uid {me})",
+            m.uid()
+        )));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(insecure(&format!(
+            "can be written by others (mode {:o}); chmod go-w it",
+            m.mode() & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 fn crash() -> Error {
@@ -717,11 +864,18 @@ fn sync_dir(child: &Path) -> Result<(), Error> {
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = path.with_extension("json.tmp");
+    // A leftover (or planted) temporary is removed, never opened: the new
+    // one is created exclusively, so no link is followed.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("removing", &tmp)(e)),
+    }
     let mut f = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)
         .map_err(io("creating", &tmp))?;
     f.write_all(bytes).map_err(io("writing", &tmp))?;

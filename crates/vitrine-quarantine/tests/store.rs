@@ -235,3 +235,157 @@ fn quarantine_across_file_systems() {
     assert_eq!(std::fs::read(&p).unwrap(), eicar());
     eprintln!("across file systems: {cross}");
 }
+
+/// Makes `p` impossible to remove for this process: immutable as root
+/// (root ignores permissions), a read-only directory otherwise. Returns
+/// the undo.
+fn pin(p: &Path) -> impl FnOnce() {
+    let p = p.to_path_buf();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&p)
+            .status()
+            .expect("chattr runs")
+            .success();
+        assert!(ok, "chattr +i {} failed", p.display());
+        Box::new(move || {
+            std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&p)
+                .status()
+                .unwrap();
+        }) as Box<dyn FnOnce()>
+    } else {
+        let dir = p.parent().unwrap().to_path_buf();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        Box::new(move || {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        })
+    }
+}
+
+fn store_is_empty(root: &Path) {
+    for sub in ["items", "objects", "journal"] {
+        let left: Vec<_> = std::fs::read_dir(root.join(sub)).unwrap().collect();
+        assert!(left.is_empty(), "{sub} is not empty: {left:?}");
+    }
+}
+
+#[test]
+fn a_move_that_cannot_remove_the_original_is_undone_at_once() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("q");
+    let (store, _) = Store::open(&root).unwrap();
+    let dir = t.path().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    let p = sample(&dir, "eicar.com", &eicar());
+    let unpin = pin(&p);
+    let err = store.quarantine(&p, reason()).unwrap_err();
+    assert!(matches!(err, Error::NotRemoved { .. }), "{err}");
+    assert!(err.to_string().contains("left in place"), "{err}");
+    assert_eq!(std::fs::read(&p).unwrap(), eicar());
+    store_is_empty(&root);
+    // The store is not wedged: it opens, lists and quarantines again.
+    let (store, rec) = Store::open(&root).unwrap();
+    assert!(rec.is_empty(), "{rec:?}");
+    assert!(store.list().unwrap().is_empty());
+    // Once the file can be removed, opening the store does not remove it
+    // behind the user's back; only a new quarantine moves it.
+    unpin();
+    let (store, rec) = Store::open(&root).unwrap();
+    assert!(rec.is_empty(), "{rec:?}");
+    assert_eq!(std::fs::read(&p).unwrap(), eicar());
+    store.quarantine(&p, reason()).unwrap();
+    assert!(!p.exists());
+}
+
+#[test]
+fn recovery_rejects_journal_ids_that_leave_the_store() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("q");
+    drop(Store::open(&root).unwrap());
+    let victim = t.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    // objects/../../victim is the victim.
+    let intent = serde_json::json!({
+        "op": "quarantine", "id": "../../victim",
+        "path": victim, "dev": 0, "ino": 0
+    });
+    std::fs::write(
+        root.join("journal").join("0123456789abcdef.json"),
+        intent.to_string(),
+    )
+    .unwrap();
+    let (_, rec) = Store::open(&root).unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(rec.rejected.len(), 1, "{rec:?}");
+    // A journal file whose own name is not an ID is rejected the same way.
+    std::fs::write(
+        root.join("journal").join("..victim.json"),
+        serde_json::json!({"op": "delete", "id": "0123456789abcdef"}).to_string(),
+    )
+    .unwrap();
+    let (_, rec) = Store::open(&root).unwrap();
+    assert_eq!(rec.rejected.len(), 2, "{rec:?}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+}
+
+#[test]
+fn recovery_removes_an_original_only_if_it_is_the_copied_file() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("q");
+    let p = sample(t.path(), "eicar.com", &eicar());
+    let mut store = Store::open(&root).unwrap().0;
+    store.crash_at(Some(Step::Record));
+    store.quarantine(&p, reason()).unwrap_err();
+    // Replaced by another file with the same content: a different inode
+    // (made before the old one is gone, so its number is not reused).
+    let other = t.path().join("other");
+    std::fs::write(&other, eicar()).unwrap();
+    std::fs::rename(&other, &p).unwrap();
+    let (store, rec) = Store::open(&root).unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), eicar(), "{rec:?}");
+    // Either way nothing is lost: the copy is kept as an item.
+    assert_eq!(store.list().unwrap().len(), 1);
+}
+
+#[test]
+fn the_store_refuses_directories_others_can_write() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("q");
+    drop(Store::open(&root).unwrap());
+    for sub in ["", "journal", "objects", "items"] {
+        let d = root.join(sub);
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Store::open(&root).unwrap_err();
+        assert!(matches!(err, Error::Insecure { .. }), "{sub}: {err}");
+        assert!(err.to_string().contains(&d.display().to_string()), "{err}");
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    drop(Store::open(&root).unwrap());
+    // A symbolic link instead of a directory is refused too.
+    let elsewhere = t.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::remove_dir(root.join("journal")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, root.join("journal")).unwrap();
+    assert!(matches!(
+        Store::open(&root).unwrap_err(),
+        Error::Insecure { .. }
+    ));
+}
+
+#[test]
+fn the_lock_file_is_never_a_symbolic_link() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("q");
+    drop(Store::open(&root).unwrap());
+    let target = t.path().join("target");
+    std::fs::write(&target, b"keep").unwrap();
+    std::fs::remove_file(root.join("lock")).unwrap();
+    std::os::unix::fs::symlink(&target, root.join("lock")).unwrap();
+    assert!(Store::open(&root).is_err());
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+}

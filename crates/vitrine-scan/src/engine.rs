@@ -32,6 +32,7 @@ pub struct ScanOptions {
     alert_exceeds_max: bool,
     cache: Option<Arc<ScanCache>>,
     report_cached: bool,
+    own: Vec<(u64, u64)>,
 }
 
 impl Default for ScanOptions {
@@ -48,11 +49,23 @@ impl Default for ScanOptions {
             alert_exceeds_max: false,
             cache: None,
             report_cached: true,
+            own: Vec::new(),
         }
     }
 }
 
 impl ScanOptions {
+    /// Never scans `path` (a file, or a directory and all below it): the
+    /// scanner's own program and state, which hold rule text and
+    /// quarantined samples. Matched by device and inode, whatever name
+    /// reaches them; reported as skipped. A path that does not exist is
+    /// ignored.
+    pub fn own_path(mut self, path: &Path) -> Self {
+        if let Ok(m) = std::fs::metadata(path) {
+            self.own.push((m.dev(), m.ino()));
+        }
+        self
+    }
     /// Number of scanning threads (at least 1).
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);
@@ -219,6 +232,8 @@ pub enum SkipReason {
     Symlink,
     /// A symbolic link that leads back to one of its own ancestors.
     SymlinkLoop,
+    /// The scanner's own program or state directory.
+    Own,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -230,6 +245,7 @@ impl std::fmt::Display for SkipReason {
             SkipReason::NotRegular { kind } => write!(f, "not a regular file ({kind})"),
             SkipReason::Symlink => write!(f, "symbolic link not followed"),
             SkipReason::SymlinkLoop => write!(f, "symbolic link loop"),
+            SkipReason::Own => write!(f, "Vitrine's own program or state, not scanned"),
         }
     }
 }
@@ -490,6 +506,55 @@ pub fn scan(
     Ok(summary)
 }
 
+/// One scanning thread's state, for callers that scan one buffer or file
+/// at a time (a daemon's connection): its own yara-x scanner and buffer,
+/// the same detections, archive handling and limits as [`scan`].
+pub struct Session<'r> {
+    worker: Worker<'r>,
+}
+
+impl<'r> Session<'r> {
+    /// A session over `rules` with `opts` (its thread count, walking and
+    /// cache settings are not used), counting into `progress`.
+    pub fn new(rules: &'r RuleSet, opts: &'r ScanOptions, progress: &'r Progress) -> Session<'r> {
+        Session {
+            worker: Worker::new(rules, opts, progress),
+        }
+    }
+
+    /// Scans `data`, reported under the name `shown`. Data larger than
+    /// the maximum file size is skipped, as a file would be.
+    pub fn scan_bytes(&mut self, shown: String, data: Vec<u8>) -> FileReport {
+        let limit = self.worker.opts.max_filesize;
+        if data.len() as u64 > limit {
+            return FileReport::new(
+                shown,
+                Outcome::Skipped(SkipReason::TooLarge {
+                    bytes: data.len() as u64,
+                    limit,
+                }),
+            );
+        }
+        self.worker.buf = data;
+        self.worker.scan_buffer(shown, None)
+    }
+
+    /// Scans the open file `file`, reported under the name `shown`.
+    pub fn scan_open_file(&mut self, shown: String, file: &std::fs::File) -> FileReport {
+        let limit = self.worker.opts.max_filesize;
+        let mut data = Vec::new();
+        if let Err(e) = file.take(limit + 1).read_to_end(&mut data) {
+            return FileReport::new(
+                shown,
+                Outcome::Error {
+                    message: io_message(&e),
+                },
+            );
+        }
+        self.scan_bytes(shown, data)
+    }
+}
+
 fn build_excludes(globs: &[String]) -> Result<GlobSet, Error> {
     let mut b = GlobSetBuilder::new();
     for g in globs {
@@ -536,6 +601,18 @@ fn walk(
                     let Some(ft) = entry.file_type() else {
                         return WalkState::Continue;
                     };
+                    if is_own(&opts.own, &entry) {
+                        let r = FileReport::new(
+                            entry.path().display().to_string(),
+                            Outcome::Skipped(SkipReason::Own),
+                        );
+                        let _ = report_tx.send(r);
+                        return if ft.is_dir() {
+                            WalkState::Skip
+                        } else {
+                            WalkState::Continue
+                        };
+                    }
                     if ft.is_dir() {
                         return WalkState::Continue;
                     }
@@ -586,6 +663,28 @@ fn walk(
             }
         })
     });
+}
+
+/// Whether `entry` is one of the scanner's own files or directories. The
+/// inode number comes with the directory entry; the device is read only
+/// when it matches one.
+fn is_own(own: &[(u64, u64)], entry: &ignore::DirEntry) -> bool {
+    if own.is_empty() {
+        return false;
+    }
+    let ino = match entry.ino() {
+        Some(i) => i,
+        None => return false,
+    };
+    if !own.iter().any(|&(_, i)| i == ino) {
+        return false;
+    }
+    let meta = if entry.path_is_symlink() {
+        std::fs::metadata(entry.path())
+    } else {
+        std::fs::symlink_metadata(entry.path())
+    };
+    meta.is_ok_and(|m| own.contains(&(m.dev(), m.ino())))
 }
 
 fn special_kind(ft: &std::fs::FileType) -> &'static str {

@@ -60,9 +60,10 @@ mod rules;
 
 use std::path::PathBuf;
 
+pub use builtin::starter_files;
 pub use engine::{
     file_type, scan, Detection, FileReport, Incomplete, IncompleteReason, MemberReport, MetaValue,
-    Outcome, Progress, ScanOptions, SkipReason, Summary, Target,
+    Outcome, Progress, ScanOptions, Session, SkipReason, Summary, Target,
 };
 pub use hashdb::{HashAlgorithm, HashLineError};
 pub use rules::{RuleSet, RuleSource, RulesBuilder, VarValue, PER_FILE_VARIABLES};

@@ -129,10 +129,11 @@ impl RulesBuilder {
     /// The built-in starter set: EICAR and a few well-known families.
     pub fn builtin() -> RulesBuilder {
         let mut b = RulesBuilder::new();
-        for (name, text) in crate::builtin::YARA {
+        let files = crate::builtin::starter_files();
+        for (name, text) in files.iter().filter(|(n, _)| n.ends_with(".yar")) {
             b.add_yara_source(&format!("builtin:{name}"), text);
         }
-        for (name, text) in crate::builtin::HASHES {
+        for (name, text) in files.iter().filter(|(n, _)| !n.ends_with(".yar")) {
             b.add_hash_source(
                 &PathBuf::from(format!("builtin:{name}")),
                 text,

@@ -48,10 +48,17 @@ enum Command {
     Submit(cmd::submit::Args),
     Intake(cmd::intake::Args),
     Vault(cmd::vault::Args),
+    Daemon(cmd::daemon::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    util::init_logging();
+    tracing::debug!(
+        version = env!("CARGO_PKG_VERSION"),
+        args = ?std::env::args_os().skip(1).collect::<Vec<_>>(),
+        "vitrine starting"
+    );
     let result = match cli.command {
         Command::Scan(args) => cmd::scan::run(args),
         Command::Quarantine(args) => cmd::quarantine::run(args),
@@ -70,6 +77,7 @@ fn main() -> ExitCode {
         Command::Submit(args) => cmd::submit::run(args),
         Command::Intake(args) => cmd::intake::run(args),
         Command::Vault(args) => cmd::vault::run(args),
+        Command::Daemon(args) => cmd::daemon::run(args),
     };
     match result {
         Ok(code) => code,

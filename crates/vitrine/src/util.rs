@@ -90,3 +90,25 @@ mod tests {
         assert_eq!(human_bytes(1536), "1.50 KiB");
     }
 }
+
+/// Installs the log subscriber: events at `warn` and above by default,
+/// `RUST_LOG` (e.g. `RUST_LOG=debug`, `RUST_LOG=vitrine_server=debug`)
+/// chooses otherwise. Logs go to standard error. Under systemd (which sets
+/// `JOURNAL_STREAM`) lines carry no time stamp and no colour: the journal
+/// adds its own time.
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(!journald && std::io::stderr().is_terminal());
+    // A second call (tests, or a library that set one) keeps the first.
+    let _ = if journald {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+}

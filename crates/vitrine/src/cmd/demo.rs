@@ -21,22 +21,6 @@ use vitrine_witness_client::{storage_proofs, LogWitnesses, WitnessClient};
 
 use crate::cmd::update::{update, Outcome, Source};
 
-/// The starter rules, bundled and published by the demo.
-const STARTER: [(&str, &str); 3] = [
-    (
-        "rules/eicar.yar",
-        include_str!("../../../vitrine-scan/rules/eicar.yar"),
-    ),
-    (
-        "rules/families.yar",
-        include_str!("../../../vitrine-scan/rules/families.yar"),
-    ),
-    (
-        "hashes/eicar.hdb",
-        include_str!("../../../vitrine-scan/rules/eicar.hdb"),
-    ),
-];
-
 /// The payload the demo's hash signature names: harmless text.
 const DROPPER: &[u8] = b"Vitrine demo: a harmless stand-in for a known dropper payload.\n";
 
@@ -94,8 +78,14 @@ fn write_key(path: &Path, key: &SignerKey) -> Result<()> {
 
 /// Writes a rules directory: the starter set plus the demo's hash list.
 fn rules_dir(dir: &Path, extra: &[(&str, String)]) -> Result<()> {
-    for (p, t) in STARTER {
-        write(&dir.join(p), t.as_bytes())?;
+    // The starter set, decoded from the binary (it is not stored as text).
+    for (name, text) in vitrine_scan::starter_files() {
+        let sub = if name.ends_with(".yar") {
+            "rules"
+        } else {
+            "hashes"
+        };
+        write(&dir.join(sub).join(name), text.as_bytes())?;
     }
     for (p, t) in extra {
         write(&dir.join(p), t.as_bytes())?;
@@ -112,9 +102,10 @@ fn dropper_signature() -> String {
 }
 
 fn eicar() -> Vec<u8> {
-    // Two halves, so this source never holds the test string whole.
-    let mut v = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$".to_vec();
-    v.extend_from_slice(b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*");
+    // Stored reversed, so neither this source nor the binary holds the
+    // test string (not even as two adjacent halves).
+    let mut v = b"*H+H$!ELIF-TSET-SURIVITNA-DRADNATS-RACIE$}7)CC7)^P(45XZP\\4[PA@%P!O5X".to_vec();
+    v.reverse();
     v
 }
 

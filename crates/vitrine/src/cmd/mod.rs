@@ -2,12 +2,14 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod daemon;
 pub mod demo;
 pub mod egress;
 pub mod intake;
 pub mod key;
 pub mod lint;
 pub mod log;
+pub mod onaccess;
 pub mod publish;
 pub mod quarantine;
 pub mod scan;

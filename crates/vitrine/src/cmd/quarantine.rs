@@ -97,6 +97,12 @@ pub fn report_recovery(r: &Recovery) {
     for id in &r.finished {
         eprintln!("vitrine: quarantine: finished an interrupted restore or delete ({id})");
     }
+    for (name, why) in &r.rejected {
+        eprintln!(
+            "vitrine: quarantine: journal entry \"{}\" ignored and left for inspection: {why}",
+            name.escape_debug()
+        );
+    }
 }
 
 fn open(args: &Args) -> Result<Store> {
@@ -111,7 +117,7 @@ fn open(args: &Args) -> Result<Store> {
     Ok(store)
 }
 
-fn when(secs: u64) -> String {
+pub(crate) fn when(secs: u64) -> String {
     // UTC, without a date crate: days since the epoch to a civil date.
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;

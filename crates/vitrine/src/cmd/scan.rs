@@ -289,6 +289,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for g in &args.exclude {
         opts = opts.exclude(g);
     }
+    // Never scan ourselves: the program, its state (active bundles hold
+    // rule text) and the quarantine (samples, encoded but still samples).
+    if let Ok(exe) = std::env::current_exe() {
+        opts = opts.own_path(&exe);
+    }
+    if let Ok(dir) = state_dir(&args) {
+        opts = opts.own_path(&dir);
+    }
+    if let Some(d) = &args.quarantine_dir {
+        opts = opts.own_path(d);
+    }
     let targets: Vec<Target> = args
         .paths
         .iter()
@@ -326,7 +337,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let done = std::sync::atomic::AtomicBool::new(false);
     let mut quarantine_errors = 0u64;
     let mut submit_errors = 0u64;
-    let summary = std::thread::scope(|s| -> Result<Summary> {
+    let mut summary = std::thread::scope(|s| -> Result<Summary> {
         let bar = show_bar.then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
@@ -434,6 +445,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Err(e.into());
     }
 
+    // A detection left in place because it could not be quarantined is an
+    // error of this scan, not only a warning.
+    summary.errors += quarantine_errors;
     match args.format {
         Format::Text => {
             write_text_summary(&mut out, &rules, &summary, opts.thread_count())?;
@@ -462,7 +476,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if quarantine_errors > 0 {
         eprintln!("vitrine: {quarantine_errors} file(s) with detections could not be quarantined and were left in place");
     }
-    Ok(if summary.infected_files > 0 {
+    Ok(if quarantine_errors > 0 {
+        ExitCode::from(2)
+    } else if summary.infected_files > 0 {
         ExitCode::from(1)
     } else if summary.errors > 0 {
         ExitCode::from(2)

@@ -2,6 +2,7 @@
 
 mod bundle;
 mod common;
+mod daemon;
 mod demo;
 mod egress;
 mod hostile;

@@ -240,3 +240,125 @@ fn the_scan_cache_skips_unchanged_files_and_never_a_modified_one() {
     assert_eq!(v["summary"]["cached"], 19);
     assert_eq!(v["summary"]["files_scanned"], 19);
 }
+
+/// Makes `p` impossible to remove: immutable as root, in a read-only
+/// directory otherwise. Returns the undo.
+fn pin(p: &Path) -> Box<dyn FnOnce()> {
+    let p = p.to_path_buf();
+    // A file this process just created is owned by its effective user.
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&p).unwrap()) == 0;
+    if root {
+        let st = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(st.success(), "chattr +i failed");
+        Box::new(move || {
+            std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&p)
+                .status()
+                .unwrap();
+        })
+    } else {
+        let dir = p.parent().unwrap().to_path_buf();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        Box::new(move || {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        })
+    }
+}
+
+#[test]
+fn a_failed_quarantine_is_an_error_and_never_wedges_the_store() {
+    let t = tempfile::tempdir().unwrap();
+    let state = t.path().join("state");
+    let files = t.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let bad = files.join("eicar.com");
+    std::fs::write(&bad, eicar()).unwrap();
+    let unpin = pin(&bad);
+    let out = vitrine()
+        .args(["scan", "--no-progress", "--quarantine", "--state"])
+        .arg(&state)
+        .arg(&files)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("quarantine failed"), "{stdout}");
+    assert!(stdout.contains("Errors: 1"), "{stdout}");
+    assert_eq!(std::fs::read(&bad).unwrap(), eicar());
+    // The store still works, and holds nothing.
+    assert!(quarantine_list(&state).is_empty());
+    unpin();
+    // Listing the store never removes the file the scan left in place.
+    vitrine()
+        .args(["quarantine", "--state"])
+        .arg(&state)
+        .arg("list")
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&bad).unwrap(), eicar());
+    // A new scan moves it.
+    vitrine()
+        .args(["scan", "--no-progress", "--quarantine", "--state"])
+        .arg(&state)
+        .arg(&files)
+        .assert()
+        .code(1);
+    assert!(!bad.exists());
+    assert_eq!(quarantine_list(&state).len(), 1);
+}
+
+#[test]
+fn a_store_others_can_write_is_refused_by_name() {
+    let t = tempfile::tempdir().unwrap();
+    let state = t.path().join("state");
+    vitrine()
+        .args(["quarantine", "--state"])
+        .arg(&state)
+        .arg("list")
+        .assert()
+        .success();
+    let journal = state.join("quarantine").join("journal");
+    std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = vitrine()
+        .args(["quarantine", "--state"])
+        .arg(&state)
+        .arg("list")
+        .assert()
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8_lossy(&err);
+    assert!(err.contains(&journal.display().to_string()), "{err}");
+    assert!(err.contains("written by others"), "{err}");
+}
+
+#[test]
+fn the_scanner_never_detects_itself() {
+    let t = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("vitrine");
+    let dir = t.path().join("tools");
+    std::fs::create_dir(&dir).unwrap();
+    // A copy is another file: it must be clean on its own merits (the
+    // built-in rules are not stored as text in the binary).
+    std::fs::copy(&bin, dir.join("vitrine-copy")).unwrap();
+    let state = t.path().join("state");
+    let out = vitrine()
+        .args(["scan", "--no-progress", "--quarantine", "--state"])
+        .arg(&state)
+        .arg(&dir)
+        .arg(&bin)
+        .assert()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("Infected files: 0"), "{stdout}");
+    assert!(dir.join("vitrine-copy").exists() && bin.exists());
+}

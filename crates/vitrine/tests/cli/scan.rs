@@ -496,3 +496,31 @@ fn help_teaches() {
         .stdout(predicate::str::contains("--max-filesize"))
         .stdout(predicate::str::contains("Examples"));
 }
+
+#[test]
+fn rust_log_turns_on_the_logs() {
+    let t = tempfile::tempdir().unwrap();
+    let quiet = vitrine()
+        .args(["scan", "--no-progress"])
+        .arg(t.path())
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
+    assert!(!String::from_utf8_lossy(&quiet).contains("vitrine starting"));
+    let loud = vitrine()
+        .env("RUST_LOG", "debug")
+        .args(["scan", "--no-progress"])
+        .arg(t.path())
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
+    let loud = String::from_utf8_lossy(&loud);
+    assert!(
+        loud.contains("DEBUG") && loud.contains("vitrine starting"),
+        "{loud}"
+    );
+}

@@ -1,0 +1,404 @@
+//! `vitrine daemon`: the clamd protocol, spoken by hand and by real ClamAV
+//! clients (Debian's `clamdscan`, and the `clamd` package from PyPI).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::common::{eicar, Server};
+
+/// One YARA rule for the EICAR file, so every reply names one detection.
+const EICAR_RULE: &str = r#"rule EICAR_Test_File {
+    strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE"
+    condition: $a
+}"#;
+
+/// A daemon on a socket in `dir`, with one EICAR rule.
+fn daemon(dir: &Path, extra: &[&str]) -> (Server, PathBuf) {
+    let sock = dir.join("clamd.sock");
+    let rules = dir.join("eicar.yar");
+    std::fs::write(&rules, EICAR_RULE).unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
+        .arg("daemon")
+        .arg("--socket")
+        .arg(&sock)
+        .arg("--state")
+        .arg(dir.join("state"))
+        .arg("--rules")
+        .arg(&rules)
+        .args(extra)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (server, sock)
+}
+
+/// Sends `request` and reads the reply until the server closes.
+fn ask(sock: &Path, request: &[u8]) -> String {
+    let mut s = UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn instream(cmd: &[u8], chunks: &[&[u8]]) -> Vec<u8> {
+    let mut v = cmd.to_vec();
+    for c in chunks {
+        v.extend_from_slice(&(c.len() as u32).to_be_bytes());
+        v.extend_from_slice(c);
+    }
+    v.extend_from_slice(&0u32.to_be_bytes());
+    v
+}
+
+/// A tree with two infected files (one inside a zip) and a clean one.
+fn tree(dir: &Path) -> PathBuf {
+    let t = dir.join("tree");
+    std::fs::create_dir_all(t.join("sub")).unwrap();
+    std::fs::write(t.join("eicar.com"), eicar()).unwrap();
+    std::fs::write(t.join("sub/eicar.txt"), eicar()).unwrap();
+    std::fs::write(t.join("sub/clean.txt"), b"nothing to see here").unwrap();
+    t
+}
+
+#[test]
+fn the_daemon_speaks_the_clamd_protocol() {
+    let t = tempfile::tempdir().unwrap();
+    let (_d, sock) = daemon(t.path(), &["--stream-max-length", "1000"]);
+    assert_eq!(ask(&sock, b"zPING\0"), "PONG\0");
+    assert_eq!(ask(&sock, b"PING\n"), "PONG\n");
+    assert!(ask(&sock, b"nVERSION\n").starts_with("Vitrine "));
+    let vc = ask(&sock, b"nVERSIONCOMMANDS\n");
+    assert!(
+        vc.contains("| COMMANDS: ") && vc.contains("INSTREAM"),
+        "{vc}"
+    );
+
+    let e = eicar();
+    assert_eq!(
+        ask(&sock, &instream(b"zINSTREAM\0", &[&e[..30], &e[30..]])),
+        "stream: EICAR_Test_File FOUND\0"
+    );
+    assert_eq!(
+        ask(&sock, &instream(b"nINSTREAM\n", &[b"clean bytes"])),
+        "stream: OK\n"
+    );
+    assert_eq!(
+        ask(
+            &sock,
+            &instream(b"zINSTREAM\0", &[&[0u8; 600], &[0u8; 600]])
+        ),
+        "INSTREAM size limit exceeded. ERROR\0"
+    );
+
+    let tr = tree(t.path());
+    let cont = ask(&sock, format!("zCONTSCAN {}\0", tr.display()).as_bytes());
+    let mut lines: Vec<&str> = cont.split('\0').filter(|l| !l.is_empty()).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            format!("{}/eicar.com: EICAR_Test_File FOUND", tr.display()),
+            format!("{}/sub/eicar.txt: EICAR_Test_File FOUND", tr.display()),
+        ]
+    );
+    let multi = ask(&sock, format!("nMULTISCAN {}\n", tr.display()).as_bytes());
+    assert_eq!(multi.lines().count(), 2, "{multi}");
+    let first = ask(&sock, format!("nSCAN {}\n", tr.display()).as_bytes());
+    assert_eq!(first.lines().count(), 1, "SCAN stops at the first: {first}");
+    let clean = tr.join("sub/clean.txt");
+    assert_eq!(
+        ask(&sock, format!("zSCAN {}\0", clean.display()).as_bytes()),
+        format!("{}: OK\0", clean.display())
+    );
+    let missing = ask(&sock, b"zSCAN /no/such/file\0");
+    assert!(
+        missing.starts_with("/no/such/file: lstat() failed") && missing.ends_with(" ERROR\0"),
+        "{missing}"
+    );
+
+    // A session: numbered replies on one connection.
+    let mut req = b"zIDSESSION\0zPING\0".to_vec();
+    req.extend(instream(b"zINSTREAM\0", &[&e]));
+    req.extend_from_slice(b"zEND\0");
+    assert_eq!(
+        ask(&sock, &req),
+        "1: PONG\u{0}2: stream: EICAR_Test_File FOUND\0"
+    );
+    // CONTSCAN is not allowed inside a session.
+    let bad = ask(
+        &sock,
+        format!("zIDSESSION\0zCONTSCAN {}\0", tr.display()).as_bytes(),
+    );
+    assert!(bad.ends_with(" ERROR\0"), "{bad}");
+
+    let stats = ask(&sock, b"zSTATS\0");
+    assert!(
+        stats.contains("POOLS:") && stats.ends_with("END\0"),
+        "{stats}"
+    );
+    assert!(stats.contains("found "), "{stats}");
+
+    assert_eq!(ask(&sock, b"nHELLO\n"), "UNKNOWN COMMAND\n");
+    let escaped = ask(&sock, b"zSCAN relative\0");
+    assert!(escaped.contains("absolute path"), "{escaped}");
+}
+
+#[test]
+fn fildes_scans_a_passed_descriptor() {
+    use std::os::fd::AsRawFd;
+    let t = tempfile::tempdir().unwrap();
+    let (_d, sock) = daemon(t.path(), &[]);
+    let f = t.path().join("e.com");
+    std::fs::write(&f, eicar()).unwrap();
+    let file = std::fs::File::open(&f).unwrap();
+    let mut s = UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(b"zFILDES\0").unwrap();
+    send_fd(s.as_raw_fd(), file.as_raw_fd());
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(
+        out.starts_with("fd[") && out.ends_with("]: EICAR_Test_File FOUND\0"),
+        "{out}"
+    );
+}
+
+/// Sends one dummy byte carrying `fd` (SCM_RIGHTS), as clamdscan does.
+fn send_fd(sock: i32, fd: i32) {
+    let mut byte = *b"x";
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr() as *mut libc::c_void,
+        iov_len: 1,
+    };
+    let mut control = [0u64; 4];
+    // SAFETY: builds one SCM_RIGHTS control message in an aligned buffer
+    // large enough for it, then sends it.
+    unsafe {
+        let space = libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize;
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = space as _;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut i32, fd);
+        assert_eq!(libc::sendmsg(sock, &msg, 0), 1);
+    }
+}
+
+#[test]
+fn shutdown_stops_the_daemon_and_removes_its_socket() {
+    let t = tempfile::tempdir().unwrap();
+    let (mut d, sock) = daemon(t.path(), &[]);
+    assert_eq!(ask(&sock, b"zSHUTDOWN\0"), "");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = d.0.try_wait().unwrap() {
+            assert!(st.success());
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running after SHUTDOWN");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!sock.exists());
+}
+
+#[test]
+fn reloads_under_load_never_drop_or_mix_an_answer() {
+    let t = tempfile::tempdir().unwrap();
+    let (_d, sock) = daemon(t.path(), &[]);
+    let sock2 = sock.clone();
+    let reloader = std::thread::spawn(move || {
+        for _ in 0..10 {
+            assert_eq!(ask(&sock2, b"zRELOAD\0"), "RELOADING\0");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    });
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                for n in 0..40 {
+                    let infected = (i + n) % 2 == 0;
+                    let data = if infected { eicar() } else { b"clean".to_vec() };
+                    let got = ask(&sock, &instream(b"zINSTREAM\0", &[&data]));
+                    let want = if infected {
+                        "stream: EICAR_Test_File FOUND\0"
+                    } else {
+                        "stream: OK\0"
+                    };
+                    assert_eq!(got, want, "client {i} request {n}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    reloader.join().unwrap();
+    // Every reload happened (they run in the background after RELOADING).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stats = ask(&sock, b"zSTATS\0");
+        if stats.contains("reloads 10 reload-failures 0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{stats}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Debian's clamdscan and the PyPI `clamd` package, unchanged, against the
+/// daemon. `.ci/run` installs both when they are missing.
+#[test]
+fn real_clamav_clients_work_unchanged() {
+    let t = tempfile::tempdir().unwrap();
+    let (_d, sock) = daemon(t.path(), &[]);
+    let conf = t.path().join("clamd.conf");
+    std::fs::write(&conf, format!("LocalSocket {}\n", sock.display())).unwrap();
+    let tr = tree(t.path());
+    let infected = tr.join("eicar.com");
+    let clean = tr.join("sub/clean.txt");
+    for mode in [&[][..], &["--stream"], &["--fdpass"], &["--multiscan"]] {
+        let out = std::process::Command::new("clamdscan")
+            .arg(format!("--config-file={}", conf.display()))
+            .arg("--no-summary")
+            .args(mode)
+            .arg(&tr)
+            .output()
+            .expect("clamdscan (Debian package clamav-daemon) is installed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{mode:?}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("EICAR_Test_File FOUND"),
+            "{mode:?}: {stdout}"
+        );
+        assert!(stdout.contains("eicar.com"), "{mode:?}: {stdout}");
+        let out = std::process::Command::new("clamdscan")
+            .arg(format!("--config-file={}", conf.display()))
+            .arg("--no-summary")
+            .args(mode)
+            .arg(&clean)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let _ = infected;
+
+    let script = r#"
+import io, json, sys, clamd
+c = clamd.ClamdUnixSocket(path=sys.argv[1])
+out = {
+    "ping": c.ping(),
+    "version": c.version(),
+    "eicar": c.instream(io.BytesIO(bytes.fromhex(sys.argv[3]))),
+    "clean": c.instream(io.BytesIO(b"clean")),
+    "contscan": c.contscan(sys.argv[2]),
+    "multiscan": c.multiscan(sys.argv[2]),
+    "stats": c.stats(),
+}
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&sock)
+        .arg(&tr)
+        .arg(hex::encode(eicar()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python clamd (pip install clamd): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ping"], "PONG");
+    assert!(v["version"].as_str().unwrap().starts_with("Vitrine "));
+    assert_eq!(
+        v["eicar"]["stream"],
+        serde_json::json!(["FOUND", "EICAR_Test_File"])
+    );
+    assert_eq!(v["clean"]["stream"], serde_json::json!(["OK", null]));
+    for k in ["contscan", "multiscan"] {
+        let found = v[k].as_object().unwrap();
+        assert_eq!(found.len(), 2, "{k}: {found:?}");
+        assert!(found.values().all(|r| r[0] == "FOUND"), "{k}: {found:?}");
+    }
+    assert!(v["stats"].as_str().unwrap().contains("POOLS"));
+}
+
+/// Blocking on-access scanning: opening a planted EICAR file under a
+/// watched directory is denied, a clean file opens. fanotify permission
+/// events need root; as another user the daemon must refuse to start and
+/// say why.
+#[test]
+fn on_access_denies_opening_a_detected_file() {
+    use std::io::BufRead;
+    let t = tempfile::tempdir().unwrap();
+    let watched = t.path().join("watched");
+    std::fs::create_dir_all(watched.join("sub")).unwrap();
+    let bad = watched.join("sub/eicar.com");
+    std::fs::write(&bad, eicar()).unwrap();
+    let good = watched.join("clean.txt");
+    std::fs::write(&good, b"harmless").unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
+        .arg("daemon")
+        .arg("--socket")
+        .arg(t.path().join("s.sock"))
+        .arg("--state")
+        .arg(t.path().join("state"))
+        .arg("--on-access")
+        .arg(&watched)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _server = Server(child);
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&good).unwrap()) == 0;
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    loop {
+        let line = lines.next().expect("the daemon said something").unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("watching") {
+            break;
+        }
+        if !root && line.contains("fanotify") {
+            assert!(line.contains("root"), "{seen}");
+            return;
+        }
+        assert!(!line.contains("error"), "{seen}");
+    }
+    assert!(root, "{seen}");
+    std::thread::spawn(move || for _ in lines {});
+    let err = std::fs::read(&bad).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied, "{err}");
+    assert_eq!(std::fs::read(&good).unwrap(), b"harmless");
+    // Still there, untouched: denied, not deleted.
+    assert!(bad.exists());
+}
