@@ -680,15 +680,12 @@ impl Store {
                         // only if the original is still the same inode with
                         // the same content; otherwise both are kept. If it
                         // cannot be removed, the copy is dropped instead.
-                        match same_file(&path, dev, ino, &item.sha256) {
-                            Some(true) => {
-                                if remove_if_same(&path, dev, ino).is_err() {
-                                    self.forget(&id)?;
-                                    rec.rolled_back.push(id);
-                                    continue;
-                                }
-                            }
-                            Some(false) | None => {}
+                        if same_file(&path, dev, ino, &item.sha256) == Some(true)
+                            && remove_if_same(&path, dev, ino).is_err()
+                        {
+                            self.forget(&id)?;
+                            rec.rolled_back.push(id);
+                            continue;
                         }
                         remove_durably(&p)?;
                         rec.completed.push(id);

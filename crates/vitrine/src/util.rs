@@ -76,21 +76,6 @@ pub async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("1k"), Ok(1024));
-        assert_eq!(parse_size("100M"), Ok(100 << 20));
-        assert!(parse_size("1X").is_err());
-        assert!(parse_size("").is_err());
-        assert_eq!(human_bytes(1536), "1.50 KiB");
-    }
-}
-
 /// Installs the log subscriber: events at `warn` and above by default,
 /// `RUST_LOG` (e.g. `RUST_LOG=debug`, `RUST_LOG=vitrine_server=debug`)
 /// chooses otherwise. Logs go to standard error. Under systemd (which sets
@@ -111,4 +96,19 @@ pub fn init_logging() {
     } else {
         builder.try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("1k"), Ok(1024));
+        assert_eq!(parse_size("100M"), Ok(100 << 20));
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("").is_err());
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+    }
 }

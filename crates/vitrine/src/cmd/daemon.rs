@@ -786,3 +786,61 @@ fn scan_path(d: &Daemon, loaded: &Loaded, p: &Path, mode: ScanMode) -> Vec<Line>
     }
     out.into_iter().map(Line::Text).collect()
 }
+
+/// `vitrine scan --daemon`: sends each path (`CONTSCAN` with its absolute
+/// path; standard input as `INSTREAM`) to the daemon at `socket` and prints
+/// its replies. Exit status as `vitrine scan`: 1 if something was found,
+/// 2 on an error.
+pub fn scan_via(socket: &Path, paths: &[PathBuf]) -> Result<ExitCode> {
+    let mut found = 0u64;
+    let mut errors = 0u64;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for p in paths {
+        let mut s = UnixStream::connect(socket)
+            .with_context(|| format!("connecting to the daemon at {}", socket.display()))?;
+        if p.as_os_str() == "-" {
+            let mut data = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut data)
+                .context("reading standard input")?;
+            let mut req = b"zINSTREAM\0".to_vec();
+            for chunk in data.chunks(1 << 20) {
+                req.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+                req.extend_from_slice(chunk);
+            }
+            req.extend_from_slice(&0u32.to_be_bytes());
+            s.write_all(&req)?;
+        } else {
+            let abs =
+                std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))?;
+            let mut req = b"zCONTSCAN ".to_vec();
+            req.extend_from_slice(abs.as_os_str().as_bytes());
+            req.push(0);
+            s.write_all(&req)?;
+        }
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply)
+            .with_context(|| format!("reading the daemon's reply for {}", p.display()))?;
+        for line in reply.split(|&b| b == 0).filter(|l| !l.is_empty()) {
+            let text = vitrine_clamd::escape(line);
+            if text.ends_with(" FOUND") {
+                found += 1;
+            } else if text.ends_with(" ERROR") || text == "UNKNOWN COMMAND" {
+                errors += 1;
+            }
+            writeln!(out, "{text}")?;
+        }
+    }
+    writeln!(out, "\n----------- SCAN SUMMARY -----------")?;
+    writeln!(out, "Scanned by: vitrine daemon at {}", socket.display())?;
+    writeln!(out, "Infected files: {found}")?;
+    writeln!(out, "Errors: {errors}")?;
+    Ok(if errors > 0 {
+        ExitCode::from(2)
+    } else if found > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

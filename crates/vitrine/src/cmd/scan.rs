@@ -181,6 +181,11 @@ pub struct Args {
     /// The egress state directory [default: STATE/egress].
     #[arg(long, value_name = "DIR")]
     egress_state: Option<PathBuf>,
+
+    /// Send the scan to a running `vitrine daemon` (like clamdscan) at
+    /// SOCKET [default: STATE/clamd.sock]; the daemon's rules are used.
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "")]
+    daemon: Option<PathBuf>,
 }
 
 /// Builds the rule set the arguments ask for.
@@ -216,6 +221,14 @@ fn load_rules(args: &Args) -> Result<RuleSet> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    if let Some(sock) = &args.daemon {
+        let sock = if sock.as_os_str().is_empty() {
+            state_dir(&args)?.join("clamd.sock")
+        } else {
+            sock.clone()
+        };
+        return crate::cmd::daemon::scan_via(&sock, &args.paths);
+    }
     let rules = load_rules(&args).context("loading rules (nothing was scanned)")?;
     // Standing fork evidence and an expired active bundle are said in the
     // summary: the owner must know the rules may be stale.

@@ -402,3 +402,44 @@ fn on_access_denies_opening_a_detected_file() {
     // Still there, untouched: denied, not deleted.
     assert!(bad.exists());
 }
+
+#[test]
+fn scan_daemon_sends_the_work_to_the_daemon() {
+    let t = tempfile::tempdir().unwrap();
+    let (_d, sock) = daemon(t.path(), &[]);
+    let tr = tree(t.path());
+    let out = crate::common::vitrine()
+        .args(["scan", "--daemon"])
+        .arg(&sock)
+        .arg(&tr)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(out.matches("EICAR_Test_File FOUND").count(), 2, "{out}");
+    assert!(out.contains("Infected files: 2"), "{out}");
+    crate::common::vitrine()
+        .args(["scan", "--daemon"])
+        .arg(&sock)
+        .arg("-")
+        .write_stdin(eicar())
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("stream: EICAR_Test_File FOUND"));
+    crate::common::vitrine()
+        .args(["scan", "--daemon"])
+        .arg(&sock)
+        .arg(tr.join("sub/clean.txt"))
+        .assert()
+        .success();
+    // No daemon there: an error naming the socket.
+    crate::common::vitrine()
+        .args(["scan", "--daemon"])
+        .arg(t.path().join("nothing.sock"))
+        .arg(&tr)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("nothing.sock"));
+}

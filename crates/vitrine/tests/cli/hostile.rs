@@ -187,7 +187,8 @@ fn truncated_and_corrupt_archives_are_reported_and_what_precedes_the_damage_is_s
     let mut bad7z = sevenz(&[("x", &filler)]);
     bad7z.truncate(bad7z.len() / 3);
     std::fs::write(dir.path().join("cut.7z"), &bad7z).unwrap();
-    let (code, out, _, _) = scan_measured(&[dir.path().to_str().unwrap()], dir.path());
+    let (code, out, _, _) =
+        scan_measured(&[dir.path().to_str().unwrap()], &dir.path().join("state"));
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("truncated.zip!first.com: EICAR_Test_File FOUND"),
