@@ -30,6 +30,9 @@ struct RuleFacts {
     ids: BTreeSet<&'static str>,
     /// Document file names seen: (pattern, offset, description, ext, text).
     doc_names: Vec<(String, usize, String, &'static str, String)>,
+    /// Host and person findings, reported only when the rule does not
+    /// require executable content: (id, offset, dedup key, message).
+    targets: Vec<(String, &'static str, usize, String, String)>,
 }
 
 /// One candidate byte string and where it came from.
@@ -233,6 +236,8 @@ fn lint_rule(
         ..RuleFacts::default()
     };
     let mut pats: Vec<PatInfo> = Vec::new();
+    // Patterns that show executable content, with what shows it.
+    let mut pat_exec: HashMap<String, String> = HashMap::new();
 
     for pattern in rule.patterns.iter().flatten() {
         let offset = pattern.span().start();
@@ -260,6 +265,7 @@ fn lint_rule(
             format!(" ({})", encodings.join(", "))
         };
         let mut cands: Vec<Candidate> = Vec::new();
+        let mut pexec: Option<String> = None;
         let weak;
         match pattern {
             Pattern::Text(t) => {
@@ -313,9 +319,7 @@ fn lint_rule(
                         }
                     }
                     if run.len() >= 6 && !printable(&run) && text::doc_kinds(&run).is_empty() {
-                        facts
-                            .exec
-                            .get_or_insert_with(|| format!("binary code bytes in {name}"));
+                        pexec.get_or_insert_with(|| format!("binary code bytes in {name}"));
                     }
                     cands.push(Candidate {
                         bytes: run,
@@ -345,7 +349,10 @@ fn lint_rule(
             }
         }
         for c in &cands {
-            check_candidate(&mut cx, &mut facts, c, offset, &name);
+            check_candidate(&mut cx, &mut facts, c, offset, &name, &mut pexec);
+        }
+        if let Some(e) = pexec {
+            pat_exec.insert(name.clone(), e);
         }
         let (line, column) = line_col(src, offset);
         pats.push(PatInfo {
@@ -365,28 +372,20 @@ fn lint_rule(
             how: "a string in the condition".to_owned(),
             regex_rep: false,
         };
-        check_candidate(&mut cx, &mut facts, &c, *offset, "condition");
+        // What the condition compares is no pattern: it cannot stand for
+        // executable content the rule requires.
+        let mut ignored = None;
+        check_candidate(&mut cx, &mut facts, &c, *offset, "condition", &mut ignored);
     }
     for kind in &cond.doc_magic {
         facts.docs.insert(*kind);
     }
-    if let Some(e) = &cond.exec {
-        facts.exec.get_or_insert_with(|| e.clone());
-    }
-    for module in &cond.modules {
-        if ["pe", "elf", "macho", "dotnet", "dex", "lnk"].contains(&module.as_str()) {
-            facts
-                .exec
-                .get_or_insert_with(|| format!("the {module} module"));
-        }
-    }
     let mut hidden: Vec<(String, RuleFacts)> = Vec::new();
+    let mut via: Option<String> = None;
     for name in &cond.idents {
         if let Some(r) = known.get(name) {
             if let Some(e) = &r.exec {
-                facts
-                    .exec
-                    .get_or_insert_with(|| format!("{e} (via rule {name})"));
+                via.get_or_insert_with(|| format!("{e} (via rule {name})"));
             }
             facts.docs.extend(r.docs.iter().copied());
             if r.private && r.worst.is_some_and(|s| s >= Severity::Medium) {
@@ -394,9 +393,57 @@ fn lint_rule(
             }
         }
     }
+    // Executable content counts only when the rule cannot match without
+    // it: a `.docx` name beside an API name the condition may skip (`any
+    // of them`) still hunts documents.
+    let names: Vec<&str> = pats.iter().map(|p| p.name.as_str()).collect();
+    let env = ExecEnv {
+        pats: &pat_exec,
+        known,
+        all: &names,
+    };
+    if !sat_without_exec(&rule.condition, &env) {
+        let module = cond
+            .modules
+            .iter()
+            .find(|m| EXEC_MODULES.contains(&m.as_str()))
+            .map(|m| format!("the {m} module"));
+        facts.exec = cond
+            .exec
+            .clone()
+            .or(module)
+            .or_else(|| pats.iter().find_map(|p| pat_exec.get(&p.name).cloned()))
+            .or(via)
+            .or_else(|| Some("executable content".to_owned()));
+    }
 
-    // Document targeting.
+    // Document, host and person targeting.
+    // A host or person string counts only if some match without
+    // executable content uses it (`$home in a branch that also needs a
+    // shell command` is a build artefact of the script).
+    for (pat, id, offset, key, message) in std::mem::take(&mut facts.targets) {
+        let free = if pats.iter().any(|p| p.name == pat) {
+            sat_with(&rule.condition, &env, &pat).1
+        } else {
+            facts.exec.is_none()
+        };
+        if free {
+            cx.report(id, Severity::High, offset, &key, message);
+        }
+    }
+    facts
+        .doc_names
+        .retain(|d| sat_with(&rule.condition, &env, &d.0).1);
     if facts.exec.is_none() {
+        // A rule that needs several other strings beside the file name
+        // fingerprints the program that writes or reads that file (a
+        // stealer's "Passwords.txt" beside its C2 strings); a document
+        // hunt needs the name and at most a couple of words.
+        let doc_pats: BTreeSet<&str> = facts.doc_names.iter().map(|d| d.0.as_str()).collect();
+        let others = min_others(&rule.condition, &env, &doc_pats);
+        if others >= FINGERPRINT_STRINGS {
+            facts.doc_names.clear();
+        }
         for (name, offset, how, ext, shown) in std::mem::take(&mut facts.doc_names) {
             cx.doc_name(&name, offset, &how, ext, &shown);
         }
@@ -557,6 +604,7 @@ fn check_candidate(
     c: &Candidate,
     offset: usize,
     name: &str,
+    pexec: &mut Option<String>,
 ) {
     let shown = String::from_utf8_lossy(&c.bytes).replace('\x01', "…");
     for hit in text::markings(&c.bytes) {
@@ -614,27 +662,28 @@ fn check_candidate(
             Target::UserName => ("VL404", "one user's name"),
             Target::Serial => ("VL405", "a serial number"),
         };
-        cx.report(
+        facts.targets.push((
+            name.to_owned(),
             id,
-            Severity::High,
             offset,
-            &format!("{name}-{value}"),
+            format!("{name}-{value}"),
             format!(
-                "{} names {what} (\"{}\"): a rule for one host or person, not for malware",
+                "{} names {what} (\"{}\") and the rule does not require executable content: a rule for one host or person, not for malware",
                 c.how,
                 value.replace('\x01', "…")
             ),
-        );
+        ));
     }
     for kind in text::doc_kinds(&c.bytes) {
         facts.docs.insert(kind);
     }
-    if let Some(e) = text::exec_trait(&c.bytes) {
-        facts
-            .exec
-            .get_or_insert_with(|| format!("\"{e}\" in {}", c.how));
+    let exec = text::exec_trait(&c.bytes);
+    if let Some(e) = exec {
+        pexec.get_or_insert_with(|| format!("\"{e}\" in {}", c.how));
     }
-    if let Some(ext) = text::doc_file_name(&c.bytes) {
+    // A file name that is itself program text (`%s_RECOVER.txt`, a
+    // ransom note's name) is what a program writes, not a document sought.
+    if let Some(ext) = text::doc_file_name(&c.bytes).filter(|_| exec.is_none()) {
         facts
             .doc_names
             .push((name.to_owned(), offset, c.how.clone(), ext, shown));
@@ -894,5 +943,237 @@ fn constrains(e: &Expr, s: &PatSets<'_>) -> bool {
         }
         Expr::FuncCall(_) | Expr::FieldAccess(_) | Expr::Lookup(_) => true,
         _ => e.children().any(|c| constrains(c, s)),
+    }
+}
+
+/// Whether the condition can hold without executable content, and
+/// whether it can so hold with pattern `x` among the matches.
+fn sat_with(e: &Expr, env: &ExecEnv<'_>, x: &str) -> (bool, bool) {
+    match e {
+        Expr::PatternMatch(p) => {
+            let ok = !env.pat(p.identifier.name);
+            (ok, ok && p.identifier.name == x)
+        }
+        Expr::And(n) => {
+            let parts: Vec<(bool, bool)> = n.operands().map(|o| sat_with(o, env, x)).collect();
+            let all = parts.iter().all(|p| p.0);
+            (all, all && parts.iter().any(|p| p.1))
+        }
+        Expr::Or(n) => n
+            .operands()
+            .map(|o| sat_with(o, env, x))
+            .fold((false, false), |a, p| (a.0 || p.0, a.1 || p.1)),
+        Expr::Of(of) => match &of.items {
+            OfItems::PatternSet(set) => {
+                let (free, n) = env.free(set);
+                let ok = free >= needed(&of.quantifier, n).max(1);
+                let has = env.members(set).contains(&x) && !env.pat(x);
+                (ok, ok && has)
+            }
+            OfItems::BoolExprTuple(v) => {
+                let parts: Vec<(bool, bool)> = v.iter().map(|o| sat_with(o, env, x)).collect();
+                let ok =
+                    parts.iter().filter(|p| p.0).count() >= needed(&of.quantifier, v.len()).max(1);
+                (ok, ok && parts.iter().any(|p| p.1))
+            }
+        },
+        Expr::ForOf(f) => {
+            let (free, n) = env.free(&f.pattern_set);
+            let ok = free >= needed(&f.quantifier, n).max(1);
+            let has = env.members(&f.pattern_set).contains(&x) && !env.pat(x);
+            (ok, ok && has)
+        }
+        _ => {
+            let ok = sat_without_exec(e, env);
+            (ok, ok && mentions_pattern(e, x))
+        }
+    }
+}
+
+fn mentions_pattern(e: &Expr, x: &str) -> bool {
+    match e {
+        Expr::PatternMatch(p) => p.identifier.name == x,
+        Expr::PatternCount(p) => p.identifier.name == x,
+        Expr::PatternOffset(p) | Expr::PatternLength(p) => p.identifier.name == x,
+        _ => e.children().any(|c| mentions_pattern(c, x)),
+    }
+}
+
+/// How many other strings beside a document file name make a rule the
+/// fingerprint of one program rather than a document hunt.
+const FINGERPRINT_STRINGS: usize = 3;
+
+/// The fewest patterns other than `docs` (and other than those showing
+/// executable content, taken as false) a match needs. Constructs not
+/// understood need none, so this errs towards reporting.
+fn min_others(e: &Expr, env: &ExecEnv<'_>, docs: &BTreeSet<&str>) -> usize {
+    const NEVER: usize = usize::MAX / 4;
+    let cost = |n: &str| {
+        if docs.contains(n) {
+            0
+        } else if env.pat(n) {
+            NEVER
+        } else {
+            1
+        }
+    };
+    let set_cost = |set: &PatternSet, q: &Quantifier| {
+        let mut costs: Vec<usize> = env.members(set).into_iter().map(cost).collect();
+        costs.sort_unstable();
+        let k = needed(q, costs.len()).max(1);
+        costs
+            .iter()
+            .take(k)
+            .fold(0usize, |a, c| a.saturating_add(*c))
+            + if k > costs.len() { NEVER } else { 0 }
+    };
+    match e {
+        Expr::PatternMatch(p) => cost(p.identifier.name),
+        Expr::And(n) => n
+            .operands()
+            .fold(0usize, |a, o| a.saturating_add(min_others(o, env, docs))),
+        Expr::Or(n) => n
+            .operands()
+            .map(|o| min_others(o, env, docs))
+            .min()
+            .unwrap_or(0),
+        Expr::Of(of) => match &of.items {
+            OfItems::PatternSet(set) => set_cost(set, &of.quantifier),
+            OfItems::BoolExprTuple(_) => 0,
+        },
+        Expr::ForOf(f) => set_cost(&f.pattern_set, &f.quantifier),
+        _ => 0,
+    }
+}
+
+/// Modules that only describe executables.
+const EXEC_MODULES: &[&str] = &["pe", "elf", "macho", "dotnet", "dex", "lnk"];
+
+/// What stands for executable content when a condition is evaluated.
+struct ExecEnv<'a> {
+    /// Patterns that show executable content.
+    pats: &'a HashMap<String, String>,
+    /// Earlier rules (a reference to one that requires executable
+    /// content requires it too).
+    known: &'a HashMap<String, RuleFacts>,
+    /// Every pattern of the rule.
+    all: &'a [&'a str],
+}
+
+impl<'a> ExecEnv<'a> {
+    fn pat(&self, name: &str) -> bool {
+        // `$` alone inside `for … of` stands for each member: unknown.
+        name.len() > 1 && self.pats.contains_key(name)
+    }
+
+    /// The rule's patterns a set names.
+    fn members(&self, set: &PatternSet) -> Vec<&'a str> {
+        match set {
+            PatternSet::Them { .. } => self.all.to_vec(),
+            PatternSet::Set(items) => self
+                .all
+                .iter()
+                .copied()
+                .filter(|p| {
+                    items.iter().any(|i| {
+                        if i.wildcard {
+                            p.starts_with(i.identifier)
+                        } else {
+                            *p == i.identifier
+                        }
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// How many members of a set can match without executable content,
+    /// and how many there are.
+    fn free(&self, set: &PatternSet) -> (usize, usize) {
+        let members = self.members(set);
+        (
+            members.iter().filter(|n| !self.pat(n)).count(),
+            members.len(),
+        )
+    }
+}
+
+/// A `uintXX`/`intXX` read whose offset goes through the PE header
+/// pointer at 0x3C (`uint32(uint32(0x3C)) == 0x4550`): a PE header test.
+fn pe_header_read(e: &Expr) -> bool {
+    match e {
+        Expr::FuncCall(f) if f.object.is_none() => {
+            let name = f.identifier.name;
+            (name.starts_with("uint") || name.starts_with("int"))
+                && f.args.iter().any(|a| {
+                    matches!(a, Expr::LiteralInteger(i) if i.value == 0x3C) || pe_header_read(a)
+                })
+        }
+        _ => e.children().any(pe_header_read),
+    }
+}
+
+/// Whether an expression mentions executable content: an executable
+/// module, `entrypoint`, a PE header read, or a pattern that shows it.
+fn mentions_exec(e: &Expr, env: &ExecEnv<'_>) -> bool {
+    match e {
+        Expr::Entrypoint { .. } => true,
+        Expr::FieldAccess(n) => {
+            matches!(n.operands.first(), Some(Expr::Ident(i)) if EXEC_MODULES.contains(&i.name))
+                || n.operands().any(|o| mentions_exec(o, env))
+        }
+        Expr::FuncCall(f) => {
+            matches!(&f.object, Some(Expr::Ident(i)) if EXEC_MODULES.contains(&i.name))
+                || pe_header_read(e)
+                || f.args.iter().any(|a| mentions_exec(a, env))
+                || f.object.as_ref().is_some_and(|o| mentions_exec(o, env))
+        }
+        Expr::PatternMatch(p) => env.pat(p.identifier.name),
+        Expr::PatternCount(p) => env.pat(p.identifier.name),
+        Expr::PatternOffset(p) | Expr::PatternLength(p) => env.pat(p.identifier.name),
+        _ => e.children().any(|c| mentions_exec(c, env)),
+    }
+}
+
+/// Whether the condition can hold on a file without executable content:
+/// every pattern that shows it, every executable magic number, module and
+/// header read taken as false. Anything not understood can hold (so a
+/// rule is cleared only by what it demonstrably requires).
+fn sat_without_exec(e: &Expr, env: &ExecEnv<'_>) -> bool {
+    match e {
+        Expr::False { .. } => false,
+        Expr::Entrypoint { .. } => false,
+        Expr::PatternMatch(p) => !env.pat(p.identifier.name),
+        Expr::And(n) => n.operands().all(|o| sat_without_exec(o, env)),
+        Expr::Or(n) => n.operands().any(|o| sat_without_exec(o, env)),
+        Expr::Not(_) => true,
+        Expr::Ident(i) => env.known.get(i.name).is_none_or(|r| r.exec.is_none()),
+        Expr::Of(of) => match &of.items {
+            OfItems::PatternSet(set) => {
+                let (free, n) = env.free(set);
+                free >= needed(&of.quantifier, n).max(1)
+            }
+            OfItems::BoolExprTuple(v) => {
+                let free = v.iter().filter(|x| sat_without_exec(x, env)).count();
+                free >= needed(&of.quantifier, v.len()).max(1)
+            }
+        },
+        Expr::ForOf(f) => {
+            let (free, n) = env.free(&f.pattern_set);
+            free >= needed(&f.quantifier, n).max(1)
+        }
+        Expr::Eq(b) => {
+            let mut facts = CondFacts::default();
+            magic_compare(&b.lhs, &b.rhs, &mut facts);
+            facts.exec.is_none() && !mentions_exec(e, env)
+        }
+        Expr::FieldAccess(_)
+        | Expr::FuncCall(_)
+        | Expr::Ne(_)
+        | Expr::Lt(_)
+        | Expr::Le(_)
+        | Expr::Gt(_)
+        | Expr::Ge(_) => !mentions_exec(e, env),
+        _ => true,
     }
 }

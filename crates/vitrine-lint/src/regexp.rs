@@ -25,10 +25,13 @@ pub struct Analysed {
 /// Parses a YARA regex source (without the slashes). `None` when
 /// `regex-syntax` does not understand it; the caller then knows nothing.
 pub fn analyse(src: &str, nocase: bool, dotall: bool) -> Option<Analysed> {
+    // Representatives keep the case the rule author wrote (`/secret/i`
+    // reads as the word, `/SECRET/` as a banner); the compiled regex
+    // below honours `nocase`.
     let hir = regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
-        .case_insensitive(nocase)
+        .case_insensitive(false)
         .dot_matches_new_line(dotall)
         .build()
         .parse(src)
@@ -249,7 +252,7 @@ mod tests {
         let a = analyse(r"TOP\s+SECRET\/\/[A-Z]+", false, false).unwrap();
         assert_eq!(a.representatives, vec![b"TOP SECRET//\x01".to_vec()]);
         let a = analyse("top secret", true, false).unwrap();
-        assert_eq!(a.representatives, vec![b"TOP SECRET".to_vec()]);
+        assert_eq!(a.representatives, vec![b"top secret".to_vec()]);
         let a = analyse(r"\.(docx?|pdf)$", false, false).unwrap();
         assert!(a.representatives.contains(&b".docx".to_vec()));
         assert!(a.representatives.contains(&b".pdf".to_vec()));

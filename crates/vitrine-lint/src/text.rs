@@ -226,6 +226,24 @@ fn luhn(digits: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// A card number as issuers print it: an issuer prefix (ISO/IEC 7812
+/// major industry identifiers 2–6: Mastercard, Amex, Diners, JCB, Visa,
+/// Discover, UnionPay, Maestro), 13–19 digits, and if grouped, groups of
+/// four (or Amex's 4-6-5).
+fn card_shape(s: &str) -> bool {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    if !matches!(digits.as_bytes().first(), Some(b'2'..=b'6')) {
+        return false;
+    }
+    let groups: Vec<usize> = s.split([' ', '-']).map(str::len).collect();
+    if groups.len() == 1 {
+        return true;
+    }
+    let last = groups[groups.len() - 1];
+    let body_ok = groups[..groups.len() - 1].iter().all(|&g| g == 4) && (1..=4).contains(&last);
+    body_ok || groups == [4, 6, 5] || groups == [4, 6, 4]
+}
+
 fn iban_ok(s: &str) -> bool {
     let s: String = s.chars().filter(|c| *c != ' ').collect();
     if !(15..=34).contains(&s.len()) {
@@ -266,7 +284,17 @@ pub fn personal_literal(bytes: &[u8]) -> Vec<(Personal, String)> {
     let mut out = Vec::new();
     for m in re(&CARD, r"\b\d(?:[ -]?\d){12,18}\b").find_iter(&s) {
         let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).collect();
-        if luhn(&digits) && digits.iter().any(|&d| d != digits[0]) {
+        // Inside a GUID (`…-4444-555555555555}`) or a longer token, the
+        // digits are no card.
+        let before = s[..m.start()].chars().next_back();
+        let after = s[m.end()..].chars().next();
+        let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-');
+        if luhn(&digits)
+            && digits.iter().any(|&d| d != digits[0])
+            && card_shape(m.as_str())
+            && !glued(before)
+            && !glued(after)
+        {
             out.push((Personal::Card, m.as_str().to_owned()));
         }
     }
@@ -316,6 +344,17 @@ const GENERIC_USERS: &[&str] = &[
     "DEFAULT USER",
     "ALL USERS",
     "ADMINISTRATOR",
+    "ADMINISTRATEUR",
+    "ADMINISTRADOR",
+    "AMMINISTRATORE",
+    "ADMINISTRATÖR",
+    "АДМИНИСТРАТОР",
+    "ADMIN",
+    "VAGRANT",
+    "RUNNER",
+    "UBUNTU",
+    "EC2-USER",
+    "TEST",
     "SHARED",
     "GUEST",
     "ROOT",
@@ -325,6 +364,15 @@ const GENERIC_USERS: &[&str] = &[
     "$USER",
     "${USER}",
     "*",
+];
+
+/// Internal host names that are the same everywhere, so they target no one.
+const WELL_KNOWN_HOSTS: &[&str] = &[
+    "metadata.google.internal",
+    "host.docker.internal",
+    "gateway.docker.internal",
+    "kubernetes.default.svc.cluster.local",
+    "localhost.localdomain",
 ];
 
 /// Names a host or person, unless it is a debug-symbol path (PDB): those
@@ -341,6 +389,16 @@ pub fn targets(bytes: &[u8]) -> Vec<(Target, String)> {
     if upper.contains(".PDB") {
         return out;
     }
+    // A home directory that leads into source code or a build tree is
+    // the malware author's build machine (like a PDB path), not a target.
+    static BUILD: OnceLock<Regex> = OnceLock::new();
+    let build = re(
+        &BUILD,
+        r"(?i)\.(?:c|cc|cpp|cxx|h|hpp|go|rs|swift|m|mm|pas|dpr|cs|vb|java|kt|o|obj|sln|csproj|vcxproj)$|[\\/](?:src|source|repos|go|pkg|projects?|build|obj|release|debug|target|\.cargo|\.rustup|Developer|DerivedData|Xcode|node_modules|vendor)[\\/]",
+    );
+    if build.is_match(&s) {
+        return out;
+    }
     let home = re(
         &HOME,
         r"(?i)(?:\b[A-Z]:\\(?:Users|Documents and Settings)\\|(?:^|[^A-Za-z0-9])/(?:home|Users)/)([^\\/\x01]+)[\\/]",
@@ -353,10 +411,16 @@ pub fn targets(bytes: &[u8]) -> Vec<(Target, String)> {
     }
     let domain = re(
         &DOMAIN,
-        r"(?i)\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:corp|internal|intranet|lan|local|localdomain|home\.arpa)\b",
+        r"(?i)\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:corp|internal|intranet|lan|local|localdomain|home\.arpa)\b(\.[a-z0-9])?",
     );
-    for m in domain.find_iter(&s) {
-        out.push((Target::InternalDomain, m.as_str().to_owned()));
+    for c in domain.captures_iter(&s) {
+        let host = c[0].to_lowercase();
+        // `x.local.onion` ends in a public name; the cloud metadata and
+        // container host names are the same on every machine.
+        if c.get(1).is_some() || WELL_KNOWN_HOSTS.contains(&host.as_str()) {
+            continue;
+        }
+        out.push((Target::InternalDomain, c[0].to_owned()));
     }
     let host = re(
         &HOST,
@@ -376,10 +440,14 @@ pub fn targets(bytes: &[u8]) -> Vec<(Target, String)> {
     }
     let serial = re(
         &SERIAL,
-        r"(?i)\b(?:serial(?:\s*number)?|S/N|volume serial number is)\s*[:=#]?\s*[A-Z0-9][A-Z0-9-]{3,}",
+        r"(?i)\b(?:serial(?:\s*number)?|S/N|volume serial number is)\s*[:=#]?\s*([A-Z0-9][A-Z0-9-]{3,})",
     );
-    for m in serial.find_iter(&s) {
-        out.push((Target::Serial, m.as_str().to_owned()));
+    for c in serial.captures_iter(&s) {
+        // A value, not the next word of a label ("Serial Number",
+        // "Serial Solutions"): serials carry digits.
+        if c[1].bytes().any(|b| b.is_ascii_digit()) {
+            out.push((Target::Serial, c[0].to_owned()));
+        }
     }
     out
 }
@@ -599,8 +667,64 @@ pub fn exec_trait(bytes: &[u8]) -> Option<&'static str> {
             "Mach-O header"
         });
     }
+    if bytes.starts_with(b"MZ") && bytes.get(2).is_none_or(|b| !b.is_ascii_alphanumeric()) {
+        return Some("MZ header");
+    }
     let upper = normalize(bytes);
-    EXEC_WORDS.iter().copied().find(|w| upper.contains(w))
+    if let Some(w) = EXEC_WORDS.iter().copied().find(|w| upper.contains(w)) {
+        return Some(w);
+    }
+    program_text(bytes)
+}
+
+/// What programs write and people do not: printf formats, environment
+/// variables in paths, ransom-note names, C++ symbols, registry keys,
+/// executable file names, Spotlight queries.
+static PROGRAM_TEXT: &[(&str, &str)] = &[
+    (
+        r"%[-+0#]*\d*(?:\.\d+)?(?:ll|l|h|z|I64)?[sdiuxXcpSfln]\b",
+        "a printf format",
+    ),
+    (r"%[A-Za-z][A-Za-z_ ]{1,24}%", "an environment variable"),
+    (r"\$\{[A-Za-z_]+\}", "a template variable"),
+    (
+        r"(?i)(?:read[_ -]?me|recover|decrypt|restore|how[_ -]to|ransom|unlock|instruction|your[_ -]?files)[^\\/]*\.(?:txt|hta|html?)\b",
+        "a ransom note's name",
+    ),
+    (
+        r"[A-Za-z_][A-Za-z0-9_]*::~?[A-Za-z_][A-Za-z0-9_]*",
+        "a C++ symbol",
+    ),
+    (
+        r"(?i)\bHKEY_|\bHK(?:LM|CU)\\|\bSOFTWARE\\(?:Microsoft|Classes|Wow6432Node)\\",
+        "a registry key",
+    ),
+    (
+        r"(?i)[A-Za-z0-9_]\.(?:exe|dll|sys|bat|cmd|ps1|vbs|scr|so|dylib)\b",
+        "an executable file name",
+    ),
+    (
+        r"(?i)\\AppData\\|%ProgramData%|\\ProgramData\\|/var/tmp/|/dev/shm/|/proc/self/",
+        "a program's working path",
+    ),
+    (r"kMDItem", "a Spotlight query"),
+    (r"(?:^|\s)--[a-z][a-z0-9-]{2,}\b", "a command-line option"),
+    (r"\\\\[.?]\\|(?i)\bC:\\Windows\\", "a device or system path"),
+    (r"(?i)keylog", "a keylogger's log"),
+    (
+        r"(?i)\bapi\.telegram\.org\b|/bot[0-9]{6,}:",
+        "the Telegram bot API",
+    ),
+];
+
+/// Program text in `bytes` (see [`PROGRAM_TEXT`]).
+pub fn program_text(bytes: &[u8]) -> Option<&'static str> {
+    static SET: OnceLock<regex::bytes::RegexSet> = OnceLock::new();
+    let set = SET.get_or_init(|| {
+        regex::bytes::RegexSet::new(PROGRAM_TEXT.iter().map(|(r, _)| *r))
+            .expect("invariant: built-in regexes compile")
+    });
+    set.matches(bytes).iter().next().map(|i| PROGRAM_TEXT[i].1)
 }
 
 /// A document file name (`report.docx`, `*.pdf`, `\.(docx?|pdf)$`).
