@@ -10,8 +10,8 @@ use yara_x_parser::ast::{
     AST,
 };
 
-use crate::regexp;
 use crate::text::{self, DocKind, Personal, Target};
+use crate::{layout, regexp};
 use crate::{Finding, LintError, RuleInfo, Severity};
 
 /// Text patterns shorter than this are too short an atom.
@@ -183,6 +183,13 @@ fn hex_runs(sub: &HexSubPattern, out: &mut Vec<Vec<u8>>, cur: &mut Vec<u8>) {
 /// Every even (UTF-16LE) or odd (UTF-16BE) byte, if the others are zero.
 fn utf16(bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
+    // Open ends of joined strings are no part of the text.
+    let start = bytes.iter().position(|&b| b != text::WILDCARD).unwrap_or(0);
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != text::WILDCARD)
+        .map_or(0, |e| e + 1);
+    let bytes = &bytes[start..end.max(start)];
     for skip in [0usize, 1] {
         let body = &bytes[skip.min(bytes.len())..];
         if body.len() >= 4 && body.chunks(2).all(|c| c.len() == 2 && c[1] == 0) {
@@ -202,6 +209,74 @@ fn utf16(bytes: &[u8]) -> Vec<Vec<u8>> {
         }
     }
     out
+}
+
+/// What else a byte string may spell: UTF-16 text, single-byte XOR of a
+/// marking, base64 at any alignment.
+fn derived(bytes: &[u8], how: &str, out: &mut Vec<Candidate>) {
+    for wide in utf16(bytes) {
+        out.push(Candidate {
+            bytes: wide,
+            how: format!("{how} read as UTF-16"),
+            regex_rep: false,
+        });
+    }
+    if let Some((m, key)) = text::xor_marking(bytes) {
+        out.push(Candidate {
+            bytes: m.text.as_bytes().to_vec(),
+            how: format!("{how} XOR-encoded with key 0x{key:02x}"),
+            regex_rep: false,
+        });
+    }
+    for decoded in base64_shifted(bytes) {
+        out.push(Candidate {
+            bytes: decoded,
+            how: format!("{how} decoded from base64"),
+            regex_rep: false,
+        });
+    }
+}
+
+/// At most this many expansions of one hex string.
+const MAX_HEX_EXPANSIONS: usize = 32;
+/// Expansions are cut at this length.
+const MAX_HEX_LEN: usize = 1024;
+
+/// Every alternative of a hex string, each jump at its shortest and every
+/// unknown byte as [`text::WILDCARD`].
+fn hex_expand(sub: &HexSubPattern) -> Vec<Vec<u8>> {
+    let mut acc: Vec<Vec<u8>> = vec![Vec::new()];
+    for tok in sub.iter() {
+        match tok {
+            HexToken::Byte(b) if b.mask == 0xFF => acc.iter_mut().for_each(|a| a.push(b.value)),
+            HexToken::Byte(_) | HexToken::NotByte(_) => {
+                acc.iter_mut().for_each(|a| a.push(text::WILDCARD));
+            }
+            HexToken::Jump(j) => {
+                let n = j.start.unwrap_or(0).min(64) as usize;
+                acc.iter_mut()
+                    .for_each(|a| a.extend(std::iter::repeat_n(text::WILDCARD, n)));
+            }
+            HexToken::Alternative(alt) => {
+                let mut next = Vec::new();
+                'outer: for a in &acc {
+                    for alt in &alt.alternatives {
+                        for tail in hex_expand(alt) {
+                            if next.len() >= MAX_HEX_EXPANSIONS {
+                                break 'outer;
+                            }
+                            let mut x = a.clone();
+                            x.extend_from_slice(&tail);
+                            next.push(x);
+                        }
+                    }
+                }
+                acc = next;
+            }
+        }
+        acc.iter_mut().for_each(|a| a.truncate(MAX_HEX_LEN));
+    }
+    acc
 }
 
 fn printable(bytes: &[u8]) -> bool {
@@ -238,6 +313,8 @@ fn lint_rule(
     let mut pats: Vec<PatInfo> = Vec::new();
     // Patterns that show executable content, with what shows it.
     let mut pat_exec: HashMap<String, String> = HashMap::new();
+    // Each pattern's bytes as matched, for joining by offsets.
+    let mut pat_bytes: HashMap<String, Vec<u8>> = HashMap::new();
 
     for pattern in rule.patterns.iter().flatten() {
         let offset = pattern.span().start();
@@ -278,6 +355,15 @@ fn lint_rule(
                         regex_rep: false,
                     });
                 }
+                if mods.xor().is_none() && mods.base64().is_none() && mods.base64wide().is_none() {
+                    let placed = if mods.wide().is_some() {
+                        bytes.iter().flat_map(|&b| [b, 0]).collect()
+                    } else {
+                        bytes.clone()
+                    };
+                    pat_bytes.insert(name.clone(), placed);
+                }
+                derived(&bytes, &format!("text string {name}"), &mut cands);
                 cands.push(Candidate {
                     bytes,
                     how: format!("text string {name}{enc}"),
@@ -285,6 +371,27 @@ fn lint_rule(
                 });
             }
             Pattern::Hex(h) => {
+                // Jumps at their shortest, every alternative, unknown
+                // nibbles as wildcards: `{ 54 4F 50 20 53 45 [0-1] 43 52 }`
+                // reads as the text it matches.
+                let expansions = hex_expand(&h.sub_patterns);
+                if let Some(first) = expansions.first() {
+                    pat_bytes.insert(name.clone(), first.clone());
+                }
+                for x in expansions {
+                    if x.contains(&text::WILDCARD) || x.len() > 4 {
+                        derived(
+                            &x,
+                            &format!("hex string {name} (jumps at their shortest)"),
+                            &mut cands,
+                        );
+                        cands.push(Candidate {
+                            bytes: x,
+                            how: format!("hex string {name} (jumps at their shortest)"),
+                            regex_rep: false,
+                        });
+                    }
+                }
                 let mut runs = Vec::new();
                 let mut cur = Vec::new();
                 hex_runs(&h.sub_patterns, &mut runs, &mut cur);
@@ -293,31 +400,7 @@ fn lint_rule(
                 }
                 weak = runs.iter().map(Vec::len).max().unwrap_or(0) < MIN_BYTES_ATOM;
                 for run in runs {
-                    for wide in utf16(&run) {
-                        cands.push(Candidate {
-                            bytes: wide,
-                            how: format!("hex string {name} read as UTF-16"),
-                            regex_rep: false,
-                        });
-                    }
-                    if run.len() >= 5 {
-                        for key in 1..=255u8 {
-                            let x: Vec<u8> = run.iter().map(|b| b ^ key).collect();
-                            if let Some(m) = text::strong_marking(&x) {
-                                cx.report(
-                                    "VL101",
-                                    Severity::High,
-                                    offset,
-                                    &format!("{name}-xor"),
-                                    format!(
-                                        "hex string {name} is \"{}\" XOR-encoded with key 0x{key:02x}: a classification marking ({}); a rule that searches for it hunts classified documents, not malware",
-                                        m.text, m.origin
-                                    ),
-                                );
-                                break;
-                            }
-                        }
-                    }
+                    derived(&run, &format!("hex string {name}"), &mut cands);
                     if run.len() >= 6 && !printable(&run) && text::doc_kinds(&run).is_empty() {
                         pexec.get_or_insert_with(|| format!("binary code bytes in {name}"));
                     }
@@ -336,7 +419,11 @@ fn lint_rule(
                         if let Some(full) = &a.full {
                             personal_regex(&mut cx, full, offset, &name);
                         }
+                        if let Some(first) = a.representatives.first() {
+                            pat_bytes.insert(name.clone(), first.clone());
+                        }
                         for rep in a.representatives {
+                            derived(&rep, &format!("regex {name}"), &mut cands);
                             cands.push(Candidate {
                                 bytes: rep,
                                 how: format!("regex {name}{enc}"),
@@ -376,6 +463,21 @@ fn lint_rule(
         // executable content the rule requires.
         let mut ignored = None;
         check_candidate(&mut cx, &mut facts, &c, *offset, "condition", &mut ignored);
+    }
+    // Bytes pinned by integer reads and offset constraints, joined.
+    let cond_offset = rule.condition.span().start();
+    for (bytes, how) in layout::joined(&rule.condition, &pat_bytes) {
+        let mut cands = Vec::new();
+        derived(&bytes, &how, &mut cands);
+        cands.push(Candidate {
+            bytes,
+            how,
+            regex_rep: false,
+        });
+        for c in &cands {
+            let mut ignored = None;
+            check_candidate(&mut cx, &mut facts, c, cond_offset, "joined", &mut ignored);
+        }
     }
     for kind in &cond.doc_magic {
         facts.docs.insert(*kind);
@@ -475,7 +577,6 @@ fn lint_rule(
         known,
     };
     facts.constrains = constrains(&rule.condition, &sets);
-    let cond_offset = rule.condition.span().start();
     if !facts.constrains {
         if cond.uses_weak(&weak_pats) {
             cx.report(
@@ -553,6 +654,48 @@ fn offset_of(src: &str, line: usize, column: usize) -> usize {
         offset += l.len();
     }
     offset
+}
+
+/// A run of base64 (at least 12 characters) decoded at each of the four
+/// alignments it may have been cut from (the `base64` modifier and
+/// hand-made encodings drop partial characters at both ends); only
+/// printable decodings are kept.
+fn base64_shifted(bytes: &[u8]) -> Vec<Vec<u8>> {
+    use base64::engine::{
+        general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig,
+    };
+    let mut out = Vec::new();
+    if bytes.len() < 12
+        || !bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    {
+        return out;
+    }
+    let engine = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let body: Vec<u8> = bytes.iter().copied().filter(|&b| b != b'=').collect();
+    for shift in 0..4usize {
+        let mut s: Vec<u8> = std::iter::repeat_n(b'A', shift)
+            .chain(body.iter().copied())
+            .collect();
+        while s.len() % 4 == 1 {
+            s.pop();
+        }
+        if let Ok(decoded) = engine.decode(&s) {
+            // Skip the bytes the padding characters produced.
+            let skip = (shift * 6).div_ceil(8);
+            let d = decoded.get(skip..).unwrap_or_default().to_vec();
+            if d.len() >= 5 && printable(&d) {
+                out.push(d);
+            }
+        }
+    }
+    out
 }
 
 /// A text pattern that is itself base64 (`VE9QIFNFQ1JFVA==`), decoded.
@@ -825,10 +968,12 @@ fn walk(e: &Expr, out: &mut CondFacts) {
             }
         }
         Expr::PatternCount(p) => {
-            out.pattern_refs.insert(p.identifier.name.to_owned());
+            out.pattern_refs
+                .insert(layout::pattern_name(p.identifier.name));
         }
         Expr::PatternOffset(p) | Expr::PatternLength(p) => {
-            out.pattern_refs.insert(p.identifier.name.to_owned());
+            out.pattern_refs
+                .insert(layout::pattern_name(p.identifier.name));
         }
         Expr::Of(of) => match &of.items {
             OfItems::PatternSet(set) => pattern_set(set, out),
@@ -916,8 +1061,10 @@ fn constrains(e: &Expr, s: &PatSets<'_>) -> bool {
         Expr::False { .. } => true,
         Expr::LiteralInteger(_) | Expr::LiteralFloat(_) | Expr::LiteralString(_) => false,
         Expr::PatternMatch(p) => s.strong(p.identifier.name),
-        Expr::PatternCount(p) => s.strong(p.identifier.name),
-        Expr::PatternOffset(p) | Expr::PatternLength(p) => s.strong(p.identifier.name),
+        Expr::PatternCount(p) => s.strong(&layout::pattern_name(p.identifier.name)),
+        Expr::PatternOffset(p) | Expr::PatternLength(p) => {
+            s.strong(&layout::pattern_name(p.identifier.name))
+        }
         Expr::Not(_) => false,
         Expr::And(n) => n.operands().any(|o| constrains(o, s)),
         Expr::Or(n) => n.operands().all(|o| constrains(o, s)),
@@ -993,8 +1140,10 @@ fn sat_with(e: &Expr, env: &ExecEnv<'_>, x: &str) -> (bool, bool) {
 fn mentions_pattern(e: &Expr, x: &str) -> bool {
     match e {
         Expr::PatternMatch(p) => p.identifier.name == x,
-        Expr::PatternCount(p) => p.identifier.name == x,
-        Expr::PatternOffset(p) | Expr::PatternLength(p) => p.identifier.name == x,
+        Expr::PatternCount(p) => layout::pattern_name(p.identifier.name) == x,
+        Expr::PatternOffset(p) | Expr::PatternLength(p) => {
+            layout::pattern_name(p.identifier.name) == x
+        }
         _ => e.children().any(|c| mentions_pattern(c, x)),
     }
 }
@@ -1129,8 +1278,10 @@ fn mentions_exec(e: &Expr, env: &ExecEnv<'_>) -> bool {
                 || f.object.as_ref().is_some_and(|o| mentions_exec(o, env))
         }
         Expr::PatternMatch(p) => env.pat(p.identifier.name),
-        Expr::PatternCount(p) => env.pat(p.identifier.name),
-        Expr::PatternOffset(p) | Expr::PatternLength(p) => env.pat(p.identifier.name),
+        Expr::PatternCount(p) => env.pat(&layout::pattern_name(p.identifier.name)),
+        Expr::PatternOffset(p) | Expr::PatternLength(p) => {
+            env.pat(&layout::pattern_name(p.identifier.name))
+        }
         _ => e.children().any(|c| mentions_exec(c, env)),
     }
 }

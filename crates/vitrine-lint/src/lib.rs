@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 mod analyse;
+mod layout;
 mod regexp;
 pub mod text;
 

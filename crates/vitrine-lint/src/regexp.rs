@@ -86,6 +86,19 @@ fn class_byte(class: &Class) -> u8 {
     if ranges.iter().any(|&(s, e)| s <= 0x20 && 0x20 <= e) {
         return b' ';
     }
+    // A small class with a letter in it (`[O0]`, `[Ee3]`) stands for
+    // that letter: look-alike digits are a way of spelling it.
+    if members <= 4 {
+        let letter = ranges
+            .iter()
+            .flat_map(|&(s, e)| s..=e)
+            .filter_map(|c| u8::try_from(c).ok())
+            .filter(u8::is_ascii_alphabetic)
+            .min();
+        if let Some(l) = letter {
+            return l;
+        }
+    }
     WILDCARD
 }
 

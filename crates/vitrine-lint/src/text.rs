@@ -159,7 +159,58 @@ pub fn markings(bytes: &[u8]) -> Vec<MarkingHit> {
             hits.push(MarkingHit { marking, prominent });
         }
     }
+    if hits.is_empty() {
+        hits.extend(fuzzy_marking(&norm).map(|marking| MarkingHit {
+            marking,
+            prominent: true,
+        }));
+    }
     hits
+}
+
+/// A phrase marking spelt with some letters left open (`TOP S?CRET` from
+/// a hex wildcard or a regex `.`): at most one open character in four,
+/// whole words.
+fn fuzzy_marking(norm: &str) -> Option<&'static Marking> {
+    // Two open characters past each end: a string can be the start or
+    // the end of a marking the file goes on to spell (`TOP SECR`).
+    const PAD: usize = 2;
+    let hay: Vec<char> = std::iter::repeat_n('\u{1}', PAD)
+        .chain(norm.chars())
+        .chain(std::iter::repeat_n('\u{1}', PAD))
+        .collect();
+    for m in MARKINGS
+        .iter()
+        .filter(|m| !m.weak && m.text.chars().count() >= 6)
+    {
+        let t: Vec<char> = m.text.chars().collect();
+        if hay.len() < t.len() {
+            continue;
+        }
+        for start in 0..=hay.len() - t.len() {
+            let padded = start < PAD || start + t.len() > hay.len() - PAD;
+            if padded && (t.len() < 8 || hay.len() - 2 * PAD < t.len() / 2) {
+                continue;
+            }
+            let w = &hay[start..start + t.len()];
+            let mut open = 0;
+            let ok = w.iter().zip(&t).all(|(a, b)| {
+                if *a == '\u{1}' {
+                    open += 1;
+                    true
+                } else {
+                    a == b
+                }
+            });
+            let before = start.checked_sub(1).map(|i| hay[i]);
+            let after = hay.get(start + t.len()).copied();
+            let bounded = before.is_none_or(|c| !is_word(c)) && after.is_none_or(|c| !is_word(c));
+            if ok && open * 4 <= t.len() && bounded {
+                return Some(m);
+            }
+        }
+    }
+    None
 }
 
 /// Upper-case phrase markings only, for the brute-force XOR search of hex
@@ -170,6 +221,24 @@ pub fn strong_marking(bytes: &[u8]) -> Option<&'static Marking> {
         .iter()
         .filter(|m| !m.weak && m.text.len() >= 5)
         .find(|m| s.contains(m.text))
+}
+
+/// A phrase marking hidden by single-byte XOR (key 1–255), upper case
+/// as on a banner; found in one pass per marking rather than per key.
+pub fn xor_marking(bytes: &[u8]) -> Option<(&'static Marking, u8)> {
+    for m in MARKINGS.iter().filter(|m| !m.weak && m.text.len() >= 5) {
+        let t = m.text.as_bytes();
+        if bytes.len() < t.len() {
+            continue;
+        }
+        for w in bytes.windows(t.len()) {
+            let key = w[0] ^ t[0];
+            if key != 0 && w.iter().zip(t).all(|(a, b)| a ^ key == *b) {
+                return Some((m, key));
+            }
+        }
+    }
+    None
 }
 
 /// A kind of personal data.

@@ -108,8 +108,21 @@ fn markings_in_every_encoding() {
         r#"rule r { strings: $a = /top\s+secret/i condition: $a }"#,
         r#"rule r { strings: $a = /(SECRET|CONFIDENTIAL)\/\/NOFORN/ condition: $a }"#,
         r#"rule r { condition: uint16(0) == 0x5A4D and "x" == "STRENG GEHEIM" }"#,
+        // The three evasions of the issue: split strings tied by offsets,
+        // a hex jump, integer reads.
+        r#"rule r { strings: $a = "TOP S" $b = "ECRET" condition: @b[1] == @a[1] + 5 }"#,
+        r#"rule r { strings: $a = { 54 4F 50 20 53 45 [0-1] 43 52 45 54 } condition: $a }"#,
+        r#"rule r { condition: uint32(0) == 0x20504f54 and uint32(4) == 0x52434553 }"#,
     ] {
         assert!(ids(s).contains(&"VL101"), "{s}: {:?}", ids(s));
+    }
+    // Pieces that do not join into a marking are none.
+    for s in [
+        r#"rule r { strings: $a = "TOP S" $b = "ECRET" condition: @b[1] == @a[1] + 50 and uint16(0) == 0x5A4D }"#,
+        r#"rule r { strings: $a = { 54 4F 50 20 53 45 [6-9] 43 52 45 54 } condition: uint16(0) == 0x5A4D and $a }"#,
+        r#"rule r { condition: uint32(0) == 0x20504f54 and uint32(40) == 0x52434553 }"#,
+    ] {
+        assert!(!ids(s).contains(&"VL101"), "{s}: {:?}", ids(s));
     }
     // Words that merely contain a marking are not one.
     assert!(ids(
@@ -338,4 +351,35 @@ fn targets_without_context_stay_findings() {
     ] {
         assert!(ids(src).contains(&id), "{id} {src}: {:?}", ids(src));
     }
+}
+
+/// Surveillance rules that hide what they look for. Each rule's name
+/// starts with the ID it must be flagged by; at least 95% are.
+#[test]
+fn evasive_corpus() {
+    let r = corpus("evasive");
+    assert!(r.rules.len() >= 30, "{} evasive rules", r.rules.len());
+    let mut missed = Vec::new();
+    for rule in &r.rules {
+        let expected = rule.name.split('_').next().unwrap_or_default();
+        assert!(
+            FINDING_IDS.iter().any(|(id, _)| *id == expected),
+            "{}: name does not start with a finding ID",
+            rule.name
+        );
+        let hit = r
+            .findings
+            .iter()
+            .any(|f| f.rule == rule.name && f.file == rule.file && f.id == expected);
+        if !hit {
+            missed.push(rule.name.clone());
+        }
+    }
+    let caught = r.rules.len() - missed.len();
+    println!(
+        "evasive corpus: {} rules, {caught} flagged by the expected ID ({:.1}%); missed: {missed:?}",
+        r.rules.len(),
+        100.0 * caught as f64 / r.rules.len() as f64
+    );
+    assert!(caught * 100 >= r.rules.len() * 95, "missed: {missed:?}");
 }
