@@ -45,8 +45,7 @@ struct Candidate {
 struct PatInfo {
     name: String,
     weak: bool,
-    line: usize,
-    column: usize,
+    offset: usize,
 }
 
 /// Lints one source file. `known` carries facts of rules seen earlier in
@@ -115,11 +114,31 @@ fn line_start(src: &str, offset: usize) -> usize {
 }
 
 pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    // Line starts of the source last asked about: a file's rules and
+    // findings all ask about the same source, so each lookup is a binary
+    // search instead of a count from the top.
+    thread_local! {
+        static LINES: std::cell::RefCell<(usize, usize, Vec<usize>)> =
+            const { std::cell::RefCell::new((0, 0, Vec::new())) };
+    }
     let offset = offset.min(src.len());
-    let before = &src[..offset];
-    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-    let column = before.len() - line_start(src, offset) + 1;
-    (line, column)
+    LINES.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        let key = (src.as_ptr() as usize, src.len());
+        if (cache.0, cache.1) != key || cache.2.is_empty() {
+            let mut starts = vec![0];
+            starts.extend(
+                src.bytes()
+                    .enumerate()
+                    .filter(|(_, b)| *b == b'\n')
+                    .map(|(i, _)| i + 1),
+            );
+            *cache = (key.0, key.1, starts);
+        }
+        let starts = &cache.2;
+        let line = starts.partition_point(|&s| s <= offset);
+        (line, offset - starts[line - 1] + 1)
+    })
 }
 
 struct Ctx<'a> {
@@ -441,13 +460,7 @@ fn lint_rule(
         if let Some(e) = pexec {
             pat_exec.insert(name.clone(), e);
         }
-        let (line, column) = line_col(src, offset);
-        pats.push(PatInfo {
-            name,
-            weak,
-            line,
-            column,
-        });
+        pats.push(PatInfo { name, weak, offset });
     }
 
     // The condition.
@@ -605,11 +618,10 @@ fn lint_rule(
         }
     } else {
         for p in pats.iter().filter(|p| p.weak) {
-            let offset = offset_of(src, p.line, p.column);
             cx.report(
                 "VL503",
                 Severity::Low,
-                offset,
+                p.offset,
                 &p.name,
                 format!(
                     "{} is a very short atom (under 4 bytes of text, or under 3 fixed bytes): slow to scan and prone to chance matches",
@@ -643,17 +655,6 @@ fn lint_rule(
         );
     }
     facts
-}
-
-fn offset_of(src: &str, line: usize, column: usize) -> usize {
-    let mut offset = 0;
-    for (i, l) in src.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return offset + column - 1;
-        }
-        offset += l.len();
-    }
-    offset
 }
 
 /// A run of base64 (at least 12 characters) decoded at each of the four

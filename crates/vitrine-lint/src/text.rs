@@ -104,6 +104,22 @@ fn is_word(c: char) -> bool {
 
 /// Upper-cases and collapses whitespace; wildcards become `\u{1}`.
 pub fn normalize(bytes: &[u8]) -> String {
+    if bytes.is_ascii() {
+        let mut out = String::with_capacity(bytes.len());
+        let mut space = false;
+        for &b in bytes {
+            if b.is_ascii_whitespace() || b == 0x0B {
+                space = true;
+                continue;
+            }
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.push(char::from(b.to_ascii_uppercase()));
+        }
+        return out;
+    }
     let s = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(s.len());
     let mut space = false;
@@ -142,7 +158,21 @@ fn find_word(hay: &str, needle: &str) -> Option<usize> {
 /// Markings in `bytes`. `original` is the string before upper-casing, to
 /// tell a banner (`SECRET`) from a word in a sentence (`a secret`).
 pub fn markings(bytes: &[u8]) -> Vec<MarkingHit> {
+    static ANY: OnceLock<Regex> = OnceLock::new();
     let norm = normalize(bytes);
+    let any = ANY.get_or_init(|| alternation(MARKINGS.iter().map(|m| m.text)));
+    if !any.is_match(&norm) {
+        let mut hits = Vec::new();
+        // Fuzzy reading only where letters are open or the string is short
+        // enough to be a cut-off marking.
+        if (norm.contains('\u{1}') || norm.len() <= 24) && mostly_text(&norm) {
+            hits.extend(fuzzy_marking(&norm).map(|marking| MarkingHit {
+                marking,
+                prominent: true,
+            }));
+        }
+        return hits;
+    }
     let original = String::from_utf8_lossy(bytes);
     let mut hits: Vec<MarkingHit> = Vec::new();
     let mut covered: Vec<(usize, usize)> = Vec::new();
@@ -159,13 +189,27 @@ pub fn markings(bytes: &[u8]) -> Vec<MarkingHit> {
             hits.push(MarkingHit { marking, prominent });
         }
     }
-    if hits.is_empty() {
-        hits.extend(fuzzy_marking(&norm).map(|marking| MarkingHit {
-            marking,
-            prominent: true,
-        }));
-    }
     hits
+}
+
+/// Four in five known characters printable: binary code is no text a
+/// marking could hide in (and is the bulk of hex strings).
+fn mostly_text(norm: &str) -> bool {
+    let (mut known, mut text) = (0usize, 0usize);
+    for c in norm.chars().filter(|c| *c != '\u{1}') {
+        known += 1;
+        if !c.is_control() && c != '\u{FFFD}' {
+            text += 1;
+        }
+    }
+    text * 5 >= known * 4
+}
+
+/// One regex matching any of `words` literally (a single Aho-Corasick or
+/// Teddy search instead of one substring search per word).
+fn alternation<'w>(words: impl Iterator<Item = &'w str>) -> Regex {
+    let alts: Vec<String> = words.map(regex::escape).collect();
+    Regex::new(&alts.join("|")).expect("invariant: escaped words compile")
 }
 
 /// A phrase marking spelt with some letters left open (`TOP S?CRET` from
@@ -175,37 +219,48 @@ fn fuzzy_marking(norm: &str) -> Option<&'static Marking> {
     // Two open characters past each end: a string can be the start or
     // the end of a marking the file goes on to spell (`TOP SECR`).
     const PAD: usize = 2;
+    static PHRASES: OnceLock<Vec<(&'static Marking, Vec<char>)>> = OnceLock::new();
+    let phrases = PHRASES.get_or_init(|| {
+        MARKINGS
+            .iter()
+            .filter(|m| !m.weak && m.text.chars().count() >= 6)
+            .map(|m| (m, m.text.chars().collect()))
+            .collect()
+    });
     let hay: Vec<char> = std::iter::repeat_n('\u{1}', PAD)
         .chain(norm.chars())
         .chain(std::iter::repeat_n('\u{1}', PAD))
         .collect();
-    for m in MARKINGS
-        .iter()
-        .filter(|m| !m.weak && m.text.chars().count() >= 6)
-    {
-        let t: Vec<char> = m.text.chars().collect();
+    for (m, t) in phrases {
         if hay.len() < t.len() {
             continue;
         }
+        let most_open = t.len() / 4;
         for start in 0..=hay.len() - t.len() {
             let padded = start < PAD || start + t.len() > hay.len() - PAD;
             if padded && (t.len() < 8 || hay.len() - 2 * PAD < t.len() / 2) {
                 continue;
             }
-            let w = &hay[start..start + t.len()];
             let mut open = 0;
-            let ok = w.iter().zip(&t).all(|(a, b)| {
+            let mut ok = true;
+            for (a, b) in hay[start..start + t.len()].iter().zip(t) {
                 if *a == '\u{1}' {
                     open += 1;
-                    true
-                } else {
-                    a == b
+                    if open > most_open {
+                        ok = false;
+                        break;
+                    }
+                } else if a != b {
+                    ok = false;
+                    break;
                 }
-            });
+            }
+            if !ok {
+                continue;
+            }
             let before = start.checked_sub(1).map(|i| hay[i]);
             let after = hay.get(start + t.len()).copied();
-            let bounded = before.is_none_or(|c| !is_word(c)) && after.is_none_or(|c| !is_word(c));
-            if ok && open * 4 <= t.len() && bounded {
+            if before.is_none_or(|c| !is_word(c)) && after.is_none_or(|c| !is_word(c)) {
                 return Some(m);
             }
         }
@@ -349,8 +404,12 @@ pub fn personal_literal(bytes: &[u8]) -> Vec<(Personal, String)> {
     static IBAN: OnceLock<Regex> = OnceLock::new();
     static SSN: OnceLock<Regex> = OnceLock::new();
     static EMAIL: OnceLock<Regex> = OnceLock::new();
-    let s = String::from_utf8_lossy(bytes);
     let mut out = Vec::new();
+    // Every kind needs nine digits or an `@`.
+    if !bytes.contains(&b'@') && bytes.iter().filter(|b| b.is_ascii_digit()).count() < 9 {
+        return out;
+    }
+    let s = String::from_utf8_lossy(bytes);
     for m in re(&CARD, r"\b\d(?:[ -]?\d){12,18}\b").find_iter(&s) {
         let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).collect();
         // Inside a GUID (`…-4444-555555555555}`) or a longer token, the
@@ -452,9 +511,20 @@ pub fn targets(bytes: &[u8]) -> Vec<(Target, String)> {
     static HOST: OnceLock<Regex> = OnceLock::new();
     static USER: OnceLock<Regex> = OnceLock::new();
     static SERIAL: OnceLock<Regex> = OnceLock::new();
+    static ANY: OnceLock<regex::bytes::Regex> = OnceLock::new();
+    let mut out = Vec::new();
+    // Every target names one of these; most strings name none.
+    let any = ANY.get_or_init(|| {
+        regex::bytes::Regex::new(
+            r"(?i-u)users|documents and settings|home/|\.(?:corp|internal|intranet|lan|local|localdomain|arpa)|desktop-|laptop-|win-|computername|user|logname|serial|s/n",
+        )
+        .expect("invariant: built-in regex compiles")
+    });
+    if !any.is_match(bytes) {
+        return out;
+    }
     let s = String::from_utf8_lossy(bytes);
     let upper = s.to_uppercase();
-    let mut out = Vec::new();
     if upper.contains(".PDB") {
         return out;
     }
@@ -715,10 +785,14 @@ pub fn doc_kinds(bytes: &[u8]) -> Vec<DocKind> {
             out.push(*kind);
         }
     }
+    static ANY: OnceLock<Regex> = OnceLock::new();
+    let any = ANY.get_or_init(|| alternation(DOC_WORDS.iter().map(|(w, _)| *w)));
     let upper = normalize(bytes);
-    for (word, kind) in DOC_WORDS {
-        if upper.contains(word) {
-            out.push(*kind);
+    if any.is_match(&upper) {
+        for (word, kind) in DOC_WORDS {
+            if upper.contains(word) {
+                out.push(*kind);
+            }
         }
     }
     out
@@ -739,9 +813,11 @@ pub fn exec_trait(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(b"MZ") && bytes.get(2).is_none_or(|b| !b.is_ascii_alphanumeric()) {
         return Some("MZ header");
     }
+    static ANY: OnceLock<Regex> = OnceLock::new();
+    let any = ANY.get_or_init(|| alternation(EXEC_WORDS.iter().copied()));
     let upper = normalize(bytes);
-    if let Some(w) = EXEC_WORDS.iter().copied().find(|w| upper.contains(w)) {
-        return Some(w);
+    if let Some(m) = any.find(&upper) {
+        return EXEC_WORDS.iter().copied().find(|w| *w == m.as_str());
     }
     program_text(bytes)
 }
@@ -788,12 +864,23 @@ static PROGRAM_TEXT: &[(&str, &str)] = &[
 
 /// Program text in `bytes` (see [`PROGRAM_TEXT`]).
 pub fn program_text(bytes: &[u8]) -> Option<&'static str> {
-    static SET: OnceLock<regex::bytes::RegexSet> = OnceLock::new();
-    let set = SET.get_or_init(|| {
-        regex::bytes::RegexSet::new(PROGRAM_TEXT.iter().map(|(r, _)| *r))
-            .expect("invariant: built-in regexes compile")
+    static RES: OnceLock<Vec<regex::bytes::Regex>> = OnceLock::new();
+    let res = RES.get_or_init(|| {
+        PROGRAM_TEXT
+            .iter()
+            .map(|(r, _)| {
+                // ASCII classes and word boundaries: the words are ASCII,
+                // and Unicode boundaries are slow.
+                regex::bytes::RegexBuilder::new(r)
+                    .unicode(false)
+                    .build()
+                    .expect("invariant: built-in regexes compile")
+            })
+            .collect()
     });
-    set.matches(bytes).iter().next().map(|i| PROGRAM_TEXT[i].1)
+    res.iter()
+        .position(|r| r.is_match(bytes))
+        .map(|i| PROGRAM_TEXT[i].1)
 }
 
 /// A document file name (`report.docx`, `*.pdf`, `\.(docx?|pdf)$`).
