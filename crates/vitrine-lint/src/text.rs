@@ -66,6 +66,17 @@ pub static MARKINGS: &[Marking] = &[
     m("NATO SECRET", "NATO (C-M(2002)49)", false),
     m("TOP SECRET", "US (EO 13526)", false),
     m("SECRET UE", "European Union (2013/488/EU)", false),
+    m(
+        "特定秘密",
+        "Japan (Act on the Protection of Specially Designated Secrets)",
+        false,
+    ),
+    m("極秘", "Japan (government and defence marking)", false),
+    m(
+        "绝密",
+        "China (Law on Guarding State Secrets art. 13)",
+        false,
+    ),
     m("SECRET//", "US (CAPCO banner)", false),
     m("CONFIDENTIAL//", "US (CAPCO banner)", false),
     m("TS//SCI", "US (CAPCO)", false),
@@ -98,8 +109,11 @@ pub struct MarkingHit {
     pub prominent: bool,
 }
 
+/// A character that continues a word. Chinese and Japanese are written
+/// without spaces, so their characters never continue a marking's word.
 fn is_word(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
+    (c.is_alphanumeric() || c == '_')
+        && !matches!(c, '\u{3000}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}')
 }
 
 /// Upper-cases and collapses whitespace; wildcards become `\u{1}`.
@@ -918,6 +932,8 @@ mod tests {
             markings("Très Secret".as_bytes())[0].marking.text,
             "TRÈS SECRET"
         );
+        assert_eq!(markings("绝密文件".as_bytes())[0].marking.text, "绝密");
+        assert_eq!(markings("【極秘】".as_bytes())[0].marking.text, "極秘");
     }
 
     #[test]

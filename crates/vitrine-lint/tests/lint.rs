@@ -33,7 +33,9 @@ fn corpora_rates() {
     assert!(mal.rules.len() >= 25, "{} malware rules", mal.rules.len());
 
     let provoked: BTreeSet<&str> = surv.findings.iter().map(|f| f.id).collect();
-    for (id, title) in FINDING_IDS {
+    // VL7xx come from scanning canaries (crate vitrine-canary), not from
+    // the static reading.
+    for (id, title) in FINDING_IDS.iter().filter(|(id, _)| !id.starts_with("VL7")) {
         assert!(
             provoked.contains(id),
             "{id} ({title}) not provoked by the surveillance corpus"
