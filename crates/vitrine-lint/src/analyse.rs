@@ -10,8 +10,8 @@ use yara_x_parser::ast::{
     AST,
 };
 
-use crate::regexp;
 use crate::text::{self, DocKind, Personal, Target};
+use crate::{layout, regexp};
 use crate::{Finding, LintError, RuleInfo, Severity};
 
 /// Text patterns shorter than this are too short an atom.
@@ -30,6 +30,9 @@ struct RuleFacts {
     ids: BTreeSet<&'static str>,
     /// Document file names seen: (pattern, offset, description, ext, text).
     doc_names: Vec<(String, usize, String, &'static str, String)>,
+    /// Host and person findings, reported only when the rule does not
+    /// require executable content: (id, offset, dedup key, message).
+    targets: Vec<(String, &'static str, usize, String, String)>,
 }
 
 /// One candidate byte string and where it came from.
@@ -42,8 +45,7 @@ struct Candidate {
 struct PatInfo {
     name: String,
     weak: bool,
-    line: usize,
-    column: usize,
+    offset: usize,
 }
 
 /// Lints one source file. `known` carries facts of rules seen earlier in
@@ -112,11 +114,31 @@ fn line_start(src: &str, offset: usize) -> usize {
 }
 
 pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    // Line starts of the source last asked about: a file's rules and
+    // findings all ask about the same source, so each lookup is a binary
+    // search instead of a count from the top.
+    thread_local! {
+        static LINES: std::cell::RefCell<(usize, usize, Vec<usize>)> =
+            const { std::cell::RefCell::new((0, 0, Vec::new())) };
+    }
     let offset = offset.min(src.len());
-    let before = &src[..offset];
-    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-    let column = before.len() - line_start(src, offset) + 1;
-    (line, column)
+    LINES.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        let key = (src.as_ptr() as usize, src.len());
+        if (cache.0, cache.1) != key || cache.2.is_empty() {
+            let mut starts = vec![0];
+            starts.extend(
+                src.bytes()
+                    .enumerate()
+                    .filter(|(_, b)| *b == b'\n')
+                    .map(|(i, _)| i + 1),
+            );
+            *cache = (key.0, key.1, starts);
+        }
+        let starts = &cache.2;
+        let line = starts.partition_point(|&s| s <= offset);
+        (line, offset - starts[line - 1] + 1)
+    })
 }
 
 struct Ctx<'a> {
@@ -180,6 +202,13 @@ fn hex_runs(sub: &HexSubPattern, out: &mut Vec<Vec<u8>>, cur: &mut Vec<u8>) {
 /// Every even (UTF-16LE) or odd (UTF-16BE) byte, if the others are zero.
 fn utf16(bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
+    // Open ends of joined strings are no part of the text.
+    let start = bytes.iter().position(|&b| b != text::WILDCARD).unwrap_or(0);
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != text::WILDCARD)
+        .map_or(0, |e| e + 1);
+    let bytes = &bytes[start..end.max(start)];
     for skip in [0usize, 1] {
         let body = &bytes[skip.min(bytes.len())..];
         if body.len() >= 4 && body.chunks(2).all(|c| c.len() == 2 && c[1] == 0) {
@@ -199,6 +228,74 @@ fn utf16(bytes: &[u8]) -> Vec<Vec<u8>> {
         }
     }
     out
+}
+
+/// What else a byte string may spell: UTF-16 text, single-byte XOR of a
+/// marking, base64 at any alignment.
+fn derived(bytes: &[u8], how: &str, out: &mut Vec<Candidate>) {
+    for wide in utf16(bytes) {
+        out.push(Candidate {
+            bytes: wide,
+            how: format!("{how} read as UTF-16"),
+            regex_rep: false,
+        });
+    }
+    if let Some((m, key)) = text::xor_marking(bytes) {
+        out.push(Candidate {
+            bytes: m.text.as_bytes().to_vec(),
+            how: format!("{how} XOR-encoded with key 0x{key:02x}"),
+            regex_rep: false,
+        });
+    }
+    for decoded in base64_shifted(bytes) {
+        out.push(Candidate {
+            bytes: decoded,
+            how: format!("{how} decoded from base64"),
+            regex_rep: false,
+        });
+    }
+}
+
+/// At most this many expansions of one hex string.
+const MAX_HEX_EXPANSIONS: usize = 32;
+/// Expansions are cut at this length.
+const MAX_HEX_LEN: usize = 1024;
+
+/// Every alternative of a hex string, each jump at its shortest and every
+/// unknown byte as [`text::WILDCARD`].
+fn hex_expand(sub: &HexSubPattern) -> Vec<Vec<u8>> {
+    let mut acc: Vec<Vec<u8>> = vec![Vec::new()];
+    for tok in sub.iter() {
+        match tok {
+            HexToken::Byte(b) if b.mask == 0xFF => acc.iter_mut().for_each(|a| a.push(b.value)),
+            HexToken::Byte(_) | HexToken::NotByte(_) => {
+                acc.iter_mut().for_each(|a| a.push(text::WILDCARD));
+            }
+            HexToken::Jump(j) => {
+                let n = j.start.unwrap_or(0).min(64) as usize;
+                acc.iter_mut()
+                    .for_each(|a| a.extend(std::iter::repeat_n(text::WILDCARD, n)));
+            }
+            HexToken::Alternative(alt) => {
+                let mut next = Vec::new();
+                'outer: for a in &acc {
+                    for alt in &alt.alternatives {
+                        for tail in hex_expand(alt) {
+                            if next.len() >= MAX_HEX_EXPANSIONS {
+                                break 'outer;
+                            }
+                            let mut x = a.clone();
+                            x.extend_from_slice(&tail);
+                            next.push(x);
+                        }
+                    }
+                }
+                acc = next;
+            }
+        }
+        acc.iter_mut().for_each(|a| a.truncate(MAX_HEX_LEN));
+    }
+    acc
 }
 
 fn printable(bytes: &[u8]) -> bool {
@@ -233,6 +330,10 @@ fn lint_rule(
         ..RuleFacts::default()
     };
     let mut pats: Vec<PatInfo> = Vec::new();
+    // Patterns that show executable content, with what shows it.
+    let mut pat_exec: HashMap<String, String> = HashMap::new();
+    // Each pattern's bytes as matched, for joining by offsets.
+    let mut pat_bytes: HashMap<String, Vec<u8>> = HashMap::new();
 
     for pattern in rule.patterns.iter().flatten() {
         let offset = pattern.span().start();
@@ -260,6 +361,7 @@ fn lint_rule(
             format!(" ({})", encodings.join(", "))
         };
         let mut cands: Vec<Candidate> = Vec::new();
+        let mut pexec: Option<String> = None;
         let weak;
         match pattern {
             Pattern::Text(t) => {
@@ -272,6 +374,15 @@ fn lint_rule(
                         regex_rep: false,
                     });
                 }
+                if mods.xor().is_none() && mods.base64().is_none() && mods.base64wide().is_none() {
+                    let placed = if mods.wide().is_some() {
+                        bytes.iter().flat_map(|&b| [b, 0]).collect()
+                    } else {
+                        bytes.clone()
+                    };
+                    pat_bytes.insert(name.clone(), placed);
+                }
+                derived(&bytes, &format!("text string {name}"), &mut cands);
                 cands.push(Candidate {
                     bytes,
                     how: format!("text string {name}{enc}"),
@@ -279,6 +390,27 @@ fn lint_rule(
                 });
             }
             Pattern::Hex(h) => {
+                // Jumps at their shortest, every alternative, unknown
+                // nibbles as wildcards: `{ 54 4F 50 20 53 45 [0-1] 43 52 }`
+                // reads as the text it matches.
+                let expansions = hex_expand(&h.sub_patterns);
+                if let Some(first) = expansions.first() {
+                    pat_bytes.insert(name.clone(), first.clone());
+                }
+                for x in expansions {
+                    if x.contains(&text::WILDCARD) || x.len() > 4 {
+                        derived(
+                            &x,
+                            &format!("hex string {name} (jumps at their shortest)"),
+                            &mut cands,
+                        );
+                        cands.push(Candidate {
+                            bytes: x,
+                            how: format!("hex string {name} (jumps at their shortest)"),
+                            regex_rep: false,
+                        });
+                    }
+                }
                 let mut runs = Vec::new();
                 let mut cur = Vec::new();
                 hex_runs(&h.sub_patterns, &mut runs, &mut cur);
@@ -287,35 +419,9 @@ fn lint_rule(
                 }
                 weak = runs.iter().map(Vec::len).max().unwrap_or(0) < MIN_BYTES_ATOM;
                 for run in runs {
-                    for wide in utf16(&run) {
-                        cands.push(Candidate {
-                            bytes: wide,
-                            how: format!("hex string {name} read as UTF-16"),
-                            regex_rep: false,
-                        });
-                    }
-                    if run.len() >= 5 {
-                        for key in 1..=255u8 {
-                            let x: Vec<u8> = run.iter().map(|b| b ^ key).collect();
-                            if let Some(m) = text::strong_marking(&x) {
-                                cx.report(
-                                    "VL101",
-                                    Severity::High,
-                                    offset,
-                                    &format!("{name}-xor"),
-                                    format!(
-                                        "hex string {name} is \"{}\" XOR-encoded with key 0x{key:02x}: a classification marking ({}); a rule that searches for it hunts classified documents, not malware",
-                                        m.text, m.origin
-                                    ),
-                                );
-                                break;
-                            }
-                        }
-                    }
+                    derived(&run, &format!("hex string {name}"), &mut cands);
                     if run.len() >= 6 && !printable(&run) && text::doc_kinds(&run).is_empty() {
-                        facts
-                            .exec
-                            .get_or_insert_with(|| format!("binary code bytes in {name}"));
+                        pexec.get_or_insert_with(|| format!("binary code bytes in {name}"));
                     }
                     cands.push(Candidate {
                         bytes: run,
@@ -332,7 +438,11 @@ fn lint_rule(
                         if let Some(full) = &a.full {
                             personal_regex(&mut cx, full, offset, &name);
                         }
+                        if let Some(first) = a.representatives.first() {
+                            pat_bytes.insert(name.clone(), first.clone());
+                        }
                         for rep in a.representatives {
+                            derived(&rep, &format!("regex {name}"), &mut cands);
                             cands.push(Candidate {
                                 bytes: rep,
                                 how: format!("regex {name}{enc}"),
@@ -345,15 +455,12 @@ fn lint_rule(
             }
         }
         for c in &cands {
-            check_candidate(&mut cx, &mut facts, c, offset, &name);
+            check_candidate(&mut cx, &mut facts, c, offset, &name, &mut pexec);
         }
-        let (line, column) = line_col(src, offset);
-        pats.push(PatInfo {
-            name,
-            weak,
-            line,
-            column,
-        });
+        if let Some(e) = pexec {
+            pat_exec.insert(name.clone(), e);
+        }
+        pats.push(PatInfo { name, weak, offset });
     }
 
     // The condition.
@@ -365,28 +472,35 @@ fn lint_rule(
             how: "a string in the condition".to_owned(),
             regex_rep: false,
         };
-        check_candidate(&mut cx, &mut facts, &c, *offset, "condition");
+        // What the condition compares is no pattern: it cannot stand for
+        // executable content the rule requires.
+        let mut ignored = None;
+        check_candidate(&mut cx, &mut facts, &c, *offset, "condition", &mut ignored);
+    }
+    // Bytes pinned by integer reads and offset constraints, joined.
+    let cond_offset = rule.condition.span().start();
+    for (bytes, how) in layout::joined(&rule.condition, &pat_bytes) {
+        let mut cands = Vec::new();
+        derived(&bytes, &how, &mut cands);
+        cands.push(Candidate {
+            bytes,
+            how,
+            regex_rep: false,
+        });
+        for c in &cands {
+            let mut ignored = None;
+            check_candidate(&mut cx, &mut facts, c, cond_offset, "joined", &mut ignored);
+        }
     }
     for kind in &cond.doc_magic {
         facts.docs.insert(*kind);
     }
-    if let Some(e) = &cond.exec {
-        facts.exec.get_or_insert_with(|| e.clone());
-    }
-    for module in &cond.modules {
-        if ["pe", "elf", "macho", "dotnet", "dex", "lnk"].contains(&module.as_str()) {
-            facts
-                .exec
-                .get_or_insert_with(|| format!("the {module} module"));
-        }
-    }
     let mut hidden: Vec<(String, RuleFacts)> = Vec::new();
+    let mut via: Option<String> = None;
     for name in &cond.idents {
         if let Some(r) = known.get(name) {
             if let Some(e) = &r.exec {
-                facts
-                    .exec
-                    .get_or_insert_with(|| format!("{e} (via rule {name})"));
+                via.get_or_insert_with(|| format!("{e} (via rule {name})"));
             }
             facts.docs.extend(r.docs.iter().copied());
             if r.private && r.worst.is_some_and(|s| s >= Severity::Medium) {
@@ -394,9 +508,57 @@ fn lint_rule(
             }
         }
     }
+    // Executable content counts only when the rule cannot match without
+    // it: a `.docx` name beside an API name the condition may skip (`any
+    // of them`) still hunts documents.
+    let names: Vec<&str> = pats.iter().map(|p| p.name.as_str()).collect();
+    let env = ExecEnv {
+        pats: &pat_exec,
+        known,
+        all: &names,
+    };
+    if !sat_without_exec(&rule.condition, &env) {
+        let module = cond
+            .modules
+            .iter()
+            .find(|m| EXEC_MODULES.contains(&m.as_str()))
+            .map(|m| format!("the {m} module"));
+        facts.exec = cond
+            .exec
+            .clone()
+            .or(module)
+            .or_else(|| pats.iter().find_map(|p| pat_exec.get(&p.name).cloned()))
+            .or(via)
+            .or_else(|| Some("executable content".to_owned()));
+    }
 
-    // Document targeting.
+    // Document, host and person targeting.
+    // A host or person string counts only if some match without
+    // executable content uses it (`$home in a branch that also needs a
+    // shell command` is a build artefact of the script).
+    for (pat, id, offset, key, message) in std::mem::take(&mut facts.targets) {
+        let free = if pats.iter().any(|p| p.name == pat) {
+            sat_with(&rule.condition, &env, &pat).1
+        } else {
+            facts.exec.is_none()
+        };
+        if free {
+            cx.report(id, Severity::High, offset, &key, message);
+        }
+    }
+    facts
+        .doc_names
+        .retain(|d| sat_with(&rule.condition, &env, &d.0).1);
     if facts.exec.is_none() {
+        // A rule that needs several other strings beside the file name
+        // fingerprints the program that writes or reads that file (a
+        // stealer's "Passwords.txt" beside its C2 strings); a document
+        // hunt needs the name and at most a couple of words.
+        let doc_pats: BTreeSet<&str> = facts.doc_names.iter().map(|d| d.0.as_str()).collect();
+        let others = min_others(&rule.condition, &env, &doc_pats);
+        if others >= FINGERPRINT_STRINGS {
+            facts.doc_names.clear();
+        }
         for (name, offset, how, ext, shown) in std::mem::take(&mut facts.doc_names) {
             cx.doc_name(&name, offset, &how, ext, &shown);
         }
@@ -428,7 +590,6 @@ fn lint_rule(
         known,
     };
     facts.constrains = constrains(&rule.condition, &sets);
-    let cond_offset = rule.condition.span().start();
     if !facts.constrains {
         if cond.uses_weak(&weak_pats) {
             cx.report(
@@ -457,11 +618,10 @@ fn lint_rule(
         }
     } else {
         for p in pats.iter().filter(|p| p.weak) {
-            let offset = offset_of(src, p.line, p.column);
             cx.report(
                 "VL503",
                 Severity::Low,
-                offset,
+                p.offset,
                 &p.name,
                 format!(
                     "{} is a very short atom (under 4 bytes of text, or under 3 fixed bytes): slow to scan and prone to chance matches",
@@ -497,15 +657,46 @@ fn lint_rule(
     facts
 }
 
-fn offset_of(src: &str, line: usize, column: usize) -> usize {
-    let mut offset = 0;
-    for (i, l) in src.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return offset + column - 1;
-        }
-        offset += l.len();
+/// A run of base64 (at least 12 characters) decoded at each of the four
+/// alignments it may have been cut from (the `base64` modifier and
+/// hand-made encodings drop partial characters at both ends); only
+/// printable decodings are kept.
+fn base64_shifted(bytes: &[u8]) -> Vec<Vec<u8>> {
+    use base64::engine::{
+        general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig,
+    };
+    let mut out = Vec::new();
+    if bytes.len() < 12
+        || !bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    {
+        return out;
     }
-    offset
+    let engine = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let body: Vec<u8> = bytes.iter().copied().filter(|&b| b != b'=').collect();
+    for shift in 0..4usize {
+        let mut s: Vec<u8> = std::iter::repeat_n(b'A', shift)
+            .chain(body.iter().copied())
+            .collect();
+        while s.len() % 4 == 1 {
+            s.pop();
+        }
+        if let Ok(decoded) = engine.decode(&s) {
+            // Skip the bytes the padding characters produced.
+            let skip = (shift * 6).div_ceil(8);
+            let d = decoded.get(skip..).unwrap_or_default().to_vec();
+            if d.len() >= 5 && printable(&d) {
+                out.push(d);
+            }
+        }
+    }
+    out
 }
 
 /// A text pattern that is itself base64 (`VE9QIFNFQ1JFVA==`), decoded.
@@ -557,6 +748,7 @@ fn check_candidate(
     c: &Candidate,
     offset: usize,
     name: &str,
+    pexec: &mut Option<String>,
 ) {
     let shown = String::from_utf8_lossy(&c.bytes).replace('\x01', "…");
     for hit in text::markings(&c.bytes) {
@@ -614,27 +806,28 @@ fn check_candidate(
             Target::UserName => ("VL404", "one user's name"),
             Target::Serial => ("VL405", "a serial number"),
         };
-        cx.report(
+        facts.targets.push((
+            name.to_owned(),
             id,
-            Severity::High,
             offset,
-            &format!("{name}-{value}"),
+            format!("{name}-{value}"),
             format!(
-                "{} names {what} (\"{}\"): a rule for one host or person, not for malware",
+                "{} names {what} (\"{}\") and the rule does not require executable content: a rule for one host or person, not for malware",
                 c.how,
                 value.replace('\x01', "…")
             ),
-        );
+        ));
     }
     for kind in text::doc_kinds(&c.bytes) {
         facts.docs.insert(kind);
     }
-    if let Some(e) = text::exec_trait(&c.bytes) {
-        facts
-            .exec
-            .get_or_insert_with(|| format!("\"{e}\" in {}", c.how));
+    let exec = text::exec_trait(&c.bytes);
+    if let Some(e) = exec {
+        pexec.get_or_insert_with(|| format!("\"{e}\" in {}", c.how));
     }
-    if let Some(ext) = text::doc_file_name(&c.bytes) {
+    // A file name that is itself program text (`%s_RECOVER.txt`, a
+    // ransom note's name) is what a program writes, not a document sought.
+    if let Some(ext) = text::doc_file_name(&c.bytes).filter(|_| exec.is_none()) {
         facts
             .doc_names
             .push((name.to_owned(), offset, c.how.clone(), ext, shown));
@@ -776,10 +969,12 @@ fn walk(e: &Expr, out: &mut CondFacts) {
             }
         }
         Expr::PatternCount(p) => {
-            out.pattern_refs.insert(p.identifier.name.to_owned());
+            out.pattern_refs
+                .insert(layout::pattern_name(p.identifier.name));
         }
         Expr::PatternOffset(p) | Expr::PatternLength(p) => {
-            out.pattern_refs.insert(p.identifier.name.to_owned());
+            out.pattern_refs
+                .insert(layout::pattern_name(p.identifier.name));
         }
         Expr::Of(of) => match &of.items {
             OfItems::PatternSet(set) => pattern_set(set, out),
@@ -867,8 +1062,10 @@ fn constrains(e: &Expr, s: &PatSets<'_>) -> bool {
         Expr::False { .. } => true,
         Expr::LiteralInteger(_) | Expr::LiteralFloat(_) | Expr::LiteralString(_) => false,
         Expr::PatternMatch(p) => s.strong(p.identifier.name),
-        Expr::PatternCount(p) => s.strong(p.identifier.name),
-        Expr::PatternOffset(p) | Expr::PatternLength(p) => s.strong(p.identifier.name),
+        Expr::PatternCount(p) => s.strong(&layout::pattern_name(p.identifier.name)),
+        Expr::PatternOffset(p) | Expr::PatternLength(p) => {
+            s.strong(&layout::pattern_name(p.identifier.name))
+        }
         Expr::Not(_) => false,
         Expr::And(n) => n.operands().any(|o| constrains(o, s)),
         Expr::Or(n) => n.operands().all(|o| constrains(o, s)),
@@ -894,5 +1091,241 @@ fn constrains(e: &Expr, s: &PatSets<'_>) -> bool {
         }
         Expr::FuncCall(_) | Expr::FieldAccess(_) | Expr::Lookup(_) => true,
         _ => e.children().any(|c| constrains(c, s)),
+    }
+}
+
+/// Whether the condition can hold without executable content, and
+/// whether it can so hold with pattern `x` among the matches.
+fn sat_with(e: &Expr, env: &ExecEnv<'_>, x: &str) -> (bool, bool) {
+    match e {
+        Expr::PatternMatch(p) => {
+            let ok = !env.pat(p.identifier.name);
+            (ok, ok && p.identifier.name == x)
+        }
+        Expr::And(n) => {
+            let parts: Vec<(bool, bool)> = n.operands().map(|o| sat_with(o, env, x)).collect();
+            let all = parts.iter().all(|p| p.0);
+            (all, all && parts.iter().any(|p| p.1))
+        }
+        Expr::Or(n) => n
+            .operands()
+            .map(|o| sat_with(o, env, x))
+            .fold((false, false), |a, p| (a.0 || p.0, a.1 || p.1)),
+        Expr::Of(of) => match &of.items {
+            OfItems::PatternSet(set) => {
+                let (free, n) = env.free(set);
+                let ok = free >= needed(&of.quantifier, n).max(1);
+                let has = env.members(set).contains(&x) && !env.pat(x);
+                (ok, ok && has)
+            }
+            OfItems::BoolExprTuple(v) => {
+                let parts: Vec<(bool, bool)> = v.iter().map(|o| sat_with(o, env, x)).collect();
+                let ok =
+                    parts.iter().filter(|p| p.0).count() >= needed(&of.quantifier, v.len()).max(1);
+                (ok, ok && parts.iter().any(|p| p.1))
+            }
+        },
+        Expr::ForOf(f) => {
+            let (free, n) = env.free(&f.pattern_set);
+            let ok = free >= needed(&f.quantifier, n).max(1);
+            let has = env.members(&f.pattern_set).contains(&x) && !env.pat(x);
+            (ok, ok && has)
+        }
+        _ => {
+            let ok = sat_without_exec(e, env);
+            (ok, ok && mentions_pattern(e, x))
+        }
+    }
+}
+
+fn mentions_pattern(e: &Expr, x: &str) -> bool {
+    match e {
+        Expr::PatternMatch(p) => p.identifier.name == x,
+        Expr::PatternCount(p) => layout::pattern_name(p.identifier.name) == x,
+        Expr::PatternOffset(p) | Expr::PatternLength(p) => {
+            layout::pattern_name(p.identifier.name) == x
+        }
+        _ => e.children().any(|c| mentions_pattern(c, x)),
+    }
+}
+
+/// How many other strings beside a document file name make a rule the
+/// fingerprint of one program rather than a document hunt.
+const FINGERPRINT_STRINGS: usize = 3;
+
+/// The fewest patterns other than `docs` (and other than those showing
+/// executable content, taken as false) a match needs. Constructs not
+/// understood need none, so this errs towards reporting.
+fn min_others(e: &Expr, env: &ExecEnv<'_>, docs: &BTreeSet<&str>) -> usize {
+    const NEVER: usize = usize::MAX / 4;
+    let cost = |n: &str| {
+        if docs.contains(n) {
+            0
+        } else if env.pat(n) {
+            NEVER
+        } else {
+            1
+        }
+    };
+    let set_cost = |set: &PatternSet, q: &Quantifier| {
+        let mut costs: Vec<usize> = env.members(set).into_iter().map(cost).collect();
+        costs.sort_unstable();
+        let k = needed(q, costs.len()).max(1);
+        costs
+            .iter()
+            .take(k)
+            .fold(0usize, |a, c| a.saturating_add(*c))
+            + if k > costs.len() { NEVER } else { 0 }
+    };
+    match e {
+        Expr::PatternMatch(p) => cost(p.identifier.name),
+        Expr::And(n) => n
+            .operands()
+            .fold(0usize, |a, o| a.saturating_add(min_others(o, env, docs))),
+        Expr::Or(n) => n
+            .operands()
+            .map(|o| min_others(o, env, docs))
+            .min()
+            .unwrap_or(0),
+        Expr::Of(of) => match &of.items {
+            OfItems::PatternSet(set) => set_cost(set, &of.quantifier),
+            OfItems::BoolExprTuple(_) => 0,
+        },
+        Expr::ForOf(f) => set_cost(&f.pattern_set, &f.quantifier),
+        _ => 0,
+    }
+}
+
+/// Modules that only describe executables.
+const EXEC_MODULES: &[&str] = &["pe", "elf", "macho", "dotnet", "dex", "lnk"];
+
+/// What stands for executable content when a condition is evaluated.
+struct ExecEnv<'a> {
+    /// Patterns that show executable content.
+    pats: &'a HashMap<String, String>,
+    /// Earlier rules (a reference to one that requires executable
+    /// content requires it too).
+    known: &'a HashMap<String, RuleFacts>,
+    /// Every pattern of the rule.
+    all: &'a [&'a str],
+}
+
+impl<'a> ExecEnv<'a> {
+    fn pat(&self, name: &str) -> bool {
+        // `$` alone inside `for … of` stands for each member: unknown.
+        name.len() > 1 && self.pats.contains_key(name)
+    }
+
+    /// The rule's patterns a set names.
+    fn members(&self, set: &PatternSet) -> Vec<&'a str> {
+        match set {
+            PatternSet::Them { .. } => self.all.to_vec(),
+            PatternSet::Set(items) => self
+                .all
+                .iter()
+                .copied()
+                .filter(|p| {
+                    items.iter().any(|i| {
+                        if i.wildcard {
+                            p.starts_with(i.identifier)
+                        } else {
+                            *p == i.identifier
+                        }
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// How many members of a set can match without executable content,
+    /// and how many there are.
+    fn free(&self, set: &PatternSet) -> (usize, usize) {
+        let members = self.members(set);
+        (
+            members.iter().filter(|n| !self.pat(n)).count(),
+            members.len(),
+        )
+    }
+}
+
+/// A `uintXX`/`intXX` read whose offset goes through the PE header
+/// pointer at 0x3C (`uint32(uint32(0x3C)) == 0x4550`): a PE header test.
+fn pe_header_read(e: &Expr) -> bool {
+    match e {
+        Expr::FuncCall(f) if f.object.is_none() => {
+            let name = f.identifier.name;
+            (name.starts_with("uint") || name.starts_with("int"))
+                && f.args.iter().any(|a| {
+                    matches!(a, Expr::LiteralInteger(i) if i.value == 0x3C) || pe_header_read(a)
+                })
+        }
+        _ => e.children().any(pe_header_read),
+    }
+}
+
+/// Whether an expression mentions executable content: an executable
+/// module, `entrypoint`, a PE header read, or a pattern that shows it.
+fn mentions_exec(e: &Expr, env: &ExecEnv<'_>) -> bool {
+    match e {
+        Expr::Entrypoint { .. } => true,
+        Expr::FieldAccess(n) => {
+            matches!(n.operands.first(), Some(Expr::Ident(i)) if EXEC_MODULES.contains(&i.name))
+                || n.operands().any(|o| mentions_exec(o, env))
+        }
+        Expr::FuncCall(f) => {
+            matches!(&f.object, Some(Expr::Ident(i)) if EXEC_MODULES.contains(&i.name))
+                || pe_header_read(e)
+                || f.args.iter().any(|a| mentions_exec(a, env))
+                || f.object.as_ref().is_some_and(|o| mentions_exec(o, env))
+        }
+        Expr::PatternMatch(p) => env.pat(p.identifier.name),
+        Expr::PatternCount(p) => env.pat(&layout::pattern_name(p.identifier.name)),
+        Expr::PatternOffset(p) | Expr::PatternLength(p) => {
+            env.pat(&layout::pattern_name(p.identifier.name))
+        }
+        _ => e.children().any(|c| mentions_exec(c, env)),
+    }
+}
+
+/// Whether the condition can hold on a file without executable content:
+/// every pattern that shows it, every executable magic number, module and
+/// header read taken as false. Anything not understood can hold (so a
+/// rule is cleared only by what it demonstrably requires).
+fn sat_without_exec(e: &Expr, env: &ExecEnv<'_>) -> bool {
+    match e {
+        Expr::False { .. } => false,
+        Expr::Entrypoint { .. } => false,
+        Expr::PatternMatch(p) => !env.pat(p.identifier.name),
+        Expr::And(n) => n.operands().all(|o| sat_without_exec(o, env)),
+        Expr::Or(n) => n.operands().any(|o| sat_without_exec(o, env)),
+        Expr::Not(_) => true,
+        Expr::Ident(i) => env.known.get(i.name).is_none_or(|r| r.exec.is_none()),
+        Expr::Of(of) => match &of.items {
+            OfItems::PatternSet(set) => {
+                let (free, n) = env.free(set);
+                free >= needed(&of.quantifier, n).max(1)
+            }
+            OfItems::BoolExprTuple(v) => {
+                let free = v.iter().filter(|x| sat_without_exec(x, env)).count();
+                free >= needed(&of.quantifier, v.len()).max(1)
+            }
+        },
+        Expr::ForOf(f) => {
+            let (free, n) = env.free(&f.pattern_set);
+            free >= needed(&f.quantifier, n).max(1)
+        }
+        Expr::Eq(b) => {
+            let mut facts = CondFacts::default();
+            magic_compare(&b.lhs, &b.rhs, &mut facts);
+            facts.exec.is_none() && !mentions_exec(e, env)
+        }
+        Expr::FieldAccess(_)
+        | Expr::FuncCall(_)
+        | Expr::Ne(_)
+        | Expr::Lt(_)
+        | Expr::Le(_)
+        | Expr::Gt(_)
+        | Expr::Ge(_) => !mentions_exec(e, env),
+        _ => true,
     }
 }

@@ -16,7 +16,9 @@
 //! - `VL4xx` one host or person: home directories, internal domains, host
 //!   names, user names, serial numbers;
 //! - `VL5xx` overbroad rules that match nearly any file;
-//! - `VL6xx` hidden logic: global rules and private rules with findings.
+//! - `VL6xx` hidden logic: global rules and private rules with findings;
+//! - `VL7xx` canary scanning (reported by the `vitrine-canary` crate,
+//!   which compiles the rules; this crate only reserves the ID).
 //!
 //! # What's in scope / out of scope
 //!
@@ -44,6 +46,7 @@
 #![warn(missing_docs)]
 
 mod analyse;
+mod layout;
 mod regexp;
 pub mod text;
 
@@ -119,6 +122,7 @@ pub const FINDING_IDS: &[(&str, &str)] = &[
     ("VL504", "condition met by a very short atom alone"),
     ("VL601", "global rule gating its file"),
     ("VL602", "depends on a private rule with findings"),
+    ("VL701", "matches a canary document (crate vitrine-canary)"),
 ];
 
 /// One finding about one rule.

@@ -25,10 +25,13 @@ pub struct Analysed {
 /// Parses a YARA regex source (without the slashes). `None` when
 /// `regex-syntax` does not understand it; the caller then knows nothing.
 pub fn analyse(src: &str, nocase: bool, dotall: bool) -> Option<Analysed> {
+    // Representatives keep the case the rule author wrote (`/secret/i`
+    // reads as the word, `/SECRET/` as a banner); the compiled regex
+    // below honours `nocase`.
     let hir = regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
-        .case_insensitive(nocase)
+        .case_insensitive(false)
         .dot_matches_new_line(dotall)
         .build()
         .parse(src)
@@ -82,6 +85,19 @@ fn class_byte(class: &Class) -> u8 {
     }
     if ranges.iter().any(|&(s, e)| s <= 0x20 && 0x20 <= e) {
         return b' ';
+    }
+    // A small class with a letter in it (`[O0]`, `[Ee3]`) stands for
+    // that letter: look-alike digits are a way of spelling it.
+    if members <= 4 {
+        let letter = ranges
+            .iter()
+            .flat_map(|&(s, e)| s..=e)
+            .filter_map(|c| u8::try_from(c).ok())
+            .filter(u8::is_ascii_alphabetic)
+            .min();
+        if let Some(l) = letter {
+            return l;
+        }
     }
     WILDCARD
 }
@@ -249,7 +265,7 @@ mod tests {
         let a = analyse(r"TOP\s+SECRET\/\/[A-Z]+", false, false).unwrap();
         assert_eq!(a.representatives, vec![b"TOP SECRET//\x01".to_vec()]);
         let a = analyse("top secret", true, false).unwrap();
-        assert_eq!(a.representatives, vec![b"TOP SECRET".to_vec()]);
+        assert_eq!(a.representatives, vec![b"top secret".to_vec()]);
         let a = analyse(r"\.(docx?|pdf)$", false, false).unwrap();
         assert!(a.representatives.contains(&b".docx".to_vec()));
         assert!(a.representatives.contains(&b".pdf".to_vec()));

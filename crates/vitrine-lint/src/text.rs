@@ -66,6 +66,17 @@ pub static MARKINGS: &[Marking] = &[
     m("NATO SECRET", "NATO (C-M(2002)49)", false),
     m("TOP SECRET", "US (EO 13526)", false),
     m("SECRET UE", "European Union (2013/488/EU)", false),
+    m(
+        "特定秘密",
+        "Japan (Act on the Protection of Specially Designated Secrets)",
+        false,
+    ),
+    m("極秘", "Japan (government and defence marking)", false),
+    m(
+        "绝密",
+        "China (Law on Guarding State Secrets art. 13)",
+        false,
+    ),
     m("SECRET//", "US (CAPCO banner)", false),
     m("CONFIDENTIAL//", "US (CAPCO banner)", false),
     m("TS//SCI", "US (CAPCO)", false),
@@ -98,12 +109,31 @@ pub struct MarkingHit {
     pub prominent: bool,
 }
 
+/// A character that continues a word. Chinese and Japanese are written
+/// without spaces, so their characters never continue a marking's word.
 fn is_word(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
+    (c.is_alphanumeric() || c == '_')
+        && !matches!(c, '\u{3000}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}')
 }
 
 /// Upper-cases and collapses whitespace; wildcards become `\u{1}`.
 pub fn normalize(bytes: &[u8]) -> String {
+    if bytes.is_ascii() {
+        let mut out = String::with_capacity(bytes.len());
+        let mut space = false;
+        for &b in bytes {
+            if b.is_ascii_whitespace() || b == 0x0B {
+                space = true;
+                continue;
+            }
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.push(char::from(b.to_ascii_uppercase()));
+        }
+        return out;
+    }
     let s = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(s.len());
     let mut space = false;
@@ -142,7 +172,21 @@ fn find_word(hay: &str, needle: &str) -> Option<usize> {
 /// Markings in `bytes`. `original` is the string before upper-casing, to
 /// tell a banner (`SECRET`) from a word in a sentence (`a secret`).
 pub fn markings(bytes: &[u8]) -> Vec<MarkingHit> {
+    static ANY: OnceLock<Regex> = OnceLock::new();
     let norm = normalize(bytes);
+    let any = ANY.get_or_init(|| alternation(MARKINGS.iter().map(|m| m.text)));
+    if !any.is_match(&norm) {
+        let mut hits = Vec::new();
+        // Fuzzy reading only where letters are open or the string is short
+        // enough to be a cut-off marking.
+        if (norm.contains('\u{1}') || norm.len() <= 24) && mostly_text(&norm) {
+            hits.extend(fuzzy_marking(&norm).map(|marking| MarkingHit {
+                marking,
+                prominent: true,
+            }));
+        }
+        return hits;
+    }
     let original = String::from_utf8_lossy(bytes);
     let mut hits: Vec<MarkingHit> = Vec::new();
     let mut covered: Vec<(usize, usize)> = Vec::new();
@@ -162,6 +206,82 @@ pub fn markings(bytes: &[u8]) -> Vec<MarkingHit> {
     hits
 }
 
+/// Four in five known characters printable: binary code is no text a
+/// marking could hide in (and is the bulk of hex strings).
+fn mostly_text(norm: &str) -> bool {
+    let (mut known, mut text) = (0usize, 0usize);
+    for c in norm.chars().filter(|c| *c != '\u{1}') {
+        known += 1;
+        if !c.is_control() && c != '\u{FFFD}' {
+            text += 1;
+        }
+    }
+    text * 5 >= known * 4
+}
+
+/// One regex matching any of `words` literally (a single Aho-Corasick or
+/// Teddy search instead of one substring search per word).
+fn alternation<'w>(words: impl Iterator<Item = &'w str>) -> Regex {
+    let alts: Vec<String> = words.map(regex::escape).collect();
+    Regex::new(&alts.join("|")).expect("invariant: escaped words compile")
+}
+
+/// A phrase marking spelt with some letters left open (`TOP S?CRET` from
+/// a hex wildcard or a regex `.`): at most one open character in four,
+/// whole words.
+fn fuzzy_marking(norm: &str) -> Option<&'static Marking> {
+    // Two open characters past each end: a string can be the start or
+    // the end of a marking the file goes on to spell (`TOP SECR`).
+    const PAD: usize = 2;
+    static PHRASES: OnceLock<Vec<(&'static Marking, Vec<char>)>> = OnceLock::new();
+    let phrases = PHRASES.get_or_init(|| {
+        MARKINGS
+            .iter()
+            .filter(|m| !m.weak && m.text.chars().count() >= 6)
+            .map(|m| (m, m.text.chars().collect()))
+            .collect()
+    });
+    let hay: Vec<char> = std::iter::repeat_n('\u{1}', PAD)
+        .chain(norm.chars())
+        .chain(std::iter::repeat_n('\u{1}', PAD))
+        .collect();
+    for (m, t) in phrases {
+        if hay.len() < t.len() {
+            continue;
+        }
+        let most_open = t.len() / 4;
+        for start in 0..=hay.len() - t.len() {
+            let padded = start < PAD || start + t.len() > hay.len() - PAD;
+            if padded && (t.len() < 8 || hay.len() - 2 * PAD < t.len() / 2) {
+                continue;
+            }
+            let mut open = 0;
+            let mut ok = true;
+            for (a, b) in hay[start..start + t.len()].iter().zip(t) {
+                if *a == '\u{1}' {
+                    open += 1;
+                    if open > most_open {
+                        ok = false;
+                        break;
+                    }
+                } else if a != b {
+                    ok = false;
+                    break;
+                }
+            }
+            if !ok {
+                continue;
+            }
+            let before = start.checked_sub(1).map(|i| hay[i]);
+            let after = hay.get(start + t.len()).copied();
+            if before.is_none_or(|c| !is_word(c)) && after.is_none_or(|c| !is_word(c)) {
+                return Some(m);
+            }
+        }
+    }
+    None
+}
+
 /// Upper-case phrase markings only, for the brute-force XOR search of hex
 /// strings (single words would match noise).
 pub fn strong_marking(bytes: &[u8]) -> Option<&'static Marking> {
@@ -170,6 +290,24 @@ pub fn strong_marking(bytes: &[u8]) -> Option<&'static Marking> {
         .iter()
         .filter(|m| !m.weak && m.text.len() >= 5)
         .find(|m| s.contains(m.text))
+}
+
+/// A phrase marking hidden by single-byte XOR (key 1–255), upper case
+/// as on a banner; found in one pass per marking rather than per key.
+pub fn xor_marking(bytes: &[u8]) -> Option<(&'static Marking, u8)> {
+    for m in MARKINGS.iter().filter(|m| !m.weak && m.text.len() >= 5) {
+        let t = m.text.as_bytes();
+        if bytes.len() < t.len() {
+            continue;
+        }
+        for w in bytes.windows(t.len()) {
+            let key = w[0] ^ t[0];
+            if key != 0 && w.iter().zip(t).all(|(a, b)| a ^ key == *b) {
+                return Some((m, key));
+            }
+        }
+    }
+    None
 }
 
 /// A kind of personal data.
@@ -226,6 +364,24 @@ fn luhn(digits: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// A card number as issuers print it: an issuer prefix (ISO/IEC 7812
+/// major industry identifiers 2–6: Mastercard, Amex, Diners, JCB, Visa,
+/// Discover, UnionPay, Maestro), 13–19 digits, and if grouped, groups of
+/// four (or Amex's 4-6-5).
+fn card_shape(s: &str) -> bool {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    if !matches!(digits.as_bytes().first(), Some(b'2'..=b'6')) {
+        return false;
+    }
+    let groups: Vec<usize> = s.split([' ', '-']).map(str::len).collect();
+    if groups.len() == 1 {
+        return true;
+    }
+    let last = groups[groups.len() - 1];
+    let body_ok = groups[..groups.len() - 1].iter().all(|&g| g == 4) && (1..=4).contains(&last);
+    body_ok || groups == [4, 6, 5] || groups == [4, 6, 4]
+}
+
 fn iban_ok(s: &str) -> bool {
     let s: String = s.chars().filter(|c| *c != ' ').collect();
     if !(15..=34).contains(&s.len()) {
@@ -262,11 +418,25 @@ pub fn personal_literal(bytes: &[u8]) -> Vec<(Personal, String)> {
     static IBAN: OnceLock<Regex> = OnceLock::new();
     static SSN: OnceLock<Regex> = OnceLock::new();
     static EMAIL: OnceLock<Regex> = OnceLock::new();
-    let s = String::from_utf8_lossy(bytes);
     let mut out = Vec::new();
+    // Every kind needs nine digits or an `@`.
+    if !bytes.contains(&b'@') && bytes.iter().filter(|b| b.is_ascii_digit()).count() < 9 {
+        return out;
+    }
+    let s = String::from_utf8_lossy(bytes);
     for m in re(&CARD, r"\b\d(?:[ -]?\d){12,18}\b").find_iter(&s) {
         let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).collect();
-        if luhn(&digits) && digits.iter().any(|&d| d != digits[0]) {
+        // Inside a GUID (`…-4444-555555555555}`) or a longer token, the
+        // digits are no card.
+        let before = s[..m.start()].chars().next_back();
+        let after = s[m.end()..].chars().next();
+        let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-');
+        if luhn(&digits)
+            && digits.iter().any(|&d| d != digits[0])
+            && card_shape(m.as_str())
+            && !glued(before)
+            && !glued(after)
+        {
             out.push((Personal::Card, m.as_str().to_owned()));
         }
     }
@@ -316,6 +486,17 @@ const GENERIC_USERS: &[&str] = &[
     "DEFAULT USER",
     "ALL USERS",
     "ADMINISTRATOR",
+    "ADMINISTRATEUR",
+    "ADMINISTRADOR",
+    "AMMINISTRATORE",
+    "ADMINISTRATÖR",
+    "АДМИНИСТРАТОР",
+    "ADMIN",
+    "VAGRANT",
+    "RUNNER",
+    "UBUNTU",
+    "EC2-USER",
+    "TEST",
     "SHARED",
     "GUEST",
     "ROOT",
@@ -327,6 +508,15 @@ const GENERIC_USERS: &[&str] = &[
     "*",
 ];
 
+/// Internal host names that are the same everywhere, so they target no one.
+const WELL_KNOWN_HOSTS: &[&str] = &[
+    "metadata.google.internal",
+    "host.docker.internal",
+    "gateway.docker.internal",
+    "kubernetes.default.svc.cluster.local",
+    "localhost.localdomain",
+];
+
 /// Names a host or person, unless it is a debug-symbol path (PDB): those
 /// name the malware author's build machine, a classic indicator.
 pub fn targets(bytes: &[u8]) -> Vec<(Target, String)> {
@@ -335,10 +525,31 @@ pub fn targets(bytes: &[u8]) -> Vec<(Target, String)> {
     static HOST: OnceLock<Regex> = OnceLock::new();
     static USER: OnceLock<Regex> = OnceLock::new();
     static SERIAL: OnceLock<Regex> = OnceLock::new();
+    static ANY: OnceLock<regex::bytes::Regex> = OnceLock::new();
+    let mut out = Vec::new();
+    // Every target names one of these; most strings name none.
+    let any = ANY.get_or_init(|| {
+        regex::bytes::Regex::new(
+            r"(?i-u)users|documents and settings|home/|\.(?:corp|internal|intranet|lan|local|localdomain|arpa)|desktop-|laptop-|win-|computername|user|logname|serial|s/n",
+        )
+        .expect("invariant: built-in regex compiles")
+    });
+    if !any.is_match(bytes) {
+        return out;
+    }
     let s = String::from_utf8_lossy(bytes);
     let upper = s.to_uppercase();
-    let mut out = Vec::new();
     if upper.contains(".PDB") {
+        return out;
+    }
+    // A home directory that leads into source code or a build tree is
+    // the malware author's build machine (like a PDB path), not a target.
+    static BUILD: OnceLock<Regex> = OnceLock::new();
+    let build = re(
+        &BUILD,
+        r"(?i)\.(?:c|cc|cpp|cxx|h|hpp|go|rs|swift|m|mm|pas|dpr|cs|vb|java|kt|o|obj|sln|csproj|vcxproj)$|[\\/](?:src|source|repos|go|pkg|projects?|build|obj|release|debug|target|\.cargo|\.rustup|Developer|DerivedData|Xcode|node_modules|vendor)[\\/]",
+    );
+    if build.is_match(&s) {
         return out;
     }
     let home = re(
@@ -353,10 +564,16 @@ pub fn targets(bytes: &[u8]) -> Vec<(Target, String)> {
     }
     let domain = re(
         &DOMAIN,
-        r"(?i)\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:corp|internal|intranet|lan|local|localdomain|home\.arpa)\b",
+        r"(?i)\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:corp|internal|intranet|lan|local|localdomain|home\.arpa)\b(\.[a-z0-9])?",
     );
-    for m in domain.find_iter(&s) {
-        out.push((Target::InternalDomain, m.as_str().to_owned()));
+    for c in domain.captures_iter(&s) {
+        let host = c[0].to_lowercase();
+        // `x.local.onion` ends in a public name; the cloud metadata and
+        // container host names are the same on every machine.
+        if c.get(1).is_some() || WELL_KNOWN_HOSTS.contains(&host.as_str()) {
+            continue;
+        }
+        out.push((Target::InternalDomain, c[0].to_owned()));
     }
     let host = re(
         &HOST,
@@ -376,10 +593,14 @@ pub fn targets(bytes: &[u8]) -> Vec<(Target, String)> {
     }
     let serial = re(
         &SERIAL,
-        r"(?i)\b(?:serial(?:\s*number)?|S/N|volume serial number is)\s*[:=#]?\s*[A-Z0-9][A-Z0-9-]{3,}",
+        r"(?i)\b(?:serial(?:\s*number)?|S/N|volume serial number is)\s*[:=#]?\s*([A-Z0-9][A-Z0-9-]{3,})",
     );
-    for m in serial.find_iter(&s) {
-        out.push((Target::Serial, m.as_str().to_owned()));
+    for c in serial.captures_iter(&s) {
+        // A value, not the next word of a label ("Serial Number",
+        // "Serial Solutions"): serials carry digits.
+        if c[1].bytes().any(|b| b.is_ascii_digit()) {
+            out.push((Target::Serial, c[0].to_owned()));
+        }
     }
     out
 }
@@ -578,10 +799,14 @@ pub fn doc_kinds(bytes: &[u8]) -> Vec<DocKind> {
             out.push(*kind);
         }
     }
+    static ANY: OnceLock<Regex> = OnceLock::new();
+    let any = ANY.get_or_init(|| alternation(DOC_WORDS.iter().map(|(w, _)| *w)));
     let upper = normalize(bytes);
-    for (word, kind) in DOC_WORDS {
-        if upper.contains(word) {
-            out.push(*kind);
+    if any.is_match(&upper) {
+        for (word, kind) in DOC_WORDS {
+            if upper.contains(word) {
+                out.push(*kind);
+            }
         }
     }
     out
@@ -599,8 +824,77 @@ pub fn exec_trait(bytes: &[u8]) -> Option<&'static str> {
             "Mach-O header"
         });
     }
+    if bytes.starts_with(b"MZ") && bytes.get(2).is_none_or(|b| !b.is_ascii_alphanumeric()) {
+        return Some("MZ header");
+    }
+    static ANY: OnceLock<Regex> = OnceLock::new();
+    let any = ANY.get_or_init(|| alternation(EXEC_WORDS.iter().copied()));
     let upper = normalize(bytes);
-    EXEC_WORDS.iter().copied().find(|w| upper.contains(w))
+    if let Some(m) = any.find(&upper) {
+        return EXEC_WORDS.iter().copied().find(|w| *w == m.as_str());
+    }
+    program_text(bytes)
+}
+
+/// What programs write and people do not: printf formats, environment
+/// variables in paths, ransom-note names, C++ symbols, registry keys,
+/// executable file names, Spotlight queries.
+static PROGRAM_TEXT: &[(&str, &str)] = &[
+    (
+        r"%[-+0#]*\d*(?:\.\d+)?(?:ll|l|h|z|I64)?[sdiuxXcpSfln]\b",
+        "a printf format",
+    ),
+    (r"%[A-Za-z][A-Za-z_ ]{1,24}%", "an environment variable"),
+    (r"\$\{[A-Za-z_]+\}", "a template variable"),
+    (
+        r"(?i)(?:read[_ -]?me|recover|decrypt|restore|how[_ -]to|ransom|unlock|instruction|your[_ -]?files)[^\\/]*\.(?:txt|hta|html?)\b",
+        "a ransom note's name",
+    ),
+    (
+        r"[A-Za-z_][A-Za-z0-9_]*::~?[A-Za-z_][A-Za-z0-9_]*",
+        "a C++ symbol",
+    ),
+    (
+        r"(?i)\bHKEY_|\bHK(?:LM|CU)\\|\bSOFTWARE\\(?:Microsoft|Classes|Wow6432Node)\\",
+        "a registry key",
+    ),
+    (
+        r"(?i)[A-Za-z0-9_]\.(?:exe|dll|sys|bat|cmd|ps1|vbs|scr|so|dylib)\b",
+        "an executable file name",
+    ),
+    (
+        r"(?i)\\AppData\\|%ProgramData%|\\ProgramData\\|/var/tmp/|/dev/shm/|/proc/self/",
+        "a program's working path",
+    ),
+    (r"kMDItem", "a Spotlight query"),
+    (r"(?:^|\s)--[a-z][a-z0-9-]{2,}\b", "a command-line option"),
+    (r"\\\\[.?]\\|(?i)\bC:\\Windows\\", "a device or system path"),
+    (r"(?i)keylog", "a keylogger's log"),
+    (
+        r"(?i)\bapi\.telegram\.org\b|/bot[0-9]{6,}:",
+        "the Telegram bot API",
+    ),
+];
+
+/// Program text in `bytes` (see [`PROGRAM_TEXT`]).
+pub fn program_text(bytes: &[u8]) -> Option<&'static str> {
+    static RES: OnceLock<Vec<regex::bytes::Regex>> = OnceLock::new();
+    let res = RES.get_or_init(|| {
+        PROGRAM_TEXT
+            .iter()
+            .map(|(r, _)| {
+                // ASCII classes and word boundaries: the words are ASCII,
+                // and Unicode boundaries are slow.
+                regex::bytes::RegexBuilder::new(r)
+                    .unicode(false)
+                    .build()
+                    .expect("invariant: built-in regexes compile")
+            })
+            .collect()
+    });
+    res.iter()
+        .position(|r| r.is_match(bytes))
+        .map(|i| PROGRAM_TEXT[i].1)
 }
 
 /// A document file name (`report.docx`, `*.pdf`, `\.(docx?|pdf)$`).
@@ -638,6 +932,8 @@ mod tests {
             markings("Très Secret".as_bytes())[0].marking.text,
             "TRÈS SECRET"
         );
+        assert_eq!(markings("绝密文件".as_bytes())[0].marking.text, "绝密");
+        assert_eq!(markings("【極秘】".as_bytes())[0].marking.text, "極秘");
     }
 
     #[test]

@@ -33,7 +33,9 @@ fn corpora_rates() {
     assert!(mal.rules.len() >= 25, "{} malware rules", mal.rules.len());
 
     let provoked: BTreeSet<&str> = surv.findings.iter().map(|f| f.id).collect();
-    for (id, title) in FINDING_IDS {
+    // VL7xx come from scanning canaries (crate vitrine-canary), not from
+    // the static reading.
+    for (id, title) in FINDING_IDS.iter().filter(|(id, _)| !id.starts_with("VL7")) {
         assert!(
             provoked.contains(id),
             "{id} ({title}) not provoked by the surveillance corpus"
@@ -108,8 +110,21 @@ fn markings_in_every_encoding() {
         r#"rule r { strings: $a = /top\s+secret/i condition: $a }"#,
         r#"rule r { strings: $a = /(SECRET|CONFIDENTIAL)\/\/NOFORN/ condition: $a }"#,
         r#"rule r { condition: uint16(0) == 0x5A4D and "x" == "STRENG GEHEIM" }"#,
+        // The three evasions of the issue: split strings tied by offsets,
+        // a hex jump, integer reads.
+        r#"rule r { strings: $a = "TOP S" $b = "ECRET" condition: @b[1] == @a[1] + 5 }"#,
+        r#"rule r { strings: $a = { 54 4F 50 20 53 45 [0-1] 43 52 45 54 } condition: $a }"#,
+        r#"rule r { condition: uint32(0) == 0x20504f54 and uint32(4) == 0x52434553 }"#,
     ] {
         assert!(ids(s).contains(&"VL101"), "{s}: {:?}", ids(s));
+    }
+    // Pieces that do not join into a marking are none.
+    for s in [
+        r#"rule r { strings: $a = "TOP S" $b = "ECRET" condition: @b[1] == @a[1] + 50 and uint16(0) == 0x5A4D }"#,
+        r#"rule r { strings: $a = { 54 4F 50 20 53 45 [6-9] 43 52 45 54 } condition: uint16(0) == 0x5A4D and $a }"#,
+        r#"rule r { condition: uint32(0) == 0x20504f54 and uint32(40) == 0x52434553 }"#,
+    ] {
+        assert!(!ids(s).contains(&"VL101"), "{s}: {:?}", ids(s));
     }
     // Words that merely contain a marking are not one.
     assert!(ids(
@@ -216,4 +231,157 @@ fn hostile_sources_do_not_panic() {
     ] {
         let _ = lint_source("h.yar", src);
     }
+}
+
+fn public(name: &str) -> Report {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../corpora")
+        .join(name);
+    lint_path(&dir).unwrap_or_else(|e| panic!("corpus {name}: {e}"))
+}
+
+/// Real malware rules written by others: the Elastic set keeps at most 3
+/// rules with a high finding (each listed in docs/lint.md), and both
+/// public sets together stay under 0.1% of rules.
+#[test]
+fn public_rule_sets_precision() {
+    let mut total = 0;
+    let mut high = 0;
+    for name in ["elastic-yara", "reversinglabs-yara"] {
+        let r = public(name);
+        let flagged = flagged(&r, Severity::High);
+        println!(
+            "{name}: {} rules, {} with a high finding ({:.3}%): {:?}",
+            r.rules.len(),
+            flagged.len(),
+            100.0 * flagged.len() as f64 / r.rules.len() as f64,
+            flagged.iter().map(|f| &f.1).collect::<Vec<_>>()
+        );
+        if name == "elastic-yara" {
+            assert!(r.rules.len() >= 3000, "{} rules", r.rules.len());
+            assert!(flagged.len() <= 3, "{flagged:#?}");
+        }
+        total += r.rules.len();
+        high += flagged.len();
+    }
+    println!(
+        "both sets: {total} rules, {high} with a high finding ({:.3}%)",
+        100.0 * high as f64 / total as f64
+    );
+    assert!(high * 1000 < total, "{high} of {total} rules flagged high");
+}
+
+/// The false alarms the issue quotes, each as a rule like the real one.
+#[test]
+fn malware_context_is_no_target() {
+    for (what, src) in [
+        (
+            "a build path beside a program's format strings",
+            r#"rule r { strings: $p = "/home/eax/up" $c = "rm -rf /var/tmp/dota*" $f = "cnt %d" condition: all of them }"#,
+        ),
+        (
+            "a build path into source code",
+            r#"rule r { strings: $p = "/Users/vagrant/mettle/mettle/src/process.c" condition: $p }"#,
+        ),
+        (
+            "a ransom note's name",
+            r#"rule r { strings: $a = "%s_RECOVER.txt" $b = "-- Qilin" $c = "no-vm-kill" condition: 2 of them }"#,
+        ),
+        (
+            "a ransom note's name without format",
+            r#"rule r { strings: $a = "akira_readme.txt" $b = "--encryption_path" condition: any of them }"#,
+        ),
+        (
+            "a stealer's output file beside its other strings",
+            r#"rule r { strings: $a = "Passwords.txt" $b = "api.telegram.org" $c = "Browsers/Passwords" $d = "Browsers/AutoFills" condition: all of them }"#,
+        ),
+        (
+            "a certificate serial in a PE",
+            r#"rule r { strings: $s = { 06 03 55 04 03 [2] 4C 75 63 6B 79 2C 31 33 32 36 30 36 34 35 38 38 33 39 36 38 38 32 38 39 } condition: uint16(0) == 0x5A4D and $s }"#,
+        ),
+        (
+            "a CLSID",
+            r#"rule r { strings: $c = "{11111111-2222-3333-4444-555555555555}" condition: $c }"#,
+        ),
+        (
+            "\"Serial Number\" as a label",
+            r#"rule r { strings: $a = "Serial Number" wide $b = "Serial Solutions" condition: any of them }"#,
+        ),
+        (
+            "\"secret\" in a Spotlight query",
+            r#"rule r { strings: $a = /kMDItemTextContent\s{1,50}==\s{1,50}\S{1,50}secret/ nocase condition: $a }"#,
+        ),
+        (
+            "cloud metadata host",
+            r#"rule r { strings: $a = "metadata.google.internal" condition: $a }"#,
+        ),
+    ] {
+        let found = lint_source("m.yar", src).unwrap();
+        let high: Vec<_> = found.at_least(Severity::High).collect();
+        assert!(high.is_empty(), "{what}: {high:#?}");
+    }
+}
+
+/// The same strings without the malware context stay findings.
+#[test]
+fn targets_without_context_stay_findings() {
+    for (id, src) in [
+        (
+            "VL401",
+            r#"rule r { strings: $p = "/home/eax/" condition: $p }"#,
+        ),
+        (
+            "VL401",
+            r#"rule r { strings: $p = "C:\\Users\\jsmith\\" $x = "cmd.exe" condition: $p or $x }"#,
+        ),
+        (
+            "VL302",
+            r#"rule r { strings: $a = "Passwords.txt" $b = "api.telegram.org" condition: $a or $b }"#,
+        ),
+        (
+            "VL202",
+            r#"rule r { strings: $c = "4111 1111 1111 1111" condition: $c }"#,
+        ),
+        (
+            "VL405",
+            r#"rule r { strings: $a = "Serial Number: 4C530001" condition: $a }"#,
+        ),
+        (
+            "VL402",
+            r#"rule r { strings: $a = "fs01.finance.corp" condition: $a }"#,
+        ),
+    ] {
+        assert!(ids(src).contains(&id), "{id} {src}: {:?}", ids(src));
+    }
+}
+
+/// Surveillance rules that hide what they look for. Each rule's name
+/// starts with the ID it must be flagged by; at least 95% are.
+#[test]
+fn evasive_corpus() {
+    let r = corpus("evasive");
+    assert!(r.rules.len() >= 30, "{} evasive rules", r.rules.len());
+    let mut missed = Vec::new();
+    for rule in &r.rules {
+        let expected = rule.name.split('_').next().unwrap_or_default();
+        assert!(
+            FINDING_IDS.iter().any(|(id, _)| *id == expected),
+            "{}: name does not start with a finding ID",
+            rule.name
+        );
+        let hit = r
+            .findings
+            .iter()
+            .any(|f| f.rule == rule.name && f.file == rule.file && f.id == expected);
+        if !hit {
+            missed.push(rule.name.clone());
+        }
+    }
+    let caught = r.rules.len() - missed.len();
+    println!(
+        "evasive corpus: {} rules, {caught} flagged by the expected ID ({:.1}%); missed: {missed:?}",
+        r.rules.len(),
+        100.0 * caught as f64 / r.rules.len() as f64
+    );
+    assert!(caught * 100 >= r.rules.len() * 95, "missed: {missed:?}");
 }
