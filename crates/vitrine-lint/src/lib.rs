@@ -278,44 +278,57 @@ pub fn is_bundle(bytes: &[u8]) -> bool {
 /// Lints a `.yar`/`.yara` file, a bundle, or every `.yar`/`.yara` file
 /// under a directory (sorted, symbolic links not followed).
 pub fn lint_path(path: &Path) -> Result<Report, LintError> {
+    let sources = sources_of(path)?;
+    lint_sources(sources.iter().map(|(n, s)| (n.as_str(), s.as_str())))
+}
+
+/// The YARA sources at `path`, as `(name, text)`: the file itself, every
+/// `.yar`/`.yara` file under a directory (sorted, symbolic links not
+/// followed), or a bundle's YARA members named `BUNDLE:MEMBER`.
+pub fn sources_of(path: &Path) -> Result<Vec<(String, String)>, LintError> {
     let io = |err| LintError::Io {
         path: path.to_owned(),
         err,
     };
     let meta = std::fs::symlink_metadata(path).map_err(io)?;
+    let mut out = Vec::new();
     if meta.is_dir() {
         let mut files = Vec::new();
         collect(path, &mut files)?;
         files.sort();
-        let mut report = Report::default();
         for f in files {
-            let r = lint_file(&f)?;
-            report.rules.extend(r.rules);
-            report.findings.extend(r.findings);
+            file_sources(&f, &mut out)?;
         }
-        return Ok(report);
+    } else {
+        file_sources(path, &mut out)?;
     }
-    lint_file(path)
+    Ok(out)
 }
 
-fn lint_file(path: &Path) -> Result<Report, LintError> {
+fn file_sources(path: &Path, out: &mut Vec<(String, String)>) -> Result<(), LintError> {
     let bytes = std::fs::read(path).map_err(|err| LintError::Io {
         path: path.to_owned(),
         err,
     })?;
     let name = path.display().to_string();
     if is_bundle(&bytes) {
-        let mut r = lint_bundle(&name, &bytes)?;
-        for f in &mut r.findings {
-            f.file = format!("{name}:{}", f.file);
+        let bundle = vitrine_bundle::Bundle::parse(&bytes, &vitrine_bundle::Limits::default())
+            .map_err(|err| LintError::Bundle {
+                file: name.clone(),
+                err,
+            })?;
+        for f in bundle.yara_files() {
+            let member = format!("{name}:{}", f.path);
+            let src = String::from_utf8(f.data.clone()).map_err(|_| LintError::NotUtf8 {
+                file: member.clone(),
+            })?;
+            out.push((member, src));
         }
-        for f in &mut r.rules {
-            f.file = format!("{name}:{}", f.file);
-        }
-        return Ok(r);
+        return Ok(());
     }
     let src = String::from_utf8(bytes).map_err(|_| LintError::NotUtf8 { file: name.clone() })?;
-    lint_source(&name, &src)
+    out.push((name, src));
+    Ok(())
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LintError> {

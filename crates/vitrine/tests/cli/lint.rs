@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use predicates::prelude::*;
+
 use crate::common::{log_with_publisher, spawn_server, stdout, vitrine};
 
 fn corpus(name: &str) -> PathBuf {
@@ -264,4 +266,74 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn lint_canaries_flags_rules_that_match_marked_documents() {
+    let t = tempfile::tempdir().unwrap();
+    // A rule the static reading cannot follow (the text is only in a
+    // word-by-word regex), which still matches a marked document.
+    let hunt = t.path().join("hunt.yar");
+    std::fs::write(
+        &hunt,
+        "rule Quiet_Hunt { strings: $a = /[Tt][Oo][Pp] [Ss][Ee][Cc][Rr][Ee][Tt]/ condition: $a }\n",
+    )
+    .unwrap();
+    let out = vitrine()
+        .args(["lint", "--format", "json", "--canaries"])
+        .arg(&hunt)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let canary: Vec<_> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "VL701")
+        .collect();
+    assert_eq!(canary.len(), 1, "{doc}");
+    assert_eq!(canary[0]["rule"], "Quiet_Hunt");
+    assert!(
+        canary[0]["message"].as_str().unwrap().contains("canary"),
+        "{doc}"
+    );
+
+    // The malware corpus matches no canary, whatever the seed.
+    for seed in ["1", "977"] {
+        vitrine()
+            .args(["lint", "--canaries", "--seed", seed])
+            .arg(corpus("malware"))
+            .assert()
+            .code(0)
+            .stdout(predicates::str::contains("VL701").not());
+    }
+
+    // The operator's own documents are canaries too.
+    let docs = t.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(docs.join("memo.txt"), "Project BLUEBIRD: internal only\n").unwrap();
+    let mine = t.path().join("mine.yar");
+    std::fs::write(
+        &mine,
+        "rule Bird { strings: $a = \"BLUEBIRD\" condition: $a }\n",
+    )
+    .unwrap();
+    vitrine()
+        .args(["lint", "--canaries", "--canary-dir"])
+        .arg(&docs)
+        .arg(&mine)
+        .assert()
+        .code(1)
+        .stdout(
+            predicates::str::contains("VL701").and(predicates::str::contains("operator/memo.txt")),
+        );
+    // Without --canaries nothing is compiled or scanned.
+    vitrine()
+        .arg("lint")
+        .arg(&mine)
+        .assert()
+        .stdout(predicates::str::contains("VL701").not());
 }
