@@ -8,9 +8,7 @@ use sha2::{Digest, Sha256};
 use vitrine_bundle::Bundle;
 use vitrine_note::{Note, VerificationError, VerifiedSignature, Verifiers};
 use vitrine_statements::{Rules, Statement, Verdict};
-use vitrine_tlog::{
-    leaf_hash, node_hash, verify_consistency, verify_inclusion, Checkpoint, Hash, TlogProof,
-};
+use vitrine_tlog::{leaf_hash, verify_consistency, verify_inclusion, Checkpoint, Hash, TlogProof};
 
 use crate::state::{hex_hash, ActiveBundle, ActiveMetadata, EndpointState, ForkEvidence};
 use crate::{ForkKind, Rejection, TrustPolicy, UpdateError};
@@ -346,40 +344,10 @@ pub(crate) fn consistency_verdict(
     let Some((first, rest)) = proof.split_first() else {
         return Consistency::Unproven;
     };
-    match roots_from_proof(size1, size2, *first, rest) {
+    match vitrine_tlog::consistency_roots(size1, size2, *first, rest) {
         Some((r1, r2)) if r2 == *root2 && r1 != *root1 => Consistency::Fork,
         _ => Consistency::Unproven,
     }
-}
-
-/// RFC 9162 §2.1.4.2 with the node for `[0, size1)` given as `first`: the
-/// roots at `size1` and `size2` the proof implies (None if it has the
-/// wrong length).
-fn roots_from_proof(size1: u64, size2: u64, first: Hash, rest: &[Hash]) -> Option<(Hash, Hash)> {
-    let (mut f, mut s) = (size1 - 1, size2 - 1);
-    while f & 1 == 1 {
-        f >>= 1;
-        s >>= 1;
-    }
-    let (mut fr, mut sr) = (first, first);
-    for c in rest {
-        if s == 0 {
-            return None;
-        }
-        if f & 1 == 1 || f == s {
-            fr = node_hash(c, &fr);
-            sr = node_hash(c, &sr);
-            while f & 1 == 0 && f != 0 {
-                f >>= 1;
-                s >>= 1;
-            }
-        } else {
-            sr = node_hash(&sr, c);
-        }
-        f >>= 1;
-        s >>= 1;
-    }
-    (s == 0).then_some((fr, sr))
 }
 
 /// Step 4 refusals: whether `cp` is consistent with the stored checkpoint,

@@ -61,8 +61,9 @@ mod witness;
 pub use checkpoint::{open_checkpoint, open_parsed_checkpoint, Checkpoint, OpenedCheckpoint};
 pub use error::{Error, PolicyIssue, ProofError};
 pub use merkle::{
-    consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root_from_leaf_hashes,
-    tree_root, verify_consistency, verify_inclusion, Hash, HashReader, MemoryTree,
+    consistency_proof, consistency_roots, empty_root, inclusion_proof, leaf_hash, node_hash,
+    root_from_leaf_hashes, tree_root, verify_consistency, verify_inclusion, Hash, HashReader,
+    MemoryTree,
 };
 pub use policy::{
     ExtensionLine, Policy, PolicyGroup, PolicyLog, PolicyWitness, Quorum, Threshold,

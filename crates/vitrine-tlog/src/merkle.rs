@@ -245,6 +245,27 @@ pub fn verify_consistency(
     if size1.is_power_of_two() && proof.is_empty() {
         return Err(fail());
     }
+    let (fr, sr) = consistency_roots(size1, size2, first, rest).ok_or_else(fail)?;
+    if fr != root1 || sr.as_slice() != root2 {
+        return Err(fail());
+    }
+    Ok(())
+}
+
+/// The roots at `size1` and `size2` that a consistency proof implies
+/// (RFC 9162 §2.1.4.2), with `first` the node the walk starts from (the
+/// proof's first hash, or the old root when `size1` is a power of two) and
+/// `rest` the remaining hashes. `None` if the proof has the wrong length.
+/// Needs `0 < size1 < size2`.
+pub fn consistency_roots(
+    size1: u64,
+    size2: u64,
+    first: Hash,
+    rest: &[Hash],
+) -> Option<(Hash, Hash)> {
+    if size1 == 0 || size2 <= size1 {
+        return None;
+    }
     let (mut f, mut s) = (size1 - 1, size2 - 1);
     while f & 1 == 1 {
         f >>= 1;
@@ -253,7 +274,7 @@ pub fn verify_consistency(
     let (mut fr, mut sr) = (first, first);
     for c in rest {
         if s == 0 {
-            return Err(fail());
+            return None;
         }
         if f & 1 == 1 || f == s {
             fr = node_hash(c, &fr);
@@ -268,10 +289,7 @@ pub fn verify_consistency(
         f >>= 1;
         s >>= 1;
     }
-    if s != 0 || fr != root1 || sr.as_slice() != root2 {
-        return Err(fail());
-    }
-    Ok(())
+    (s == 0).then_some((fr, sr))
 }
 
 /// An in-memory tree storing every complete node; for tests and small tools.

@@ -645,7 +645,7 @@ fn version(l: &Loaded) -> String {
         "Vitrine {}/{}/{}",
         env!("CARGO_PKG_VERSION"),
         l.version,
-        crate::cmd::quarantine::when(l.loaded_at)
+        crate::cmd::update::human_time(l.loaded_at)
     )
 }
 
@@ -667,7 +667,7 @@ fn stats(d: &Daemon, l: &Loaded) -> String {
         l.label,
         l.set.yara_rule_count(),
         l.set.hash_count(),
-        crate::cmd::quarantine::when(l.loaded_at)
+        crate::cmd::update::human_time(l.loaded_at)
     ));
     t.push_str(&format!(
         "COUNTERS: uptime {} connections {} commands {} scanned {} found {} errors {} refused {} reloads {} reload-failures {}\n",

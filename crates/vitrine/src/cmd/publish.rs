@@ -101,7 +101,8 @@ pub fn acknowledge(bundle: &[u8], allow: &[String], reasons: &[String]) -> Resul
             reasons.len()
         );
     }
-    let report = vitrine_lint::lint_bundle("bundle", bundle).context("linting the bundle")?;
+    let mut report = vitrine_lint::lint_bundle("bundle", bundle).context("linting the bundle")?;
+    report.findings.extend(canary_findings(bundle)?);
     let keys: std::collections::BTreeSet<String> =
         report.findings.iter().map(|f| f.key()).collect();
     let mut out = Vec::new();
@@ -151,6 +152,30 @@ pub fn acknowledge(bundle: &[u8], allow: &[String], reasons: &[String]) -> Resul
         println!("acknowledged {}: {}", a.finding, a.reason);
     }
     Ok(out)
+}
+
+/// The canary scan of a bundle's YARA files (seed 1, so a publisher's
+/// acknowledgement names a finding that stays the same): `VL701` for each
+/// rule that matches a marked document.
+fn canary_findings(bundle: &[u8]) -> Result<Vec<vitrine_lint::Finding>> {
+    let parsed = vitrine_bundle::Bundle::parse(bundle, &vitrine_bundle::Limits::default())
+        .context("reading the bundle")?;
+    let texts: Vec<(String, String)> = parsed
+        .yara_files()
+        .map(|f| {
+            (
+                f.path.clone(),
+                String::from_utf8_lossy(&f.data).into_owned(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let hits = vitrine_canary::scan(&refs, &vitrine_canary::generate(1))
+        .context("scanning the canary corpus")?;
+    Ok(vitrine_canary::findings(&hits))
 }
 
 /// The signed `rules` statement for bundle bytes.

@@ -117,28 +117,6 @@ fn open(args: &Args) -> Result<Store> {
     Ok(store)
 }
 
-pub(crate) fn when(secs: u64) -> String {
-    // UTC, without a date crate: days since the epoch to a civil date.
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 fn show(item: &Item) {
     println!("id:          {}", item.id);
     println!("path:        {}", item.original_path.display());
@@ -146,7 +124,10 @@ fn show(item: &Item) {
     println!("sha256:      {}", item.sha256);
     println!("mode:        {:04o}", item.mode);
     println!("owner:       {}:{}", item.uid, item.gid);
-    println!("quarantined: {}", when(item.quarantined_at));
+    println!(
+        "quarantined: {}",
+        crate::cmd::update::human_time(item.quarantined_at)
+    );
     println!("rules:       {}", item.reason.rules);
     for d in &item.reason.detections {
         println!("detection:   {d}");
@@ -168,7 +149,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     println!(
                         "{}  {}  {}  {}",
                         i.id,
-                        when(i.quarantined_at),
+                        crate::cmd::update::human_time(i.quarantined_at),
                         i.original_path.display(),
                         i.reason.detections.join(", ")
                     );

@@ -70,6 +70,8 @@ fn lint_exit_status_and_json() {
 }
 
 const CLEAN: &str = "rule Ransom_Demo { strings: $a = \"vssadmin delete shadows /all /quiet\" nocase condition: uint16(0) == 0x5A4D and $a }\n";
+const QUIET: &str =
+    "rule Quiet_Hunt { strings: $a = /[Tt][Oo][Pp] [Ss][Ee][Cc][Rr][Ee][Tt]/ condition: $a }\n";
 const LEAK: &str = "rule Leak_Hunt { strings: $m = \"TOP SECRET\" nocase condition: uint32be(0) == 0xD0CF11E0 and $m }\n";
 
 #[test]
@@ -182,6 +184,11 @@ fn publish_needs_acknowledgements_and_audit_shows_them() {
     )
     .success()
     .stdout(predicates::str::contains("at log index 1"));
+    // A rule only the canary scan catches is refused too (VL701).
+    build("3", &[CLEAN, QUIET]);
+    publish("v3.bundle", &[])
+        .code(2)
+        .stderr(predicates::str::contains("VL701 Quiet_Hunt"));
     // The follower sees v2 on a later pass, without being restarted.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
