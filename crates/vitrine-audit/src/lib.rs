@@ -330,6 +330,7 @@ pub struct Auditor<S> {
     log_key: VerifierKey,
     auth: Authorization,
     dir: PathBuf,
+    canaries: Option<Vec<vitrine_canary::Canary>>,
 }
 
 impl<S: Source> Auditor<S> {
@@ -351,7 +352,16 @@ impl<S: Source> Auditor<S> {
             log_key,
             auth,
             dir,
+            canaries: None,
         })
+    }
+
+    /// Also compiles every bundle and scans `corpus` (see
+    /// `vitrine_canary::generate`): a rule that matches a canary is a
+    /// `VL701` finding of the bundle.
+    pub fn with_canaries(mut self, corpus: Vec<vitrine_canary::Canary>) -> Self {
+        self.canaries = Some(corpus);
+        self
     }
 
     /// The state directory.
@@ -581,8 +591,26 @@ impl<S: Source> Auditor<S> {
                 m.version, m.created, m.expires, rules.version, rules.created, rules.expires
             )));
         }
-        let lint = vitrine_lint::lint_parsed_bundle(&bundle)
+        let mut lint = vitrine_lint::lint_parsed_bundle(&bundle)
             .map_err(|e| invalid(format!("rules do not parse: {e}")))?;
+        if let Some(corpus) = &self.canaries {
+            let texts: Vec<(String, String)> = bundle
+                .yara_files()
+                .map(|f| {
+                    (
+                        f.path.clone(),
+                        String::from_utf8_lossy(&f.data).into_owned(),
+                    )
+                })
+                .collect();
+            let refs: Vec<(&str, &str)> = texts
+                .iter()
+                .map(|(n, t)| (n.as_str(), t.as_str()))
+                .collect();
+            let hits = vitrine_canary::scan(&refs, corpus)
+                .map_err(|e| invalid(format!("canary scan: {e}")))?;
+            lint.findings.extend(vitrine_canary::findings(&hits));
+        }
         let findings = lint
             .findings
             .into_iter()

@@ -70,8 +70,10 @@ fn lint_exit_status_and_json() {
 }
 
 const CLEAN: &str = "rule Ransom_Demo { strings: $a = \"vssadmin delete shadows /all /quiet\" nocase condition: uint16(0) == 0x5A4D and $a }\n";
+// Split with no offset tie: the static reading cannot join the halves; the
+// canary scan sees the rule match "TOP SECRET" documents.
 const QUIET: &str =
-    "rule Quiet_Hunt { strings: $a = /[Tt][Oo][Pp] [Ss][Ee][Cc][Rr][Ee][Tt]/ condition: $a }\n";
+    "rule Quiet_Hunt { strings: $a = \"TOP S\" $b = \"ECRET\" condition: $a and $b }\n";
 const LEAK: &str = "rule Leak_Hunt { strings: $m = \"TOP SECRET\" nocase condition: uint32be(0) == 0xD0CF11E0 and $m }\n";
 
 #[test]
@@ -233,6 +235,33 @@ fn publish_needs_acknowledgements_and_audit_shows_them() {
     assert_eq!(doc["previous_size"], 2);
     assert_eq!(doc["bundles"].as_array().unwrap().len(), 0);
 
+    // The canary-only rule, shipped with an acknowledgement, is what a
+    // monitor running the canary scan reports.
+    publish(
+        "v3.bundle",
+        &[
+            "--allow",
+            "VL701:Quiet_Hunt",
+            "--reason",
+            "canary demonstration",
+        ],
+    )
+    .success();
+    let a = vitrine()
+        .current_dir(d)
+        .args(["audit", "--log", &url, "--log-key", &log_vkey])
+        .args(["--authorized", "log/authorized", "--state", "canary-audit"])
+        .args(["--canaries", "--seed", "5"])
+        .assert()
+        .code(0);
+    let text = stdout(&a);
+    assert!(text.contains("high VL701 Quiet_Hunt"), "{text}");
+    assert!(
+        text.contains("[acknowledged by the publisher: canary demonstration]"),
+        "{text}"
+    );
+    assert!(!text.contains("VL701 Ransom_Demo"), "{text}");
+
     // A bundle logged but withheld from the content store: alarm, exit 1.
     let sha = {
         use sha2::Digest;
@@ -278,14 +307,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn lint_canaries_flags_rules_that_match_marked_documents() {
     let t = tempfile::tempdir().unwrap();
-    // A rule the static reading cannot follow (the text is only in a
-    // word-by-word regex), which still matches a marked document.
+    // A rule the static reading cannot follow, which still matches a marked
+    // document.
     let hunt = t.path().join("hunt.yar");
-    std::fs::write(
-        &hunt,
-        "rule Quiet_Hunt { strings: $a = /[Tt][Oo][Pp] [Ss][Ee][Cc][Rr][Ee][Tt]/ condition: $a }\n",
-    )
-    .unwrap();
+    std::fs::write(&hunt, QUIET).unwrap();
     let out = vitrine()
         .args(["lint", "--format", "json", "--canaries"])
         .arg(&hunt)
