@@ -1014,6 +1014,26 @@ struct PatSets<'a> {
     known: &'a HashMap<String, RuleFacts>,
 }
 
+/// The patterns among `all` that a set (`them`, `($a, $b*)`) names.
+fn set_members<'a>(all: &[&'a str], set: &PatternSet) -> Vec<&'a str> {
+    match set {
+        PatternSet::Them { .. } => all.to_vec(),
+        PatternSet::Set(items) => all
+            .iter()
+            .copied()
+            .filter(|p| {
+                items.iter().any(|i| {
+                    if i.wildcard {
+                        p.starts_with(i.identifier)
+                    } else {
+                        *p == i.identifier
+                    }
+                })
+            })
+            .collect(),
+    }
+}
+
 impl PatSets<'_> {
     fn strong(&self, name: &str) -> bool {
         // `$` alone (inside `for ... of`) means the current pattern.
@@ -1021,23 +1041,7 @@ impl PatSets<'_> {
     }
 
     fn members(&self, set: &PatternSet) -> Vec<&str> {
-        match set {
-            PatternSet::Them { .. } => self.all.to_vec(),
-            PatternSet::Set(items) => self
-                .all
-                .iter()
-                .copied()
-                .filter(|p| {
-                    items.iter().any(|i| {
-                        if i.wildcard {
-                            p.starts_with(i.identifier)
-                        } else {
-                            *p == i.identifier
-                        }
-                    })
-                })
-                .collect(),
-        }
+        set_members(self.all, set)
     }
 }
 
@@ -1218,23 +1222,7 @@ impl<'a> ExecEnv<'a> {
 
     /// The rule's patterns a set names.
     fn members(&self, set: &PatternSet) -> Vec<&'a str> {
-        match set {
-            PatternSet::Them { .. } => self.all.to_vec(),
-            PatternSet::Set(items) => self
-                .all
-                .iter()
-                .copied()
-                .filter(|p| {
-                    items.iter().any(|i| {
-                        if i.wildcard {
-                            p.starts_with(i.identifier)
-                        } else {
-                            *p == i.identifier
-                        }
-                    })
-                })
-                .collect(),
-        }
+        set_members(self.all, set)
     }
 
     /// How many members of a set can match without executable content,

@@ -135,7 +135,11 @@ struct Daemon {
     hash_paths: Vec<PathBuf>,
     stats: Stats,
     last_reload_error: Mutex<Option<String>>,
-    reload_lock: Mutex<()>,
+    /// Asks the one reloader thread for a reload. Capacity one: requests
+    /// made while one is already waiting are served by that one, which
+    /// starts after them and so sees the newest bundle. No RELOAD flood
+    /// can start more than one load at a time.
+    reload_tx: crossbeam_channel::Sender<()>,
     shutdown: AtomicBool,
     stream_max: u64,
     read_timeout: Duration,
@@ -162,7 +166,6 @@ impl Daemon {
     /// Loads the rules again and swaps them in; in-flight scans keep the
     /// set they hold. On failure the current rules stay.
     fn reload(&self) {
-        let _one = self.reload_lock.lock().expect("reload lock");
         match self.load() {
             Ok(l) => {
                 tracing::info!(rules = %l.label, "rules reloaded");
@@ -244,6 +247,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map_or(1, |n| n.get())
             .max(2),
     );
+    let (reload_tx, reload_rx) = crossbeam_channel::bounded::<()>(1);
     let daemon = Arc::new(Daemon {
         rules: RwLock::new(Arc::new(loaded)),
         opts,
@@ -253,7 +257,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         hash_paths: args.hashes.clone(),
         stats: Stats::default(),
         last_reload_error: Mutex::new(None),
-        reload_lock: Mutex::new(()),
+        reload_tx,
         shutdown: AtomicBool::new(false),
         stream_max: args.stream_max_length,
         read_timeout: Duration::from_secs(args.read_timeout.max(1)),
@@ -328,6 +332,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(args.socket_mode))
         .with_context(|| format!("setting the mode of {}", socket.display()))?;
 
+    {
+        let d = daemon.clone();
+        std::thread::spawn(move || {
+            for () in reload_rx {
+                d.reload();
+            }
+        });
+    }
     let _ = WAKE.set(socket.clone());
     let (tx, rx) = crossbeam_channel::bounded::<Conn>(args.max_queue.max(1));
     let mut workers = Vec::new();
@@ -593,8 +605,7 @@ fn answer(d: &Arc<Daemon>, req: &Request, r: &mut BufReader<Reader>, is_unix: bo
         ))],
         Command::Reload => {
             // Reply first, as clamd does; the swap happens in the background.
-            let d = d.clone();
-            std::thread::spawn(move || d.reload());
+            let _ = d.reload_tx.try_send(());
             vec![Line::Text("RELOADING".into())]
         }
         Command::Stats => vec![Line::Text(stats(d, &loaded))],
