@@ -95,6 +95,16 @@ pub struct Args {
     /// Paths (globs) under the watched trees never scanned on access.
     #[arg(long, value_name = "GLOB")]
     on_access_exclude: Vec<String>,
+    /// Run a verified update (as `vitrine update --policy FILE`, from the
+    /// policy's log URL) every SECS seconds, with jitter, backing off up to
+    /// an hour after failures; a newly activated bundle is swapped in at
+    /// once. A failure never removes the active rules; it is logged, shown
+    /// in STATS and reported by `vitrine status` until an update succeeds.
+    #[arg(long, value_name = "SECS", requires = "policy")]
+    update_every: Option<u64>,
+    /// The trust policy for --update-every.
+    #[arg(long, value_name = "FILE", requires = "update_every")]
+    policy: Option<PathBuf>,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -140,6 +150,8 @@ struct Daemon {
     /// starts after them and so sees the newest bundle. No RELOAD flood
     /// can start more than one load at a time.
     reload_tx: crossbeam_channel::Sender<()>,
+    updates_ok: AtomicU64,
+    updates_failed: AtomicU64,
     shutdown: AtomicBool,
     stream_max: u64,
     read_timeout: Duration,
@@ -258,6 +270,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         stats: Stats::default(),
         last_reload_error: Mutex::new(None),
         reload_tx,
+        updates_ok: AtomicU64::new(0),
+        updates_failed: AtomicU64::new(0),
         shutdown: AtomicBool::new(false),
         stream_max: args.stream_max_length,
         read_timeout: Duration::from_secs(args.read_timeout.max(1)),
@@ -339,6 +353,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 d.reload();
             }
         });
+    }
+    if let (Some(every), Some(policy)) = (args.update_every, &args.policy) {
+        let Some(state) = daemon.state.clone() else {
+            bail!("--update-every needs a state directory (--state)");
+        };
+        if every == 0 {
+            bail!("--update-every must be at least 1 second");
+        }
+        let policy = crate::cmd::trust::read_policy(policy)?;
+        let d = daemon.clone();
+        std::thread::Builder::new()
+            .name("updates".into())
+            .spawn(move || update_loop(&d, &policy, &state, Duration::from_secs(every)))?;
+        eprintln!("vitrine daemon: verified updates every {every} s");
     }
     let _ = WAKE.set(socket.clone());
     let (tx, rx) = crossbeam_channel::bounded::<Conn>(args.max_queue.max(1));
@@ -700,6 +728,18 @@ fn stats(d: &Daemon, l: &Loaded) -> String {
             get(&c.failed)
         ));
     }
+    if d.updates_ok.load(Ordering::Relaxed) + d.updates_failed.load(Ordering::Relaxed) > 0 {
+        t.push_str(&format!(
+            "UPDATES: ok {} failed {}\n",
+            get(&d.updates_ok),
+            get(&d.updates_failed)
+        ));
+        if let Some(st) = &d.state {
+            if let Some(w) = update_warning(st) {
+                t.push_str(&format!("LAST-UPDATE-ERROR: {}\n", w.escape_debug()));
+            }
+        }
+    }
     if let Some(e) = d.last_reload_error.lock().expect("lock").as_deref() {
         t.push_str(&format!("LAST-RELOAD-ERROR: {}\n", e.escape_debug()));
     }
@@ -853,5 +893,107 @@ pub fn scan_via(socket: &Path, paths: &[PathBuf]) -> Result<ExitCode> {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// Where the daemon records the outcome of its last scheduled update.
+const UPDATE_RECORD: &str = "daemon-update.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UpdateRecord {
+    /// Unix seconds.
+    at: u64,
+    ok: bool,
+    message: String,
+}
+
+/// Scheduled verified updates: one attempt at start (after a little
+/// jitter), then every `every`, doubling the wait after each failure up to
+/// an hour. Never touches the active rules except through a verified
+/// activation, after which the new bundle is swapped in.
+fn update_loop(
+    d: &Arc<Daemon>,
+    policy: &vitrine_client::TrustPolicy,
+    state: &Path,
+    every: Duration,
+) {
+    let mut wait = jitter(every) / 10;
+    loop {
+        std::thread::sleep(wait);
+        if d.shutdown.load(Ordering::Relaxed) {
+            return;
+        }
+        let result = vitrine_client::EndpointState::open(state)
+            .map_err(anyhow::Error::from)
+            .and_then(|st| {
+                let url = policy
+                    .tlog()
+                    .logs()
+                    .iter()
+                    .find_map(|l| l.url.clone())
+                    .context("the policy names no log URL")?;
+                crate::cmd::update::update(
+                    policy,
+                    &st,
+                    crate::cmd::update::Source::Log(&url, None),
+                    "",
+                )
+            });
+        let (ok, message) = match result {
+            Ok(crate::cmd::update::Outcome::Activated(m)) => {
+                tracing::info!(bundle = %m.name, version = m.version, "scheduled update activated a bundle");
+                let _ = d.reload_tx.try_send(());
+                (true, format!("activated {} v{}", m.name, m.version))
+            }
+            Ok(crate::cmd::update::Outcome::NothingToDo(v)) => (true, format!("up to date (v{v})")),
+            Ok(crate::cmd::update::Outcome::Refused(why)) => (false, format!("refused: {why}")),
+            Err(e) => (false, format!("{e:#}")),
+        };
+        if ok {
+            d.updates_ok.fetch_add(1, Ordering::Relaxed);
+            wait = jitter(every);
+        } else {
+            d.updates_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %message, "scheduled update failed; the active rules stay");
+            wait = (wait.max(every) * 2).min(Duration::from_secs(3600));
+        }
+        let record = UpdateRecord {
+            at: now(),
+            ok,
+            message,
+        };
+        let path = state.join(UPDATE_RECORD);
+        let tmp = state.join(format!("{UPDATE_RECORD}.tmp"));
+        let written = serde_json::to_vec_pretty(&record)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::error!(error = %e, path = %path.display(), "recording the update outcome");
+        }
+    }
+}
+
+/// `every`, give or take 10%, so a fleet does not update in lockstep.
+fn jitter(every: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tenth = every / 10;
+    let spread = tenth.as_millis().max(1) as u32 * 2;
+    every - tenth + Duration::from_millis(u64::from(nanos % spread))
+}
+
+/// The warning `vitrine status` and `scan` show while the daemon's last
+/// scheduled update failed.
+pub fn update_warning(state: &Path) -> Option<String> {
+    let bytes = std::fs::read(state.join(UPDATE_RECORD)).ok()?;
+    let r: UpdateRecord = serde_json::from_slice(&bytes).ok()?;
+    (!r.ok).then(|| {
+        format!(
+            "the daemon's last scheduled update failed at {}: {}; the active rules stay in use",
+            crate::cmd::update::human_time(r.at),
+            r.message.escape_debug()
+        )
     })
 }

@@ -488,6 +488,9 @@ pub fn human_time(t: u64) -> String {
 /// evidence and an expired active bundle. For `status` and `scan`.
 pub fn state_warnings(dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
+    if let Some(w) = crate::cmd::daemon::update_warning(dir) {
+        out.push(w);
+    }
     // Not an endpoint state (yet): nothing to say, and nothing created.
     if !dir.join("forks").is_dir() && !dir.join("active").exists() {
         return Ok(out);

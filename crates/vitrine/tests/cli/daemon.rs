@@ -450,3 +450,50 @@ fn scan_daemon_sends_the_work_to_the_daemon() {
         .code(2)
         .stderr(predicates::str::contains("nothing.sock"));
 }
+
+/// Scheduled updates: a failing update (the log cannot be reached) never
+/// removes the active rules; it shows in STATS and in `vitrine status`.
+#[test]
+fn a_failing_scheduled_update_keeps_the_rules_and_is_reported() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (log_vkey, pub_vkey) =
+        crate::common::log_with_publisher(d, "log.example/sched", "publisher.example/p");
+    crate::common::vitrine()
+        .current_dir(d)
+        .args(["trust", "init", "-o", "policy", "--log-key", &log_vkey])
+        .args(["--log-url", "http://127.0.0.1:1", "--quorum", "none"])
+        .args(["--publisher", &pub_vkey, "--max-age", "600"])
+        .assert()
+        .success();
+    let policy = d.join("policy");
+    let (_d, sock) = daemon(
+        d,
+        &["--update-every", "1", "--policy", policy.to_str().unwrap()],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stats = loop {
+        let stats = ask(&sock, b"zSTATS\0");
+        if stats.contains("UPDATES: ok 0 failed ") {
+            break stats;
+        }
+        assert!(Instant::now() < deadline, "{stats}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(stats.contains("LAST-UPDATE-ERROR"), "{stats}");
+    // The rules still answer.
+    assert_eq!(
+        ask(&sock, &instream(b"zINSTREAM\0", &[&eicar()])),
+        "stream: EICAR_Test_File FOUND\0"
+    );
+    let out = crate::common::vitrine()
+        .args(["status", "--state"])
+        .arg(d.join("state"))
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("last scheduled update failed"), "{out}");
+}
