@@ -49,6 +49,10 @@ enum Command {
     Intake(cmd::intake::Args),
     Vault(cmd::vault::Args),
     Daemon(cmd::daemon::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cmd::package::CompletionsArgs),
+    /// Write man pages (vitrine.1 and one per subcommand) into a directory.
+    Man(cmd::package::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
         Command::Intake(args) => cmd::intake::run(args),
         Command::Vault(args) => cmd::vault::run(args),
         Command::Daemon(args) => cmd::daemon::run(args),
+        Command::Completions(args) => cmd::package::completions::<Cli>(args),
+        Command::Man(args) => cmd::package::man::<Cli>(args),
     };
     match result {
         Ok(code) => code,

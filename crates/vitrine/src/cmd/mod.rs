@@ -10,6 +10,7 @@ pub mod key;
 pub mod lint;
 pub mod log;
 pub mod onaccess;
+pub mod package;
 pub mod publish;
 pub mod quarantine;
 pub mod scan;

@@ -9,6 +9,7 @@ mod hostile;
 mod hostile_log;
 mod lint;
 mod ops;
+mod package;
 mod quarantine;
 mod readme;
 mod scan;
