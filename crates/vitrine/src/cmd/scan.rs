@@ -195,11 +195,21 @@ fn load_rules(args: &Args) -> Result<RuleSet> {
             Some(d) => Some(d.clone()),
             None => crate::cmd::update::default_state_dir().ok(),
         };
-        let active = match dir {
+        let mut active = match dir {
             Some(d) => crate::cmd::update::active_rules(&d)
                 .with_context(|| format!("loading the active bundle of {}", d.display()))?,
             None => None,
         };
+        // A user with no bundle of their own uses the system's: the one the
+        // service (or root, with --state) verified and installed there.
+        if active.is_none() && args.state.is_none() {
+            let sys = crate::cmd::update::system_state_dir();
+            if sys.join("active").exists() {
+                active = crate::cmd::update::active_rules(&sys).with_context(|| {
+                    format!("loading the system's active bundle in {}", sys.display())
+                })?;
+            }
+        }
         active.unwrap_or_else(RulesBuilder::builtin)
     } else {
         let mut b = RulesBuilder::new();

@@ -79,6 +79,15 @@ pub enum Outcome {
     Refused(String),
 }
 
+/// The system's endpoint state: where the service (`vitrine daemon
+/// --state`, or root's `vitrine update --state`) keeps the verified bundle
+/// every user's scan falls back to. `VITRINE_SYSTEM_STATE` overrides it.
+pub fn system_state_dir() -> PathBuf {
+    std::env::var_os("VITRINE_SYSTEM_STATE")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from("/var/lib/vitrine"), PathBuf::from)
+}
+
 /// The default endpoint state directory.
 pub fn default_state_dir() -> Result<PathBuf> {
     if let Some(d) = std::env::var_os("VITRINE_STATE").filter(|d| !d.is_empty()) {
