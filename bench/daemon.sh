@@ -34,7 +34,7 @@ CONF
 wait_sock() { for _ in $(seq 300); do [ -S "$1" ] && python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "no socket $1" >&2; return 1; }
 rss() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
-clamd --config-file="$work/clamd.conf" & clamd_pid=$!
+clamd --config-file="$work/clamd.conf" >/dev/null 2>&1 & clamd_pid=$!
 "$bin" daemon --socket "$work/vitrine.sock" --state "$work/state" \
   --rules "$work/eicar.yar" --hashes "$work/eicar.hdb" 2>/dev/null & vitrine_pid=$!
 wait_sock "$work/clamd.sock"; wait_sock "$work/vitrine.sock"

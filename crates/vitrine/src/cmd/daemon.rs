@@ -300,25 +300,31 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.on_access_mode,
             args.on_access_fail,
             counters.clone(),
-            move |file, path| {
+            move |body| {
+                // One scanner per rule set: made here, used for every event
+                // until a reload swaps the rules.
                 let loaded = d.current();
                 let progress = Progress::default();
                 let mut s = Session::new(&loaded.set, &opts, &progress);
-                let rep = s.scan_open_file(path.display().to_string(), file);
-                match &rep.outcome {
-                    Outcome::Error { message } => bail!("{message}"),
-                    Outcome::Skipped(why) => bail!("{why}"),
-                    Outcome::Scanned => {}
-                }
-                d.stats.scanned.fetch_add(1, Ordering::Relaxed);
-                let name = rep
-                    .all_detections()
-                    .next()
-                    .map(|(_, det)| det.name().to_string());
-                if name.is_some() {
-                    d.stats.found.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(name)
+                let mut verdict = |file: &std::fs::File, path: &Path| {
+                    let rep = s.scan_open_file(path.display().to_string(), file);
+                    match &rep.outcome {
+                        Outcome::Error { message } => bail!("{message}"),
+                        Outcome::Skipped(why) => bail!("{why}"),
+                        Outcome::Scanned => {}
+                    }
+                    d.stats.scanned.fetch_add(1, Ordering::Relaxed);
+                    let name = rep
+                        .all_detections()
+                        .next()
+                        .map(|(_, det)| det.name().to_string());
+                    if name.is_some() {
+                        d.stats.found.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(name)
+                };
+                let current = || Arc::ptr_eq(&loaded, &d.current());
+                body(&mut verdict, &current);
             },
         )?;
         eprintln!(

@@ -58,16 +58,22 @@ fn directories(roots: &[PathBuf], excluded: &globset::GlobSet) -> Vec<PathBuf> {
     out
 }
 
-/// Starts on-access scanning of `roots`; `verdict(file, path)` says
-/// whether a file is infected (`Ok(Some(name))`), clean (`Ok(None)`), or
-/// could not be scanned (`Err`). Returns the number of directories marked.
+/// A verdict on one opened file: infected (`Ok(Some(name))`), clean
+/// (`Ok(None)`), or not scanned (`Err`).
+pub type Verdict<'a> = dyn FnMut(&std::fs::File, &Path) -> Result<Option<String>> + 'a;
+
+/// Starts on-access scanning of `roots`. `scanning(body)` must call `body`
+/// with a verdict function for the current rules and a test of whether
+/// those rules are still current; `body` returns when they are not (so a
+/// scanner is made once per rule set, not once per file). Returns the
+/// number of directories marked.
 pub fn start(
     roots: &[PathBuf],
     excluded: globset::GlobSet,
     mode: Mode,
     fail: FailMode,
     counters: Arc<Counters>,
-    verdict: impl Fn(&std::fs::File, &Path) -> Result<Option<String>> + Send + Sync + 'static,
+    scanning: impl Fn(&mut dyn FnMut(&mut Verdict<'_>, &dyn Fn() -> bool)) + Send + 'static,
 ) -> Result<usize> {
     let class = match mode {
         Mode::Block => libc::FAN_CLASS_CONTENT,
@@ -105,7 +111,20 @@ pub fn start(
     let n = dirs.len();
     std::thread::Builder::new()
         .name("on-access".into())
-        .spawn(move || event_loop(fan, mode, fail, excluded, counters, verdict))?;
+        .spawn(move || {
+            let mut ev = EventLoop {
+                fan,
+                mode,
+                fail,
+                excluded,
+                counters,
+                buf: vec![0u8; 64 * 1024],
+                pending: None,
+            };
+            while !ev.stopped() {
+                scanning(&mut |verdict, current| ev.run(verdict, current));
+            }
+        })?;
     Ok(n)
 }
 
@@ -151,48 +170,91 @@ fn respond(fan: RawFd, event_fd: RawFd, allow: bool) {
     };
 }
 
-fn event_loop(
+struct EventLoop {
     fan: OwnedFd,
     mode: Mode,
     fail: FailMode,
     excluded: globset::GlobSet,
     counters: Arc<Counters>,
-    verdict: impl Fn(&std::fs::File, &Path) -> Result<Option<String>>,
-) {
-    let me = std::process::id() as i32;
-    let mut buf = vec![0u8; 64 * 1024];
-    let meta_len = std::mem::size_of::<libc::fanotify_event_metadata>();
-    loop {
-        // SAFETY: reads into our buffer, length checked below.
-        let n = unsafe {
-            libc::read(
-                fan.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
+    buf: Vec<u8>,
+    /// Events read but not answered: `Some(len)` when the rules changed
+    /// after a read, `Some(0)` once reading failed for good.
+    pending: Option<usize>,
+}
+
+impl EventLoop {
+    fn stopped(&self) -> bool {
+        self.pending == Some(0)
+    }
+
+    /// Answers events with `verdict` until the rules are no longer
+    /// `current` (events already read are kept for the next rules).
+    fn run(&mut self, verdict: &mut Verdict<'_>, current: &dyn Fn() -> bool) {
+        loop {
+            let n = match self.pending.take() {
+                Some(n) => n,
+                None => match self.read() {
+                    Some(n) => n,
+                    None => {
+                        self.pending = Some(0);
+                        return;
+                    }
+                },
+            };
+            if !current() {
+                self.pending = Some(n);
+                return;
             }
-            tracing::error!(error = %e, "on-access: reading events failed; on-access scanning stopped");
-            return;
+            if !self.answer(n, verdict) {
+                self.pending = Some(0);
+                return;
+            }
         }
-        let n = n as usize;
+    }
+
+    /// One read of events; `None` if reading failed for good.
+    fn read(&mut self) -> Option<usize> {
+        loop {
+            // SAFETY: reads into our buffer, length checked by the caller.
+            let n = unsafe {
+                libc::read(
+                    self.fan.as_raw_fd(),
+                    self.buf.as_mut_ptr() as *mut libc::c_void,
+                    self.buf.len(),
+                )
+            };
+            if n >= 0 {
+                return Some(n as usize);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                tracing::error!(error = %e, "on-access: reading events failed; on-access scanning stopped");
+                return None;
+            }
+        }
+    }
+
+    /// Answers the `n` bytes of events in the buffer; false on a malformed
+    /// event (scanning stops).
+    fn answer(&mut self, n: usize, verdict: &mut Verdict<'_>) -> bool {
+        let me = std::process::id() as i32;
+        let meta_len = std::mem::size_of::<libc::fanotify_event_metadata>();
+        let fan = self.fan.as_raw_fd();
         let mut off = 0;
         while off + meta_len <= n {
             // SAFETY: at least meta_len bytes remain; read_unaligned copes
             // with any alignment.
             let m: libc::fanotify_event_metadata = unsafe {
-                std::ptr::read_unaligned(buf[off..].as_ptr() as *const libc::fanotify_event_metadata)
+                std::ptr::read_unaligned(
+                    self.buf[off..].as_ptr() as *const libc::fanotify_event_metadata
+                )
             };
             if m.vers != libc::FANOTIFY_METADATA_VERSION
                 || (m.event_len as usize) < meta_len
                 || off + m.event_len as usize > n
             {
                 tracing::error!("on-access: malformed event; stopping");
-                return;
+                return false;
             }
             off += m.event_len as usize;
             if m.fd < 0 {
@@ -201,38 +263,39 @@ fn event_loop(
             // SAFETY: the kernel gave us this descriptor; we own it now.
             let file = unsafe { std::fs::File::from_raw_fd(m.fd) };
             let is_perm = m.mask & (libc::FAN_OPEN_PERM | libc::FAN_OPEN_EXEC_PERM) != 0;
-            counters.events.fetch_add(1, Ordering::Relaxed);
+            self.counters.events.fetch_add(1, Ordering::Relaxed);
             // Our own accesses are never scanned (nor waited on).
             if m.pid == me {
                 if is_perm {
-                    respond(fan.as_raw_fd(), m.fd, true);
+                    respond(fan, m.fd, true);
                 }
                 continue;
             }
             let path = std::fs::read_link(format!("/proc/self/fd/{}", m.fd)).unwrap_or_default();
             let regular = file.metadata().map(|md| md.is_file()).unwrap_or(false);
-            let allow = if !regular || excluded.is_match(&path) {
+            let allow = if !regular || self.excluded.is_match(&path) {
                 true
             } else {
                 match verdict(&file, &path) {
                     Ok(None) => true,
                     Ok(Some(name)) => {
-                        tracing::warn!(path = %path.display().to_string().escape_debug(), detection = %name, mode = ?mode, "on-access detection");
-                        if mode == Mode::Block {
-                            counters.denied.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(path = %path.display().to_string().escape_debug(), detection = %name, mode = ?self.mode, "on-access detection");
+                        if self.mode == Mode::Block {
+                            self.counters.denied.fetch_add(1, Ordering::Relaxed);
                         }
                         false
                     }
                     Err(e) => {
-                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                        self.counters.failed.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(path = %path.display().to_string().escape_debug(), error = %format!("{e:#}"), "on-access: not scanned");
-                        fail == FailMode::Open
+                        self.fail == FailMode::Open
                     }
                 }
             };
             if is_perm {
-                respond(fan.as_raw_fd(), m.fd, allow);
+                respond(fan, m.fd, allow);
             }
         }
+        true
     }
 }
