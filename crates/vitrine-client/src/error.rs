@@ -42,6 +42,10 @@ pub enum UpdateError {
     /// (another update ran); verify again.
     #[error("endpoint state changed since verification; verify again")]
     StateChanged,
+    /// The online path (`--log`) does not yet follow `bundle` channels; it
+    /// refuses rather than miss a channel's publication.
+    #[error("the policy names bundle channels; updating them from a log URL is not built yet: use an update directory (--from)")]
+    ChannelsOnline,
     /// Reading or writing the endpoint state or update directory failed.
     /// (The I/O error is part of the message, not a `#[source]`: error
     /// chains must not repeat their causes.)
@@ -157,6 +161,23 @@ pub enum Rejection {
     InvalidBundle {
         /// The parser's message.
         reason: String,
+    },
+    /// The statement names another bundle than the manifest does.
+    #[error("manifest name is {manifest:?}, statement names bundle {statement:?}")]
+    BundleNameMismatch {
+        /// Manifest `name`.
+        manifest: String,
+        /// Statement `bundle`.
+        statement: String,
+    },
+    /// The policy has `bundle` lines and none names this bundle: the
+    /// endpoint does not follow its channel.
+    #[error("bundle {name:?} is not a channel this policy follows (its bundle lines: {followed})")]
+    NotFollowed {
+        /// The bundle's name.
+        name: String,
+        /// The policy's channels, comma-separated.
+        followed: String,
     },
     /// The manifest disagrees with the statement on version or times.
     #[error("manifest {field} is {manifest}, statement says {statement}")]

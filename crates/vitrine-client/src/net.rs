@@ -409,6 +409,9 @@ pub fn fetch_update(
     now: u64,
     opts: &FetchOptions,
 ) -> Result<Fetched, UpdateError> {
+    if !policy.bundles().is_empty() {
+        return Err(UpdateError::ChannelsOnline);
+    }
     let http = Http::new(log_url, opts.timeout, Some(opts.deadline))?;
     let limits = policy.limits();
 

@@ -17,6 +17,7 @@ fn examples() -> Vec<Statement> {
             version: 42,
             created: 1_767_225_600,
             expires: 1_769_904_000,
+            bundle: None,
             allow: Vec::new(),
         }),
         Statement::Release(Release {
