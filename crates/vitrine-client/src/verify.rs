@@ -164,7 +164,7 @@ pub fn verify_update(
     // channel keeps its own version order (step 6).
     let channel = if policy.bundles().is_empty() {
         None
-    } else if policy.bundles().iter().any(|b| *b == m.name) {
+    } else if policy.bundles().contains(&m.name) {
         Some(m.name.clone())
     } else {
         return Err(Rejection::NotFollowed {
@@ -605,7 +605,11 @@ pub fn activate(
         .map(|s| (s.size, s.root));
     let channel = verified.channel.as_deref();
     let active_now = state.active_in(channel)?.map(|a| a.metadata);
-    if stored_now != verified.stored_before
+    // The stored checkpoint may also be the very one this update was
+    // verified under: another channel's update of the same fetch stored it.
+    let cp_now = Some((verified.checkpoint.size, verified.checkpoint.root));
+    let stored_same = stored_now == cp_now;
+    if (stored_now != verified.stored_before && !stored_same)
         || active_now != verified.active_before
         || state.fork_evidence(&verified.origin)?.is_some()
     {
@@ -633,7 +637,7 @@ pub fn activate(
     ];
     // Checkpoint first: if the pointer switch then fails, the endpoint has
     // still verified that checkpoint, which is all the stored one means.
-    if verified.advances_checkpoint {
+    if verified.advances_checkpoint && !stored_same {
         state.store_checkpoint(&verified.origin, &verified.checkpoint_note)?;
     }
     if verified.already_active {

@@ -194,8 +194,33 @@ pub fn update(
     let verified = match verified {
         Ok(Fetched::Update(v)) => *v,
         Ok(Fetched::UpToDate(up)) => return up_to_date(state, &up, indent),
+        Ok(Fetched::Channels(all)) => {
+            // Every channel's newest bundle passed the update check under
+            // one checkpoint; each is activated (or found already active).
+            let mut last = None;
+            for v in all {
+                let channel = v.channel.clone().unwrap_or_default();
+                println!("{indent}channel {}:", escape(&channel));
+                let o = install_verified(policy, state, v, &format!("{indent}  "))?;
+                if matches!(o, Outcome::Refused(_)) {
+                    return Ok(o);
+                }
+                last = Some(o);
+            }
+            return Ok(last.expect("invariant: at least one channel"));
+        }
         Err(e) => return refusal(e, indent),
     };
+    install_verified(policy, state, verified, indent)
+}
+
+/// Prints the checks a verified update passed and activates it.
+fn install_verified(
+    policy: &TrustPolicy,
+    state: &EndpointState,
+    verified: VerifiedUpdate,
+    indent: &str,
+) -> Result<Outcome> {
     let active_before = state
         .active_in(verified.channel.as_deref())?
         .map(|a| a.metadata);
@@ -271,10 +296,10 @@ fn fetch(
 /// No rules statement since the stored checkpoint: the active bundle is the
 /// newest. The verified checkpoint becomes the stored one.
 fn up_to_date(state: &EndpointState, up: &UpToDate, indent: &str) -> Result<Outcome> {
-    let active = state
-        .active()?
-        .map(|a| a.metadata)
-        .context("up to date, but no bundle is active")?;
+    let actives: Vec<ActiveMetadata> = state.actives()?.into_iter().map(|a| a.metadata).collect();
+    let Some(first) = actives.first().cloned() else {
+        bail!("up to date, but no bundle is active");
+    };
     let advanced = match store_up_to_date(state, up) {
         Ok(a) => a,
         Err(e) => return refusal(e, indent),
@@ -285,23 +310,33 @@ fn up_to_date(state: &EndpointState, up: &UpToDate, indent: &str) -> Result<Outc
         up.checkpoint.size,
         up.witnesses.join(", ")
     );
-    println!(
-        "{indent}UP TO DATE: bundle {} v{} is the newest; {}",
-        escape(&active.name),
-        active.version,
-        if advanced {
-            format!("stored checkpoint advanced to size {}", up.checkpoint.size)
-        } else {
-            "stored checkpoint unchanged".to_owned()
-        }
-    );
-    if active.expires <= now() {
+    let stored = if advanced {
+        format!("stored checkpoint advanced to size {}", up.checkpoint.size)
+    } else {
+        "stored checkpoint unchanged".to_owned()
+    };
+    let bundles: Vec<String> = actives
+        .iter()
+        .map(|a| format!("{} v{}", escape(&a.name), a.version))
+        .collect();
+    if let [only] = bundles.as_slice() {
+        println!("{indent}UP TO DATE: bundle {only} is the newest; {stored}");
+    } else {
         println!(
-            "{indent}WARNING: the active bundle expired at {}",
-            human_time(active.expires)
+            "{indent}UP TO DATE: bundles {} are the newest of their channels; {stored}",
+            bundles.join(", ")
         );
     }
-    Ok(Outcome::NothingToDo(active.version))
+    for a in &actives {
+        if a.expires <= now() {
+            println!(
+                "{indent}WARNING: the active bundle {} expired at {}",
+                escape(&a.name),
+                human_time(a.expires)
+            );
+        }
+    }
+    Ok(Outcome::NothingToDo(first.version))
 }
 
 fn refusal(e: UpdateError, indent: &str) -> Result<Outcome> {
