@@ -42,10 +42,6 @@ pub enum UpdateError {
     /// (another update ran); verify again.
     #[error("endpoint state changed since verification; verify again")]
     StateChanged,
-    /// The online path (`--log`) does not yet follow `bundle` channels; it
-    /// refuses rather than miss a channel's publication.
-    #[error("the policy names bundle channels; updating them from a log URL is not built yet: use an update directory (--from)")]
-    ChannelsOnline,
     /// Reading or writing the endpoint state or update directory failed.
     /// (The I/O error is part of the message, not a `#[source]`: error
     /// chains must not repeat their causes.)

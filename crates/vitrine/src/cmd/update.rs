@@ -197,6 +197,24 @@ pub fn update(
         Ok(Fetched::Channels(all)) => {
             // Every channel's newest bundle passed the update check under
             // one checkpoint; each is activated (or found already active).
+            // All must compile first: once one channel stored the
+            // checkpoint, a later failure would hide that channel's bundle
+            // from the next online search.
+            for v in all.iter().filter(|v| !v.already_active) {
+                let source = RuleSource::VerifiedBundle {
+                    name: v.bundle.manifest().name.clone(),
+                    version: v.bundle.manifest().version,
+                    log_index: v.index,
+                };
+                if let Err(e) = crate::cmd::bundle::compile(&v.bundle, source) {
+                    return refusal(
+                        UpdateError::CompileCheck {
+                            message: format!("bundle {}: {e:#}", escape(&v.bundle.manifest().name)),
+                        },
+                        indent,
+                    );
+                }
+            }
             let mut last = None;
             for v in all {
                 let channel = v.channel.clone().unwrap_or_default();
