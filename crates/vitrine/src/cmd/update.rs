@@ -141,7 +141,9 @@ fn step(r: &Rejection) -> (u8, &'static str) {
         | BundleSizeMismatch { .. }
         | InvalidBundle { .. }
         | ManifestMismatch { .. }
+        | BundleNameMismatch { .. }
         | NotARegularFile { .. } => (1, "bundle matches its logged statement"),
+        NotFollowed { .. } => (0, "a bundle the policy follows (its bundle lines)"),
         UnknownPublisher | BadPublisherSignature { .. } => (2, "signed by a trusted publisher"),
         MalformedProof { .. }
         | UnknownLog { .. }

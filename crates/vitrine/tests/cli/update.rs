@@ -711,6 +711,21 @@ fn channels_are_followed_side_by_side_each_with_its_own_version_order() {
         .code(2)
         .stdout(predicates::str::contains("rollback"));
     assert_eq!(snapshot(&d.join("ep")), before);
+    // Offline too, a bundle of a channel the policy does not follow is
+    // refused and nothing is installed.
+    vitrine()
+        .current_dir(d)
+        .args(["update", "--policy", "policy", "--state", "ep"])
+        .args(["--from", "other-9.bundle.update"])
+        .assert()
+        .code(2)
+        .stdout(predicates::str::contains(
+            "[FAIL] a bundle the policy follows (its bundle lines)",
+        ))
+        .stdout(predicates::str::contains(
+            "REFUSED: bundle \"other\" is not a channel this policy follows (its bundle lines: starter, daily)",
+        ));
+    assert_eq!(snapshot(&d.join("ep")), before);
 
     // status lists every active bundle.
     let s = status_json(&d.join("ep"));
