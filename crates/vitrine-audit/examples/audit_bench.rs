@@ -116,6 +116,7 @@ fn main() {
             version,
             created: 1_767_225_600,
             expires: 1_769_904_000,
+            bundle: None,
             allow: Vec::new(),
         })
         .sign(&publisher)

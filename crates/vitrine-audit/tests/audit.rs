@@ -187,6 +187,7 @@ impl Fx {
             version,
             created: 1_767_225_600,
             expires: 1_769_904_000,
+            bundle: None,
             allow,
         })
         .sign(signer)

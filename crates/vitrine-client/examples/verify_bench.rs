@@ -76,6 +76,7 @@ fn main() {
         version: 1,
         created: now - 100,
         expires: now + 86_400,
+        bundle: None,
         allow: Vec::new(),
     })
     .sign(&publisher)

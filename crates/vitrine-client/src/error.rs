@@ -158,6 +158,23 @@ pub enum Rejection {
         /// The parser's message.
         reason: String,
     },
+    /// The statement names another bundle than the manifest does.
+    #[error("manifest name is {manifest:?}, statement names bundle {statement:?}")]
+    BundleNameMismatch {
+        /// Manifest `name`.
+        manifest: String,
+        /// Statement `bundle`.
+        statement: String,
+    },
+    /// The policy has `bundle` lines and none names this bundle: the
+    /// endpoint does not follow its channel.
+    #[error("bundle {name:?} is not a channel this policy follows (its bundle lines: {followed})")]
+    NotFollowed {
+        /// The bundle's name.
+        name: String,
+        /// The policy's channels, comma-separated.
+        followed: String,
+    },
     /// The manifest disagrees with the statement on version or times.
     #[error("manifest {field} is {manifest}, statement says {statement}")]
     ManifestMismatch {

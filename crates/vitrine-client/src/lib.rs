@@ -53,7 +53,7 @@ pub use net::{
     fetch_update, publish, store_up_to_date, FetchOptions, Fetched, PublishOptions, UpToDate,
     DEFAULT_DEADLINE_SECS,
 };
-pub use policy::{OnExpiry, TrustPolicy, UpdateLimits};
+pub use policy::{valid_channel, OnExpiry, TrustPolicy, UpdateLimits};
 pub use state::{
     log_id, write_atomic, ActiveBundle, ActiveMetadata, CheckpointAfterClear, EndpointState,
     ForkEvidence, ForkRecord,

@@ -367,6 +367,13 @@ pub enum Fetched {
     /// No `rules` statement since the stored checkpoint, and a bundle is
     /// active.
     UpToDate(UpToDate),
+    /// Policy with `bundle` lines: the newest statement of each channel
+    /// that has one (at least one), each verified under the same
+    /// checkpoint, in policy order. Activate them in this order; once one
+    /// advanced the stored checkpoint the others still activate
+    /// ([`crate::activate`] accepts the very checkpoint they were verified
+    /// under).
+    Channels(Vec<VerifiedUpdate>),
 }
 
 /// Stores the checkpoint of an [`UpToDate`] if it is newer than the stored
@@ -476,8 +483,24 @@ pub fn fetch_update(
             })
             .cloned()
     };
+    let channels = policy.bundles();
+    // With channels: a followed channel with no active bundle may have
+    // been published before the stored checkpoint, so the whole log is
+    // read (until every channel has a bundle).
+    let mut any_active = active.is_some();
+    let mut all_active = true;
+    for c in channels {
+        let a = state.active_in(Some(c))?.is_some();
+        any_active |= a;
+        all_active &= a;
+    }
     let mut found = newest(&entries);
-    if found.is_none() && active.is_none() && start > 0 {
+    let read_all = if channels.is_empty() {
+        found.is_none() && active.is_none()
+    } else {
+        !all_active
+    };
+    if read_all && start > 0 {
         // Nothing active and nothing new: look at the whole log.
         let mut earlier = read_entries(&http, 0, start)?;
         earlier.leaves.append(&mut entries.leaves);
@@ -487,6 +510,26 @@ pub fn fetch_update(
         start = 0;
         found = newest(&entries);
     }
+    // With channels: the newest statement naming each followed bundle.
+    // Statements without a bundle name (written before channels) are not
+    // searched here; an update directory can still carry them.
+    let per_channel: Vec<(u64, Vec<u8>)> = channels
+        .iter()
+        .filter_map(|c| {
+            entries
+                .rules
+                .iter()
+                .rev()
+                .find(|(_, e)| {
+                    matches!(
+                        Statement::open(e, &publishers),
+                        Ok((Statement::Rules(r), _))
+                            if r.bundle.as_ref().is_some_and(|b| b.as_str() == c)
+                    )
+                })
+                .cloned()
+        })
+        .collect();
     let reader = RangeReader {
         tiles: tile_reader(&http, size),
         start,
@@ -514,26 +557,40 @@ pub fn fetch_update(
         _ => Vec::new(),
     };
 
-    // 4. The newest rules statement, or up to date.
-    let (index, statement) = match (opts.index, found) {
+    // 4. The newest rules statement (of each channel), or up to date.
+    let up_to_date = || UpToDate {
+        origin: origin.clone(),
+        checkpoint: cp.clone(),
+        witnesses: witnesses.clone(),
+        note: cp_note.clone(),
+        stored_before: stored.as_ref().map(|s| (s.size, s.root)),
+    };
+    let found: Vec<(u64, Vec<u8>)> = match (opts.index, found) {
         (Some(i), _) => {
             if i >= size {
                 return Err(log_err(format!("index {i} is past the tree size {size}")).into());
             }
-            (i, fetch_entry(&http, size, i)?)
+            vec![(i, fetch_entry(&http, size, i)?)]
         }
-        (None, Some(f)) => f,
+        (None, _) if !channels.is_empty() => {
+            if per_channel.is_empty() {
+                if !any_active {
+                    return Err(log_err(format!(
+                        "no rules statement by a policy publisher for the policy's bundles ({})",
+                        channels.join(", ")
+                    ))
+                    .into());
+                }
+                return Ok(Fetched::UpToDate(up_to_date()));
+            }
+            per_channel
+        }
+        (None, Some(f)) => vec![f],
         (None, None) => {
             if active.is_none() {
                 return Err(log_err("no rules statement by a policy publisher in the log").into());
             }
-            return Ok(Fetched::UpToDate(UpToDate {
-                origin,
-                checkpoint: cp,
-                witnesses,
-                note: cp_note,
-                stored_before: stored.map(|s| (s.size, s.root)),
-            }));
+            return Ok(Fetched::UpToDate(up_to_date()));
         }
     };
     let logged = |index: u64| -> Result<Vec<u8>, UpdateError> {
@@ -541,15 +598,6 @@ pub fn fetch_update(
         Ok(TlogProof::new(None, index, proof, note.clone())
             .map_err(log_err)?
             .to_bytes())
-    };
-    let tlog_proof = logged(index)?;
-    let bundle = match Statement::parse(Note::parse(&statement).map_err(log_err)?.text().as_bytes())
-    {
-        Ok(Statement::Rules(r)) => http.get(
-            &format!("content/sha256/{}", hex::encode(r.sha256.0)),
-            limits.bundle,
-        )?,
-        _ => Vec::new(), // verify_update names the problem
     };
     // Reviews logged since the stored checkpoint (read and checked above),
     // each with its inclusion proof under this checkpoint.
@@ -562,19 +610,36 @@ pub fn fetch_update(
             });
         }
     }
-    verify_update(
-        policy,
-        state,
-        now,
-        UpdateInput {
-            bundle,
-            statement,
-            tlog_proof,
-            consistency_proof: consistency,
-            reviews,
-        },
-    )
-    .map(|v| Fetched::Update(Box::new(v)))
+    let single = opts.index.is_some() || channels.is_empty();
+    let mut verified = Vec::new();
+    for (index, statement) in found {
+        let tlog_proof = logged(index)?;
+        let bundle =
+            match Statement::parse(Note::parse(&statement).map_err(log_err)?.text().as_bytes()) {
+                Ok(Statement::Rules(r)) => http.get(
+                    &format!("content/sha256/{}", hex::encode(r.sha256.0)),
+                    limits.bundle,
+                )?,
+                _ => Vec::new(), // verify_update names the problem
+            };
+        verified.push(verify_update(
+            policy,
+            state,
+            now,
+            UpdateInput {
+                bundle,
+                statement,
+                tlog_proof,
+                consistency_proof: consistency.clone(),
+                reviews: reviews.clone(),
+            },
+        )?);
+    }
+    if single {
+        let v = verified.pop().expect("invariant: one statement found");
+        return Ok(Fetched::Update(Box::new(v)));
+    }
+    Ok(Fetched::Channels(verified))
 }
 
 fn fetch_entries(http: &Http, size: u64, leaf: u64) -> Result<(u64, Vec<Vec<u8>>), FetchError> {

@@ -54,7 +54,19 @@ pub struct TrustPolicy {
     max_age: u64,
     require_reviews: u64,
     on_expiry: OnExpiry,
+    bundles: Vec<String>,
     limits: UpdateLimits,
+}
+
+/// Whether `name` may be a channel (`bundle` line): 1 to 64 characters of
+/// `[A-Za-z0-9._-]`, not starting with `.` (it names a state file).
+pub fn valid_channel(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 impl TrustPolicy {
@@ -66,6 +78,7 @@ impl TrustPolicy {
         let mut max_age = None;
         let mut require_reviews = None;
         let mut on_expiry = None;
+        let mut bundles: Vec<String> = Vec::new();
         for e in ext {
             let err = |reason: String| PolicyError::Line {
                 line: e.line,
@@ -123,6 +136,18 @@ impl TrustPolicy {
                         return Err(err("repeated on-expiry line".to_owned()));
                     }
                 }
+                "bundle" => {
+                    if !valid_channel(arg) {
+                        return Err(err(
+                            "bundle name must be 1-64 characters of A-Z a-z 0-9 . _ - not starting with ."
+                                .to_owned(),
+                        ));
+                    }
+                    if bundles.contains(arg) {
+                        return Err(err(format!("repeated bundle {arg}")));
+                    }
+                    bundles.push(arg.clone());
+                }
                 other => return Err(err(format!("unknown keyword {other:?}"))),
             }
         }
@@ -158,6 +183,7 @@ impl TrustPolicy {
             max_age,
             require_reviews,
             on_expiry: on_expiry.unwrap_or_default(),
+            bundles,
             limits: UpdateLimits::default(),
         })
     }
@@ -177,6 +203,9 @@ impl TrustPolicy {
         }
         if self.on_expiry == OnExpiry::Builtin {
             s.push_str("on-expiry builtin\n");
+        }
+        for b in &self.bundles {
+            s.push_str(&format!("bundle {b}\n"));
         }
         s
     }
@@ -220,6 +249,12 @@ impl TrustPolicy {
     /// What scans do with an expired active bundle.
     pub fn on_expiry(&self) -> OnExpiry {
         self.on_expiry
+    }
+
+    /// The channels this endpoint follows (`bundle` lines), in file order;
+    /// empty: one channel, whatever bundle is published.
+    pub fn bundles(&self) -> &[String] {
+        &self.bundles
     }
 
     /// Size limits.

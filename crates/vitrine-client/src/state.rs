@@ -7,6 +7,9 @@
 //! <state>/forks/<log-id>.cleared-<t>.json  evidence the owner cleared at time t
 //! <state>/bundles/<version>-<sha256>/   bundle, bundle.statement, bundle.tlog-proof, metadata.json
 //! <state>/active                        name of the active bundle directory
+//!                                       (policy without `bundle` lines)
+//! <state>/channels/<name>               the same, for channel <name> (a
+//!                                       policy `bundle` line)
 //! ```
 //! `<log-id>` is the first 32 hex digits of SHA-256(origin).
 
@@ -304,9 +307,54 @@ impl EndpointState {
         sync_dir(&self.dir.join("checkpoints"))
     }
 
-    /// The active bundle, if any.
+    fn pointer(&self, channel: Option<&str>) -> PathBuf {
+        match channel {
+            None => self.dir.join("active"),
+            Some(c) => self.dir.join("channels").join(c),
+        }
+    }
+
+    /// The active bundle of a policy without `bundle` lines, if any.
     pub fn active(&self) -> Result<Option<ActiveBundle>, UpdateError> {
-        let pointer = self.dir.join("active");
+        self.active_in(None)
+    }
+
+    /// The active bundle of `channel` (`None`: the single channel of a
+    /// policy without `bundle` lines).
+    pub fn active_in(&self, channel: Option<&str>) -> Result<Option<ActiveBundle>, UpdateError> {
+        if channel.is_some_and(|c| !crate::valid_channel(c)) {
+            return Ok(None);
+        }
+        self.read_pointer(&self.pointer(channel))
+    }
+
+    /// Every active bundle: the single-channel one first, then each
+    /// channel's by name. `scan` loads them all.
+    pub fn actives(&self) -> Result<Vec<ActiveBundle>, UpdateError> {
+        let mut out: Vec<ActiveBundle> = self.active()?.into_iter().collect();
+        let dir = self.dir.join("channels");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        let mut names = Vec::new();
+        for e in entries {
+            let e = e.map_err(io(&dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if crate::valid_channel(&name) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        for n in names {
+            out.extend(self.read_pointer(&dir.join(n))?);
+        }
+        Ok(out)
+    }
+
+    fn read_pointer(&self, pointer: &Path) -> Result<Option<ActiveBundle>, UpdateError> {
+        let pointer = pointer.to_owned();
         let Some(name) = read_opt(&pointer)? else {
             return Ok(None);
         };
@@ -333,6 +381,7 @@ impl EndpointState {
         &self,
         files: &[(&str, &[u8])],
         metadata: &ActiveMetadata,
+        channel: Option<&str>,
     ) -> Result<ActiveBundle, UpdateError> {
         let name = format!("{}-{}", metadata.version, &metadata.sha256[..16]);
         let bundles = self.dir.join("bundles");
@@ -352,14 +401,26 @@ impl EndpointState {
             f.sync_all().map_err(io(&p))?;
         }
         sync_dir(&staging)?;
-        if dir.exists() {
-            // A leftover of an earlier attempt; the pointer never named it
-            // unless it is the active one, which AlreadyActive excludes.
-            fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        if self
+            .actives()?
+            .iter()
+            .any(|a| a.dir.file_name() == dir.file_name())
+        {
+            // The same bytes are active in another channel: share them.
+            fs::remove_dir_all(&staging).map_err(io(&staging))?;
+        } else {
+            if dir.exists() {
+                // A leftover of an earlier attempt; no pointer names it.
+                fs::remove_dir_all(&dir).map_err(io(&dir))?;
+            }
+            fs::rename(&staging, &dir).map_err(io(&dir))?;
+            sync_dir(&bundles)?;
         }
-        fs::rename(&staging, &dir).map_err(io(&dir))?;
-        sync_dir(&bundles)?;
-        write_atomic(&self.dir.join("active"), name.as_bytes())?;
+        let pointer = self.pointer(channel);
+        if let Some(parent) = pointer.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        write_atomic(&pointer, name.as_bytes())?;
         Ok(ActiveBundle {
             dir,
             metadata: metadata.clone(),

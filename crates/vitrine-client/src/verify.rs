@@ -63,6 +63,9 @@ pub struct VerifiedUpdate {
     pub already_active: bool,
     /// The policy's `on-expiry`, recorded with the bundle.
     pub on_expiry: crate::OnExpiry,
+    /// The channel it is installed in: the bundle's name when the policy
+    /// has `bundle` lines, `None` (the single channel) otherwise.
+    pub channel: Option<String>,
     stored_before: Option<(u64, Hash)>,
     input: UpdateInput,
     checkpoint_note: Vec<u8>,
@@ -148,6 +151,29 @@ pub fn verify_update(
         }
     }
 
+    if let Some(b) = &rules.bundle {
+        if b.as_str() != m.name {
+            return Err(Rejection::BundleNameMismatch {
+                manifest: m.name.clone(),
+                statement: b.as_str().to_owned(),
+            }
+            .into());
+        }
+    }
+    // Channels: with `bundle` lines, only a followed bundle, and each
+    // channel keeps its own version order (step 6).
+    let channel = if policy.bundles().is_empty() {
+        None
+    } else if policy.bundles().contains(&m.name) {
+        Some(m.name.clone())
+    } else {
+        return Err(Rejection::NotFollowed {
+            name: m.name.clone(),
+            followed: policy.bundles().join(", "),
+        }
+        .into());
+    };
+
     // Step 2: signed by a publisher of the policy.
     match note.verify(&policy.publisher_verifiers()) {
         Ok(_) => {}
@@ -211,7 +237,7 @@ pub fn verify_update(
 
     // Step 6: no rollback. The active bundle itself again is "up to date":
     // its checkpoint may still advance the stored one.
-    let active = state.active()?;
+    let active = state.active_in(channel.as_deref())?;
     let mut already_active = false;
     if let Some(a) = &active {
         let m = &a.metadata;
@@ -245,6 +271,7 @@ pub fn verify_update(
         advances_checkpoint: advances,
         already_active,
         on_expiry: policy.on_expiry(),
+        channel,
         stored_before: stored.map(|s| (s.size, s.root)),
         checkpoint: cp,
         checkpoint_note: cp_bytes,
@@ -576,8 +603,13 @@ pub fn activate(
     let stored_now = state
         .stored_checkpoint(&verified.origin)?
         .map(|s| (s.size, s.root));
-    let active_now = state.active()?.map(|a| a.metadata);
-    if stored_now != verified.stored_before
+    let channel = verified.channel.as_deref();
+    let active_now = state.active_in(channel)?.map(|a| a.metadata);
+    // The stored checkpoint may also be the very one this update was
+    // verified under: another channel's update of the same fetch stored it.
+    let cp_now = Some((verified.checkpoint.size, verified.checkpoint.root));
+    let stored_same = stored_now == cp_now;
+    if (stored_now != verified.stored_before && !stored_same)
         || active_now != verified.active_before
         || state.fork_evidence(&verified.origin)?.is_some()
     {
@@ -605,11 +637,11 @@ pub fn activate(
     ];
     // Checkpoint first: if the pointer switch then fails, the endpoint has
     // still verified that checkpoint, which is all the stored one means.
-    if verified.advances_checkpoint {
+    if verified.advances_checkpoint && !stored_same {
         state.store_checkpoint(&verified.origin, &verified.checkpoint_note)?;
     }
     if verified.already_active {
-        return state.active()?.ok_or(UpdateError::StateChanged);
+        return state.active_in(channel)?.ok_or(UpdateError::StateChanged);
     }
-    state.install(&files, &metadata)
+    state.install(&files, &metadata, channel)
 }

@@ -128,6 +128,7 @@ impl Fx {
             version,
             created: NOW - 1000,
             expires,
+            bundle: None,
             allow: Vec::new(),
         })
         .sign(signer)
@@ -1162,4 +1163,202 @@ fn policy_round_trip_and_errors() {
         .unwrap_err()
         .to_string()
         .contains("max-age"));
+}
+
+// ---- channels: policy `bundle` lines ----
+
+/// A valid update of bundle `name` v`version` whose statement names
+/// `statement_bundle` (normally `Some(name)`).
+fn channel_update(
+    fx: &mut Fx,
+    name: &str,
+    version: u64,
+    statement_bundle: Option<&str>,
+) -> UpdateInput {
+    use sha2::Digest;
+    let bundle = Bundle::build(
+        name,
+        version,
+        NOW - 1000,
+        NOW + 86_400,
+        vec![(
+            "rules/r.yar".to_owned(),
+            format!("rule {name}_{version} {{ condition: true }}\n").into_bytes(),
+        )],
+    )
+    .unwrap();
+    let statement = Statement::Rules(Rules {
+        sha256: Sha256(sha2::Sha256::digest(&bundle).into()),
+        size: bundle.len() as u64,
+        version,
+        created: NOW - 1000,
+        expires: NOW + 86_400,
+        bundle: statement_bundle.map(|b| vitrine_statements::Token::new(b).unwrap()),
+        allow: Vec::new(),
+    })
+    .sign(&fx.publisher)
+    .unwrap();
+    let index = fx.append(&statement);
+    let note = fx.good_checkpoint();
+    UpdateInput {
+        consistency_proof: fx.consistency(fx.tree.size()),
+        tlog_proof: fx.proof(index, note),
+        bundle,
+        statement,
+        reviews: Vec::new(),
+    }
+}
+
+fn channel_install(fx: &mut Fx, name: &str, version: u64) {
+    let input = channel_update(fx, name, version, Some(name));
+    let v = fx.verify(input).unwrap();
+    assert_eq!(v.channel.as_deref(), Some(name));
+    activate(&fx.state, v, |_| Ok(())).unwrap();
+}
+
+fn active_versions(fx: &Fx) -> Vec<(String, u64)> {
+    fx.state
+        .actives()
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.metadata.name, a.metadata.version))
+        .collect()
+}
+
+#[test]
+fn channels_are_active_together_each_with_its_own_version_order() {
+    let mut fx = Fx::with_policy_extra("bundle starter\nbundle daily\n");
+    channel_install(&mut fx, "starter", 3);
+    // daily v1 after starter v3: another channel, not a rollback.
+    channel_install(&mut fx, "daily", 1);
+    assert_eq!(
+        active_versions(&fx),
+        vec![("daily".to_owned(), 1), ("starter".to_owned(), 3)]
+    );
+    channel_install(&mut fx, "daily", 2);
+    // daily v1 after daily v2 is a rollback, and changes nothing.
+    let before = fx.snapshot();
+    let input = channel_update(&mut fx, "daily", 1, Some("daily"));
+    let err = fx.verify(input).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UpdateError::Rejected(Rejection::Rollback {
+                active: 2,
+                offered: 1
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(fx.snapshot(), before, "state changed");
+    // starter's own order is untouched by daily's versions.
+    let input = channel_update(&mut fx, "starter", 2, Some("starter"));
+    assert!(matches!(
+        fx.verify(input).unwrap_err(),
+        UpdateError::Rejected(Rejection::Rollback {
+            active: 3,
+            offered: 2
+        })
+    ));
+    assert_eq!(
+        active_versions(&fx),
+        vec![("daily".to_owned(), 2), ("starter".to_owned(), 3)]
+    );
+    // The single-channel pointer is not used by a policy with channels.
+    assert!(fx.state.active().unwrap().is_none());
+}
+
+#[test]
+fn a_bundle_of_a_channel_the_policy_does_not_follow_is_not_installed() {
+    let mut fx = Fx::with_policy_extra("bundle main\n");
+    channel_install(&mut fx, "main", 1);
+    let before = fx.snapshot();
+    let input = channel_update(&mut fx, "daily", 5, Some("daily"));
+    let err = fx.verify(input).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            UpdateError::Rejected(Rejection::NotFollowed { name, followed })
+                if name == "daily" && followed == "main"
+        ),
+        "{err:?}"
+    );
+    assert_eq!(fx.snapshot(), before, "state changed");
+    // An old statement without a bundle name is judged by the manifest.
+    let input = channel_update(&mut fx, "daily", 6, None);
+    assert!(matches!(
+        fx.verify(input).unwrap_err(),
+        UpdateError::Rejected(Rejection::NotFollowed { .. })
+    ));
+    assert_eq!(active_versions(&fx), vec![("main".to_owned(), 1)]);
+}
+
+#[test]
+fn a_statement_naming_another_bundle_than_its_manifest_is_refused() {
+    let mut fx = Fx::with_policy_extra("bundle main\nbundle daily\n");
+    let input = channel_update(&mut fx, "daily", 1, Some("main"));
+    let err = fx.verify(input).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            UpdateError::Rejected(Rejection::BundleNameMismatch { manifest, statement })
+                if manifest == "daily" && statement == "main"
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn without_bundle_lines_there_is_one_channel_as_before() {
+    let mut fx = Fx::new();
+    channel_install_single(&mut fx, "starter", 3);
+    let input = channel_update(&mut fx, "daily", 1, Some("daily"));
+    let err = fx.verify(input).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UpdateError::Rejected(Rejection::Rollback {
+                active: 3,
+                offered: 1
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(active_versions(&fx), vec![("starter".to_owned(), 3)]);
+}
+
+fn channel_install_single(fx: &mut Fx, name: &str, version: u64) {
+    let input = channel_update(fx, name, version, Some(name));
+    let v = fx.verify(input).unwrap();
+    assert_eq!(v.channel, None);
+    activate(&fx.state, v, |_| Ok(())).unwrap();
+    assert_eq!(
+        fx.state.active().unwrap().unwrap().metadata.version,
+        version
+    );
+}
+
+#[test]
+fn bundle_lines_are_parsed_strictly() {
+    let fx = Fx::new();
+    for (extra, reason) in [
+        ("bundle ../x\n", "bundle name must be"),
+        ("bundle .hidden\n", "bundle name must be"),
+        ("bundle a b\n", "exactly one argument"),
+        ("bundle main\nbundle main\n", "repeated bundle main"),
+    ] {
+        let text = policy_text(&fx.log, &fx.w, &fx.publisher, &fx.reviewer, extra);
+        let err = TrustPolicy::parse(text.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains(reason), "{extra:?}: {err}");
+    }
+    let text = policy_text(
+        &fx.log,
+        &fx.w,
+        &fx.publisher,
+        &fx.reviewer,
+        "bundle main\nbundle daily\n",
+    );
+    let p = TrustPolicy::parse(text.as_bytes()).unwrap();
+    assert_eq!(p.bundles(), ["main", "daily"]);
+    assert_eq!(TrustPolicy::parse(p.to_text().as_bytes()).unwrap(), p);
 }

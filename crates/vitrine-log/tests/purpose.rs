@@ -35,6 +35,7 @@ fn rules(signer: &SignerKey) -> Vec<u8> {
         version: 1,
         created: 1_767_225_600,
         expires: 1_769_817_600,
+        bundle: None,
         allow: Vec::new(),
     })
     .sign(signer)

@@ -33,6 +33,23 @@ pub enum RuleSource {
         /// The log index of its `rules` statement.
         log_index: u64,
     },
+    /// Several bundles installed by the verified update path, one per
+    /// channel the endpoint follows (policy `bundle` lines), by name.
+    VerifiedBundles {
+        /// Each bundle, as for [`RuleSource::VerifiedBundle`].
+        bundles: Vec<BundleRef>,
+    },
+}
+
+/// One verified bundle of a [`RuleSource::VerifiedBundles`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BundleRef {
+    /// The bundle's name from its manifest (its channel).
+    pub name: String,
+    /// The bundle's version.
+    pub version: u64,
+    /// The log index of its `rules` statement.
+    pub log_index: u64,
 }
 
 impl RuleSource {
@@ -48,6 +65,14 @@ impl RuleSource {
                 version,
                 log_index,
             } => format!("verified bundle {name} v{version} (log index {log_index})"),
+            RuleSource::VerifiedBundles { bundles } => format!(
+                "verified bundles {}",
+                bundles
+                    .iter()
+                    .map(|b| format!("{} v{} (log index {})", b.name, b.version, b.log_index))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -98,7 +123,9 @@ impl VarValue {
 /// assert_eq!(rules.yara_rule_count(), 1);
 /// ```
 pub struct RulesBuilder {
-    yara: Vec<(String, String)>,
+    /// (namespace, origin, text).
+    yara: Vec<(Option<String>, String, String)>,
+    namespace: Option<String>,
     hashes: HashDb,
     hash_errors: Vec<crate::HashLineError>,
     defines: Vec<(String, VarValue)>,
@@ -118,6 +145,7 @@ impl RulesBuilder {
     pub fn new() -> RulesBuilder {
         RulesBuilder {
             yara: Vec::new(),
+            namespace: None,
             hashes: HashDb::new(),
             hash_errors: Vec::new(),
             defines: Vec::new(),
@@ -150,10 +178,19 @@ impl RulesBuilder {
         self
     }
 
+    /// YARA sources added from now on go into namespace `ns` (so that two
+    /// bundles may both name a rule `X`); `None`: the default namespace.
+    pub fn namespace(&mut self, ns: Option<&str>) -> &mut Self {
+        self.absorb(b"namespace", ns.unwrap_or("").as_bytes());
+        self.namespace = ns.map(str::to_owned);
+        self
+    }
+
     /// Adds YARA source text; `origin` names it in error messages.
     pub fn add_yara_source(&mut self, origin: &str, text: &str) -> &mut Self {
         self.absorb(b"yara", text.as_bytes());
-        self.yara.push((origin.to_string(), text.to_string()));
+        self.yara
+            .push((self.namespace.clone(), origin.to_string(), text.to_string()));
         self
     }
 
@@ -249,9 +286,14 @@ impl RulesBuilder {
                 name: var.to_string(),
                 message: e.to_string(),
             })?;
-            per_file[i] = self.yara.iter().any(|(_, text)| mentions(text, var));
+            per_file[i] = self.yara.iter().any(|(_, _, text)| mentions(text, var));
         }
-        for (origin, text) in &self.yara {
+        let mut current: Option<&str> = None;
+        for (ns, origin, text) in &self.yara {
+            if ns.as_deref() != current {
+                compiler.new_namespace(ns.as_deref().unwrap_or("default"));
+                current = ns.as_deref();
+            }
             let src = yara_x::SourceCode::from(text.as_str()).with_origin(origin.as_str());
             if let Err(err) = compiler.add_source(src) {
                 let (line, column) = err

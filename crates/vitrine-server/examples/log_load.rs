@@ -155,6 +155,7 @@ fn make_statements(key: &SignerKey, seed: &str, count: usize) -> Vec<Item> {
                                 version: i as u64 + 1,
                                 created: 1_767_225_600,
                                 expires: 1_798_761_600,
+                                bundle: None,
                                 allow: Vec::new(),
                             })
                             .sign(key)

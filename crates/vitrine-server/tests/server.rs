@@ -97,6 +97,7 @@ fn rules(version: u64) -> Vec<u8> {
         version,
         created: 1_767_225_600,
         expires: 1_769_904_000,
+        bundle: None,
         allow: Vec::new(),
     })
     .sign(&publisher())

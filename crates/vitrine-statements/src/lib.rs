@@ -25,6 +25,7 @@
 //!     version: 7,
 //!     created: 1_700_000_000,
 //!     expires: 1_700_604_800,
+//!     bundle: None,
 //!     allow: Vec::new(),
 //! });
 //! let text = rules.to_text();

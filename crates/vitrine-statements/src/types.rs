@@ -31,6 +31,10 @@ pub struct Rules {
     pub created: u64,
     /// After this time (unix seconds) endpoints refuse the bundle (no freeze).
     pub expires: u64,
+    /// The bundle's name (its manifest `name`): the channel it belongs to,
+    /// e.g. `main`, `daily`. Each channel has its own version order.
+    /// Absent in statements written before channels existed.
+    pub bundle: Option<Token>,
     /// Lint findings the publisher acknowledged, with reasons; written as
     /// one `allow` line each, sorted by finding. Empty for most bundles.
     pub allow: Vec<Allow>,
@@ -63,8 +67,9 @@ impl std::fmt::Display for Allow {
 }
 
 impl Rules {
-    pub(crate) const FIELDS: &'static [&'static str] =
-        &["sha256", "size", "version", "created", "expires", "allow"];
+    pub(crate) const FIELDS: &'static [&'static str] = &[
+        "sha256", "size", "version", "created", "expires", "bundle", "allow",
+    ];
 
     pub(crate) fn write(&self, out: &mut String) {
         line(out, "sha256", self.sha256);
@@ -72,6 +77,9 @@ impl Rules {
         line(out, "version", self.version);
         line(out, "created", self.created);
         line(out, "expires", self.expires);
+        if let Some(b) = &self.bundle {
+            line(out, "bundle", b);
+        }
         let mut allow: Vec<String> = self.allow.iter().map(Allow::to_string).collect();
         allow.sort();
         allow.dedup();
@@ -96,6 +104,10 @@ impl Rules {
             version: field("version", f.required(2)?, parse_u64)?,
             created: field("created", f.required(3)?, parse_u64)?,
             expires: field("expires", f.required(4)?, parse_u64)?,
+            bundle: f
+                .optional(5)
+                .map(|v| field("bundle", v, Token::new))
+                .transpose()?,
             allow,
         })
     }

@@ -17,7 +17,20 @@ fn examples() -> Vec<Statement> {
             version: 42,
             created: 1_767_225_600,
             expires: 1_769_904_000,
+            bundle: None,
             allow: Vec::new(),
+        }),
+        Statement::Rules(Rules {
+            sha256: sha(H2),
+            size: 7,
+            version: 1,
+            created: 1_767_225_600,
+            expires: 1_769_904_000,
+            bundle: Some(Token::new("daily").unwrap()),
+            allow: vec![Allow {
+                finding: Token::new("VL101:a").unwrap(),
+                reason: Text::new("reviewed").unwrap(),
+            }],
         }),
         Statement::Release(Release {
             target: Token::new("x86_64-unknown-linux-gnu").unwrap(),
@@ -235,6 +248,31 @@ fn good_and_bad_table() {
             "acknowledged findings",
             rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "allow VL101:a reason one", "allow VL302:b a second reason"]),
             Ok(()),
+        ),
+        (
+            "bundle name (channel)",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "bundle daily", "allow VL101:a x"]),
+            Ok(()),
+        ),
+        (
+            "bundle name after allow",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "allow VL101:a x", "bundle daily"]),
+            Err(P::OutOfOrderField { field: "bundle", after: "allow" }),
+        ),
+        (
+            "bundle name with a space",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "bundle daily x"]),
+            Err(P::MalformedValue { field: "bundle", err: V::Space }),
+        ),
+        (
+            "empty bundle name",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "bundle "]),
+            Err(P::MalformedValue { field: "bundle", err: V::Empty }),
+        ),
+        (
+            "bundle name twice",
+            rules_text(&[SHA, "size 1", "version 0", "created 10", "expires 20", "bundle a", "bundle b"]),
+            Err(P::RepeatedField { field: "bundle" }),
         ),
         (
             "allow lines out of order",

@@ -117,6 +117,12 @@ pub fn compile(bundle: &Bundle, source: RuleSource) -> Result<RuleSet, vitrine_s
 pub fn builder(bundle: &Bundle, source: RuleSource) -> RulesBuilder {
     let mut b = RulesBuilder::new();
     b.source(source);
+    add_bundle(&mut b, bundle);
+    b
+}
+
+/// Adds every rule and signature file of a bundle to a builder.
+pub fn add_bundle(b: &mut RulesBuilder, bundle: &Bundle) {
     for f in bundle.files() {
         // The bundle parser guarantees UTF-8.
         let text = String::from_utf8_lossy(&f.data);
@@ -132,7 +138,6 @@ pub fn builder(bundle: &Bundle, source: RuleSource) -> RulesBuilder {
             }
         }
     }
-    b
 }
 
 /// Writes a file atomically; a bare file name is in the current directory.

@@ -217,6 +217,10 @@ fn load_rules(state: Option<&Path>, rules: &[PathBuf], hashes: &[PathBuf]) -> Re
     let set = builder.build()?;
     let version = match set.source() {
         RuleSource::VerifiedBundle { version, .. } => *version,
+        // Several channels: the highest version stands for the set.
+        RuleSource::VerifiedBundles { bundles } => {
+            bundles.iter().map(|b| b.version).max().unwrap_or(0)
+        }
         _ => 0,
     };
     Ok(Loaded {

@@ -194,6 +194,10 @@ pub fn statement_with(bundle: &[u8], key: &SignerKey, allow: Vec<Allow>) -> Resu
         version: m.version,
         created: m.created,
         expires: m.expires,
+        bundle: Some(
+            vitrine_statements::Token::new(m.name.clone())
+                .map_err(|e| anyhow::anyhow!("bundle name {:?}: {e}", m.name))?,
+        ),
         allow,
     })
     .sign(key)

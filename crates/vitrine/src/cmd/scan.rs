@@ -302,6 +302,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let rules_label = rules.source().describe();
     let bundle_version = match rules.source() {
         vitrine_scan::RuleSource::VerifiedBundle { version, .. } => Some(*version),
+        // Several channels: no single version to report.
         _ => None,
     };
     let egress_state = match (&args.egress_state, args.submit) {

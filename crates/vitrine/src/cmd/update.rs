@@ -150,7 +150,9 @@ fn step(r: &Rejection) -> (u8, &'static str) {
         | BundleSizeMismatch { .. }
         | InvalidBundle { .. }
         | ManifestMismatch { .. }
+        | BundleNameMismatch { .. }
         | NotARegularFile { .. } => (1, "bundle matches its logged statement"),
+        NotFollowed { .. } => (0, "a bundle the policy follows (its bundle lines)"),
         UnknownPublisher | BadPublisherSignature { .. } => (2, "signed by a trusted publisher"),
         MalformedProof { .. }
         | UnknownLog { .. }
@@ -181,7 +183,6 @@ pub fn update(
     indent: &str,
 ) -> Result<Outcome> {
     let now = now();
-    let active_before = state.active()?.map(|a| a.metadata);
     let verified = match source {
         Source::Log(url, index) => {
             let opts = FetchOptions {
@@ -204,8 +205,54 @@ pub fn update(
     let verified = match verified {
         Ok(Fetched::Update(v)) => *v,
         Ok(Fetched::UpToDate(up)) => return up_to_date(state, &up, indent),
+        Ok(Fetched::Channels(all)) => {
+            // Every channel's newest bundle passed the update check under
+            // one checkpoint; each is activated (or found already active).
+            // All must compile first: once one channel stored the
+            // checkpoint, a later failure would hide that channel's bundle
+            // from the next online search.
+            for v in all.iter().filter(|v| !v.already_active) {
+                let source = RuleSource::VerifiedBundle {
+                    name: v.bundle.manifest().name.clone(),
+                    version: v.bundle.manifest().version,
+                    log_index: v.index,
+                };
+                if let Err(e) = crate::cmd::bundle::compile(&v.bundle, source) {
+                    return refusal(
+                        UpdateError::CompileCheck {
+                            message: format!("bundle {}: {e:#}", escape(&v.bundle.manifest().name)),
+                        },
+                        indent,
+                    );
+                }
+            }
+            let mut last = None;
+            for v in all {
+                let channel = v.channel.clone().unwrap_or_default();
+                println!("{indent}channel {}:", escape(&channel));
+                let o = install_verified(policy, state, v, &format!("{indent}  "))?;
+                if matches!(o, Outcome::Refused(_)) {
+                    return Ok(o);
+                }
+                last = Some(o);
+            }
+            return Ok(last.expect("invariant: at least one channel"));
+        }
         Err(e) => return refusal(e, indent),
     };
+    install_verified(policy, state, verified, indent)
+}
+
+/// Prints the checks a verified update passed and activates it.
+fn install_verified(
+    policy: &TrustPolicy,
+    state: &EndpointState,
+    verified: VerifiedUpdate,
+    indent: &str,
+) -> Result<Outcome> {
+    let active_before = state
+        .active_in(verified.channel.as_deref())?
+        .map(|a| a.metadata);
     print_checks(policy, state, &verified, active_before.as_ref(), indent)?;
     if verified.already_active {
         let version = verified.rules.version;
@@ -278,10 +325,10 @@ fn fetch(
 /// No rules statement since the stored checkpoint: the active bundle is the
 /// newest. The verified checkpoint becomes the stored one.
 fn up_to_date(state: &EndpointState, up: &UpToDate, indent: &str) -> Result<Outcome> {
-    let active = state
-        .active()?
-        .map(|a| a.metadata)
-        .context("up to date, but no bundle is active")?;
+    let actives: Vec<ActiveMetadata> = state.actives()?.into_iter().map(|a| a.metadata).collect();
+    let Some(first) = actives.first().cloned() else {
+        bail!("up to date, but no bundle is active");
+    };
     let advanced = match store_up_to_date(state, up) {
         Ok(a) => a,
         Err(e) => return refusal(e, indent),
@@ -292,23 +339,33 @@ fn up_to_date(state: &EndpointState, up: &UpToDate, indent: &str) -> Result<Outc
         up.checkpoint.size,
         up.witnesses.join(", ")
     );
-    println!(
-        "{indent}UP TO DATE: bundle {} v{} is the newest; {}",
-        escape(&active.name),
-        active.version,
-        if advanced {
-            format!("stored checkpoint advanced to size {}", up.checkpoint.size)
-        } else {
-            "stored checkpoint unchanged".to_owned()
-        }
-    );
-    if active.expires <= now() {
+    let stored = if advanced {
+        format!("stored checkpoint advanced to size {}", up.checkpoint.size)
+    } else {
+        "stored checkpoint unchanged".to_owned()
+    };
+    let bundles: Vec<String> = actives
+        .iter()
+        .map(|a| format!("{} v{}", escape(&a.name), a.version))
+        .collect();
+    if let [only] = bundles.as_slice() {
+        println!("{indent}UP TO DATE: bundle {only} is the newest; {stored}");
+    } else {
         println!(
-            "{indent}WARNING: the active bundle expired at {}",
-            human_time(active.expires)
+            "{indent}UP TO DATE: bundles {} are the newest of their channels; {stored}",
+            bundles.join(", ")
         );
     }
-    Ok(Outcome::NothingToDo(active.version))
+    for a in &actives {
+        if a.expires <= now() {
+            println!(
+                "{indent}WARNING: the active bundle {} expired at {}",
+                escape(&a.name),
+                human_time(a.expires)
+            );
+        }
+    }
+    Ok(Outcome::NothingToDo(first.version))
 }
 
 fn refusal(e: UpdateError, indent: &str) -> Result<Outcome> {
@@ -401,10 +458,18 @@ fn print_checks(
     );
     ok(
         6,
-        match active {
-            None => format!("version {}: no bundle active yet", v.rules.version),
-            Some(a) => format!(
+        match (active, &v.channel) {
+            (None, None) => format!("version {}: no bundle active yet", v.rules.version),
+            (None, Some(c)) => format!(
+                "version {}: no bundle active yet in channel {c}",
+                v.rules.version
+            ),
+            (Some(a), None) => format!(
                 "version {} is newer than the active {}",
+                v.rules.version, a.version
+            ),
+            (Some(a), Some(c)) => format!(
+                "version {} is newer than the active {} of channel {c}",
                 v.rules.version, a.version
             ),
         },
@@ -419,40 +484,66 @@ fn print_checks(
     Ok(())
 }
 
-/// The active verified bundle's rules, if the state directory has one. The
-/// bundle's bytes are checked against the recorded SHA-256 first.
+/// The active verified bundles' rules (every channel's), if the state
+/// directory has any. Each bundle's bytes are checked against its recorded
+/// SHA-256 first; each bundle's YARA rules get their own namespace.
 pub fn active_rules(state_dir: &Path) -> Result<Option<RulesBuilder>> {
-    if !state_dir.join("active").exists() {
+    if !state_dir.join("active").exists() && !state_dir.join("channels").is_dir() {
         return Ok(None);
     }
     let state = EndpointState::open(state_dir)?;
-    let Some(active) = state.active()? else {
-        return Ok(None);
+    let mut used = Vec::new();
+    for active in state.actives()? {
+        let m = active.metadata.clone();
+        if m.expires <= now() && m.on_expiry == vitrine_client::OnExpiry::Builtin {
+            // The policy said: once expired, do not scan with it (the
+            // summary says the bundle expired).
+            continue;
+        }
+        let path = active.bundle_path();
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        if hex::encode(Sha256::digest(&bytes)) != m.sha256 {
+            bail!(
+                "the active bundle {} does not hash to its verified SHA-256: run `vitrine update` again",
+                path.display()
+            );
+        }
+        let bundle = Bundle::parse(&bytes, &Limits::default())
+            .with_context(|| format!("parsing {}", path.display()))?;
+        used.push((m, bundle));
+    }
+    let (first, rest) = match used.split_first() {
+        None => return Ok(None),
+        Some(x) => x,
     };
-    let m = &active.metadata;
-    if m.expires <= now() && m.on_expiry == vitrine_client::OnExpiry::Builtin {
-        // The policy said: once expired, scan with the built-in set (the
-        // summary says the bundle expired).
-        return Ok(None);
+    let source = |m: &ActiveMetadata| RuleSource::VerifiedBundle {
+        name: m.name.clone(),
+        version: m.version,
+        log_index: m.log_index,
+    };
+    if rest.is_empty() {
+        return Ok(Some(crate::cmd::bundle::builder(
+            &first.1,
+            source(&first.0),
+        )));
     }
-    let path = active.bundle_path();
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    if hex::encode(Sha256::digest(&bytes)) != m.sha256 {
-        bail!(
-            "the active bundle {} does not hash to its verified SHA-256: run `vitrine update` again",
-            path.display()
-        );
+    let mut b = RulesBuilder::new();
+    for (m, bundle) in &used {
+        b.namespace(Some(&m.name));
+        crate::cmd::bundle::add_bundle(&mut b, bundle);
     }
-    let bundle = Bundle::parse(&bytes, &Limits::default())
-        .with_context(|| format!("parsing {}", path.display()))?;
-    Ok(Some(crate::cmd::bundle::builder(
-        &bundle,
-        RuleSource::VerifiedBundle {
-            name: m.name.clone(),
-            version: m.version,
-            log_index: m.log_index,
-        },
-    )))
+    b.namespace(None);
+    b.source(RuleSource::VerifiedBundles {
+        bundles: used
+            .iter()
+            .map(|(m, _)| vitrine_scan::BundleRef {
+                name: m.name.clone(),
+                version: m.version,
+                log_index: m.log_index,
+            })
+            .collect(),
+    });
+    Ok(Some(b))
 }
 
 /// Show the endpoint's active bundle, what it was verified under, and
@@ -501,7 +592,8 @@ pub fn state_warnings(dir: &Path) -> Result<Vec<String>> {
         out.push(w);
     }
     // Not an endpoint state (yet): nothing to say, and nothing created.
-    if !dir.join("forks").is_dir() && !dir.join("active").exists() {
+    if !dir.join("forks").is_dir() && !dir.join("active").exists() && !dir.join("channels").is_dir()
+    {
         return Ok(out);
     }
     let state = EndpointState::open(dir)?;
@@ -515,7 +607,7 @@ pub fn state_warnings(dir: &Path) -> Result<Vec<String>> {
             ));
         }
     }
-    if let Some(a) = state.active()? {
+    for a in state.actives()? {
         let m = a.metadata;
         if m.expires <= now() {
             out.push(format!(
@@ -540,23 +632,30 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
         .exists()
         .then(|| EndpointState::open(&dir))
         .transpose()?;
-    let active = match &state {
-        Some(s) if dir.join("active").exists() => s.active()?.map(|a| a.metadata),
-        _ => None,
+    let actives: Vec<ActiveMetadata> = match &state {
+        Some(s) => s.actives()?.into_iter().map(|a| a.metadata).collect(),
+        None => Vec::new(),
     };
     let records = match &state {
         Some(s) => s.fork_records()?,
         None => Vec::new(),
     };
     let standing: Vec<_> = records.iter().filter(|r| r.cleared_at.is_none()).collect();
-    let expired = active.as_ref().is_some_and(|m| m.expires <= now());
+    let now = now();
+    let expired = actives.first().is_some_and(|m| m.expires <= now);
     let warnings = state_warnings(&dir)?;
     match args.format {
         crate::cmd::bundle::Format::Json => {
             let v = serde_json::json!({
                 "state": dir,
-                "active": active,
+                // The first active bundle, as before channels; `bundles`
+                // lists every one.
+                "active": actives.first(),
                 "active_expired": expired,
+                "bundles": actives.iter().map(|m| serde_json::json!({
+                    "bundle": m,
+                    "expired": m.expires <= now,
+                })).collect::<Vec<_>>(),
                 "fork_evidence": standing.iter().map(|r| &r.path).collect::<Vec<_>>(),
                 "warnings": warnings,
             });
@@ -564,28 +663,29 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
         }
         crate::cmd::bundle::Format::Text => {
             println!("state:          {}", escape(&dir.display().to_string()));
-            match &active {
-                None => println!("active bundle:  none (scans use the unverified built-in set)"),
-                Some(m) => {
-                    println!("active bundle:  {} v{}", escape(&m.name), m.version);
-                    println!("sha256:         {} ({} bytes)", m.sha256, m.size);
-                    println!(
-                        "log:            {} index {}",
-                        escape(&m.log_origin),
-                        m.log_index
-                    );
-                    println!(
-                        "checkpoint:     size {} root {}",
-                        m.checkpoint_size, m.checkpoint_root
-                    );
-                    println!("cosigned by:    {}", m.witnesses.join(", "));
-                    println!("verified at:    {}", human_time(m.verified_at));
-                    println!(
-                        "expires:        {}{}",
-                        human_time(m.expires),
-                        if expired { " (EXPIRED)" } else { "" }
-                    );
-                }
+            if actives.is_empty() {
+                println!("active bundle:  none (scans use the unverified built-in set)");
+            }
+            for m in &actives {
+                let expired = m.expires <= now;
+                println!("active bundle:  {} v{}", escape(&m.name), m.version);
+                println!("sha256:         {} ({} bytes)", m.sha256, m.size);
+                println!(
+                    "log:            {} index {}",
+                    escape(&m.log_origin),
+                    m.log_index
+                );
+                println!(
+                    "checkpoint:     size {} root {}",
+                    m.checkpoint_size, m.checkpoint_root
+                );
+                println!("cosigned by:    {}", m.witnesses.join(", "));
+                println!("verified at:    {}", human_time(m.verified_at));
+                println!(
+                    "expires:        {}{}",
+                    human_time(m.expires),
+                    if expired { " (EXPIRED)" } else { "" }
+                );
             }
             for w in &warnings {
                 println!("WARNING:        {w}");

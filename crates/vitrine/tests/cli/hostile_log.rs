@@ -200,6 +200,7 @@ impl TestLog {
             version: v,
             created: t - 100,
             expires,
+            bundle: None,
             allow: Vec::new(),
         })
         .sign(&self.publisher)

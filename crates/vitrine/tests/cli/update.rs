@@ -553,3 +553,222 @@ fn bad_proofs_do_not_freeze_and_genuine_forks_can_be_reviewed_and_cleared() {
         .success()
         .stdout(predicates::str::contains("UP TO DATE"));
 }
+
+/// A log with one witness on 127.0.0.1 and a policy `policy` in `d` that
+/// demands it; returns the servers (kept alive) and the log URL.
+fn witnessed_log(d: &Path, tag: &str) -> (Vec<crate::common::Server>, String) {
+    let (log_vkey, pub_vkey) = log_with_publisher(
+        d,
+        &format!("log.example/{tag}"),
+        &format!("publisher.example/{tag}"),
+    );
+    let w_vkey = stdout(
+        &vitrine()
+            .args(["witness", "init", "--name"])
+            .arg(format!("witness.example/{tag}"))
+            .arg("--data")
+            .arg(d.join("w1"))
+            .assert()
+            .success(),
+    );
+    vitrine()
+        .args(["witness", "add-log", "--data"])
+        .arg(d.join("w1"))
+        .arg(&log_vkey)
+        .assert()
+        .success();
+    let (witness, w_url) = spawn_server(
+        &["witness", "serve", "--addr", "127.0.0.1:0"],
+        &d.join("w1"),
+    );
+    std::fs::write(
+        d.join("witnesses"),
+        format!("witness w1 {w_vkey} {w_url}\nquorum w1\n"),
+    )
+    .unwrap();
+    let witnesses = d.join("witnesses");
+    let (log, url) = spawn_server(
+        &[
+            "log",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--batch-wait-ms",
+            "10",
+            "--witnesses",
+            witnesses.to_str().unwrap(),
+        ],
+        &d.join("log"),
+    );
+    vitrine()
+        .current_dir(d)
+        .args(["trust", "init", "-o", "policy", "--log-key", &log_vkey])
+        .args(["--log-url", &url, "--witness", "w1", &w_vkey])
+        .args([
+            "--quorum",
+            "1",
+            "--publisher",
+            &pub_vkey,
+            "--max-age",
+            "600",
+        ])
+        .assert()
+        .success();
+    (vec![witness, log], url)
+}
+
+/// Builds bundle `name` v`version` (one rule `rule`) and publishes it.
+fn publish_named(d: &Path, url: &str, name: &str, version: u64, rule: &str) {
+    let src = d.join(format!("src-{name}-{version}"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("r.yar"), rule).unwrap();
+    let out = format!("{name}-{version}.bundle");
+    vitrine()
+        .current_dir(d)
+        .args(["bundle", "build"])
+        .arg(&src)
+        .args([
+            "-o",
+            &out,
+            "--name",
+            name,
+            "--version",
+            &version.to_string(),
+        ])
+        .assert()
+        .success();
+    vitrine()
+        .current_dir(d)
+        .args(["publish", &out, "--log", url, "--key", "p.key"])
+        .args(["--policy", "policy", "--wait", "30"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success();
+}
+
+#[test]
+fn channels_are_followed_side_by_side_each_with_its_own_version_order() {
+    use predicates::prelude::PredicateBooleanExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (_servers, url) = witnessed_log(d, "ch");
+    let mut policy = std::fs::read_to_string(d.join("policy")).unwrap();
+    policy.push_str("bundle starter\nbundle daily\n");
+    std::fs::write(d.join("policy"), policy).unwrap();
+    let update = |state: &str| {
+        let mut c = vitrine();
+        c.current_dir(d).args([
+            "update", "--policy", "policy", "--state", state, "--log", &url,
+        ]);
+        c
+    };
+
+    // The statement names its bundle (its channel).
+    publish_named(d, &url, "starter", 3, "rule Starter { condition: false }\n");
+    let st = std::fs::read_to_string(d.join("starter-3.bundle.statement")).unwrap();
+    assert!(st.contains("\nbundle starter\n"), "{st}");
+    // A channel the policy does not follow is never installed.
+    publish_named(d, &url, "other", 9, "rule Other { condition: false }\n");
+    update("ep")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("ACTIVATED bundle starter v3"));
+    // daily v1 after starter v3: its own channel, not a rollback.
+    publish_named(
+        d,
+        &url,
+        "daily",
+        1,
+        "rule Daily_Eicar { strings: $a = \"EICAR-STANDARD-ANTIVIRUS-TEST-FILE\" condition: $a }\n",
+    );
+    update("ep")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("ACTIVATED bundle daily v1"));
+    update("ep")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "UP TO DATE: bundles daily v1, starter v3 are the newest",
+        ));
+    // A fresh endpoint installs both channels in one run, never `other`.
+    update("fresh")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("ACTIVATED bundle starter v3"))
+        .stdout(predicates::str::contains("ACTIVATED bundle daily v1"))
+        .stdout(predicates::str::contains("other").not());
+    publish_named(d, &url, "daily", 2, "rule Daily2 { condition: false }\n");
+    update("ep")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("ACTIVATED bundle daily v2"));
+    // daily v1 after daily v2 is a rollback: refused, state unchanged.
+    let before = snapshot(&d.join("ep"));
+    publish_named(d, &url, "daily", 1, "rule Daily_Old { condition: false }\n");
+    update("ep")
+        .assert()
+        .code(2)
+        .stdout(predicates::str::contains("rollback"));
+    assert_eq!(snapshot(&d.join("ep")), before);
+    // Offline too, a bundle of a channel the policy does not follow is
+    // refused and nothing is installed.
+    vitrine()
+        .current_dir(d)
+        .args(["update", "--policy", "policy", "--state", "ep"])
+        .args(["--from", "other-9.bundle.update"])
+        .assert()
+        .code(2)
+        .stdout(predicates::str::contains(
+            "[FAIL] a bundle the policy follows (its bundle lines)",
+        ))
+        .stdout(predicates::str::contains(
+            "REFUSED: bundle \"other\" is not a channel this policy follows (its bundle lines: starter, daily)",
+        ));
+    assert_eq!(snapshot(&d.join("ep")), before);
+
+    // status lists every active bundle.
+    let s = status_json(&d.join("ep"));
+    let names: Vec<(String, u64)> = s["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["bundle"]["name"].as_str().unwrap().to_owned(),
+                b["bundle"]["version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [("daily".to_owned(), 2), ("starter".to_owned(), 3)],
+        "{s}"
+    );
+    let text = stdout(
+        &vitrine()
+            .args(["status", "--state"])
+            .arg(d.join("ep"))
+            .assert()
+            .success(),
+    );
+    assert!(text.contains("active bundle:  daily v2"), "{text}");
+    assert!(text.contains("active bundle:  starter v3"), "{text}");
+
+    // scan loads every active bundle and its summary names each: the
+    // fresh endpoint's daily v1 detects EICAR, which starter alone cannot.
+    let samples = d.join("samples");
+    std::fs::create_dir_all(&samples).unwrap();
+    std::fs::write(samples.join("e.com"), eicar()).unwrap();
+    vitrine()
+        .args(["scan", "--no-progress", "--state"])
+        .arg(d.join("fresh"))
+        .arg(&samples)
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("Daily_Eicar"))
+        .stdout(predicates::str::contains(
+            "Rules: verified bundles daily v1 (log index",
+        ))
+        .stdout(predicates::str::contains("starter v3 (log index 0)"));
+}
