@@ -120,8 +120,17 @@ fn readme_transparency_loop_runs_as_written() {
     assert!(out.contains("ACTIVATED bundle starter"), "{out}");
     // `log verify` recomputed the tree: one rules statement, none invalid.
     assert!(out.contains("statements: rules 1; invalid: 0"), "{out}");
-    // The log's servers are gone: the script stopped what it started.
-    std::net::TcpListener::bind(("127.0.0.1", port)).expect("the log was stopped");
+    // The log's servers are gone: the script stopped what it started. (A
+    // killed process may hold its port for a moment after the script
+    // ends, so the port gets a few seconds to come free.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the log was not stopped: port {port} still taken"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
