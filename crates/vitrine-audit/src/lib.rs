@@ -594,22 +594,9 @@ impl<S: Source> Auditor<S> {
         let mut lint = vitrine_lint::lint_parsed_bundle(&bundle)
             .map_err(|e| invalid(format!("rules do not parse: {e}")))?;
         if let Some(corpus) = &self.canaries {
-            let texts: Vec<(String, String)> = bundle
-                .yara_files()
-                .map(|f| {
-                    (
-                        f.path.clone(),
-                        String::from_utf8_lossy(&f.data).into_owned(),
-                    )
-                })
-                .collect();
-            let refs: Vec<(&str, &str)> = texts
-                .iter()
-                .map(|(n, t)| (n.as_str(), t.as_str()))
-                .collect();
-            let hits = vitrine_canary::scan(&refs, corpus)
+            let found = vitrine_canary::bundle_findings(&bundle, corpus)
                 .map_err(|e| invalid(format!("canary scan: {e}")))?;
-            lint.findings.extend(vitrine_canary::findings(&hits));
+            lint.findings.extend(found);
         }
         let findings = lint
             .findings

@@ -601,6 +601,28 @@ fn rule_line(src: &str, rule: &str) -> usize {
         .map_or(0, |i| i + 1)
 }
 
+/// The canary scan of a bundle's YARA files, as `VL701` findings named by
+/// member path.
+pub fn bundle_findings(
+    bundle: &vitrine_bundle::Bundle,
+    corpus: &[Canary],
+) -> Result<Vec<vitrine_lint::Finding>, CanaryError> {
+    let texts: Vec<(String, String)> = bundle
+        .yara_files()
+        .map(|f| {
+            (
+                f.path.clone(),
+                String::from_utf8_lossy(&f.data).into_owned(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    Ok(findings(&scan(&refs, corpus)?))
+}
+
 /// At most this many canary names are spelled out in a finding.
 const NAMED: usize = 5;
 

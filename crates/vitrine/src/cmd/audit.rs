@@ -66,16 +66,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Also compile every bundle and scan the canary corpus (VL701; see
-    /// `vitrine lint --help`).
-    #[arg(long)]
-    canaries: bool,
-    /// Seed of the generated canary corpus; vary it between runs.
-    #[arg(long, value_name = "N", default_value_t = 1, requires = "canaries")]
-    seed: u64,
-    /// The operator's own canary documents, added to the generated ones.
-    #[arg(long, value_name = "DIR", requires = "canaries")]
-    canary_dir: Option<PathBuf>,
+    /// The canary scan of every bundle (see `vitrine lint --help`).
+    #[command(flatten)]
+    canary: crate::cmd::lint::CanaryArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -86,11 +79,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("parsing {}", args.authorized.display()))?;
     let source = HttpSource::new(&args.log)?;
     let mut auditor = Auditor::new(source, key, auth, &args.state)?;
-    if args.canaries {
-        let mut corpus = vitrine_canary::generate(args.seed);
-        if let Some(dir) = &args.canary_dir {
-            corpus.extend(vitrine_canary::operator_canaries(dir)?);
-        }
+    if let Some(corpus) = args.canary.corpus()? {
         auditor = auditor.with_canaries(corpus);
     }
     let mut attention = false;

@@ -77,16 +77,37 @@ pub struct Args {
     /// Print every finding ID with its title and exit.
     #[arg(long)]
     list: bool,
+    #[command(flatten)]
+    canary: CanaryArgs,
+}
+
+/// The canary scan's options, shared by `lint` and `audit`.
+#[derive(clap::Args)]
+pub struct CanaryArgs {
     /// Also compile the rules and scan the canary corpus (VL701).
     #[arg(long)]
     canaries: bool,
-    /// Seed of the generated canary corpus.
+    /// Seed of the generated canary corpus; vary it between runs.
     #[arg(long, value_name = "N", default_value_t = 1, requires = "canaries")]
     seed: u64,
     /// A directory of the operator's own canary documents, added to the
     /// generated ones.
     #[arg(long, value_name = "DIR", requires = "canaries")]
     canary_dir: Option<PathBuf>,
+}
+
+impl CanaryArgs {
+    /// The corpus asked for, or `None` without `--canaries`.
+    pub fn corpus(&self) -> Result<Option<Vec<vitrine_canary::Canary>>> {
+        if !self.canaries {
+            return Ok(None);
+        }
+        let mut corpus = vitrine_canary::generate(self.seed);
+        if let Some(dir) = &self.canary_dir {
+            corpus.extend(vitrine_canary::operator_canaries(dir)?);
+        }
+        Ok(Some(corpus))
+    }
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -106,11 +127,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .map(|(n, s)| (n.as_str(), s.as_str()))
         .collect();
     let mut report = vitrine_lint::lint_sources(refs.iter().copied())?;
-    if args.canaries {
-        let mut corpus = vitrine_canary::generate(args.seed);
-        if let Some(dir) = &args.canary_dir {
-            corpus.extend(vitrine_canary::operator_canaries(dir)?);
-        }
+    if let Some(corpus) = args.canary.corpus()? {
         let hits = vitrine_canary::scan(&refs, &corpus)?;
         report.findings.extend(vitrine_canary::findings(&hits));
     }

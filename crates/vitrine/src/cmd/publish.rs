@@ -160,22 +160,8 @@ pub fn acknowledge(bundle: &[u8], allow: &[String], reasons: &[String]) -> Resul
 fn canary_findings(bundle: &[u8]) -> Result<Vec<vitrine_lint::Finding>> {
     let parsed = vitrine_bundle::Bundle::parse(bundle, &vitrine_bundle::Limits::default())
         .context("reading the bundle")?;
-    let texts: Vec<(String, String)> = parsed
-        .yara_files()
-        .map(|f| {
-            (
-                f.path.clone(),
-                String::from_utf8_lossy(&f.data).into_owned(),
-            )
-        })
-        .collect();
-    let refs: Vec<(&str, &str)> = texts
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let hits = vitrine_canary::scan(&refs, &vitrine_canary::generate(1))
-        .context("scanning the canary corpus")?;
-    Ok(vitrine_canary::findings(&hits))
+    vitrine_canary::bundle_findings(&parsed, &vitrine_canary::generate(1))
+        .context("scanning the canary corpus")
 }
 
 /// The signed `rules` statement for bundle bytes.
