@@ -385,13 +385,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let rx = rx.clone();
         let d = daemon.clone();
         workers.push(std::thread::spawn(move || {
-            for conn in rx {
-                d.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                d.stats.active.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = serve(&d, conn) {
-                    tracing::debug!(error = %e, "connection ended");
+            // One yara-x scanner per worker and rule set, made again only
+            // after a reload: making one costs more than scanning a small
+            // stream. A connection keeps the rules it started with.
+            let mut pending = None;
+            loop {
+                let loaded = d.current();
+                let progress = Progress::default();
+                let mut session = Session::new(&loaded.set, &d.opts, &progress);
+                loop {
+                    let conn = match pending.take() {
+                        Some(c) => c,
+                        None => match rx.recv() {
+                            Ok(c) => c,
+                            Err(_) => return,
+                        },
+                    };
+                    if !Arc::ptr_eq(&loaded, &d.current()) {
+                        pending = Some(conn);
+                        break;
+                    }
+                    d.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                    d.stats.active.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = serve(&d, conn, &loaded, &mut session) {
+                        tracing::debug!(error = %e, "connection ended");
+                    }
+                    d.stats.active.fetch_sub(1, Ordering::Relaxed);
                 }
-                d.stats.active.fetch_sub(1, Ordering::Relaxed);
             }
         }));
     }
@@ -536,7 +556,12 @@ fn recv_with_fds(
     Ok(n as usize)
 }
 
-fn serve(d: &Arc<Daemon>, conn: Conn) -> std::io::Result<()> {
+fn serve(
+    d: &Arc<Daemon>,
+    conn: Conn,
+    loaded: &Loaded,
+    scanner: &mut Session<'_>,
+) -> std::io::Result<()> {
     let (reader, mut writer): (ReaderConn, Conn) = match conn {
         Conn::Unix(s) => {
             s.set_read_timeout(Some(d.read_timeout))?;
@@ -597,7 +622,7 @@ fn serve(d: &Arc<Daemon>, conn: Conn) -> std::io::Result<()> {
             }
             _ => {}
         }
-        let lines = answer(d, &req, &mut r, is_unix);
+        let lines = answer(d, &req, &mut r, is_unix, loaded, scanner);
         let mut buf = Vec::new();
         let mut close = false;
         for l in lines {
@@ -631,14 +656,20 @@ enum Line {
     Close(String),
 }
 
-fn answer(d: &Arc<Daemon>, req: &Request, r: &mut BufReader<Reader>, is_unix: bool) -> Vec<Line> {
-    let loaded = d.current();
+fn answer(
+    d: &Arc<Daemon>,
+    req: &Request,
+    r: &mut BufReader<Reader>,
+    is_unix: bool,
+    loaded: &Loaded,
+    scanner: &mut Session<'_>,
+) -> Vec<Line> {
     match &req.command {
         Command::Ping => vec![Line::Text("PONG".into())],
-        Command::Version => vec![Line::Text(version(&loaded))],
+        Command::Version => vec![Line::Text(version(loaded))],
         Command::VersionCommands => vec![Line::Text(format!(
             "{} | COMMANDS: {}",
-            version(&loaded),
+            version(loaded),
             vitrine_clamd::COMMANDS
         ))],
         Command::Reload => {
@@ -646,12 +677,10 @@ fn answer(d: &Arc<Daemon>, req: &Request, r: &mut BufReader<Reader>, is_unix: bo
             let _ = d.reload_tx.try_send(());
             vec![Line::Text("RELOADING".into())]
         }
-        Command::Stats => vec![Line::Text(stats(d, &loaded))],
+        Command::Stats => vec![Line::Text(stats(d, loaded))],
         Command::InStream => match vitrine_clamd::read_stream(r, d.stream_max) {
             Ok(data) => {
-                let progress = Progress::default();
-                let mut s = Session::new(&loaded.set, &d.opts, &progress);
-                let rep = s.scan_bytes("stream".into(), data);
+                let rep = scanner.scan_bytes("stream".into(), data);
                 vec![Line::Text(one_line(d, "stream", &rep, false))]
             }
             Err(StreamError::TooLarge) => {
@@ -676,15 +705,13 @@ fn answer(d: &Arc<Daemon>, req: &Request, r: &mut BufReader<Reader>, is_unix: bo
             };
             let shown = format!("fd[{}]", fd.as_raw_fd());
             let file = std::fs::File::from(fd);
-            let progress = Progress::default();
-            let mut s = Session::new(&loaded.set, &d.opts, &progress);
-            let rep = s.scan_open_file(shown.clone(), &file);
+            let rep = scanner.scan_open_file(shown.clone(), &file);
             vec![Line::Text(one_line(d, &shown, &rep, false))]
         }
-        Command::Scan(p) => scan_path(d, &loaded, p, ScanMode::First),
-        Command::ContScan(p) => scan_path(d, &loaded, p, ScanMode::Cont),
-        Command::MultiScan(p) => scan_path(d, &loaded, p, ScanMode::Multi),
-        Command::AllMatchScan(p) => scan_path(d, &loaded, p, ScanMode::AllMatch),
+        Command::Scan(p) => scan_path(d, loaded, p, ScanMode::First),
+        Command::ContScan(p) => scan_path(d, loaded, p, ScanMode::Cont),
+        Command::MultiScan(p) => scan_path(d, loaded, p, ScanMode::Multi),
+        Command::AllMatchScan(p) => scan_path(d, loaded, p, ScanMode::AllMatch),
         Command::IdSession | Command::End | Command::Shutdown => Vec::new(),
     }
 }
