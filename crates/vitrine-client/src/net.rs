@@ -316,6 +316,24 @@ struct Entries {
     reviews: Vec<(u64, Vec<u8>)>,
 }
 
+impl Entries {
+    /// The newest `rules` statement signed by a publisher that `pick`
+    /// accepts, as (index, note).
+    fn newest_rules(
+        &self,
+        publishers: &Verifiers,
+        pick: impl Fn(&vitrine_statements::Rules) -> bool,
+    ) -> Option<(u64, Vec<u8>)> {
+        self.rules
+            .iter()
+            .rev()
+            .find(|(_, e)| {
+                matches!(Statement::open(e, publishers), Ok((Statement::Rules(r), _)) if pick(&r))
+            })
+            .cloned()
+    }
+}
+
 fn read_entries(http: &Http, start: u64, size: u64) -> Result<Entries, FetchError> {
     let rules_header = format!("{}\n", StatementType::Rules.header());
     let review_header = format!("{}\n", StatementType::Review.header());
@@ -470,19 +488,7 @@ pub fn fetch_update(
     let mut start = start;
     let active = state.active()?;
     let publishers = policy.publisher_verifiers();
-    let newest = |entries: &Entries| {
-        entries
-            .rules
-            .iter()
-            .rev()
-            .find(|(_, e)| {
-                matches!(
-                    Statement::open(e, &publishers),
-                    Ok((Statement::Rules(_), _))
-                )
-            })
-            .cloned()
-    };
+    let newest = |entries: &Entries| entries.newest_rules(&publishers, |_| true);
     let channels = policy.bundles();
     // With channels: a followed channel with no active bundle may have
     // been published before the stored checkpoint, so the whole log is
@@ -516,18 +522,9 @@ pub fn fetch_update(
     let per_channel: Vec<(u64, Vec<u8>)> = channels
         .iter()
         .filter_map(|c| {
-            entries
-                .rules
-                .iter()
-                .rev()
-                .find(|(_, e)| {
-                    matches!(
-                        Statement::open(e, &publishers),
-                        Ok((Statement::Rules(r), _))
-                            if r.bundle.as_ref().is_some_and(|b| b.as_str() == c)
-                    )
-                })
-                .cloned()
+            entries.newest_rules(&publishers, |r| {
+                r.bundle.as_ref().is_some_and(|b| b.as_str() == c)
+            })
         })
         .collect();
     let reader = RangeReader {
