@@ -421,28 +421,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let tcp = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         eprintln!("vitrine daemon: listening on tcp {}", tcp.local_addr()?);
         let (tx, d) = (tx.clone(), daemon.clone());
-        std::thread::spawn(move || {
-            for s in tcp.incoming() {
-                if d.shutdown.load(Ordering::Relaxed) {
-                    break;
-                }
-                match s {
-                    Ok(s) => dispatch(&d, &tx, Conn::Tcp(s)),
-                    Err(e) => tracing::error!(error = %e, "accepting a TCP connection"),
-                }
-            }
-        });
+        std::thread::spawn(move || accept_all(&d, &tx, tcp.incoming(), Conn::Tcp));
     }
     eprintln!("vitrine daemon: listening on {}", socket.display());
-    for s in unix.incoming() {
-        if daemon.shutdown.load(Ordering::Relaxed) {
-            break;
-        }
-        match s {
-            Ok(s) => dispatch(&daemon, &tx, Conn::Unix(s)),
-            Err(e) => tracing::error!(error = %e, "accepting a connection"),
-        }
-    }
+    accept_all(&daemon, &tx, unix.incoming(), Conn::Unix);
     drop(tx);
     let _ = std::fs::remove_file(&socket);
     // Scans in progress get a moment to answer; then the process exits.
@@ -453,6 +435,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
     drop(workers);
     eprintln!("vitrine daemon: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Accepts connections from `incoming` until SHUTDOWN, queueing each.
+fn accept_all<S>(
+    d: &Daemon,
+    tx: &crossbeam_channel::Sender<Conn>,
+    incoming: impl Iterator<Item = std::io::Result<S>>,
+    wrap: fn(S) -> Conn,
+) {
+    for s in incoming {
+        if d.shutdown.load(Ordering::Relaxed) {
+            break;
+        }
+        match s {
+            Ok(s) => dispatch(d, tx, wrap(s)),
+            Err(e) => tracing::error!(error = %e, "accepting a connection"),
+        }
+    }
 }
 
 /// Queues a connection, or refuses it at once when the queue is full.
