@@ -105,7 +105,20 @@ impl Authorization {
         let statement =
             Statement::parse(parsed.text().as_bytes()).map_err(AddError::MalformedStatement)?;
         match parsed.verify(&self.verifiers_for(statement.kind())) {
-            Ok(_) => Ok(statement),
+            Ok(sigs) => {
+                // An access names who opens the sample: it must be the key
+                // that signs it, or anyone allowed could act in another's name.
+                if let Statement::Access(a) = &statement {
+                    let signer = sigs.first().map(|s| s.name()).unwrap_or_default();
+                    if a.who.as_str() != signer {
+                        return Err(AddError::Rejected(Rejection::WhoNotSigner {
+                            who: a.who.as_str().to_owned(),
+                            signer: signer.to_owned(),
+                        }));
+                    }
+                }
+                Ok(statement)
+            }
             Err(vitrine_note::Error::Verification(
                 vitrine_note::VerificationError::NoKnownSignature,
             )) => Err(AddError::Rejected(Rejection::NotAllowed {

@@ -44,6 +44,7 @@
 //!     .authorization(Authorization::new().allow([StatementType::Deletion], intake.verifier()))
 //!     .open()?;
 //! let note = Statement::Deletion(Deletion {
+//!     tenant: vitrine_statements::Token::new("t-1").unwrap(),
 //!     sample: Sha256([1; 32]),
 //!     reason: Text::new("retention expired").unwrap(),
 //!     time: 1_767_225_600,
@@ -183,6 +184,15 @@ pub enum Rejection {
         kind: StatementType,
         /// This log's purpose.
         purpose: Purpose,
+    },
+    /// An `access` statement's `who` is not the name of the key that
+    /// signed it.
+    #[error("access statement says who = {who} but is signed by {signer}")]
+    WhoNotSigner {
+        /// The `who` field.
+        who: String,
+        /// The signing key's name.
+        signer: String,
     },
     /// The signature by an allowed key does not verify.
     #[error("bad signature: {err}")]

@@ -9,6 +9,7 @@ use vitrine_statements::{Deletion, Sha256, Statement, StatementType, Text};
 
 fn deletion(signer: &SignerKey, t: u64) -> Vec<u8> {
     Statement::Deletion(Deletion {
+        tenant: vitrine_statements::Token::new("t-1").unwrap(),
         sample: Sha256([7; 32]),
         reason: Text::new("test").unwrap(),
         time: t,

@@ -31,6 +31,7 @@ fn auth(k: &Keys) -> Authorization {
 
 fn entry(k: &Keys, i: u64) -> Vec<u8> {
     Statement::Deletion(Deletion {
+        tenant: vitrine_statements::Token::new("t-1").unwrap(),
         sample: Sha256([7; 32]),
         reason: Text::new("test").unwrap(),
         time: i,

@@ -368,6 +368,7 @@ async fn authorized_file_and_purpose_over_http() {
     let c = reqwest::Client::new();
 
     let deletion = Statement::Deletion(vitrine_statements::Deletion {
+        tenant: vitrine_statements::Token::new("t-1").unwrap(),
         sample: Sha256([1; 32]),
         reason: vitrine_statements::Text::new("test").unwrap(),
         time: 1,

@@ -104,8 +104,8 @@ impl StatementType {
             StatementType::Release => "vitrine.dev/statement/release/v1",
             StatementType::Review => "vitrine.dev/statement/review/v1",
             StatementType::Receipt => "vitrine.dev/statement/receipt/v1",
-            StatementType::Access => "vitrine.dev/statement/access/v1",
-            StatementType::Deletion => "vitrine.dev/statement/deletion/v1",
+            StatementType::Access => "vitrine.dev/statement/access/v2",
+            StatementType::Deletion => "vitrine.dev/statement/deletion/v2",
         }
     }
 

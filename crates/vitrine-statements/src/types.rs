@@ -255,41 +255,69 @@ impl Receipt {
 }
 
 /// `access` — someone is about to open a sample.
+///
+/// It names whose sample (the tenant's pseudonym) and which, expires, and
+/// names the one-time key (`recipient`, an X25519 public key) that
+/// keyholders wrap their shares to, so only the vault run that logged it
+/// can combine them. `who` must be the name of the key that signs it (the
+/// log refuses anything else).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Access {
-    /// Who opens it (an analyst's stable identifier).
+    /// Who opens it: the signing key's name.
     pub who: Token,
     /// Why, for the data owner to read.
     pub purpose: Text,
+    /// The tenant whose copy is opened (its pseudonym).
+    pub tenant: Token,
     /// SHA-256 of the sample.
     pub sample: Sha256,
     /// When, unix seconds.
     pub time: u64,
+    /// After this (unix seconds) no keyholder honours it.
+    pub expires: u64,
+    /// The vault's one-time X25519 public key (64 hex digits).
+    pub recipient: Sha256,
 }
 
 impl Access {
-    pub(crate) const FIELDS: &'static [&'static str] = &["who", "purpose", "sample", "time"];
+    pub(crate) const FIELDS: &'static [&'static str] = &[
+        "who",
+        "purpose",
+        "tenant",
+        "sample",
+        "time",
+        "expires",
+        "recipient",
+    ];
 
     pub(crate) fn write(&self, out: &mut String) {
         line(out, "who", &self.who);
         line(out, "purpose", &self.purpose);
+        line(out, "tenant", &self.tenant);
         line(out, "sample", self.sample);
         line(out, "time", self.time);
+        line(out, "expires", self.expires);
+        line(out, "recipient", self.recipient);
     }
 
     pub(crate) fn read(f: &Fields<'_>) -> Result<Self, ParseError> {
         Ok(Self {
             who: field("who", f.required(0)?, Token::new)?,
             purpose: field("purpose", f.required(1)?, Text::new)?,
-            sample: field("sample", f.required(2)?, Sha256::parse)?,
-            time: field("time", f.required(3)?, parse_u64)?,
+            tenant: field("tenant", f.required(2)?, Token::new)?,
+            sample: field("sample", f.required(3)?, Sha256::parse)?,
+            time: field("time", f.required(4)?, parse_u64)?,
+            expires: field("expires", f.required(5)?, parse_u64)?,
+            recipient: field("recipient", f.required(6)?, Sha256::parse)?,
         })
     }
 }
 
-/// `deletion` — a sample was destroyed.
+/// `deletion` — a tenant's copy of a sample was destroyed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deletion {
+    /// The tenant whose copy was destroyed (its pseudonym).
+    pub tenant: Token,
     /// SHA-256 of the sample.
     pub sample: Sha256,
     /// Why it was destroyed (retention expiry, owner request, …).
@@ -299,9 +327,10 @@ pub struct Deletion {
 }
 
 impl Deletion {
-    pub(crate) const FIELDS: &'static [&'static str] = &["sample", "reason", "time"];
+    pub(crate) const FIELDS: &'static [&'static str] = &["tenant", "sample", "reason", "time"];
 
     pub(crate) fn write(&self, out: &mut String) {
+        line(out, "tenant", &self.tenant);
         line(out, "sample", self.sample);
         line(out, "reason", &self.reason);
         line(out, "time", self.time);
@@ -309,9 +338,10 @@ impl Deletion {
 
     pub(crate) fn read(f: &Fields<'_>) -> Result<Self, ParseError> {
         Ok(Self {
-            sample: field("sample", f.required(0)?, Sha256::parse)?,
-            reason: field("reason", f.required(1)?, Text::new)?,
-            time: field("time", f.required(2)?, parse_u64)?,
+            tenant: field("tenant", f.required(0)?, Token::new)?,
+            sample: field("sample", f.required(1)?, Sha256::parse)?,
+            reason: field("reason", f.required(2)?, Text::new)?,
+            time: field("time", f.required(3)?, parse_u64)?,
         })
     }
 }

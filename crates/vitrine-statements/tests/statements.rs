@@ -59,10 +59,14 @@ fn examples() -> Vec<Statement> {
         Statement::Access(Access {
             who: Token::new("analyst@vendor.example").unwrap(),
             purpose: Text::new("triage of detection Win.Trojan.Agent-123, ticket 8812").unwrap(),
+            tenant: Token::new("t-5f2a9c").unwrap(),
             sample: sha(H1),
             time: 1_767_225_700,
+            expires: 1_767_226_300,
+            recipient: sha(H2),
         }),
         Statement::Deletion(Deletion {
+            tenant: vitrine_statements::Token::new("t-1").unwrap(),
             sample: sha(H1),
             reason: Text::new("retention period of 90 days expired").unwrap(),
             time: 1_775_001_700,
@@ -216,22 +220,22 @@ fn good_and_bad_table() {
         ),
         (
             "non-UTF-8 value",
-            b"vitrine.dev/statement/deletion/v1\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nreason \xff\xfe\ntime 1\n".to_vec(),
+            b"vitrine.dev/statement/deletion/v2\ntenant t-1\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nreason \xff\xfe\ntime 1\n".to_vec(),
             Err(P::MalformedValue { field: "reason", err: V::NotUtf8 }),
         ),
         (
             "text with tab",
-            b"vitrine.dev/statement/deletion/v1\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nreason a\tb\ntime 1\n".to_vec(),
+            b"vitrine.dev/statement/deletion/v2\ntenant t-1\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nreason a\tb\ntime 1\n".to_vec(),
             Err(P::MalformedValue { field: "reason", err: V::ForbiddenChar }),
         ),
         (
             "text with inner spaces",
-            b"vitrine.dev/statement/deletion/v1\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nreason owner asked, ticket 7\ntime 1\n".to_vec(),
+            b"vitrine.dev/statement/deletion/v2\ntenant t-1\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\nreason owner asked, ticket 7\ntime 1\n".to_vec(),
             Ok(()),
         ),
         (
             "token with space",
-            b"vitrine.dev/statement/access/v1\nwho a b\npurpose x\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\ntime 1\n".to_vec(),
+            b"vitrine.dev/statement/access/v2\nwho a b\npurpose x\ntenant t-1\nsample a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\ntime 1\nexpires 2\nrecipient a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00\n".to_vec(),
             Err(P::MalformedValue { field: "who", err: V::Space }),
         ),
         (

@@ -131,6 +131,7 @@ impl TestLog {
 
     fn entry(&self, i: u64) -> Vec<u8> {
         Statement::Deletion(Deletion {
+            tenant: vitrine_statements::Token::new("t-1").unwrap(),
             sample: Sha256([i as u8; 32]),
             reason: Text::new("retention expired").unwrap(),
             time: 1_767_225_600 + i,
