@@ -1,19 +1,28 @@
 #!/bin/bash
 # Times submit (with content), vault open, egress verify and audit against real
-# `vitrine log serve` and `vitrine intake serve` processes on 127.0.0.1.
+# `vitrine log serve`, `vitrine intake serve` and three `vitrine keyholder
+# serve` processes on 127.0.0.1. bench/vault.sh compares vault open with and
+# without the keyholders in one process.
 set -e
 V=${V:-target/release/vitrine}
 V=$(realpath "$V")
 D=$(mktemp -d); cd $D
 LOGK=$($V log init --origin log.example/b --data log)
 AK=$($V key generate analyst.example/a -o a.key)
-IK=$($V intake init --name intake.example/b --log http://127.0.0.1:1 --log-key "$LOGK" --data intake)
+IK=$($V intake init --name intake.example/b --log http://127.0.0.1:1 --log-key "$LOGK" --data intake 2>/dev/null)
 printf 'receipt,deletion %s\naccess %s\n' "$IK" "$AK" > log/authorized
 $V log serve --data log --addr 127.0.0.1:0 2> log.err & LP=$!
 sleep 1; LURL=$(grep -o 'http://[0-9.:]*' log.err | head -1)
 sed -i "s#http://127.0.0.1:1#$LURL#" intake/intake.toml
 $V intake tenant add t-b --data intake --rate-per-minute 100000 > token
 $V intake analyst add "$AK" --data intake
+KPS=""
+for k in 1 2 3; do   # three keyholders, 2 of 3 open a sample
+  KP=$($V keyholder init --data kh$k --name kh$k.example --custody-policy intake/custody.policy --analyst "$AK")
+  $V keyholder serve --data kh$k --addr 127.0.0.1:0 2> kh$k.err & KPS="$KPS $!"
+  sleep 0.5; KURL=$(grep -o 'http://[0-9.:]*' kh$k.err | head -1)
+  $V intake keyholder add "$KP" "$KURL" --data intake
+done
 $V intake serve --data intake --addr 127.0.0.1:0 2> intake.err & IP=$!
 sleep 1; IURL=$(grep -o 'http://[0-9.:]*' intake.err | head -1)
 $V egress init --state eg --intake $IURL --token-file token --intake-key "$IK" --log $LURL --log-key "$LOGK" > /dev/null
@@ -29,4 +38,4 @@ t0=$(date +%s.%N); $V egress verify --state eg; t1=$(date +%s.%N)
 echo "egress verify (online): $(echo "$t1 - $t0" | bc) s"
 t0=$(date +%s.%N); $V egress audit --state eg > /dev/null; t1=$(date +%s.%N)
 echo "egress audit: $(echo "$t1 - $t0" | bc) s"
-kill $LP $IP; wait 2>/dev/null; rm -rf $D
+kill $LP $IP $KPS; wait 2>/dev/null; rm -rf $D

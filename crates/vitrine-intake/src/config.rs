@@ -26,6 +26,19 @@ struct RawConfig {
     tenant: Vec<RawTenant>,
     #[serde(default)]
     analyst: Vec<RawAnalyst>,
+    #[serde(default)]
+    custody_policy: Option<String>,
+    #[serde(default)]
+    keyholder: Vec<RawKeyholder>,
+    #[serde(default)]
+    keyholder_threshold: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawKeyholder {
+    key: String,
+    url: String,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +100,33 @@ pub struct Config {
     pub tenants: Vec<Tenant>,
     /// Keys of analysts who may open samples.
     pub analysts: Vec<VerifierKey>,
+    /// The custody log's tlog-policy file (relative to the data
+    /// directory), whose witness quorum the vault requires.
+    pub custody_policy: Option<String>,
+    /// The custody policy itself, once [`Config::load_custody`] read it.
+    pub custody: Option<vitrine_tlog::Policy>,
+    /// The keyholders each sample's data key is split among.
+    pub keyholders: Vec<Keyholder>,
+    /// How many keyholders must release their share to open a sample.
+    pub keyholder_threshold: usize,
+}
+
+/// An independent keyholder the intake wraps shares for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keyholder {
+    /// Its public key (its name is the key's name).
+    pub key: vitrine_keyholder::KeyholderKey,
+    /// Its base URL.
+    pub url: String,
+}
+
+/// The default threshold for `n` keyholders: 2 of 3 or more, else all.
+pub fn default_threshold(n: usize) -> usize {
+    if n >= 3 {
+        2
+    } else {
+        n
+    }
 }
 
 /// A new random bearer token (64 hex digits).
@@ -162,6 +202,37 @@ impl Config {
                     .map_err(|_| invalid(format!("analyst[{i}].key"), "not a verifier key"))?,
             );
         }
+        let mut keyholders: Vec<Keyholder> = Vec::new();
+        for (i, k) in raw.keyholder.into_iter().enumerate() {
+            let key: vitrine_keyholder::KeyholderKey =
+                k.key.parse().map_err(|e: vitrine_keyholder::KeyError| {
+                    invalid(format!("keyholder[{i}].key"), &e.to_string())
+                })?;
+            if !(k.url.starts_with("http://") || k.url.starts_with("https://")) {
+                return Err(invalid(
+                    format!("keyholder[{i}].url"),
+                    "must be an http(s) URL",
+                ));
+            }
+            if keyholders.iter().any(|o| o.key.name() == key.name()) {
+                return Err(invalid(
+                    format!("keyholder[{i}].key"),
+                    "duplicate keyholder name",
+                ));
+            }
+            keyholders.push(Keyholder { key, url: k.url });
+        }
+        let keyholder_threshold = raw
+            .keyholder_threshold
+            .unwrap_or_else(|| default_threshold(keyholders.len()));
+        if !keyholders.is_empty()
+            && (keyholder_threshold == 0 || keyholder_threshold > keyholders.len())
+        {
+            return Err(invalid(
+                "keyholder-threshold".into(),
+                "must be between 1 and the number of keyholders",
+            ));
+        }
         Ok(Config {
             log_url: raw.log_url,
             log_key,
@@ -169,7 +240,36 @@ impl Config {
             retention_check_seconds: raw.retention_check_seconds.max(1),
             tenants,
             analysts,
+            custody_policy: raw.custody_policy,
+            custody: None,
+            keyholders,
+            keyholder_threshold,
         })
+    }
+
+    /// Reads the custody policy file (relative to `dir`) and checks that
+    /// its one log is the configured log key.
+    pub fn load_custody(&mut self, dir: &std::path::Path) -> Result<(), ConfigError> {
+        let Some(name) = &self.custody_policy else {
+            return Ok(());
+        };
+        let path = dir.join(name);
+        let invalid = |reason: String| ConfigError::Invalid {
+            field: format!("custody-policy ({})", path.display()),
+            reason,
+        };
+        let text = std::fs::read(&path).map_err(|e| invalid(e.to_string()))?;
+        let policy = vitrine_tlog::Policy::parse(&text).map_err(|e| invalid(e.to_string()))?;
+        match policy.logs() {
+            [one] if one.key == self.log_key => {}
+            _ => {
+                return Err(invalid(
+                    "must name exactly one log, the one log-key names".into(),
+                ))
+            }
+        }
+        self.custody = Some(policy);
+        Ok(())
     }
 
     /// The tenant whose token this is.

@@ -447,6 +447,19 @@ impl Endpoint {
                 LedgerEvent::Failed { .. } => {}
             }
         }
+        // Whose copies are ours: the tenant the (verified) receipts name.
+        // Another tenant's access or deletion of the same file is not ours.
+        let tenants: std::collections::BTreeSet<String> = receipts
+            .iter()
+            .filter_map(|r| Note::parse(r.note.as_bytes()).ok())
+            .filter_map(|n| match Statement::parse(n.text().as_bytes()) {
+                Ok(Statement::Receipt(r)) => Some(r.tenant.as_str().to_owned()),
+                _ => None,
+            })
+            .collect();
+        let ours = |tenant: &vitrine_statements::Token, sample: &vitrine_statements::Sha256| {
+            tenants.contains(tenant.as_str()) && samples.contains(&hex::encode(sample.0))
+        };
         let log = LogClient::new(&dest.log, dest.log_key.clone())?;
         let mut accesses = Vec::new();
         let mut deletions = Vec::new();
@@ -460,16 +473,17 @@ impl Endpoint {
                 .map(|s| s.name().to_owned())
                 .unwrap_or_default();
             match Statement::parse(note.text().as_bytes()) {
-                Ok(Statement::Access(a)) if samples.contains(&hex::encode(a.sample.0)) => accesses
-                    .push(AuditAccess {
+                Ok(Statement::Access(a)) if ours(&a.tenant, &a.sample) => {
+                    accesses.push(AuditAccess {
                         log_index: index as u64,
                         sha256: hex::encode(a.sample.0),
                         who: a.who.as_str().to_owned(),
                         signer,
                         purpose: a.purpose.as_str().to_owned(),
                         time: a.time,
-                    }),
-                Ok(Statement::Deletion(d)) if samples.contains(&hex::encode(d.sample.0)) => {
+                    })
+                }
+                Ok(Statement::Deletion(d)) if ours(&d.tenant, &d.sample) => {
                     deletions.push(AuditDeletion {
                         log_index: index as u64,
                         sha256: hex::encode(d.sample.0),

@@ -37,12 +37,12 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
-    /// A key file of the wrong size.
-    #[error("{}: not a 32-byte key", path.display())]
-    BadKey {
-        /// The file.
-        path: PathBuf,
-    },
+    /// Content arrived but no keyholder is configured to seal its key to.
+    #[error("no keyholders are configured: content cannot be stored (add one with `vitrine intake keyholder add`)")]
+    NoKeyholders,
+    /// Splitting or sealing the data key failed.
+    #[error("sealing the data key's shares: {0}")]
+    Shares(String),
     /// The sample has no content to decrypt (metadata only, or destroyed).
     #[error("no content is held for this sample (metadata only, or destroyed)")]
     NoContent,
@@ -137,6 +137,20 @@ pub enum VaultError {
         /// Why.
         reason: String,
     },
+    /// Fewer keyholders than the threshold released their share: nothing
+    /// was decrypted. Lists each keyholder's answer.
+    #[error("{released} of {needed} keyholder shares released, nothing decrypted:{}", failures.iter().map(|(k, e)| format!("\n  {k}: {e}")).collect::<String>())]
+    TooFewShares {
+        /// Shares released.
+        released: usize,
+        /// Shares needed.
+        needed: usize,
+        /// Each keyholder that did not release, and why.
+        failures: Vec<(String, String)>,
+    },
+    /// The intake's configuration lacks what the vault needs.
+    #[error("intake configuration: {0}")]
+    Config(String),
     /// A test hook stopped the vault (stands in for a crash).
     #[error("stopped at failpoint {0}")]
     Failpoint(&'static str),

@@ -46,12 +46,13 @@ mod store;
 mod vault;
 
 pub use config::{
-    new_token, token_hash, Config, Tenant, DEFAULT_MAX_REQUEST, DEFAULT_RATE_PER_MINUTE,
-    DEFAULT_RETENTION_DAYS,
+    default_threshold, new_token, token_hash, Config, Keyholder, Tenant, DEFAULT_MAX_REQUEST,
+    DEFAULT_RATE_PER_MINUTE, DEFAULT_RETENTION_DAYS,
 };
 pub use error::{ConfigError, EndpointError, LogError, StoreError, VaultError};
 pub use logclient::LogClient;
-pub use store::{EventRow, NewSample, SampleInfo, Store, DB_FILE};
+pub use store::{EventRow, NewSample, OldRow, SampleInfo, Store, Undo, DB_FILE};
 pub use vault::{
-    release, verify_access, Deleted, LoggedAccess, Released, Stage, Vault, FAILPOINT_ENV,
+    verify_access, Deleted, LoggedAccess, Released, Stage, Vault, ACCESS_LIFETIME, FAILPOINT_ENV,
+    KEYHOLDER_TIMEOUT,
 };

@@ -333,7 +333,8 @@ async fn submit(
 }
 
 /// Stores the submission, logs its receipt and proves it; on any failure
-/// to log, forgets the submission (nothing is kept without a receipt).
+/// to log, undoes exactly what this submission stored (nothing is kept
+/// without a receipt, and nothing held before is lost).
 fn store_and_receipt(
     intake: &Intake,
     t: &Tenant,
@@ -341,19 +342,35 @@ fn store_and_receipt(
     c: Checked,
 ) -> Result<SubmissionAnswer, ApiError> {
     let now = now();
-    intake
+    let undo = intake
         .store
-        .put(&NewSample {
-            tenant: &t.id,
-            sha256: c.sha,
-            size: sub.metadata.size,
-            metadata: &c.metadata_json,
-            policy_id: &sub.policy_id,
-            policy_sha256: &sub.policy_sha256,
-            content: c.content.as_deref(),
-            now,
-        })
-        .map_err(ApiError::internal)?;
+        .put(
+            &NewSample {
+                tenant: &t.id,
+                sha256: c.sha,
+                size: sub.metadata.size,
+                metadata: &c.metadata_json,
+                policy_id: &sub.policy_id,
+                policy_sha256: &sub.policy_sha256,
+                content: c.content.as_deref(),
+                now,
+            },
+            &intake
+                .config
+                .keyholders
+                .iter()
+                .map(|k| k.key.clone())
+                .collect::<Vec<_>>(),
+            intake.config.keyholder_threshold,
+        )
+        .map_err(|e| match e {
+            crate::StoreError::NoKeyholders => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_keyholders",
+                e.to_string(),
+            ),
+            e => ApiError::internal(e),
+        })?;
     let logged = (|| -> Result<ReceiptBundle, String> {
         let receipt = Statement::Receipt(Receipt {
             sample: StSha(c.sha),
@@ -387,10 +404,7 @@ fn store_and_receipt(
         }
         Err(reason) => {
             tracing::error!(%reason, "logging a receipt failed");
-            intake
-                .store
-                .forget(&t.id, &c.sha)
-                .map_err(ApiError::internal)?;
+            intake.store.undo(undo).map_err(ApiError::internal)?;
             Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "log_unavailable",
@@ -445,10 +459,16 @@ pub fn open_dir(dir: &std::path::Path) -> Result<Intake, OpenDirError> {
         let p = dir.join(name);
         std::fs::read_to_string(&p).map_err(|source| OpenDirError::Io { path: p, source })
     };
-    let config = Config::parse(&read(CONFIG_FILE)?).map_err(|source| OpenDirError::Config {
+    let mut config = Config::parse(&read(CONFIG_FILE)?).map_err(|source| OpenDirError::Config {
         path: dir.join(CONFIG_FILE),
         source,
     })?;
+    config
+        .load_custody(dir)
+        .map_err(|source| OpenDirError::Config {
+            path: dir.join(CONFIG_FILE),
+            source,
+        })?;
     let key = SignerKey::parse(read(KEY_FILE)?.trim()).map_err(|e| OpenDirError::Key {
         path: dir.join(KEY_FILE),
         reason: e.to_string(),

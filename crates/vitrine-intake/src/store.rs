@@ -1,17 +1,23 @@
 //! Embedded storage: one data directory with an SQLite index and one
 //! encrypted file per sample.
 //!
-//! Key hierarchy: each tenant has a 32-byte key (`keys/<tenant-dir>.key`);
-//! each sample has its own random data key, used once, that encrypts the
-//! sample (XChaCha20-Poly1305, file `samples/<tenant-dir>/<sha256>` =
-//! nonce ‖ ciphertext) and is stored only wrapped by the tenant key in the
-//! `data_keys` table. Destroying a sample deletes its wrapped data key with
-//! SQLite's `secure_delete` on (the freed bytes are overwritten) and
-//! overwrites and removes its file, so no copy of the rest of the data
-//! directory can decrypt it again.
+//! Key hierarchy: each sample has its own random data key, used once,
+//! that encrypts the sample (XChaCha20-Poly1305, file
+//! `samples/<tenant-dir>/<sha256>` = nonce ‖ ciphertext). The data key is
+//! never stored: it is split k-of-n among independent keyholders and each
+//! share sealed to one keyholder (`vitrine-keyholder`); the `shares` table
+//! holds only the sealed shares. Nothing in the data directory decrypts a
+//! sample: that takes k keyholders, each releasing its share only for a
+//! logged access. Destroying a sample deletes its sealed shares with
+//! SQLite's `secure_delete` on and overwrites and removes its file.
 //!
-//! Decryption is `pub(crate)`: only the vault calls it, and only with a
-//! verified, logged access (see `vault.rs`).
+//! A sample held is changed only by [`Store::destroy`] (a logged deletion
+//! follows): a resubmission of a held sample stores nothing new, and a
+//! submission whose receipt cannot be logged is undone exactly
+//! ([`Store::undo`]), leaving what was there before.
+//!
+//! Decryption is `pub(crate)`: only the vault calls it, with a data key
+//! combined from keyholders' shares (see `vault.rs`).
 
 use std::fs::File;
 use std::io::Write;
@@ -46,11 +52,13 @@ CREATE TABLE IF NOT EXISTS samples (
     receipt TEXT,
     PRIMARY KEY (tenant, sha256)
 );
-CREATE TABLE IF NOT EXISTS data_keys (
+CREATE TABLE IF NOT EXISTS shares (
     tenant TEXT NOT NULL,
     sha256 TEXT NOT NULL,
-    wrapped BLOB NOT NULL,
-    PRIMARY KEY (tenant, sha256)
+    keyholder TEXT NOT NULL,
+    threshold INTEGER NOT NULL,
+    sealed TEXT NOT NULL,
+    PRIMARY KEY (tenant, sha256, keyholder)
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -125,6 +133,52 @@ pub struct NewSample<'a> {
     pub now: u64,
 }
 
+/// A sample's record as it was before a submission replaced it.
+#[derive(Debug)]
+pub struct OldRow {
+    size: i64,
+    received: i64,
+    metadata: String,
+    policy_id: String,
+    policy_sha256: String,
+    has_content: bool,
+    deleted: Option<i64>,
+    deletion_logged: bool,
+    receipt: Option<String>,
+}
+
+/// What [`Store::undo`] must do to take a submission back.
+#[derive(Debug)]
+#[must_use = "a submission whose receipt is not logged must be undone"]
+pub enum Undo {
+    /// The submission changed nothing (the sample was already held).
+    Nothing,
+    /// The submission created the record: remove it.
+    Remove {
+        /// The tenant.
+        tenant: String,
+        /// The sample, hex.
+        sha256: String,
+    },
+    /// The submission replaced a metadata-only or destroyed record: put it
+    /// back.
+    Restore {
+        /// The tenant.
+        tenant: String,
+        /// The sample, hex.
+        sha256: String,
+        /// The record before.
+        old: OldRow,
+    },
+}
+
+impl Undo {
+    /// Whether the submission stored anything new.
+    pub fn changed(&self) -> bool {
+        !matches!(self, Undo::Nothing)
+    }
+}
+
 /// The data directory.
 pub struct Store {
     dir: PathBuf,
@@ -143,7 +197,7 @@ fn aad(context: &str, tenant: &str, sha: &str) -> Vec<u8> {
 impl Store {
     /// Opens (creating) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        for sub in ["", "keys", "samples"] {
+        for sub in ["", "samples"] {
             let d = dir.join(sub);
             std::fs::create_dir_all(&d).map_err(|source| StoreError::Io { path: d, source })?;
         }
@@ -170,70 +224,119 @@ impl Store {
         self.dir.join("samples").join(tenant_dir(tenant)).join(sha)
     }
 
-    fn tenant_key(&self, tenant: &str, create: bool) -> Result<[u8; 32], StoreError> {
-        let path = self
-            .dir
-            .join("keys")
-            .join(format!("{}.key", tenant_dir(tenant)));
-        match std::fs::read(&path) {
-            Ok(d) => <[u8; 32]>::try_from(d.as_slice()).map_err(|_| StoreError::BadKey { path }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-                let mut k = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut k);
-                write_new(&path, &k)?;
-                Ok(k)
-            }
-            Err(source) => Err(StoreError::Io { path, source }),
-        }
-    }
-
-    /// Stores a submission: the content (if any) encrypted under a fresh
-    /// data key wrapped by the tenant key. A resubmission replaces the
-    /// previous record of the same sample for the same tenant.
-    pub fn put(&self, s: &NewSample<'_>) -> Result<(), StoreError> {
+    /// Stores a submission. New content is encrypted under a fresh data
+    /// key split `threshold`-of-`keyholders.len()` and sealed to the
+    /// keyholders; the data key is then dropped. A sample this tenant
+    /// already holds is left exactly as it is (same content, same shares),
+    /// however many identical submissions arrive at once. Returns what to
+    /// [`Store::undo`] if the submission's receipt cannot be logged.
+    pub fn put(
+        &self,
+        s: &NewSample<'_>,
+        keyholders: &[vitrine_keyholder::KeyholderKey],
+        threshold: usize,
+    ) -> Result<Undo, StoreError> {
         let sha = hex::encode(s.sha256);
-        let wrapped = match s.content {
+        // Encrypt and write outside the lock, to a temporary file no other
+        // submission shares.
+        let prepared = match s.content {
             Some(content) => {
-                let tkey = self.tenant_key(s.tenant, true)?;
+                if keyholders.is_empty() {
+                    return Err(StoreError::NoKeyholders);
+                }
                 let mut dkey = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut dkey);
                 let sealed = seal(&dkey, content, &aad("vitrine-sample-v1", s.tenant, &sha))?;
-                let wrapped = seal(&tkey, &dkey, &aad("vitrine-data-key-v1", s.tenant, &sha))?;
+                let threshold = u8::try_from(threshold).map_err(|_| StoreError::NoKeyholders)?;
+                let shares =
+                    vitrine_keyholder::split(&dkey, threshold, keyholders, s.tenant, &s.sha256)
+                        .map_err(|e| StoreError::Shares(e.to_string()))?;
+                dkey.fill(0);
                 let path = self.sample_path(s.tenant, &sha);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
-                        path: parent.to_owned(),
-                        source,
-                    })?;
-                }
-                write_new(&path, &sealed)?;
-                Some(wrapped)
+                let tmp = write_temp(&path, &sealed)?;
+                Some((path, tmp, threshold, shares))
             }
-            None => {
-                // A resubmission without content: no old ciphertext stays.
-                shred(&self.sample_path(s.tenant, &sha))?;
-                None
-            }
+            None => None,
         };
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let old: Option<OldRow> = tx
+            .query_row(
+                "SELECT size, received, metadata, policy_id, policy_sha256, has_content, deleted, deletion_logged, receipt FROM samples WHERE tenant = ?1 AND sha256 = ?2",
+                params![s.tenant, sha],
+                |r| {
+                    Ok(OldRow {
+                        size: r.get(0)?,
+                        received: r.get(1)?,
+                        metadata: r.get(2)?,
+                        policy_id: r.get(3)?,
+                        policy_sha256: r.get(4)?,
+                        has_content: r.get(5)?,
+                        deleted: r.get(6)?,
+                        deletion_logged: r.get(7)?,
+                        receipt: r.get(8)?,
+                    })
+                },
+            )
+            .optional()?;
+        let discard = |p: &Option<(PathBuf, PathBuf, u8, Vec<vitrine_keyholder::WrappedShare>)>| {
+            if let Some((_, tmp, _, _)) = p {
+                let _ = std::fs::remove_file(tmp);
+            }
+        };
+        // Held content, or a deletion not yet logged: nothing changes.
+        let keep = match &old {
+            Some(o) if o.deleted.is_none() && (o.has_content || prepared.is_none()) => true,
+            Some(o) if o.deleted.is_some() && !o.deletion_logged => true,
+            _ => false,
+        };
+        if keep {
+            discard(&prepared);
+            return Ok(Undo::Nothing);
+        }
         tx.execute(
-            "DELETE FROM data_keys WHERE tenant = ?1 AND sha256 = ?2",
+            "DELETE FROM shares WHERE tenant = ?1 AND sha256 = ?2",
             params![s.tenant, sha],
         )?;
         tx.execute(
             "INSERT OR REPLACE INTO samples (tenant, sha256, size, received, metadata, policy_id, policy_sha256, has_content, deleted, deletion_logged, receipt)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, 0, NULL)",
-            params![s.tenant, sha, s.size as i64, s.now as i64, s.metadata, s.policy_id, s.policy_sha256, wrapped.is_some()],
+            params![s.tenant, sha, s.size as i64, s.now as i64, s.metadata, s.policy_id, s.policy_sha256, prepared.is_some()],
         )?;
-        if let Some(w) = &wrapped {
-            tx.execute(
-                "INSERT INTO data_keys (tenant, sha256, wrapped) VALUES (?1, ?2, ?3)",
-                params![s.tenant, sha, w],
-            )?;
+        if let Some((path, tmp, threshold, shares)) = &prepared {
+            for w in shares {
+                let json = serde_json::to_string(&w.sealed).expect("invariant: shares serialize");
+                tx.execute(
+                    "INSERT INTO shares (tenant, sha256, keyholder, threshold, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![s.tenant, sha, w.keyholder, *threshold as i64, json],
+                )?;
+            }
+            if let Err(e) = std::fs::rename(tmp, path) {
+                let _ = std::fs::remove_file(tmp);
+                return Err(StoreError::Io {
+                    path: path.clone(),
+                    source: e,
+                });
+            }
+            sync_parent(path);
         }
-        tx.commit()?;
-        Ok(())
+        if let Err(e) = tx.commit() {
+            if let Some((path, ..)) = &prepared {
+                let _ = shred(path);
+            }
+            return Err(e.into());
+        }
+        Ok(match old {
+            None => Undo::Remove {
+                tenant: s.tenant.to_owned(),
+                sha256: sha,
+            },
+            Some(o) => Undo::Restore {
+                tenant: s.tenant.to_owned(),
+                sha256: sha,
+                old: o,
+            },
+        })
     }
 
     /// Records the receipt of a stored submission.
@@ -251,24 +354,46 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a submission whose receipt could not be logged, leaving no
-    /// trace of it (nothing is kept that the log does not show).
-    pub fn forget(&self, tenant: &str, sha: &[u8; 32]) -> Result<(), StoreError> {
-        let hex = hex::encode(sha);
+    /// Undoes a [`Store::put`] whose receipt could not be logged: what the
+    /// submission added is removed and what was there before is back,
+    /// unchanged (nothing is kept that the log does not show, and nothing
+    /// held is lost).
+    pub fn undo(&self, undo: Undo) -> Result<(), StoreError> {
+        let (tenant, sha, old) = match undo {
+            Undo::Nothing => return Ok(()),
+            Undo::Remove { tenant, sha256 } => (tenant, sha256, None),
+            Undo::Restore {
+                tenant,
+                sha256,
+                old,
+            } => (tenant, sha256, Some(old)),
+        };
         {
             let mut conn = self.conn();
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute(
-                "DELETE FROM data_keys WHERE tenant = ?1 AND sha256 = ?2",
-                params![tenant, hex],
+                "DELETE FROM shares WHERE tenant = ?1 AND sha256 = ?2",
+                params![tenant, sha],
             )?;
-            tx.execute(
-                "DELETE FROM samples WHERE tenant = ?1 AND sha256 = ?2",
-                params![tenant, hex],
-            )?;
+            match old {
+                None => {
+                    tx.execute(
+                        "DELETE FROM samples WHERE tenant = ?1 AND sha256 = ?2",
+                        params![tenant, sha],
+                    )?;
+                }
+                Some(o) => {
+                    // Only metadata-only or destroyed-and-logged records
+                    // are ever replaced, so no content is brought back.
+                    tx.execute(
+                        "UPDATE samples SET size = ?3, received = ?4, metadata = ?5, policy_id = ?6, policy_sha256 = ?7, has_content = ?8, deleted = ?9, deletion_logged = ?10, receipt = ?11 WHERE tenant = ?1 AND sha256 = ?2",
+                        params![tenant, sha, o.size, o.received, o.metadata, o.policy_id, o.policy_sha256, o.has_content, o.deleted, o.deletion_logged, o.receipt],
+                    )?;
+                }
+            }
             tx.commit()?;
         }
-        shred(&self.sample_path(tenant, &hex))
+        shred(&self.sample_path(&tenant, &sha))
     }
 
     fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SampleInfo> {
@@ -325,13 +450,34 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records a logged access or deletion for the tenant's audit view.
-    pub fn record_event(&self, tenant: &str, ev: &EventRow) -> Result<(), StoreError> {
-        self.conn().execute(
+    /// Records an access or deletion for the tenant's audit view, before
+    /// it is sent to the log (`log_index` none: pending), so a vault killed
+    /// after logging still leaves it in the tenant's audit. Returns its id
+    /// for [`Store::set_event_index`].
+    pub fn record_event(&self, tenant: &str, ev: &EventRow) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        conn.execute(
             "INSERT INTO events (tenant, sha256, kind, who, detail, time, note, log_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![tenant, ev.sha256, ev.kind, ev.who, ev.detail, ev.time as i64, ev.note, ev.log_index.map(|i| i as i64)],
         )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Records the log index of an event once it is logged.
+    pub fn set_event_index(&self, id: i64, index: u64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE events SET log_index = ?2 WHERE id = ?1",
+            params![id, index as i64],
+        )?;
         Ok(())
+    }
+
+    /// Every tenant with a record in the store (configured or not).
+    pub fn tenants(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT DISTINCT tenant FROM samples ORDER BY tenant")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The tenant's logged accesses and deletions, in order.
@@ -354,25 +500,50 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Decrypts a sample. Only the vault calls this, after the access is
-    /// logged and its inclusion verified.
-    pub(crate) fn decrypt(&self, tenant: &str, sha: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
+    /// The sealed shares of a held sample and how many open it.
+    pub fn shares(
+        &self,
+        tenant: &str,
+        sha: &[u8; 32],
+    ) -> Result<(u8, Vec<vitrine_keyholder::WrappedShare>), StoreError> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT keyholder, threshold, sealed FROM shares WHERE tenant = ?1 AND sha256 = ?2 ORDER BY keyholder",
+        )?;
+        let rows = st.query_map(params![tenant, hex::encode(sha)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut threshold = 0u8;
+        let mut out = Vec::new();
+        for row in rows {
+            let (keyholder, k, sealed) = row?;
+            threshold = u8::try_from(k).map_err(|_| StoreError::Decrypt)?;
+            let sealed = serde_json::from_str(&sealed).map_err(|_| StoreError::Decrypt)?;
+            out.push(vitrine_keyholder::WrappedShare { keyholder, sealed });
+        }
+        if out.is_empty() {
+            return Err(StoreError::NoContent);
+        }
+        Ok((threshold, out))
+    }
+
+    /// Decrypts a sample with its data key. Only the vault calls this,
+    /// with a key combined from shares keyholders released for a logged
+    /// access.
+    pub(crate) fn decrypt(
+        &self,
+        tenant: &str,
+        sha: &[u8; 32],
+        data_key: &[u8; 32],
+    ) -> Result<Vec<u8>, StoreError> {
         let hex = hex::encode(sha);
-        let wrapped: Option<Vec<u8>> = self
-            .conn()
-            .query_row(
-                "SELECT wrapped FROM data_keys WHERE tenant = ?1 AND sha256 = ?2",
-                params![tenant, hex],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let wrapped = wrapped.ok_or(StoreError::NoContent)?;
-        let tkey = self.tenant_key(tenant, false)?;
-        let dkey = open(&tkey, &wrapped, &aad("vitrine-data-key-v1", tenant, &hex))?;
-        let dkey: [u8; 32] = dkey.try_into().map_err(|_| StoreError::Decrypt)?;
         let path = self.sample_path(tenant, &hex);
         let sealed = std::fs::read(&path).map_err(|source| StoreError::Io { path, source })?;
-        let plain = open(&dkey, &sealed, &aad("vitrine-sample-v1", tenant, &hex))?;
+        let plain = open(data_key, &sealed, &aad("vitrine-sample-v1", tenant, &hex))?;
         if <[u8; 32]>::from(Sha256::digest(&plain)) != *sha {
             return Err(StoreError::Decrypt);
         }
@@ -387,7 +558,7 @@ impl Store {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
             tx.execute(
-                "DELETE FROM data_keys WHERE tenant = ?1 AND sha256 = ?2",
+                "DELETE FROM shares WHERE tenant = ?1 AND sha256 = ?2",
                 params![tenant, hex],
             )?;
             let n = tx.execute(
@@ -459,27 +630,46 @@ fn open(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError
         .map_err(|_| StoreError::Decrypt)
 }
 
-fn write_new(path: &Path, data: &[u8]) -> Result<(), StoreError> {
+/// Writes `data` to a new temporary file beside `path` (a random name,
+/// created exclusively, mode 0600, never following a symlink) and syncs
+/// it. The caller renames it into place or removes it.
+fn write_temp(path: &Path, data: &[u8]) -> Result<PathBuf, StoreError> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+        path: parent.to_owned(),
+        source,
+    })?;
+    let mut rnd = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut rnd);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.{}.tmp", hex::encode(rnd)));
     let io = |source| StoreError::Io {
-        path: path.to_owned(),
+        path: tmp.clone(),
         source,
     };
-    let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    // O_CREAT|O_EXCL: a planted file or symlink at this name is refused.
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
     let mut f = opts.open(&tmp).map_err(io)?;
-    f.write_all(data).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Err(e) = f.write_all(data).and_then(|()| f.sync_all()) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(tmp)
+}
+
+fn sync_parent(path: &Path) {
     if let Some(d) = path.parent().and_then(|p| File::open(p).ok()) {
         let _ = d.sync_all();
     }
-    Ok(())
 }
 
 /// Overwrites a file with zeros, syncs and removes it. The data key is
@@ -506,48 +696,83 @@ fn shred(path: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vitrine_keyholder::{combine, open_share, KeyholderKey, KeyholderSecret};
 
-    fn put(store: &Store, tenant: &str, content: &[u8]) -> [u8; 32] {
+    struct Holders {
+        secrets: Vec<KeyholderSecret>,
+        public: Vec<KeyholderKey>,
+    }
+
+    fn holders() -> Holders {
+        let secrets: Vec<_> = (0..3)
+            .map(|i| KeyholderSecret::generate(&format!("kh{i}")).unwrap())
+            .collect();
+        let public = secrets.iter().map(|s| s.public()).collect();
+        Holders { secrets, public }
+    }
+
+    fn new_sample<'a>(tenant: &'a str, content: Option<&'a [u8]>, sha: [u8; 32]) -> NewSample<'a> {
+        NewSample {
+            tenant,
+            sha256: sha,
+            size: content.map_or(0, |c| c.len() as u64),
+            metadata: "{}",
+            policy_id: "p",
+            policy_sha256: "00",
+            content,
+            now: 1,
+        }
+    }
+
+    fn put(store: &Store, h: &Holders, tenant: &str, content: &[u8]) -> [u8; 32] {
         let sha: [u8; 32] = Sha256::digest(content).into();
-        store
-            .put(&NewSample {
-                tenant,
-                sha256: sha,
-                size: content.len() as u64,
-                metadata: "{}",
-                policy_id: "p",
-                policy_sha256: "00",
-                content: Some(content),
-                now: 1,
-            })
+        let _ = store
+            .put(&new_sample(tenant, Some(content), sha), &h.public, 2)
             .unwrap();
         sha
+    }
+
+    /// What k keyholders together would release.
+    fn key_of(store: &Store, h: &Holders, tenant: &str, sha: &[u8; 32]) -> [u8; 32] {
+        let (k, shares) = store.shares(tenant, sha).unwrap();
+        let opened: Vec<Vec<u8>> = shares
+            .iter()
+            .zip(&h.secrets)
+            .take(k as usize)
+            .map(|(w, s)| open_share(s, &w.sealed, tenant, sha).unwrap())
+            .collect();
+        combine(k, &opened).unwrap()
     }
 
     #[test]
     fn round_trip_and_binding() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let a = put(&store, "t-a", b"sample one");
-        let b = put(&store, "t-a", b"sample two");
-        assert_eq!(store.decrypt("t-a", &a).unwrap(), b"sample one");
-        // Another tenant has no key for it.
+        let h = holders();
+        let a = put(&store, &h, "t-a", b"sample one");
+        let b = put(&store, &h, "t-a", b"sample two");
+        let ka = key_of(&store, &h, "t-a", &a);
+        assert_eq!(store.decrypt("t-a", &a, &ka).unwrap(), b"sample one");
+        // Another tenant holds no shares of it.
         assert!(matches!(
-            store.decrypt("t-b", &a),
+            store.shares("t-b", &a),
             Err(StoreError::NoContent)
         ));
         // Ciphertexts are bound to their sample: swapping files fails.
+        let kb = key_of(&store, &h, "t-a", &b);
         let pa = store.sample_path("t-a", &hex::encode(a));
         let pb = store.sample_path("t-a", &hex::encode(b));
         let (ca, cb) = (std::fs::read(&pa).unwrap(), std::fs::read(&pb).unwrap());
         std::fs::write(&pa, &cb).unwrap();
-        std::fs::write(&pb, &ca).unwrap();
-        assert!(matches!(store.decrypt("t-a", &a), Err(StoreError::Decrypt)));
+        assert!(matches!(
+            store.decrypt("t-a", &a, &kb),
+            Err(StoreError::Decrypt)
+        ));
         // Destroyed: nothing left to decrypt.
         std::fs::write(&pa, &ca).unwrap();
         assert!(store.destroy("t-a", &a, 2).unwrap());
         assert!(matches!(
-            store.decrypt("t-a", &a),
+            store.shares("t-a", &a),
             Err(StoreError::NoContent)
         ));
         assert!(!pa.exists());
@@ -555,10 +780,99 @@ mod tests {
     }
 
     #[test]
+    fn content_needs_keyholders() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sha: [u8; 32] = Sha256::digest(b"x").into();
+        assert!(matches!(
+            store.put(&new_sample("t-a", Some(b"x"), sha), &[], 1),
+            Err(StoreError::NoKeyholders)
+        ));
+        assert!(store.get("t-a", &sha).unwrap().is_none());
+    }
+
+    /// Observation 3: a resubmission never destroys what is held, and an
+    /// undone one leaves everything as it was.
+    #[test]
+    fn resubmissions_keep_what_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let h = holders();
+        let content = b"held content";
+        let sha = put(&store, &h, "t-a", content);
+        let key = key_of(&store, &h, "t-a", &sha);
+        // Metadata only, then content again, then an undone resubmission.
+        let u = store
+            .put(&new_sample("t-a", None, sha), &h.public, 2)
+            .unwrap();
+        assert!(!u.changed());
+        let u = store
+            .put(&new_sample("t-a", Some(content), sha), &h.public, 2)
+            .unwrap();
+        assert!(!u.changed());
+        store.undo(u).unwrap();
+        assert!(store.get("t-a", &sha).unwrap().unwrap().content);
+        assert_eq!(key_of(&store, &h, "t-a", &sha), key);
+        assert_eq!(store.decrypt("t-a", &sha, &key).unwrap(), content);
+
+        // A metadata-only record upgraded with content, then undone: back
+        // to metadata only, no shares, no file.
+        let other = b"other content";
+        let osha: [u8; 32] = Sha256::digest(other).into();
+        let _ = store
+            .put(&new_sample("t-a", None, osha), &h.public, 2)
+            .unwrap();
+        let u = store
+            .put(&new_sample("t-a", Some(other), osha), &h.public, 2)
+            .unwrap();
+        assert!(u.changed());
+        store.undo(u).unwrap();
+        let info = store.get("t-a", &osha).unwrap().unwrap();
+        assert!(!info.content);
+        assert!(store.shares("t-a", &osha).is_err());
+        assert!(!store.sample_path("t-a", &hex::encode(osha)).exists());
+        // A new record, undone: gone.
+        let third: [u8; 32] = Sha256::digest(b"third").into();
+        let u = store
+            .put(&new_sample("t-a", Some(b"third"), third), &h.public, 2)
+            .unwrap();
+        store.undo(u).unwrap();
+        assert!(store.get("t-a", &third).unwrap().is_none());
+    }
+
+    /// Observation 2: many identical submissions at once leave one sample
+    /// whose ciphertext matches its shares, and no temporary files.
+    #[test]
+    fn concurrent_identical_puts_store_one_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let h = holders();
+        let content = b"outbreak file".to_vec();
+        let sha: [u8; 32] = Sha256::digest(&content).into();
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| {
+                    let _ = store
+                        .put(&new_sample("t-a", Some(&content), sha), &h.public, 2)
+                        .unwrap();
+                });
+            }
+        });
+        let key = key_of(&store, &h, "t-a", &sha);
+        assert_eq!(store.decrypt("t-a", &sha, &key).unwrap(), content);
+        let files: Vec<_> = std::fs::read_dir(store.sample_path("t-a", "x").parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+    }
+
+    #[test]
     fn tenant_ids_never_become_paths() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let sha = put(&store, "../../escape", b"x");
+        let h = holders();
+        let sha = put(&store, &h, "../../escape", b"x");
         assert!(store
             .sample_path("../../escape", &hex::encode(sha))
             .starts_with(dir.path().join("samples")));

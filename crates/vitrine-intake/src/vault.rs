@@ -1,11 +1,17 @@
 //! The vault: the only way to read a sample. It logs an `access`
-//! statement first and releases the plaintext only once that statement is
-//! proven included in a checkpoint signed by the log key. Deletion and
-//! retention expiry destroy the data key and log a `deletion` statement.
+//! statement first (naming the tenant, the sample, an expiry and a
+//! one-time recipient key), proves it included under a checkpoint the
+//! custody policy's witness quorum cosigned, and sends it with that proof
+//! to every keyholder. Each keyholder checks it for itself and seals its
+//! share to the recipient key; with k shares the vault combines the data
+//! key in memory and decrypts. Deletion and retention expiry destroy the
+//! sealed shares and log a `deletion` statement naming the tenant.
+
+use std::time::Duration;
 
 use vitrine_note::{SignerKey, Verifiers};
 use vitrine_statements::{Access, Deletion, Sha256 as StSha, Statement, Text, Token};
-use vitrine_tlog::TlogProof;
+use vitrine_tlog::{Policy, TlogProof};
 
 use crate::store::{EventRow, Store};
 use crate::{Config, LogClient, VaultError};
@@ -13,6 +19,11 @@ use crate::{Config, LogClient, VaultError};
 /// Environment variable naming a failpoint; `after-access-logged` aborts
 /// the process after the access is logged and before anything is released.
 pub const FAILPOINT_ENV: &str = "VITRINE_VAULT_FAILPOINT";
+
+/// How long an access the vault logs stays valid at the keyholders.
+pub const ACCESS_LIFETIME: u64 = 600;
+/// How long the vault waits for each keyholder.
+pub const KEYHOLDER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Points where a test can stop the vault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,25 +65,51 @@ impl LoggedAccess {
 }
 
 /// Checks that `note` is an `access` statement by one of the configured
-/// analysts and that `proof` includes exactly these bytes in a checkpoint
-/// signed by the configured log key. The keys come from the intake's
-/// configuration, never from the caller.
+/// analysts, whose `who` is the signing key's name, for `tenant`, and that
+/// `proof` includes exactly these bytes in a checkpoint of the custody log
+/// cosigned by `policy`'s witness quorum. The keys come from the intake's
+/// configuration, never from the caller. (Each keyholder checks the same
+/// and more for itself: expiry and single use.)
 pub fn verify_access(
     config: &Config,
+    policy: &Policy,
     tenant: &str,
     note: &[u8],
     proof: &TlogProof,
 ) -> Result<LoggedAccess, VaultError> {
-    let (analysts, log_key) = (&config.analysts, &config.log_key);
     let not_logged = |reason: String| VaultError::AccessNotLogged { reason };
-    let (st, _) = Statement::open(note, &Verifiers::from_keys(analysts.iter().cloned()))
-        .map_err(|e| not_logged(format!("not an access statement by an analyst: {e}")))?;
+    let (st, signer) =
+        Statement::open(note, &Verifiers::from_keys(config.analysts.iter().cloned()))
+            .map_err(|e| not_logged(format!("not an access statement by an analyst: {e}")))?;
     let Statement::Access(access) = st else {
         return Err(not_logged(format!("a {} statement", st.kind().name())));
     };
-    proof
-        .verify(&vitrine_tlog::leaf_hash(note), log_key, &Verifiers::new())
+    if access.who.as_str() != signer.name() || access.tenant.as_str() != tenant {
+        return Err(not_logged(format!(
+            "the access names who = {} for tenant {}, signed by {} for tenant {tenant}",
+            access.who,
+            access.tenant,
+            signer.name()
+        )));
+    }
+    let verified = proof
+        .verify(
+            &vitrine_tlog::leaf_hash(note),
+            &config.log_key,
+            &policy.witness_verifiers(),
+        )
         .map_err(|e| not_logged(format!("inclusion: {e}")))?;
+    let cosigned = policy.witness_names_for(&verified.cosignatures);
+    if !policy.check_quorum(&cosigned) {
+        return Err(not_logged(format!(
+            "the checkpoint lacks the custody policy's witness quorum (cosigned by: {})",
+            if cosigned.is_empty() {
+                "nobody".to_owned()
+            } else {
+                cosigned.into_iter().collect::<Vec<_>>().join(", ")
+            }
+        )));
+    }
     Ok(LoggedAccess {
         tenant: tenant.to_owned(),
         access,
@@ -81,9 +118,93 @@ pub fn verify_access(
     })
 }
 
-/// Decrypts the sample a logged access names. The only decryption path.
-pub fn release(store: &Store, access: &LoggedAccess) -> Result<Vec<u8>, VaultError> {
-    Ok(store.decrypt(&access.tenant, &access.access.sample.0)?)
+/// Asks every keyholder holding a share of the sample `logged` names to
+/// release it, and combines the data key from those that do. Fails,
+/// decrypting nothing, if fewer than the threshold release.
+fn gather_key(
+    store: &Store,
+    config: &Config,
+    logged: &LoggedAccess,
+    recipient: &vitrine_keyholder::Recipient,
+) -> Result<[u8; 32], VaultError> {
+    let sample = logged.access.sample.0;
+    let (threshold, shares) = store.shares(&logged.tenant, &sample)?;
+    let leaf = vitrine_tlog::leaf_hash(&logged.note);
+    let note = String::from_utf8_lossy(&logged.note).into_owned();
+    let proof = logged.proof.to_string();
+    let answers: Vec<(String, Result<Vec<u8>, String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|w| {
+                let (note, proof) = (note.clone(), proof.clone());
+                let tenant = logged.tenant.clone();
+                scope.spawn(move || {
+                    let Some(kh) = config
+                        .keyholders
+                        .iter()
+                        .find(|k| k.key.name() == w.keyholder)
+                    else {
+                        return (
+                            w.keyholder.clone(),
+                            Err("not in intake.toml's keyholders".to_owned()),
+                        );
+                    };
+                    let req = vitrine_keyholder::ShareRequest {
+                        tenant,
+                        sample: hex::encode(sample),
+                        access: note,
+                        proof,
+                        share: w.sealed.clone(),
+                    };
+                    let got = vitrine_keyholder::client::ask(&kh.url, &req, KEYHOLDER_TIMEOUT)
+                        .map_err(|e| e.to_string())
+                        .and_then(|rel| {
+                            recipient
+                                .open(&rel.share, &leaf, &w.keyholder)
+                                .map_err(|e| e.to_string())
+                        });
+                    (w.keyholder.clone(), got)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .expect("invariant: keyholder requests do not panic")
+            })
+            .collect()
+    });
+    let mut released = Vec::new();
+    let mut failures = Vec::new();
+    for (name, got) in answers {
+        match got {
+            Ok(share) => released.push(share),
+            Err(e) => failures.push((name, e)),
+        }
+    }
+    if released.len() < usize::from(threshold) {
+        return Err(VaultError::TooFewShares {
+            released: released.len(),
+            needed: usize::from(threshold),
+            failures,
+        });
+    }
+    for (name, e) in &failures {
+        tracing::warn!(keyholder = %name, error = %e, "a keyholder did not release its share");
+    }
+    vitrine_keyholder::combine(threshold, &released).map_err(|e| VaultError::TooFewShares {
+        released: released.len(),
+        needed: usize::from(threshold),
+        failures: vec![("combine".into(), e.to_string())],
+    })
+}
+
+fn bad<E: std::fmt::Display>(field: &'static str) -> impl Fn(E) -> VaultError {
+    move |e| VaultError::BadValue {
+        field,
+        reason: e.to_string(),
+    }
 }
 
 /// What [`Vault::open`] returns.
@@ -114,6 +235,17 @@ pub struct Vault<'a> {
     config: &'a Config,
     intake_key: &'a SignerKey,
     log: LogClient,
+}
+
+impl Vault<'_> {
+    fn policy(&self) -> Result<&Policy, VaultError> {
+        self.config.custody.as_ref().ok_or_else(|| {
+            VaultError::Config(
+                "custody-policy is not set: the vault requires the custody log's witness policy"
+                    .into(),
+            )
+        })
+    }
 }
 
 impl<'a> Vault<'a> {
@@ -147,8 +279,10 @@ impl<'a> Vault<'a> {
     }
 
     /// Opens a sample: logs an `access` statement signed by `analyst`,
-    /// waits until it is proven included, then decrypts. `hook` runs after
-    /// logging and before release (tests stop the vault there).
+    /// waits until it is proven included under a witnessed checkpoint,
+    /// then gathers the keyholders' shares and decrypts. `hook` runs after
+    /// logging and before anything is asked of a keyholder (tests stop the
+    /// vault there).
     pub fn open(
         &self,
         sample: &[u8; 32],
@@ -158,6 +292,7 @@ impl<'a> Vault<'a> {
         now: u64,
         hook: &mut dyn FnMut(Stage) -> Result<(), VaultError>,
     ) -> Result<Released, VaultError> {
+        let policy = self.policy()?;
         let vkey = analyst.verifier();
         if !self.config.analysts.contains(&vkey) {
             return Err(VaultError::NotAnAnalyst {
@@ -165,23 +300,22 @@ impl<'a> Vault<'a> {
             });
         }
         let tenant = self.resolve(sample, tenant)?;
+        let recipient = vitrine_keyholder::Recipient::generate();
         let access = Access {
-            who: Token::new(analyst.name()).map_err(|e| VaultError::BadValue {
-                field: "who",
-                reason: e.to_string(),
-            })?,
-            purpose: Text::new(purpose).map_err(|e| VaultError::BadValue {
-                field: "purpose",
-                reason: e.to_string(),
-            })?,
+            who: Token::new(analyst.name()).map_err(bad("who"))?,
+            purpose: Text::new(purpose).map_err(bad("purpose"))?,
+            tenant: Token::new(tenant.clone()).map_err(bad("tenant"))?,
             sample: StSha(*sample),
             time: now,
+            expires: now + ACCESS_LIFETIME,
+            recipient: StSha(recipient.public_bytes()),
         };
         let note = Statement::Access(access.clone())
             .sign(analyst)
             .map_err(|e| VaultError::Sign(e.to_string()))?;
-        let index = self.log.add(&note)?;
-        self.store.record_event(
+        // In the tenant's audit before it is in the log: a vault killed
+        // after logging still shows there.
+        let event = self.store.record_event(
             &tenant,
             &EventRow {
                 sha256: hex::encode(sample),
@@ -190,21 +324,25 @@ impl<'a> Vault<'a> {
                 detail: access.purpose.as_str().to_owned(),
                 time: now,
                 note: String::from_utf8_lossy(&note).into_owned(),
-                log_index: Some(index),
+                log_index: None,
             },
         )?;
+        let index = self.log.add(&note)?;
+        self.store.set_event_index(event, index)?;
         if std::env::var(FAILPOINT_ENV).as_deref() == Ok("after-access-logged") {
             // Stands in for a crash between logging and releasing.
             std::process::abort();
         }
         hook(Stage::AccessLogged)?;
         let proof = self.log.prove(&note, index)?;
-        let logged = verify_access(self.config, &tenant, &note, &proof)?;
-        let plaintext = release(self.store, &logged)?;
+        let logged = verify_access(self.config, policy, &tenant, &note, &proof)?;
+        let mut key = gather_key(self.store, self.config, &logged, &recipient)?;
+        let plaintext = self.store.decrypt(&tenant, sample, &key);
+        key.fill(0);
         Ok(Released {
             access: logged,
             index,
-            plaintext,
+            plaintext: plaintext?,
         })
     }
 
@@ -227,17 +365,20 @@ impl<'a> Vault<'a> {
                 sample: hex::encode(sample),
             });
         }
+        let tenant_token = Token::new(tenant).map_err(|e| VaultError::BadValue {
+            field: "tenant",
+            reason: e.to_string(),
+        })?;
         self.store.destroy(tenant, sample, now)?;
         let note = Statement::Deletion(Deletion {
+            tenant: tenant_token,
             sample: StSha(*sample),
             reason: reason_text,
             time: now,
         })
         .sign(self.intake_key)
         .map_err(|e| VaultError::Sign(e.to_string()))?;
-        let index = self.log.add(&note)?;
-        self.store.set_deletion_logged(tenant, sample)?;
-        self.store.record_event(
+        let event = self.store.record_event(
             tenant,
             &EventRow {
                 sha256: hex::encode(sample),
@@ -246,9 +387,12 @@ impl<'a> Vault<'a> {
                 detail: reason.to_owned(),
                 time: now,
                 note: String::from_utf8_lossy(&note).into_owned(),
-                log_index: Some(index),
+                log_index: None,
             },
         )?;
+        let index = self.log.add(&note)?;
+        self.store.set_event_index(event, index)?;
+        self.store.set_deletion_logged(tenant, sample)?;
         Ok(Deleted {
             tenant: tenant.to_owned(),
             sample: *sample,
@@ -257,14 +401,19 @@ impl<'a> Vault<'a> {
     }
 
     /// Destroys every sample past its tenant's retention period (and logs
-    /// deletions that were not logged yet).
+    /// deletions that were not logged yet). A tenant removed from the
+    /// configuration keeps the default retention: its samples expire too.
     pub fn expire(&self, now: u64) -> Result<Vec<Deleted>, VaultError> {
         let mut out = Vec::new();
-        for t in &self.config.tenants {
-            let cutoff = now.saturating_sub(t.retention_days.saturating_mul(86_400));
-            for sample in self.store.due(&t.id, cutoff)? {
-                let reason = format!("retention period of {} days expired", t.retention_days);
-                out.push(self.delete(&sample, &t.id, &reason, now)?);
+        for tenant in self.store.tenants()? {
+            let days = self
+                .config
+                .tenant(&tenant)
+                .map_or(crate::DEFAULT_RETENTION_DAYS, |t| t.retention_days);
+            let cutoff = now.saturating_sub(days.saturating_mul(86_400));
+            for sample in self.store.due(&tenant, cutoff)? {
+                let reason = format!("retention period of {days} days expired");
+                out.push(self.delete(&sample, &tenant, &reason, now)?);
             }
         }
         Ok(out)

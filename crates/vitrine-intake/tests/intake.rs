@@ -20,6 +20,12 @@ const POLICY_SHA: [u8; 32] = [5; 32];
 struct Env {
     rt: tokio::runtime::Runtime,
     dir: tempfile::TempDir,
+    /// The keyholders' own directories (apart from the intake's).
+    kh_dir: tempfile::TempDir,
+    /// The keyholder servers, to stop some.
+    keyholders: Vec<tokio::task::JoinHandle<()>>,
+    /// The custody policy the keyholders and the intake use.
+    policy: String,
     log_url: String,
     url: String,
     intake: Arc<Intake>,
@@ -35,6 +41,52 @@ fn key(name: &str) -> SignerKey {
 
 fn env() -> Env {
     env_with("")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A keyholder with the key in `dir/<name>.key` (made if absent),
+/// honouring `analyst`, trusting `policy` for the custody log, recording
+/// honoured accesses in `db`.
+fn keyholder(
+    dir: &Path,
+    name: &str,
+    policy: &str,
+    analyst: &SignerKey,
+    db: &Path,
+) -> (
+    vitrine_keyholder::Keyholder,
+    vitrine_keyholder::KeyholderKey,
+) {
+    let kfile = dir.join(format!("{name}.key"));
+    if !kfile.exists() {
+        let secret = vitrine_keyholder::KeyholderSecret::generate(name).unwrap();
+        std::fs::write(&kfile, secret.to_text()).unwrap();
+    }
+    let secret =
+        vitrine_keyholder::KeyholderSecret::parse(&std::fs::read_to_string(&kfile).unwrap())
+            .unwrap();
+    let public = secret.public();
+    let policy = vitrine_tlog::Policy::parse(policy.as_bytes()).unwrap();
+    let config = vitrine_keyholder::Config {
+        log_key: policy.logs()[0].key.clone(),
+        policy,
+        max_access_lifetime: 3600,
+        clock_skew: 60,
+        analysts: vec![vitrine_keyholder::Analyst {
+            key: analyst.verifier(),
+            tenants: None,
+        }],
+    };
+    (
+        vitrine_keyholder::Keyholder::new(secret, config, db).unwrap(),
+        public,
+    )
 }
 
 /// Starts a log and an intake. Tenants: `t-a` (token `token-a`), `t-b`
@@ -69,10 +121,41 @@ fn env_with(extra_tenant_conf: &str) -> Env {
         tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
         format!("http://{addr}")
     });
+    // Three keyholders, 2 of 3 needed; the custody policy asks no
+    // witnesses here (tests with witnesses run real processes).
+    let policy = format!("log {}\nquorum none\n", log_key.verifier());
+    let kh_dir = tempfile::tempdir().unwrap();
+    let mut keyholders = Vec::new();
+    let mut kh_conf = String::new();
+    for i in 0..3 {
+        let (k, public) = keyholder(
+            kh_dir.path(),
+            &format!("kh{i}.example"),
+            &policy,
+            &analyst,
+            &kh_dir.path().join(format!("kh{i}.db")),
+        );
+        let (url, handle) = rt.block_on(async {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            let h = tokio::spawn(async move {
+                vitrine_keyholder::server::serve(Arc::new(k), l, std::future::pending())
+                    .await
+                    .unwrap()
+            });
+            (format!("http://{addr}"), h)
+        });
+        keyholders.push(handle);
+        kh_conf.push_str(&format!(
+            "[[keyholder]]\nkey = \"{public}\"\nurl = \"{url}\"\n"
+        ));
+    }
+    std::fs::write(dir.path().join("custody.policy"), &policy).unwrap();
     let conf = format!(
         r#"log-url = "{log_url}"
 log-key = "{}"
 max-request = 65536
+custody-policy = "custody.policy"
 [[tenant]]
 id = "t-a"
 token-sha256 = "{}"
@@ -86,7 +169,7 @@ rate-per-minute = 3
 {extra_tenant_conf}
 [[analyst]]
 key = "{}"
-"#,
+{kh_conf}"#,
         log_key.verifier(),
         hex::encode(token_hash("token-a")),
         hex::encode(token_hash("token-b")),
@@ -106,6 +189,9 @@ key = "{}"
     Env {
         rt,
         dir,
+        kh_dir,
+        keyholders,
+        policy,
         log_url,
         url,
         intake,
@@ -291,7 +377,7 @@ fn tenants_are_isolated() {
             None,
             "triage of Test.Rule",
             &env.analyst,
-            1,
+            now(),
             &mut |_| Ok(()),
         )
         .unwrap();
@@ -312,7 +398,7 @@ fn tenants_are_isolated() {
             None,
             "triage",
             &env.analyst,
-            1,
+            now(),
             &mut |_| Ok(()),
         )
         .unwrap_err();
@@ -433,7 +519,7 @@ fn vault_logs_access_before_release() {
             Some("t-a"),
             "triage, ticket 8812",
             &env.analyst,
-            7,
+            now(),
             &mut |stage| {
                 assert_eq!(stage, Stage::AccessLogged);
                 seen_logged = true;
@@ -460,7 +546,7 @@ fn vault_logs_access_before_release() {
             None,
             "curious",
             &key("mallory.example"),
-            8,
+            now(),
             &mut |_| Ok(()),
         )
         .unwrap_err();
@@ -479,17 +565,23 @@ fn reading_without_a_logged_access_fails() {
     let note = Statement::Access(vitrine_statements::Access {
         who: vitrine_statements::Token::new("analyst@vendor.example").unwrap(),
         purpose: vitrine_statements::Text::new("quietly").unwrap(),
+        tenant: vitrine_statements::Token::new("t-a").unwrap(),
         sample: vitrine_statements::Sha256(sha),
-        time: 9,
+        time: now(),
+        expires: now() + 60,
+        recipient: vitrine_statements::Sha256([9; 32]),
     })
     .sign(&env.analyst)
     .unwrap();
     let proof = vitrine_tlog::TlogProof::parse(a.receipt.tlog_proof.as_bytes()).unwrap();
-    let err = vitrine_intake::verify_access(env.intake.config(), "t-a", &note, &proof).unwrap_err();
+    let policy = env.intake.config().custody.as_ref().unwrap();
+    let err = vitrine_intake::verify_access(env.intake.config(), policy, "t-a", &note, &proof)
+        .unwrap_err();
     assert!(matches!(err, VaultError::AccessNotLogged { .. }), "{err}");
     // The receipt itself (logged, but not an access) does not open it either.
     let err = vitrine_intake::verify_access(
         env.intake.config(),
+        policy,
         "t-a",
         a.receipt.note.as_bytes(),
         &proof,
@@ -507,7 +599,7 @@ fn vault_stopped_between_log_and_release_leaves_the_access_logged() {
     let mut released = None;
     let r = env
         .vault()
-        .open(&sha, None, "triage", &env.analyst, 11, &mut |_| {
+        .open(&sha, None, "triage", &env.analyst, now(), &mut |_| {
             Err(VaultError::Failpoint("after-access-logged"))
         });
     if let Ok(r) = r {
@@ -578,7 +670,7 @@ fn child_vault_open() {
         .unwrap();
     let vault = Vault::new(intake.store(), intake.config(), intake.key()).unwrap();
     let r = vault
-        .open(&sha, None, "triage", &analyst, 12, &mut |_| Ok(()))
+        .open(&sha, None, "triage", &analyst, now(), &mut |_| Ok(()))
         .unwrap();
     std::fs::write(var("CHILD_OUT"), r.plaintext).unwrap();
 }
@@ -589,7 +681,7 @@ fn deleted_sample_cannot_be_decrypted_from_disk() {
     let content = sample("MARKER-DELETED");
     let a = env.submit("token-a", &content);
     let sha: [u8; 32] = hex::decode(&a.sha256).unwrap().try_into().unwrap();
-    // What an attacker would need: the wrapped data key and the ciphertext.
+    // What an attacker would need: the sealed shares and the ciphertext.
     let db = rusqlite_wrapped(env.dir.path(), &a.sha256);
     let ciphertext: Vec<u8> = all_files(&env.dir.path().join("samples"))
         .iter()
@@ -611,7 +703,7 @@ fn deleted_sample_cannot_be_decrypted_from_disk() {
         let data = std::fs::read(&f).unwrap();
         let name = f.display();
         assert!(!contains(&data, b"MARKER-DELETED"), "plaintext in {name}");
-        assert!(!contains(&data, &db[..32]), "wrapped key in {name}");
+        assert!(!contains(&data, &db[..32]), "sealed share in {name}");
         assert!(
             !contains(&data, &ciphertext[24..56]),
             "ciphertext in {name}"
@@ -620,7 +712,7 @@ fn deleted_sample_cannot_be_decrypted_from_disk() {
     // The vault has nothing left to open.
     let err = env
         .vault()
-        .open(&sha, None, "too late", &env.analyst, 101, &mut |_| Ok(()))
+        .open(&sha, None, "too late", &env.analyst, now(), &mut |_| Ok(()))
         .unwrap_err();
     assert!(matches!(err, VaultError::NoSuchSample { .. }), "{err}");
     let (_, audit) = env.get("token-a", "/v1/audit");
@@ -631,12 +723,17 @@ fn deleted_sample_cannot_be_decrypted_from_disk() {
 
 fn rusqlite_wrapped(dir: &Path, sha: &str) -> Vec<u8> {
     let c = rusqlite::Connection::open(dir.join(vitrine_intake::DB_FILE)).unwrap();
-    c.query_row(
-        "SELECT wrapped FROM data_keys WHERE sha256 = ?1",
-        [sha],
-        |r| r.get(0),
-    )
-    .unwrap()
+    let sealed: String = c
+        .query_row(
+            "SELECT sealed FROM shares WHERE sha256 = ?1 LIMIT 1",
+            [sha],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let sealed: vitrine_keyholder::Sealed = serde_json::from_str(&sealed).unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(sealed.ct)
+        .unwrap()
 }
 
 #[test]
@@ -665,6 +762,445 @@ fn retention_destroys_expired_samples_and_logs_it() {
     drop(env.rt);
 }
 
+/// Observation 4: a tenant removed from the configuration is expired
+/// with the default retention, not kept forever.
+#[test]
+fn removed_tenants_samples_expire_too() {
+    let env = env();
+    let sha = sha_of(&env.submit("token-b", &sample("MARKER-REMOVED")));
+    let conf = env.dir.path().join("intake.toml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let start = text.find("[[tenant]]\nid = \"t-b\"").unwrap();
+    let end = start + text[start..].find("[[tenant]]\nid = \"t-slow\"").unwrap();
+    std::fs::write(&conf, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let intake = open_dir(env.dir.path()).unwrap();
+    assert!(intake.config().tenant("t-b").is_none());
+    let vault = Vault::new(intake.store(), intake.config(), intake.key()).unwrap();
+    assert!(vault.expire(now() + 86_400).unwrap().is_empty());
+    let done = vault.expire(now() + 91 * 86_400).unwrap();
+    assert!(
+        done.iter().any(|d| d.tenant == "t-b" && d.sample == sha),
+        "{done:?}"
+    );
+}
+
+// ---- keyholders: the data directory alone decrypts nothing ----
+
+fn sha_of(a: &SubmissionAnswer) -> [u8; 32] {
+    hex::decode(&a.sha256).unwrap().try_into().unwrap()
+}
+
+/// Observation 1: reading the intake's data directory (and any one
+/// keyholder's) decrypts none of 4 stored samples; the same files plus a
+/// second keyholder's key would (so the test can tell).
+#[test]
+fn reading_the_data_directory_and_one_keyholder_decrypts_nothing() {
+    let env = env();
+    let samples: Vec<Vec<u8>> = (0..4)
+        .map(|i| sample(&format!("MARKER-OFFLINE-{i}")))
+        .collect();
+    let shas: Vec<[u8; 32]> = samples
+        .iter()
+        .map(|c| sha_of(&env.submit("token-a", c)))
+        .collect();
+    // No key material of the old kind is left beside the data.
+    assert!(!env.dir.path().join("keys").exists());
+    let read_key = |i: usize| {
+        vitrine_keyholder::KeyholderSecret::parse(
+            &std::fs::read_to_string(env.kh_dir.path().join(format!("kh{i}.example.key"))).unwrap(),
+        )
+        .unwrap()
+    };
+    // What an attacker holding the data directory and kh0's key gets.
+    let store = vitrine_intake::Store::open(env.dir.path()).unwrap();
+    let kh0 = read_key(0);
+    let mut decrypted = 0;
+    for (sha, content) in shas.iter().zip(&samples) {
+        let (k, shares) = store.shares("t-a", sha).unwrap();
+        assert_eq!((k, shares.len()), (2, 3));
+        let mine: Vec<Vec<u8>> = shares
+            .iter()
+            .filter_map(|w| vitrine_keyholder::open_share(&kh0, &w.sealed, "t-a", sha).ok())
+            .collect();
+        assert_eq!(mine.len(), 1, "kh0 opens exactly its own share");
+        assert!(matches!(
+            vitrine_keyholder::combine(2, &mine),
+            Err(vitrine_keyholder::KeyError::TooFewShares { have: 1, need: 2 })
+        ));
+        // Two colluding keyholders would: the test can see a decryption.
+        let kh1 = read_key(1);
+        let two: Vec<Vec<u8>> = shares
+            .iter()
+            .filter_map(|w| {
+                vitrine_keyholder::open_share(&kh0, &w.sealed, "t-a", sha)
+                    .or_else(|_| vitrine_keyholder::open_share(&kh1, &w.sealed, "t-a", sha))
+                    .ok()
+            })
+            .collect();
+        let key = vitrine_keyholder::combine(2, &two).unwrap();
+        let file = all_files(&env.dir.path().join("samples"))
+            .into_iter()
+            .find(|f| f.file_name().unwrap() == hex::encode(sha).as_str())
+            .unwrap();
+        let sealed = std::fs::read(file).unwrap();
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        let aad = format!("vitrine-sample-v1\nt-a\n{}\n", hex::encode(sha));
+        let plain = chacha20poly1305::XChaCha20Poly1305::new((&key).into())
+            .decrypt(
+                chacha20poly1305::XNonce::from_slice(&sealed[..24]),
+                Payload {
+                    msg: &sealed[24..],
+                    aad: aad.as_bytes(),
+                },
+            )
+            .unwrap();
+        assert_eq!(&plain, content);
+        decrypted += 1;
+    }
+    assert_eq!(decrypted, 4);
+    for f in all_files(env.dir.path())
+        .into_iter()
+        .chain(all_files(env.kh_dir.path()))
+    {
+        let data = std::fs::read(&f).unwrap();
+        assert!(!contains(&data, b"MARKER-OFFLINE"), "{}", f.display());
+    }
+}
+
+/// 2 of 3: with one keyholder down the vault opens after a logged access;
+/// with two down it refuses, names each keyholder, and releases nothing.
+#[test]
+fn two_of_three_survive_one_keyholder_down_not_two() {
+    let env = env();
+    let content = sample("MARKER-2-OF-3");
+    let sha = sha_of(&env.submit("token-a", &content));
+    env.keyholders[0].abort();
+    std::thread::sleep(Duration::from_millis(100));
+    let released = env
+        .vault()
+        .open(
+            &sha,
+            None,
+            "one keyholder down",
+            &env.analyst,
+            now(),
+            &mut |_| Ok(()),
+        )
+        .unwrap();
+    assert_eq!(released.plaintext, content);
+    env.keyholders[1].abort();
+    std::thread::sleep(Duration::from_millis(100));
+    let before = env.log_entries().len();
+    let err = env
+        .vault()
+        .open(
+            &sha,
+            None,
+            "two keyholders down",
+            &env.analyst,
+            now(),
+            &mut |_| Ok(()),
+        )
+        .unwrap_err();
+    let VaultError::TooFewShares {
+        released,
+        needed,
+        failures,
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!((*released, *needed), (1, 2), "{err}");
+    let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["kh0.example", "kh1.example"], "{err}");
+    // The access was logged all the same: the owner sees the attempt.
+    assert_eq!(env.log_entries().len(), before + 1);
+}
+
+/// 32 concurrent submissions of one file from one tenant, 20 times: one
+/// sample, which decrypts to the original after a logged access.
+#[test]
+fn concurrent_identical_submissions_store_one_correct_sample() {
+    let env = env_with(
+        "[[tenant]]\nid = \"t-fleet\"\ntoken-sha256 = \"TOKEN\"\nrate-per-minute = 100000\n"
+            .replace("TOKEN", &hex::encode(token_hash("token-fleet")))
+            .as_str(),
+    );
+    for round in 0..20 {
+        let content = sample(&format!("MARKER-OUTBREAK-{round}"));
+        let sha: [u8; 32] = Sha256::digest(&content).into();
+        let body =
+            serde_json::to_vec(&submission(Some(&content), sha, content.len() as u64)).unwrap();
+        let statuses: Vec<u16> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..32)
+                .map(|_| {
+                    s.spawn(|| {
+                        env.post(Some("token-fleet"), "application/json", body.clone())
+                            .0
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            statuses.iter().all(|&s| s == 201),
+            "round {round}: {statuses:?}"
+        );
+        let (k, shares) = env.intake.store().shares("t-fleet", &sha).unwrap();
+        assert_eq!((k, shares.len()), (2, 3), "round {round}");
+        let released = env
+            .vault()
+            .open(
+                &sha,
+                Some("t-fleet"),
+                "outbreak triage",
+                &env.analyst,
+                now(),
+                &mut |_| Ok(()),
+            )
+            .unwrap();
+        assert_eq!(released.plaintext, content, "round {round}");
+    }
+    let dir = all_files(&env.dir.path().join("samples"));
+    assert_eq!(
+        dir.len(),
+        20,
+        "one file per sample, no temporary files: {dir:?}"
+    );
+}
+
+/// Observation 3: a resubmission that fails (log down) changes nothing,
+/// and a metadata-only resubmission does not destroy held content.
+#[test]
+fn failed_or_metadata_only_resubmission_destroys_nothing() {
+    let env = env();
+    let content = sample("MARKER-RESUBMIT");
+    let sha = sha_of(&env.submit("token-a", &content));
+    // Metadata only: still held.
+    let body = serde_json::to_vec(&submission(None, sha, content.len() as u64)).unwrap();
+    let (status, _) = env.post(Some("token-a"), "application/json", body);
+    assert_eq!(status, 201);
+    assert!(
+        env.intake
+            .store()
+            .get("t-a", &sha)
+            .unwrap()
+            .unwrap()
+            .content
+    );
+    // The log goes away: the resubmission fails and changes nothing.
+    let conf = env.dir.path().join("intake.toml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.replace(&env.log_url, "http://127.0.0.1:9")).unwrap();
+    let down = Arc::new(open_dir(env.dir.path()).unwrap());
+    let url = env.rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { serve(down, l, std::future::pending()).await.unwrap() });
+        format!("http://{addr}")
+    });
+    let body = serde_json::to_vec(&submission(Some(&content), sha, content.len() as u64)).unwrap();
+    let resp = env
+        .http
+        .post(format!("{url}/v1/submissions"))
+        .bearer_auth("token-a")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 502);
+    let info = env.intake.store().get("t-a", &sha).unwrap().unwrap();
+    assert!(info.content && info.receipt.is_some() && info.deleted.is_none());
+    let released = env
+        .vault()
+        .open(&sha, None, "still there", &env.analyst, now(), &mut |_| {
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(released.plaintext, content);
+}
+
+/// Logs an access by `analyst` (any content) and proves it.
+fn log_access(env: &Env, access: vitrine_statements::Access, by: &SignerKey) -> (String, String) {
+    let note = Statement::Access(access).sign(by).unwrap();
+    let client = LogClient::new(&env.log_url, env.log_key.verifier()).unwrap();
+    let index = client.add(&note).unwrap();
+    let proof = client.prove(&note, index).unwrap();
+    (String::from_utf8(note).unwrap(), proof.to_string())
+}
+
+fn access(
+    env: &Env,
+    tenant: &str,
+    sample: [u8; 32],
+    time: u64,
+    expires: u64,
+) -> vitrine_statements::Access {
+    vitrine_statements::Access {
+        who: vitrine_statements::Token::new(env.analyst.name()).unwrap(),
+        purpose: vitrine_statements::Text::new("test").unwrap(),
+        tenant: vitrine_statements::Token::new(tenant).unwrap(),
+        sample: vitrine_statements::Sha256(sample),
+        time,
+        expires,
+        recipient: vitrine_statements::Sha256(
+            vitrine_keyholder::Recipient::generate().public_bytes(),
+        ),
+    }
+}
+
+/// A keyholder refuses a replayed, expired, unlogged, witness-less,
+/// wrong-tenant and wrong-sample access, each with its own error.
+#[test]
+fn keyholder_refuses_each_bad_access_with_its_own_error() {
+    use vitrine_keyholder::{Refusal, ShareRequest};
+    let env = env();
+    let a = sha_of(&env.submit("token-a", &sample("MARKER-KH-A")));
+    let b = sha_of(&env.submit("token-a", &sample("MARKER-KH-B")));
+    let _ = sha_of(&env.submit("token-b", &sample("MARKER-KH-A")));
+    let db = tempfile::tempdir().unwrap();
+    let kh = |policy: &str, db_name: &str| {
+        keyholder(
+            env.kh_dir.path(),
+            "kh0.example",
+            policy,
+            &env.analyst,
+            &db.path().join(db_name),
+        )
+        .0
+    };
+    let k = kh(&env.policy, "k.db");
+    let share_of = |tenant: &str, sha: &[u8; 32]| {
+        let (_, shares) = env.intake.store().shares(tenant, sha).unwrap();
+        shares
+            .into_iter()
+            .find(|w| w.keyholder == "kh0.example")
+            .unwrap()
+            .sealed
+    };
+    let req = |tenant: &str, sha: [u8; 32], (note, proof): &(String, String)| ShareRequest {
+        tenant: tenant.into(),
+        sample: hex::encode(sha),
+        access: note.clone(),
+        proof: proof.clone(),
+        share: share_of(tenant, &sha),
+    };
+    let t = now();
+    let good = log_access(&env, access(&env, "t-a", a, t, t + 300), &env.analyst);
+    // Honoured once, then replayed.
+    k.release(&req("t-a", a, &good), t).unwrap();
+    assert!(matches!(
+        k.release(&req("t-a", a, &good), t),
+        Err(Refusal::Replayed { .. })
+    ));
+    // Expired: logged, but its time is over.
+    let old = log_access(
+        &env,
+        access(&env, "t-a", a, t - 4000, t - 3700),
+        &env.analyst,
+    );
+    assert!(matches!(
+        k.release(&req("t-a", a, &old), t),
+        Err(Refusal::Expired { .. })
+    ));
+    // Unlogged: properly signed, with the proof of another entry.
+    let unlogged = Statement::Access(access(&env, "t-a", a, t, t + 300))
+        .sign(&env.analyst)
+        .unwrap();
+    let forged = (String::from_utf8(unlogged).unwrap(), good.1.clone());
+    assert!(matches!(
+        k.release(&req("t-a", a, &forged), t),
+        Err(Refusal::NotLogged { .. })
+    ));
+    // Witness-less: this keyholder's policy wants a witness the log never asked.
+    let w = SignerKey::generate("witness.example/w1", SignatureType::CosignatureV1).unwrap();
+    let strict = kh(
+        &format!(
+            "log {}\nwitness w1 {}\nquorum w1\n",
+            env.log_key.verifier(),
+            w.verifier()
+        ),
+        "strict.db",
+    );
+    let fresh = log_access(&env, access(&env, "t-a", a, t, t + 300), &env.analyst);
+    assert!(matches!(
+        strict.release(&req("t-a", a, &fresh), t),
+        Err(Refusal::NoQuorum { .. })
+    ));
+    // Wrong tenant: an access for t-a presented with t-b's share.
+    assert!(matches!(
+        k.release(&req("t-b", a, &fresh), t),
+        Err(Refusal::WrongTenant { .. })
+    ));
+    // Wrong sample: an access for a presented for b.
+    assert!(matches!(
+        k.release(&req("t-a", b, &fresh), t),
+        Err(Refusal::WrongSample { .. })
+    ));
+    // Too long-lived, and from the future.
+    let long = log_access(&env, access(&env, "t-a", a, t, t + 86_400), &env.analyst);
+    assert!(matches!(
+        k.release(&req("t-a", a, &long), t),
+        Err(Refusal::LifetimeTooLong { .. })
+    ));
+    let future = log_access(&env, access(&env, "t-a", a, t + 600, t + 900), &env.analyst);
+    assert!(matches!(
+        k.release(&req("t-a", a, &future), t),
+        Err(Refusal::NotYetValid { .. })
+    ));
+    // An analyst the keyholder does not honour.
+    let mallory = key("mallory.example");
+    let mut m = access(&env, "t-a", a, t, t + 300);
+    m.who = vitrine_statements::Token::new("mallory.example").unwrap();
+    let note = Statement::Access(m).sign(&mallory).unwrap();
+    let m = (String::from_utf8(note).unwrap(), fresh.1.clone());
+    assert!(matches!(
+        k.release(&req("t-a", a, &m), t),
+        Err(Refusal::NotAnAnalyst { .. })
+    ));
+    // The fresh access is still good: none of the refusals used it up.
+    k.release(&req("t-a", a, &fresh), t).unwrap();
+
+    // Over HTTP: the refusal's code and status reach the vault's client.
+    let (_, shares) = env.intake.store().shares("t-a", &a).unwrap();
+    let mut r = req("t-a", a, &good);
+    r.share = shares[0].sealed.clone();
+    let conf = env.intake.config();
+    let kh0 = conf
+        .keyholders
+        .iter()
+        .find(|k| k.key.name() == "kh0.example")
+        .unwrap();
+    let _ = vitrine_keyholder::client::ask(&kh0.url, &r, Duration::from_secs(5));
+    let err = vitrine_keyholder::client::ask(&kh0.url, &r, Duration::from_secs(5)).unwrap_err();
+    assert!(
+        matches!(&err, vitrine_keyholder::client::AskError::Refused { code, .. } if code == "replayed"),
+        "{err}"
+    );
+}
+
+/// Observation 4: the log refuses an access whose `who` is not its signer.
+#[test]
+fn log_refuses_who_not_the_signer() {
+    let env = env();
+    let a = sha_of(&env.submit("token-a", &sample("MARKER-WHO")));
+    let mut acc = access(&env, "t-a", a, now(), now() + 60);
+    acc.who = vitrine_statements::Token::new("alice.example").unwrap();
+    let note = Statement::Access(acc).sign(&env.analyst).unwrap();
+    let resp = env
+        .http
+        .post(format!("{}/add", env.log_url))
+        .body(note)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    let text = resp.text().unwrap();
+    assert!(
+        text.contains("who = alice.example but is signed by analyst@vendor.example"),
+        "{text}"
+    );
+}
+
 // ---- the endpoint side: policy, ledger, submission, audit ----
 
 mod endpoint {
@@ -686,11 +1222,15 @@ mod endpoint {
     }
 
     fn endpoint(env: &Env, policy: &str) -> (tempfile::TempDir, Endpoint) {
+        endpoint_as(env, policy, "token-a")
+    }
+
+    fn endpoint_as(env: &Env, policy: &str, token: &str) -> (tempfile::TempDir, Endpoint) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
         let dest = Destination {
             intake: env.url.clone(),
-            token: "token-a".into(),
+            token: token.into(),
             intake_key: env.intake_key.verifier(),
             log: env.log_url.clone(),
             log_key: env.log_key.verifier(),
@@ -805,7 +1345,7 @@ mod endpoint {
                 None,
                 "triage, ticket 8812",
                 &env.analyst,
-                2,
+                now(),
                 &mut |_| Ok(()),
             )
             .unwrap();
@@ -819,6 +1359,48 @@ mod endpoint {
         assert_eq!(audit.accesses[0].purpose, "triage, ticket 8812");
         assert_eq!(audit.deletions.len(), 1);
         assert_eq!(audit.deletions[0].reason, "owner request");
+    }
+
+    /// Observation 4: deleting tenant B's copy of a file is not a deletion
+    /// of A's in A's audit, and A's copy stays held and opens.
+    #[test]
+    fn another_tenants_deletion_is_not_ours() {
+        let env = env();
+        let (_da, a) = endpoint_as(&env, AUTO, "token-a");
+        let (_db, b) = endpoint_as(&env, AUTO, "token-b");
+        let content = sample("MARKER-TWO-TENANTS");
+        for ep in [&a, &b] {
+            ep.submit(
+                Path::new("/tmp/a.out"),
+                &content,
+                vec![],
+                None,
+                Via::Submit,
+                &mut |_| ConsentAnswer::Yes,
+                1,
+            )
+            .unwrap();
+        }
+        let sha: [u8; 32] = Sha256::digest(&content).into();
+        env.vault()
+            .delete(&sha, "t-b", "owner request", now())
+            .unwrap();
+        assert!(a.audit().unwrap().deletions.is_empty());
+        assert_eq!(b.audit().unwrap().deletions.len(), 1);
+        let r = env
+            .vault()
+            .open(
+                &sha,
+                Some("t-a"),
+                "still A's",
+                &env.analyst,
+                now(),
+                &mut |_| Ok(()),
+            )
+            .unwrap();
+        assert_eq!(r.plaintext, content);
+        assert_eq!(a.audit().unwrap().accesses.len(), 1);
+        assert!(b.audit().unwrap().accesses.is_empty());
     }
 
     #[test]

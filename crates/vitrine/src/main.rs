@@ -48,6 +48,7 @@ enum Command {
     Submit(cmd::submit::Args),
     Intake(cmd::intake::Args),
     Vault(cmd::vault::Args),
+    Keyholder(cmd::keyholder::Args),
     Daemon(cmd::daemon::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(cmd::package::CompletionsArgs),
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
         Command::Submit(args) => cmd::submit::run(args),
         Command::Intake(args) => cmd::intake::run(args),
         Command::Vault(args) => cmd::vault::run(args),
+        Command::Keyholder(args) => cmd::keyholder::run(args),
         Command::Daemon(args) => cmd::daemon::run(args),
         Command::Completions(args) => cmd::package::completions::<Cli>(args),
         Command::Man(args) => cmd::package::man::<Cli>(args),

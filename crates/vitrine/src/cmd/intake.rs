@@ -14,15 +14,17 @@ use vitrine_note::{SignatureType, SignerKey, VerifierKey};
 /// Run the sample intake: receives submissions from endpoints, stores
 /// samples encrypted per tenant, logs signed receipts in the vendor's custody log.
 ///
-/// The data directory holds intake.toml (log, tenants, analysts),
-/// intake.key (the receipt signing key), intake.db and the encrypted
-/// samples. The intake key must be allowed to make `receipt` and
+/// The data directory holds intake.toml (log, tenants, analysts,
+/// keyholders), custody.policy (the custody log's witnesses and quorum),
+/// intake.key (the receipt signing key), intake.db (with each sample's key
+/// shares, sealed to the keyholders) and the encrypted samples: nothing in
+/// it decrypts a sample without the keyholders. The intake key must be allowed to make `receipt` and
 /// `deletion` statements in the log's `authorized` file. The log is a
 /// custody log (`vitrine log init --purpose custody`), never the rules
 /// log endpoints update from, which refuses these statements.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Example:\n  vitrine intake init --data intake --name intake.example/i1 --log http://127.0.0.1:8088 --log-key \"$(vitrine key show custody/log.key)\"\n  echo \"receipt,deletion $(vitrine intake key --data intake)\" >> custody/authorized\n  vitrine intake tenant add t-5f2a9c --data intake > tenant.token\n  vitrine intake analyst add \"$(cat analyst.vkey)\" --data intake\n  vitrine intake serve --data intake --addr 127.0.0.1:8090"
+    after_help = "Example:\n  vitrine intake init --data intake --name intake.example/i1 --log http://127.0.0.1:8088 --log-key \"$(vitrine key show custody/log.key)\"\n  echo \"receipt,deletion $(vitrine intake key --data intake)\" >> custody/authorized\n  vitrine intake tenant add t-5f2a9c --data intake > tenant.token\n  vitrine intake analyst add \"$(cat analyst.vkey)\" --data intake\n  vitrine intake keyholder add \"$(vitrine keyholder key --data kh1)\" http://127.0.0.1:8095 --data intake\n  vitrine intake serve --data intake --addr 127.0.0.1:8090"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -45,6 +47,14 @@ enum Command {
         /// The vendor's custody log's key (vkey).
         #[arg(long, value_name = "VKEY")]
         log_key: String,
+        /// The custody log's witnesses: a tlog-policy (`witness`, `group`,
+        /// `quorum` lines; a `log` line is replaced by --log/--log-key),
+        /// e.g. the file the log serves with `--witnesses`. The vault and
+        /// the keyholders require accesses proven under a checkpoint this
+        /// quorum cosigned. Without it: `quorum none` (the log's signature
+        /// alone), with a warning.
+        #[arg(long, value_name = "POLICY")]
+        witnesses: Option<PathBuf>,
     },
     /// Print the intake's receipt key (vkey).
     Key {
@@ -61,6 +71,11 @@ enum Command {
     Analyst {
         #[command(subcommand)]
         command: AnalystCommand,
+    },
+    /// Manage keyholders (who each hold one share of every sample's key).
+    Keyholder {
+        #[command(subcommand)]
+        command: KeyholderCommand,
     },
     /// Serve the intake API; also destroys samples past retention.
     Serve {
@@ -104,6 +119,22 @@ enum AnalystCommand {
     },
 }
 
+#[derive(clap::Subcommand)]
+enum KeyholderCommand {
+    /// Seal a share of every new sample's key to this keyholder. The
+    /// default threshold is 2 of 3 or more keyholders (all of one or two);
+    /// set `keyholder-threshold = K` at the top of intake.toml to change it.
+    Add {
+        /// The keyholder's public key line (`vitrine keyholder key`).
+        key: String,
+        /// The keyholder's URL, e.g. http://127.0.0.1:8095.
+        url: String,
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Init {
@@ -111,7 +142,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             name,
             log,
             log_key,
-        } => init(&data, &name, &log, &log_key),
+            witnesses,
+        } => init(&data, &name, &log, &log_key, witnesses.as_deref()),
         Command::Key { data } => {
             let key = read_intake_key(&data)?;
             println!("{}", key.verifier());
@@ -144,6 +176,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
             append_config(&data, &format!("\n[[analyst]]\nkey = \"{key}\"\n"))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keyholder {
+            command: KeyholderCommand::Add { key, url, data },
+        } => {
+            let key: vitrine_keyholder::KeyholderKey = key
+                .parse()
+                .with_context(|| format!("{key:?}: not a keyholder key line (NAME+BASE64)"))?;
+            append_config(
+                &data,
+                &format!("\n[[keyholder]]\nkey = \"{key}\"\nurl = {url:?}\n"),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve { data, addr } => serve(&data, addr),
     }
 }
@@ -152,7 +196,44 @@ fn read_intake_key(data: &Path) -> Result<SignerKey> {
     crate::cmd::publish::read_key(&data.join(KEY_FILE))
 }
 
-fn init(data: &Path, name: &str, log: &str, log_key: &str) -> Result<ExitCode> {
+/// The custody policy: this log, and the witness lines of `witnesses`.
+fn custody_policy(log: &str, log_key: &str, witnesses: Option<&Path>) -> Result<String> {
+    let mut text = format!("log {log_key} {log}\n");
+    match witnesses {
+        Some(path) => {
+            let w = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            for line in w.lines() {
+                let word = line.split_whitespace().next().unwrap_or("");
+                if matches!(word, "witness" | "group" | "quorum") {
+                    text.push_str(line.trim());
+                    text.push('\n');
+                }
+            }
+        }
+        None => {
+            eprintln!(
+                "vitrine: warning: no --witnesses: the vault and keyholders will accept accesses proven under the log's signature alone (quorum none)"
+            );
+            text.push_str("quorum none\n");
+        }
+    }
+    vitrine_tlog::Policy::parse(text.as_bytes()).with_context(|| {
+        format!(
+            "the custody policy built from --log, --log-key{}",
+            witnesses.map_or(String::new(), |p| format!(" and {}", p.display()))
+        )
+    })?;
+    Ok(text)
+}
+
+fn init(
+    data: &Path,
+    name: &str,
+    log: &str,
+    log_key: &str,
+    witnesses: Option<&Path>,
+) -> Result<ExitCode> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let config = data.join(CONFIG_FILE);
     if config.exists() {
@@ -160,8 +241,10 @@ fn init(data: &Path, name: &str, log: &str, log_key: &str) -> Result<ExitCode> {
     }
     let key = SignerKey::generate(name, SignatureType::Ed25519)
         .with_context(|| format!("--name {name:?}"))?;
-    let text = format!("log-url = {log:?}\nlog-key = {log_key:?}\n");
+    let text =
+        format!("log-url = {log:?}\nlog-key = {log_key:?}\ncustody-policy = \"custody.policy\"\n");
     Config::parse(&text).context("invalid --log or --log-key")?;
+    let policy = custody_policy(log, log_key, witnesses)?;
     let key_path = data.join(KEY_FILE);
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -174,6 +257,9 @@ fn init(data: &Path, name: &str, log: &str, log_key: &str) -> Result<ExitCode> {
         .open(&key_path)
         .with_context(|| format!("creating {}", key_path.display()))?;
     f.write_all(key.to_private_text().as_bytes())?;
+    let policy_path = data.join("custody.policy");
+    std::fs::write(&policy_path, policy)
+        .with_context(|| format!("writing {}", policy_path.display()))?;
     std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
     println!("{}", key.verifier());
     Ok(ExitCode::SUCCESS)
@@ -194,6 +280,12 @@ fn append_config(data: &Path, block: &str) -> Result<()> {
 
 fn serve(data: &Path, addr: SocketAddr) -> Result<ExitCode> {
     let intake = Arc::new(open_dir(data).with_context(|| format!("opening {}", data.display()))?);
+    if intake.config().keyholders.is_empty() {
+        anyhow::bail!(
+            "{}: no keyholders: a sample's key must be split among keyholders; add one with `vitrine intake keyholder add` (docs/egress.md, \"Keyholders\")",
+            data.join(CONFIG_FILE).display()
+        );
+    }
     if intake.config().tenants.is_empty() {
         eprintln!("vitrine: warning: no tenants in intake.toml: every request will be refused");
     }

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod egress;
 pub mod intake;
 pub mod key;
+pub mod keyholder;
 pub mod lint;
 pub mod log;
 pub mod onaccess;

@@ -11,11 +11,16 @@ use vitrine_intake::{Vault, VaultError};
 
 /// Open or delete samples held by the intake.
 ///
-/// `open` first logs an `access` statement (who, why, which sample) signed
-/// by the analyst's key in the vendor's log, and writes the sample only
-/// once that statement is proven included under a checkpoint signed by the
-/// log key. The data owner sees every access with `vitrine egress audit`.
-/// `delete` destroys the sample and its key and logs a `deletion`.
+/// `open` first logs an `access` statement (who, why, whose copy, which
+/// sample, an expiry and a one-time key) signed by the analyst's key in
+/// the vendor's custody log, proves it included under a checkpoint the
+/// custody policy's witness quorum cosigned, and asks the keyholders for
+/// their shares of the sample's key; each checks the access for itself and
+/// honours it once. With enough shares (default 2 of 3) it decrypts and
+/// writes the sample; with fewer it names each keyholder's refusal and
+/// writes nothing. The data owner sees every access with `vitrine egress
+/// audit`. `delete` destroys the tenant's copy and its key shares and logs
+/// a `deletion` naming the tenant.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  vitrine vault open 3f1c…e0 --purpose \"triage of Linux.Miner, ticket 8812\" --key alice.key --data intake --out sample.bin\n  vitrine vault delete 3f1c…e0 --tenant t-5f2a9c --reason \"owner request\" --data intake\n  vitrine vault expire --data intake"

@@ -54,6 +54,9 @@ fn egress_policy_show_check_and_default() {
 struct Vendor {
     _log: Server,
     _intake: Server,
+    _witness: Server,
+    /// Three keyholders (2 of 3 open a sample), to stop some.
+    keyholders: Vec<Option<Server>>,
     state: std::path::PathBuf,
 }
 
@@ -87,6 +90,30 @@ fn vendor(tmp: &Path) -> Vendor {
             .assert()
             .success(),
     );
+    // One witness for the custody log; its quorum is required of every
+    // checkpoint an access is proven under.
+    let witness_vkey = stdout(
+        &vitrine()
+            .args(["witness", "init", "--name", "witness.example/cw1", "--data"])
+            .arg(d.join("w1"))
+            .assert()
+            .success(),
+    );
+    vitrine()
+        .args(["witness", "add-log", "--data"])
+        .arg(d.join("w1"))
+        .arg(&log_vkey)
+        .assert()
+        .success();
+    let (witness, witness_url) = spawn(
+        &["witness", "serve", "--addr", "127.0.0.1:0"],
+        &d.join("w1"),
+    );
+    std::fs::write(
+        d.join("custody-witnesses"),
+        format!("witness cw1 {witness_vkey} {witness_url}\nquorum cw1\n"),
+    )
+    .unwrap();
     let intake_vkey = stdout(
         &vitrine()
             .args([
@@ -97,7 +124,9 @@ fn vendor(tmp: &Path) -> Vendor {
                 "--log",
                 "http://127.0.0.1:1",
             ])
-            .args(["--log-key", &log_vkey, "--data"])
+            .args(["--log-key", &log_vkey, "--witnesses"])
+            .arg(d.join("custody-witnesses"))
+            .arg("--data")
             .arg(d.join("intake"))
             .assert()
             .success(),
@@ -107,7 +136,18 @@ fn vendor(tmp: &Path) -> Vendor {
         format!("receipt,deletion {intake_vkey}\naccess {analyst_vkey}\n"),
     )
     .unwrap();
-    let (log, log_url) = spawn(&["log", "serve", "--addr", "127.0.0.1:0"], &d.join("log"));
+    let witnesses = d.join("custody-witnesses");
+    let (log, log_url) = spawn(
+        &[
+            "log",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--witnesses",
+            witnesses.to_str().unwrap(),
+        ],
+        &d.join("log"),
+    );
     // Point the intake at the running log.
     let conf = d.join("intake/intake.toml");
     let text = std::fs::read_to_string(&conf)
@@ -127,6 +167,28 @@ fn vendor(tmp: &Path) -> Vendor {
         .arg(d.join("intake"))
         .assert()
         .success();
+    // Three independent keyholders, each honouring the analyst.
+    let mut keyholders = Vec::new();
+    for i in 1..=3 {
+        let kdir = d.join(format!("kh{i}"));
+        let public = stdout(
+            &vitrine()
+                .args(["keyholder", "init", "--name", &format!("kh{i}.example")])
+                .arg("--custody-policy")
+                .arg(d.join("intake/custody.policy"))
+                .args(["--analyst", &analyst_vkey, "--data"])
+                .arg(&kdir)
+                .assert()
+                .success(),
+        );
+        let (server, url) = spawn(&["keyholder", "serve", "--addr", "127.0.0.1:0"], &kdir);
+        vitrine()
+            .args(["intake", "keyholder", "add", &public, &url, "--data"])
+            .arg(d.join("intake"))
+            .assert()
+            .success();
+        keyholders.push(Some(server));
+    }
     let (intake, intake_url) = spawn(
         &["intake", "serve", "--addr", "127.0.0.1:0"],
         &d.join("intake"),
@@ -151,6 +213,8 @@ fn vendor(tmp: &Path) -> Vendor {
     Vendor {
         _log: log,
         _intake: intake,
+        _witness: witness,
+        keyholders,
         state,
     }
 }
@@ -242,6 +306,37 @@ fn submit_vault_audit_and_tamper() {
         .success();
     assert_eq!(std::fs::read(d.join("released.bin")).unwrap(), elf);
 
+    // One keyholder down: 2 of 3 still open it (after a new logged access).
+    let mut v = v;
+    v.keyholders[0] = None;
+    vitrine()
+        .args(["vault", "open", &sha, "--purpose", "second look", "--key"])
+        .arg(d.join("alice.key"))
+        .arg("--data")
+        .arg(d.join("intake"))
+        .arg("--out")
+        .arg(d.join("again.bin"))
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(d.join("again.bin")).unwrap(), elf);
+    // Two down: refused, each keyholder named, nothing written.
+    v.keyholders[1] = None;
+    vitrine()
+        .args(["vault", "open", &sha, "--purpose", "third look", "--key"])
+        .arg(d.join("alice.key"))
+        .arg("--data")
+        .arg(d.join("intake"))
+        .arg("--out")
+        .arg(d.join("refused.bin"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "1 of 2 keyholder shares released",
+        ))
+        .stderr(predicates::str::contains("kh1.example"))
+        .stderr(predicates::str::contains("kh2.example"));
+    assert!(!d.join("refused.bin").exists());
+
     let audit = stdout(
         &vitrine()
             .args(["egress", "audit", "--format", "json", "--state"])
@@ -251,7 +346,7 @@ fn submit_vault_audit_and_tamper() {
     );
     let audit: serde_json::Value = serde_json::from_str(&audit).unwrap();
     let accesses = audit["accesses"].as_array().unwrap();
-    assert_eq!(accesses.len(), 2, "{audit}");
+    assert_eq!(accesses.len(), 4, "{audit}");
     assert_eq!(accesses[0]["purpose"], "triage before crash");
     assert_eq!(accesses[1]["who"], "analyst.example/alice");
     assert_eq!(audit["sent"].as_array().unwrap().len(), 2);
