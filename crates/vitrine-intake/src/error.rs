@@ -187,6 +187,21 @@ pub enum EndpointError {
         /// Why.
         source: ConfigError,
     },
+    /// No pinned endpoint key: verification has nothing outside the
+    /// state directory to trust.
+    #[error("no pinned endpoint key at {}: `vitrine egress init` pins it (or set VITRINE_EGRESS_PIN / --pin to the file that holds it)", path.display())]
+    NoPin {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The pin file is invalid.
+    #[error("{}: {reason}", path.display())]
+    Pin {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// No destination is configured.
     #[error("no destination configured: write {} (see `vitrine egress init --help`)", path.display())]
     NoDestination {
