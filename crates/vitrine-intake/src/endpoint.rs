@@ -521,6 +521,53 @@ impl Endpoint {
         Ok(v)
     }
 
+    /// The custody log's entries up to its current checkpoint, which must
+    /// be cosigned by a quorum of the configured witnesses: a log showing
+    /// this endpoint a shorter or other tree (hiding receipts that anchor
+    /// the ledger) would have to make the witnesses sign it too.
+    fn witnessed_entries(
+        &self,
+        log: &LogClient,
+        dest: &Destination,
+    ) -> Result<Vec<Vec<u8>>, EndpointError> {
+        let current = log.checkpoint()?;
+        let size = current.checkpoint.size;
+        let cosigs = current
+            .note
+            .verify_known(&dest.witnesses.witness_verifiers())
+            .map_err(|e| LogError::Checkpoint {
+                reason: format!("a witness cosignature does not verify: {e}"),
+            })?;
+        let cosigned = dest.witnesses.witness_names_for(&cosigs);
+        if !dest.witnesses.check_quorum(&cosigned) {
+            return Err(EndpointError::LogQuorumNotMet {
+                size,
+                cosigned: cosigned.into_iter().collect(),
+            });
+        }
+        let mut entries = log.entries()?;
+        if (entries.len() as u64) < size {
+            return Err(LogError::Proof {
+                reason: format!(
+                    "the log serves {} entries, fewer than its witnessed checkpoint's {size}",
+                    entries.len()
+                ),
+            }
+            .into());
+        }
+        entries.truncate(size as usize);
+        let leaves: Vec<_> = entries.iter().map(|e| vitrine_tlog::leaf_hash(e)).collect();
+        if vitrine_tlog::root_from_leaf_hashes(&leaves) != current.checkpoint.root {
+            return Err(LogError::Proof {
+                reason: format!(
+                    "the log's entries do not hash to its witnessed checkpoint of size {size}"
+                ),
+            }
+            .into());
+        }
+        Ok(entries)
+    }
+
     fn verify_online_with_log(&self) -> Result<(OnlineVerification, Vec<Vec<u8>>), EndpointError> {
         let (entries, unanswered) = self.verify()?;
         let dest = self.dest()?;
@@ -546,7 +593,7 @@ impl Endpoint {
                     .map_err(|source| EndpointError::Inconsistent { seq: e.seq, source })?;
             }
         }
-        let log_entries = log.entries()?;
+        let log_entries = self.witnessed_entries(&log, dest)?;
         let anchor = check_anchor(
             &entries,
             log_entries.iter().map(Vec::as_slice),

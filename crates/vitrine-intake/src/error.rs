@@ -194,6 +194,15 @@ pub enum EndpointError {
         /// Where it was looked for.
         path: PathBuf,
     },
+    /// The custody log's current checkpoint is not cosigned by a quorum
+    /// of the configured witnesses: its entries cannot anchor the ledger.
+    #[error("the custody log's current checkpoint (size {size}) is not cosigned by a quorum of the configured witnesses (cosigned by: {}): it cannot anchor the ledger", if cosigned.is_empty() { "none".to_owned() } else { cosigned.join(", ") })]
+    LogQuorumNotMet {
+        /// The checkpoint's size.
+        size: u64,
+        /// Policy names of the witnesses that did cosign.
+        cosigned: Vec<String>,
+    },
     /// The pin file is invalid.
     #[error("{}: {reason}", path.display())]
     Pin {

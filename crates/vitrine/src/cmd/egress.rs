@@ -421,6 +421,10 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
             eprintln!("vitrine: ledger NOT verified: {e}");
             Ok(ExitCode::from(1))
         }
+        Err(e @ vitrine_intake::EndpointError::LogQuorumNotMet { .. }) => {
+            eprintln!("vitrine: ledger NOT anchored: {e}");
+            Ok(ExitCode::from(1))
+        }
         Err(e) => bail!(e),
     }
 }

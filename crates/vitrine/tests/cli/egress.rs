@@ -890,6 +890,18 @@ fn ledger_rollback_removal_and_key_swap_are_caught() {
         .stderr(predicates::str::contains(
             "is not cosigned by a quorum of the configured witnesses (cosigned by: none)",
         ));
+    // Nor does it take the custody log's entries as the anchor.
+    vitrine()
+        .args(["egress", "verify", "--state"])
+        .arg(&q)
+        .arg("--pin")
+        .arg(d.join("pin-q"))
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "the custody log's current checkpoint (size",
+        ))
+        .stderr(predicates::str::contains("it cannot anchor the ledger"));
     // With no pin at all, nothing verifies.
     vitrine()
         .env("VITRINE_EGRESS_PIN", d.join("no-such-pin"))
