@@ -13,7 +13,10 @@
 //! # Main types
 //!
 //! [`Policy`], [`FileFacts`], [`Decision`] with [`DenyReason`], [`Ledger`]
-//! with [`LedgerEvent`], [`ReceiptBundle`]; errors [`PolicyError`],
+//! with [`LedgerEvent`], [`ReceiptBundle`] checked against what one
+//! submission must get back ([`Expected`], [`ReceiptContext`]), the
+//! custody log's [`Anchor`] of the ledger ([`check_anchor`]) and the pinned
+//! endpoint key ([`verify_pinned`]); errors [`PolicyError`],
 //! [`LedgerError`], [`ReceiptError`].
 //!
 //! # Example
