@@ -79,6 +79,61 @@ pub enum ReceiptError {
         /// What the receipt names.
         found: String,
     },
+    /// A receipt for another tenant.
+    #[error("the receipt is for tenant {found:?}, not {expected:?}")]
+    WrongTenant {
+        /// This endpoint's tenant.
+        expected: String,
+        /// What the receipt names.
+        found: String,
+    },
+    /// A receipt for another endpoint's ledger.
+    #[error("the receipt names endpoint key {found}, not this endpoint's {expected}")]
+    WrongEndpoint {
+        /// This endpoint's key id.
+        expected: String,
+        /// What the receipt names.
+        found: String,
+    },
+    /// A receipt for another submission (replayed).
+    #[error("the receipt carries nonce {found}, the submission sent {expected} (a receipt for another submission)")]
+    WrongNonce {
+        /// The submission's nonce.
+        expected: String,
+        /// What the receipt names.
+        found: String,
+    },
+    /// A receipt naming another ledger position.
+    #[error("the receipt names ledger entry {found_seq} with head {found_head}, the submission was entry {expected_seq} with head {expected_head}")]
+    WrongLedgerPosition {
+        /// The `sent` entry's sequence number.
+        expected_seq: u64,
+        /// Its hash.
+        expected_head: String,
+        /// What the receipt names.
+        found_seq: u64,
+        /// What the receipt names.
+        found_head: String,
+    },
+    /// A receipt dated too far from the submission (replayed or stale).
+    #[error("the receipt is dated {receipt_time}, the submission {sent_time}: more than {window} s apart (stale or replayed)")]
+    Stale {
+        /// The receipt's time.
+        receipt_time: u64,
+        /// The `sent` entry's time.
+        sent_time: u64,
+        /// The window allowed.
+        window: u64,
+    },
+    /// The checkpoint it is proven in is not cosigned by a quorum of the
+    /// configured witnesses.
+    #[error("the receipt's checkpoint (size {size}) is not cosigned by a quorum of the configured witnesses (cosigned by: {})", if cosigned.is_empty() { "none".to_owned() } else { cosigned.join(", ") })]
+    QuorumNotMet {
+        /// The checkpoint's size.
+        size: u64,
+        /// Policy names of the witnesses that did cosign.
+        cosigned: Vec<String>,
+    },
     /// Its inclusion in the vendor's log could not be verified.
     #[error("the receipt is not proven to be in the vendor's log: {reason}")]
     NotIncluded {
@@ -164,6 +219,59 @@ pub enum LedgerError {
         seq: u64,
         /// The entry it refers to.
         of: u64,
+    },
+    /// The same receipt answers a second ledger entry.
+    #[error("ledger entry {seq}: the receipt at log index {index} already answered ledger entry {first} (one receipt answers one submission)")]
+    ReceiptReused {
+        /// The receipt entry.
+        seq: u64,
+        /// The receipt's log index.
+        index: u64,
+        /// The receipt entry that used it first.
+        first: u64,
+    },
+    /// A second receipt for a `sent` entry already answered.
+    #[error("ledger entry {seq}: entry {of} already has a receipt (entry {first})")]
+    AnsweredTwice {
+        /// The receipt entry.
+        seq: u64,
+        /// The `sent` entry.
+        of: u64,
+        /// The receipt entry that answered it first.
+        first: u64,
+    },
+    /// The custody log holds a receipt for this endpoint's ledger entry
+    /// past the end of the local ledger: the ledger was rolled back
+    /// (restored from an older copy) or removed.
+    #[error("the vendor's log holds a receipt (log index {index}) for ledger entry {log_seq} of this endpoint, but the ledger has only {size} entries: it was rolled back or removed")]
+    RolledBack {
+        /// The receipt's log index.
+        index: u64,
+        /// The ledger entry it names.
+        log_seq: u64,
+        /// Entries in the local ledger.
+        size: u64,
+    },
+    /// The custody log holds a receipt naming a different entry at a
+    /// position of the local ledger: the ledger was replaced.
+    #[error("the vendor's log holds a receipt (log index {index}) for ledger entry {log_seq} with head {log_head}, but the local entry {log_seq} hashes to {local_head}: the ledger was replaced")]
+    Diverged {
+        /// The receipt's log index.
+        index: u64,
+        /// The ledger entry it names.
+        log_seq: u64,
+        /// The head the receipt names.
+        log_head: String,
+        /// The local entry's hash.
+        local_head: String,
+    },
+    /// The endpoint key is not the pinned one.
+    #[error("the ledger key {found} is not the pinned endpoint key {pinned}")]
+    NotPinned {
+        /// The pinned key.
+        pinned: String,
+        /// The key found.
+        found: String,
     },
     /// A receipt that does not verify.
     #[error("ledger entry {seq}: {source}")]

@@ -39,6 +39,9 @@ const ZERO: &str = "000000000000000000000000000000000000000000000000000000000000
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+// Events are read and written one at a time, never held in bulk arrays
+// where the `sent` variant's size would matter.
+#[allow(clippy::large_enum_variant)]
 pub enum LedgerEvent {
     /// Data is about to leave (recorded before sending).
     Sent {
@@ -54,6 +57,9 @@ pub enum LedgerEvent {
         metadata: Metadata,
         /// Whether the content left too.
         content: bool,
+        /// The submission's nonce (64 hex digits, random per submission):
+        /// the receipt must name it.
+        nonce: String,
         /// Why the content did not leave.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         content_denied: Option<String>,
@@ -309,56 +315,207 @@ fn check_head(
     Ok(())
 }
 
+/// Who the receipts in a ledger must be for, and whose keys sign them.
+#[derive(Clone, Debug)]
+pub struct ReceiptContext<'a> {
+    /// The intake's receipt key.
+    pub intake: &'a VerifierKey,
+    /// The log's key.
+    pub log: &'a VerifierKey,
+    /// The witnesses whose quorum must cosign a receipt's checkpoint.
+    pub witnesses: &'a vitrine_tlog::Policy,
+    /// This endpoint's tenant pseudonym.
+    pub tenant: &'a str,
+    /// This endpoint's ledger key.
+    pub endpoint: &'a VerifierKey,
+}
+
+fn hash32(seq: u64, what: &str, s: &str) -> Result<[u8; 32], LedgerError> {
+    hex::decode(s)
+        .ok()
+        .and_then(|v| <[u8; 32]>::try_from(v).ok())
+        .ok_or_else(|| LedgerError::Receipt {
+            seq,
+            source: ReceiptError::Malformed {
+                reason: format!("the sent entry's {what} is not 64 hex digits"),
+            },
+        })
+}
+
+/// What a receipt for the `sent` entry `sent` must say.
+pub fn expected_for<'a>(
+    sent: &Entry,
+    ctx: &ReceiptContext<'a>,
+) -> Result<crate::receipt::Expected<'a>, LedgerError> {
+    let LedgerEvent::Sent {
+        metadata,
+        policy_sha256,
+        nonce,
+        ..
+    } = &sent.event
+    else {
+        return Err(LedgerError::DanglingReceipt {
+            seq: sent.seq,
+            of: sent.seq,
+        });
+    };
+    let head = hash32(sent.seq, "hash", &sent.hash())?;
+    Ok(crate::receipt::Expected {
+        sample: hash32(sent.seq, "metadata.sha256", &metadata.sha256)?,
+        policy_sha256: hash32(sent.seq, "policy_sha256", policy_sha256)?,
+        tenant: ctx.tenant,
+        endpoint: crate::receipt::endpoint_id(ctx.endpoint),
+        nonce: hash32(sent.seq, "nonce", nonce)?,
+        ledger_seq: sent.seq,
+        ledger_head: head,
+        time: sent.time,
+    })
+}
+
 /// Checks every receipt in verified `entries`: it answers an earlier `sent`
-/// entry, is signed by the intake key, names the same sample and policy,
-/// and is included in the vendor's log under a checkpoint signed by the
-/// log key. Returns the `sent` entries that have no receipt (yet).
+/// entry that no other receipt answered, is not a receipt already used for
+/// another entry, is signed by the intake key, names the same sample,
+/// policy, tenant, endpoint, nonce and ledger position, is dated within
+/// [`crate::RECEIPT_WINDOW`] of the entry, and is included in the vendor's
+/// log under a checkpoint signed by the log key. Returns the `sent`
+/// entries that have no receipt (yet).
 pub fn verify_receipts(
     entries: &[Entry],
-    intake: &VerifierKey,
-    log: &VerifierKey,
+    ctx: &ReceiptContext<'_>,
 ) -> Result<Vec<u64>, LedgerError> {
-    let mut answered = std::collections::BTreeSet::new();
+    use std::collections::BTreeMap;
+    // `of` -> the receipt entry that answered it.
+    let mut answered: BTreeMap<u64, u64> = BTreeMap::new();
+    // log index and note hash -> the receipt entry that used it.
+    let mut used_index: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut used_note: BTreeMap<[u8; 32], u64> = BTreeMap::new();
     for e in entries {
         let LedgerEvent::Receipt { of, receipt } = &e.event else {
             continue;
         };
         let sent = entries
             .get(*of as usize)
-            .filter(|s| s.seq < e.seq)
-            .and_then(|s| match &s.event {
-                LedgerEvent::Sent {
-                    metadata,
-                    policy_sha256,
-                    ..
-                } => Some((metadata, policy_sha256)),
-                _ => None,
-            })
+            .filter(|s| s.seq < e.seq && matches!(s.event, LedgerEvent::Sent { .. }))
             .ok_or(LedgerError::DanglingReceipt {
                 seq: e.seq,
                 of: *of,
             })?;
-        let hash32 = |s: &str| -> Result<[u8; 32], LedgerError> {
-            hex::decode(s)
-                .ok()
-                .and_then(|v| <[u8; 32]>::try_from(v).ok())
-                .ok_or_else(|| LedgerError::Receipt {
-                    seq: e.seq,
-                    source: ReceiptError::Malformed {
-                        reason: "the sent entry's hashes are not SHA-256 hex".into(),
-                    },
-                })
-        };
-        let sample = hash32(&sent.0.sha256)?;
-        let policy = hash32(sent.1)?;
+        let note_hash: [u8; 32] = Sha256::digest(receipt.note.as_bytes()).into();
+        if let Some(first) = used_index
+            .get(&receipt.index)
+            .or_else(|| used_note.get(&note_hash))
+        {
+            return Err(LedgerError::ReceiptReused {
+                seq: e.seq,
+                index: receipt.index,
+                first: *first,
+            });
+        }
+        if let Some(first) = answered.get(of) {
+            return Err(LedgerError::AnsweredTwice {
+                seq: e.seq,
+                of: *of,
+                first: *first,
+            });
+        }
+        let expected = expected_for(sent, ctx)?;
         receipt
-            .verify(intake, log, &sample, &policy)
+            .verify(ctx.intake, ctx.log, ctx.witnesses, &expected)
             .map_err(|source| LedgerError::Receipt { seq: e.seq, source })?;
-        answered.insert(*of);
+        answered.insert(*of, e.seq);
+        used_index.insert(receipt.index, e.seq);
+        used_note.insert(note_hash, e.seq);
     }
     Ok(entries
         .iter()
-        .filter(|e| matches!(e.event, LedgerEvent::Sent { .. }) && !answered.contains(&e.seq))
+        .filter(|e| matches!(e.event, LedgerEvent::Sent { .. }) && !answered.contains_key(&e.seq))
         .map(|e| e.seq)
         .collect())
+}
+
+/// What the custody log says about this endpoint's ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Anchor {
+    /// Receipts in the log naming this tenant and endpoint.
+    pub receipts: u64,
+    /// The highest ledger entry they name, if any.
+    pub highest_seq: Option<u64>,
+}
+
+/// Checks the verified local `entries` against the custody log's entries
+/// (`log_entries`, index order, all of the log): every receipt there signed
+/// by the intake key for this tenant and this endpoint names a ledger
+/// entry that exists locally and hashes to the head it names. A log that
+/// shows a higher sequence number than the local ledger means the ledger
+/// was rolled back or removed ([`LedgerError::RolledBack`]); another head,
+/// that it was replaced ([`LedgerError::Diverged`]).
+pub fn check_anchor<'e>(
+    entries: &[Entry],
+    log_entries: impl IntoIterator<Item = &'e [u8]>,
+    ctx: &ReceiptContext<'_>,
+) -> Result<Anchor, LedgerError> {
+    use vitrine_statements::Statement;
+    let verifiers = Verifiers::from_keys([ctx.intake.clone()]);
+    let me = crate::receipt::endpoint_id(ctx.endpoint);
+    let mut anchor = Anchor::default();
+    let mut worst: Option<LedgerError> = None;
+    for (index, data) in (0u64..).zip(log_entries) {
+        let Ok((Statement::Receipt(r), _)) = Statement::open(data, &verifiers) else {
+            continue;
+        };
+        if r.endpoint.0 != me || r.tenant.as_str() != ctx.tenant {
+            continue;
+        }
+        anchor.receipts += 1;
+        anchor.highest_seq = anchor.highest_seq.max(Some(r.ledger_seq));
+        match entries.get(r.ledger_seq as usize) {
+            None => {
+                // Report the highest position the log shows.
+                let higher = match &worst {
+                    Some(LedgerError::RolledBack { log_seq, .. }) => r.ledger_seq > *log_seq,
+                    _ => true,
+                };
+                if higher {
+                    worst = Some(LedgerError::RolledBack {
+                        index,
+                        log_seq: r.ledger_seq,
+                        size: entries.len() as u64,
+                    });
+                }
+            }
+            Some(local) => {
+                let local_head = local.hash();
+                if local_head != hex::encode(r.ledger_head.0) && worst.is_none() {
+                    worst = Some(LedgerError::Diverged {
+                        index,
+                        log_seq: r.ledger_seq,
+                        log_head: hex::encode(r.ledger_head.0),
+                        local_head,
+                    });
+                }
+            }
+        }
+    }
+    match worst {
+        Some(e) => Err(e),
+        None => Ok(anchor),
+    }
+}
+
+/// [`verify`] against the pinned endpoint key (kept outside the egress
+/// state directory): `in_use`, the key found in the state directory, must
+/// be `pinned`, so a key made or copied there cannot re-sign a ledger that
+/// verifies.
+pub fn verify_pinned(
+    dir: &Path,
+    in_use: &VerifierKey,
+    pinned: &VerifierKey,
+) -> Result<Vec<Entry>, LedgerError> {
+    if in_use.to_string() != pinned.to_string() {
+        return Err(LedgerError::NotPinned {
+            pinned: pinned.to_string(),
+            found: in_use.to_string(),
+        });
+    }
+    verify(dir, pinned)
 }

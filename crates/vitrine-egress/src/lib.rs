@@ -13,7 +13,10 @@
 //! # Main types
 //!
 //! [`Policy`], [`FileFacts`], [`Decision`] with [`DenyReason`], [`Ledger`]
-//! with [`LedgerEvent`], [`ReceiptBundle`]; errors [`PolicyError`],
+//! with [`LedgerEvent`], [`ReceiptBundle`] checked against what one
+//! submission must get back ([`Expected`], [`ReceiptContext`]), the
+//! custody log's [`Anchor`] of the ledger ([`check_anchor`]) and the pinned
+//! endpoint key ([`verify_pinned`]); errors [`PolicyError`],
 //! [`LedgerError`], [`ReceiptError`].
 //!
 //! # Example
@@ -44,13 +47,16 @@ pub use decide::{
 };
 pub use error::{LedgerError, PolicyError, ReceiptError};
 pub use ledger::{
-    read_unverified, verify, verify_receipts, Entry, Ledger, LedgerEvent, HEAD_FILE, LEDGER_FILE,
+    check_anchor, expected_for, read_unverified, verify, verify_pinned, verify_receipts, Anchor,
+    Entry, Ledger, LedgerEvent, ReceiptContext, HEAD_FILE, LEDGER_FILE,
 };
 pub use policy::{
     Consent, PathMode, Policy, PolicySummary, SendableKind, DEFAULT_MAX_SIZE, DEFAULT_POLICY,
     MAX_POLICY_SIZE,
 };
-pub use receipt::{ReceiptBundle, VerifiedReceipt, MAX_RECEIPT_SIZE};
+pub use receipt::{
+    endpoint_id, Expected, ReceiptBundle, VerifiedReceipt, MAX_RECEIPT_SIZE, RECEIPT_WINDOW,
+};
 
 /// Fuzzing entry points (used by `fuzz/`).
 #[doc(hidden)]
@@ -99,11 +105,21 @@ pub mod fuzz {
                 .expect("invariant: fixed key")
                 .verifier()
         };
+        let none = vitrine_tlog::Policy::parse(b"quorum none\n").expect("invariant: valid policy");
         let _ = r.verify(
             &k("intake.example", 1),
             &k("log.example", 2),
-            &[0; 32],
-            &[0; 32],
+            &none,
+            &crate::Expected {
+                sample: [0; 32],
+                policy_sha256: [0; 32],
+                tenant: "t-1",
+                endpoint: [0; 32],
+                nonce: [0; 32],
+                ledger_seq: 0,
+                ledger_head: [0; 32],
+                time: 1,
+            },
         );
     }
 }

@@ -87,6 +87,7 @@ fn archive_with_classified_document_leaves_as_metadata_only() {
                 policy_sha256: hex::encode(policy.sha256()),
                 metadata: d.metadata.clone(),
                 content: false,
+                nonce: hex::encode([7; 32]),
                 content_denied: Some(reason.to_string()),
             },
         )
@@ -173,6 +174,7 @@ fn ledger_with(n: u8) -> (tempfile::TempDir, SignerKey) {
                 policy_sha256: hex::encode([9; 32]),
                 metadata: meta(i),
                 content: false,
+                nonce: hex::encode([i; 32]),
                 content_denied: None,
             },
         )
@@ -324,6 +326,10 @@ fn valid_receipt_json() -> Vec<u8> {
         policy: Token::new("p").unwrap(),
         policy_sha256: Sha256([0; 32]),
         time: 1,
+        endpoint: Sha256([0; 32]),
+        nonce: Sha256([0; 32]),
+        ledger_seq: 0,
+        ledger_head: Sha256([0; 32]),
     })
     .sign(&intake)
     .unwrap();
@@ -345,7 +351,21 @@ fn valid_receipt_json() -> Vec<u8> {
     };
     // The seed really verifies, so mutations start from the deep end.
     bundle
-        .verify(&intake.verifier(), &log.verifier(), &[0; 32], &[0; 32])
+        .verify(
+            &intake.verifier(),
+            &log.verifier(),
+            &vitrine_tlog::Policy::parse(b"quorum none\n").unwrap(),
+            &vitrine_egress::Expected {
+                sample: [0; 32],
+                policy_sha256: [0; 32],
+                tenant: "t-1",
+                endpoint: [0; 32],
+                nonce: [0; 32],
+                ledger_seq: 0,
+                ledger_head: [0; 32],
+                time: 1,
+            },
+        )
         .unwrap();
     serde_json::to_vec(&bundle).unwrap()
 }

@@ -10,6 +10,11 @@
 //! | `policy.toml` | the egress policy; absent = the default (metadata only) |
 //! | `destination.toml` | where submissions go (see [`Destination`]) |
 //! | `ledger/` | the signed ledger (`vitrine_egress::Ledger`) |
+//!
+//! The endpoint key's verifier is also *pinned* outside that directory
+//! ([`pin_path`]: `VITRINE_EGRESS_PIN`, default
+//! `/etc/vitrine/egress-endpoint.vkey`); verification trusts the pin, never
+//! the key in the state directory.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -18,8 +23,9 @@ use std::time::Duration;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use vitrine_egress::{
-    decide, inspect, verify, verify_receipts, Consent, ContentDecision, Decision, DenyReason,
-    Entry, Ledger, LedgerEvent, Policy, ReceiptBundle, Redactor, VerifiedReceipt,
+    check_anchor, decide, endpoint_id, expected_for, inspect, verify_pinned, verify_receipts,
+    Anchor, Consent, ContentDecision, Decision, DenyReason, Entry, Ledger, LedgerEvent, Policy,
+    ReceiptBundle, ReceiptContext, Redactor, VerifiedReceipt,
 };
 use vitrine_note::{Note, SignatureType, SignerKey, VerifierKey};
 use vitrine_statements::Statement;
@@ -35,12 +41,35 @@ pub const POLICY_FILE: &str = "policy.toml";
 pub const DESTINATION_FILE: &str = "destination.toml";
 /// The ledger directory.
 pub const LEDGER_DIR: &str = "ledger";
+/// Where the endpoint key is pinned unless `VITRINE_EGRESS_PIN` says
+/// otherwise: system configuration, outside the egress state directory.
+pub const DEFAULT_PIN_FILE: &str = "/etc/vitrine/egress-endpoint.vkey";
+
+/// The pin file: `VITRINE_EGRESS_PIN` if set, else [`DEFAULT_PIN_FILE`].
+pub fn pin_path() -> PathBuf {
+    std::env::var_os("VITRINE_EGRESS_PIN")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_PIN_FILE), PathBuf::from)
+}
+
+/// Reads a pin file (one vkey line); `None` if it does not exist.
+pub fn read_pin(path: &Path) -> Result<Option<VerifierKey>, EndpointError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => t.trim().parse().map(Some).map_err(|_| EndpointError::Pin {
+            path: path.to_owned(),
+            reason: "not a verifier key (vkey)".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
+    }
+}
 
 /// Where submissions go, and whose signatures to expect back
 /// (`destination.toml`).
 ///
 /// ```toml
 /// intake = "https://intake.vendor.example"
+/// tenant = "t-5f2a9c"               # this tenant's pseudonym
 /// token = "…"                       # this tenant's bearer token
 /// intake-key = "intake.vendor.example+…"   # signs receipts
 /// log = "https://log.vendor.example"       # the public log
@@ -50,6 +79,11 @@ pub const LEDGER_DIR: &str = "ledger";
 pub struct Destination {
     /// Intake base URL.
     pub intake: String,
+    /// This tenant's pseudonym: receipts must name it.
+    pub tenant: String,
+    /// The witnesses (a tlog-policy: `witness` and `quorum` lines) whose
+    /// quorum must cosign the checkpoint each receipt is proven in.
+    pub witnesses: vitrine_tlog::Policy,
     /// Bearer token.
     pub token: String,
     /// The intake's receipt key.
@@ -64,6 +98,8 @@ pub struct Destination {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawDestination {
     intake: String,
+    tenant: String,
+    witnesses: String,
     token: String,
     intake_key: String,
     log: String,
@@ -86,11 +122,20 @@ impl Destination {
                 return Err(invalid(f, "must be an http(s) URL"));
             }
         }
+        if vitrine_statements::Token::new(raw.tenant.clone()).is_err() {
+            return Err(invalid(
+                "tenant",
+                "must be a token (printable ASCII, no spaces)",
+            ));
+        }
         if raw.token.is_empty() || raw.token.contains(char::is_whitespace) {
             return Err(invalid("token", "must be non-empty, without spaces"));
         }
         Ok(Destination {
             intake: raw.intake.trim_end_matches('/').to_owned(),
+            tenant: raw.tenant,
+            witnesses: vitrine_tlog::Policy::parse(raw.witnesses.as_bytes())
+                .map_err(|e| invalid("witnesses", &format!("not a tlog-policy: {e}")))?,
             token: raw.token,
             intake_key: raw
                 .intake_key
@@ -107,8 +152,14 @@ impl Destination {
     /// The file text.
     pub fn to_toml(&self) -> String {
         format!(
-            "intake = {:?}\ntoken = {:?}\nintake-key = \"{}\"\nlog = {:?}\nlog-key = \"{}\"\n",
-            self.intake, self.token, self.intake_key, self.log, self.log_key
+            "intake = {:?}\ntenant = {:?}\ntoken = {:?}\nintake-key = \"{}\"\nlog = {:?}\nlog-key = \"{}\"\nwitnesses = {:?}\n",
+            self.intake,
+            self.tenant,
+            self.token,
+            self.intake_key,
+            self.log,
+            self.log_key,
+            self.witnesses.to_string()
         )
     }
 }
@@ -159,6 +210,7 @@ pub struct Endpoint {
     key: SignerKey,
     policy: Policy,
     destination: Option<Destination>,
+    pin: Option<(PathBuf, Option<VerifierKey>)>,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> EndpointError + '_ {
@@ -221,7 +273,50 @@ impl Endpoint {
             key,
             policy,
             destination,
+            pin: None,
         })
+    }
+
+    /// Uses the pin file at `path` (see [`pin_path`]): verification
+    /// requires the ledger key to be the pinned one, and submitting refuses
+    /// a key that is not.
+    pub fn with_pin(mut self, path: &Path) -> Result<Self, EndpointError> {
+        let pinned = read_pin(path)?;
+        self.pin = Some((path.to_owned(), pinned));
+        Ok(self)
+    }
+
+    /// Pins this endpoint's key at `path` if nothing is pinned there yet;
+    /// refuses to replace a different pinned key.
+    pub fn pin_key(&self, path: &Path) -> Result<(), EndpointError> {
+        let mine = self.key.verifier();
+        match read_pin(path)? {
+            Some(k) if k == mine => Ok(()),
+            Some(k) => Err(EndpointError::Ledger(
+                vitrine_egress::LedgerError::NotPinned {
+                    pinned: k.to_string(),
+                    found: mine.to_string(),
+                },
+            )),
+            None => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(io(parent))?;
+                }
+                let tmp = path.with_extension("vkey.new");
+                let _ = std::fs::remove_file(&tmp);
+                write_private(&tmp, format!("{mine}\n").as_bytes())?;
+                std::fs::rename(&tmp, path).map_err(io(path))
+            }
+        }
+    }
+
+    /// The pinned key: an error if no pin file was given or it is absent.
+    fn pinned(&self) -> Result<VerifierKey, EndpointError> {
+        match &self.pin {
+            Some((_, Some(k))) => Ok(k.clone()),
+            Some((path, None)) => Err(EndpointError::NoPin { path: path.clone() }),
+            None => Err(EndpointError::NoPin { path: pin_path() }),
+        }
     }
 
     /// The policy in force.
@@ -273,6 +368,15 @@ impl Endpoint {
         now: u64,
     ) -> Result<SubmitOutcome, EndpointError> {
         let dest = self.dest()?;
+        if let Some((_, Some(pinned))) = &self.pin {
+            if *pinned != self.key.verifier() {
+                return Err(vitrine_egress::LedgerError::NotPinned {
+                    pinned: pinned.to_string(),
+                    found: self.key.verifier().to_string(),
+                }
+                .into());
+            }
+        }
         let facts = inspect(path, data, detections, bundle_version);
         let mut decision = decide(&self.policy, &facts, &Redactor::from_env());
         if let ContentDecision::Allowed {
@@ -297,6 +401,7 @@ impl Endpoint {
             ContentDecision::Allowed { .. } => None,
         };
         let mut ledger = Ledger::open(&self.ledger_dir(), self.key.clone())?;
+        let nonce: [u8; 32] = rand::random();
         let sent = ledger.append(
             now,
             LedgerEvent::Sent {
@@ -306,6 +411,7 @@ impl Endpoint {
                 policy_sha256: hex::encode(self.policy.sha256()),
                 metadata: decision.metadata.clone(),
                 content: send_content,
+                nonce: hex::encode(nonce),
                 content_denied: denied,
             },
         )?;
@@ -314,6 +420,10 @@ impl Endpoint {
             policy_sha256: hex::encode(self.policy.sha256()),
             metadata: decision.metadata.clone(),
             content: send_content.then(|| base64::engine::general_purpose::STANDARD.encode(data)),
+            endpoint: hex::encode(endpoint_id(&self.key.verifier())),
+            nonce: hex::encode(nonce),
+            ledger_seq: sent.seq,
+            ledger_head: sent.hash(),
         };
         let answer = match post(dest, &submission) {
             Ok(a) => a,
@@ -328,12 +438,20 @@ impl Endpoint {
                 return Err(e);
             }
         };
-        let verified = match answer.receipt.verify(
-            &dest.intake_key,
-            &dest.log_key,
-            &facts.sha256,
-            &self.policy.sha256(),
-        ) {
+        let endpoint_key = self.key.verifier();
+        let ctx = self.context(dest, &endpoint_key);
+        let verified = match expected_for(&sent, &ctx)
+            .map_err(|e| match e {
+                vitrine_egress::LedgerError::Receipt { source, .. } => source,
+                other => vitrine_egress::ReceiptError::Malformed {
+                    reason: other.to_string(),
+                },
+            })
+            .and_then(|expected| {
+                answer
+                    .receipt
+                    .verify(&dest.intake_key, &dest.log_key, &dest.witnesses, &expected)
+            }) {
             Ok(v) => v,
             Err(source) => {
                 ledger.append(
@@ -360,9 +478,25 @@ impl Endpoint {
         })
     }
 
-    /// Verifies the ledger alone (signatures, chain, head), no receipts.
+    fn context<'a>(&self, dest: &'a Destination, endpoint: &'a VerifierKey) -> ReceiptContext<'a> {
+        ReceiptContext {
+            intake: &dest.intake_key,
+            log: &dest.log_key,
+            witnesses: &dest.witnesses,
+            tenant: &dest.tenant,
+            endpoint,
+        }
+    }
+
+    /// Verifies the ledger alone (signatures, chain, head) against the
+    /// pinned endpoint key, no receipts.
     pub fn verify_ledger(&self) -> Result<Vec<Entry>, EndpointError> {
-        Ok(verify(&self.ledger_dir(), &self.key.verifier())?)
+        let pinned = self.pinned()?;
+        Ok(verify_pinned(
+            &self.ledger_dir(),
+            &self.key.verifier(),
+            &pinned,
+        )?)
     }
 
     /// Verifies the ledger (signatures, chain, head) and every receipt in
@@ -370,17 +504,74 @@ impl Endpoint {
     pub fn verify(&self) -> Result<(Vec<Entry>, Vec<u64>), EndpointError> {
         let entries = self.verify_ledger()?;
         let dest = self.dest()?;
-        let unanswered = verify_receipts(&entries, &dest.intake_key, &dest.log_key)?;
+        let endpoint = self.pinned()?;
+        let unanswered = verify_receipts(&entries, &self.context(dest, &endpoint))?;
         Ok((entries, unanswered))
     }
 
-    /// [`Endpoint::verify`], then checks online that the checkpoint each
-    /// receipt was proven in is consistent with the log's current
-    /// checkpoint (the log showed this endpoint no fork). Returns the
-    /// entries, the unanswered `sent` entries and the log's current size.
-    pub fn verify_online(&self) -> Result<(Vec<Entry>, Vec<u64>, u64), EndpointError> {
+    /// [`Endpoint::verify`], then checks against the custody log: each
+    /// receipt's checkpoint is consistent with the log's current checkpoint
+    /// (the log showed this endpoint no fork), and every receipt in the log
+    /// for this tenant and endpoint names a ledger entry that exists here
+    /// with the head it names (the ledger was not rolled back, removed or
+    /// replaced). Returns the entries, the unanswered `sent` entries, the
+    /// log's current size and what the log anchors.
+    pub fn verify_online(&self) -> Result<OnlineVerification, EndpointError> {
+        let (v, _) = self.verify_online_with_log()?;
+        Ok(v)
+    }
+
+    /// The custody log's entries up to its current checkpoint, which must
+    /// be cosigned by a quorum of the configured witnesses: a log showing
+    /// this endpoint a shorter or other tree (hiding receipts that anchor
+    /// the ledger) would have to make the witnesses sign it too.
+    fn witnessed_entries(
+        &self,
+        log: &LogClient,
+        dest: &Destination,
+    ) -> Result<Vec<Vec<u8>>, EndpointError> {
+        let current = log.checkpoint()?;
+        let size = current.checkpoint.size;
+        let cosigs = current
+            .note
+            .verify_known(&dest.witnesses.witness_verifiers())
+            .map_err(|e| LogError::Checkpoint {
+                reason: format!("a witness cosignature does not verify: {e}"),
+            })?;
+        let cosigned = dest.witnesses.witness_names_for(&cosigs);
+        if !dest.witnesses.check_quorum(&cosigned) {
+            return Err(EndpointError::LogQuorumNotMet {
+                size,
+                cosigned: cosigned.into_iter().collect(),
+            });
+        }
+        let mut entries = log.entries()?;
+        if (entries.len() as u64) < size {
+            return Err(LogError::Proof {
+                reason: format!(
+                    "the log serves {} entries, fewer than its witnessed checkpoint's {size}",
+                    entries.len()
+                ),
+            }
+            .into());
+        }
+        entries.truncate(size as usize);
+        let leaves: Vec<_> = entries.iter().map(|e| vitrine_tlog::leaf_hash(e)).collect();
+        if vitrine_tlog::root_from_leaf_hashes(&leaves) != current.checkpoint.root {
+            return Err(LogError::Proof {
+                reason: format!(
+                    "the log's entries do not hash to its witnessed checkpoint of size {size}"
+                ),
+            }
+            .into());
+        }
+        Ok(entries)
+    }
+
+    fn verify_online_with_log(&self) -> Result<(OnlineVerification, Vec<Vec<u8>>), EndpointError> {
         let (entries, unanswered) = self.verify()?;
         let dest = self.dest()?;
+        let endpoint = self.pinned()?;
         let log = LogClient::new(&dest.log, dest.log_key.clone())?;
         let mut size = log.checkpoint()?.checkpoint.size;
         let mut checked = std::collections::BTreeSet::new();
@@ -402,15 +593,36 @@ impl Endpoint {
                     .map_err(|source| EndpointError::Inconsistent { seq: e.seq, source })?;
             }
         }
-        Ok((entries, unanswered, size))
+        let log_entries = self.witnessed_entries(&log, dest)?;
+        let anchor = check_anchor(
+            &entries,
+            log_entries.iter().map(Vec::as_slice),
+            &self.context(dest, &endpoint),
+        )?;
+        size = size.max(log_entries.len() as u64);
+        Ok((
+            OnlineVerification {
+                entries,
+                unanswered,
+                log_size: size,
+                anchor,
+            },
+            log_entries,
+        ))
     }
 
     /// The owner's audit view: the verified ledger plus every `access` and
     /// `deletion` statement in the public log about a sample that left
     /// this endpoint.
     pub fn audit(&self) -> Result<Audit, EndpointError> {
-        let (entries, unanswered, _) = self.verify_online()?;
-        let dest = self.dest()?;
+        let (
+            OnlineVerification {
+                entries,
+                unanswered,
+                ..
+            },
+            log_entries,
+        ) = self.verify_online_with_log()?;
         let mut samples = std::collections::BTreeSet::new();
         let mut sent = Vec::new();
         let mut receipts = Vec::new();
@@ -447,23 +659,15 @@ impl Endpoint {
                 LedgerEvent::Failed { .. } => {}
             }
         }
-        // Whose copies are ours: the tenant the (verified) receipts name.
-        // Another tenant's access or deletion of the same file is not ours.
-        let tenants: std::collections::BTreeSet<String> = receipts
-            .iter()
-            .filter_map(|r| Note::parse(r.note.as_bytes()).ok())
-            .filter_map(|n| match Statement::parse(n.text().as_bytes()) {
-                Ok(Statement::Receipt(r)) => Some(r.tenant.as_str().to_owned()),
-                _ => None,
-            })
-            .collect();
-        let ours = |tenant: &vitrine_statements::Token, sample: &vitrine_statements::Sha256| {
-            tenants.contains(tenant.as_str()) && samples.contains(&hex::encode(sample.0))
+        // Whose copies are ours: this endpoint's tenant's. Another
+        // tenant's access or deletion of the same file is not ours.
+        let tenant = self.dest()?.tenant.clone();
+        let ours = |t: &vitrine_statements::Token, sample: &vitrine_statements::Sha256| {
+            t.as_str() == tenant && samples.contains(&hex::encode(sample.0))
         };
-        let log = LogClient::new(&dest.log, dest.log_key.clone())?;
         let mut accesses = Vec::new();
         let mut deletions = Vec::new();
-        for (index, entry) in log.entries()?.iter().enumerate() {
+        for (index, entry) in log_entries.iter().enumerate() {
             let Ok(note) = Note::parse(entry) else {
                 continue;
             };
@@ -503,6 +707,19 @@ impl Endpoint {
             deletions,
         })
     }
+}
+
+/// What [`Endpoint::verify_online`] found.
+#[derive(Debug)]
+pub struct OnlineVerification {
+    /// The verified entries.
+    pub entries: Vec<Entry>,
+    /// `sent` entries with no receipt.
+    pub unanswered: Vec<u64>,
+    /// The log's current size.
+    pub log_size: u64,
+    /// What the custody log anchors of this ledger.
+    pub anchor: Anchor,
 }
 
 /// The owner's audit view.

@@ -201,6 +201,30 @@ pub enum EndpointError {
         /// Why.
         source: ConfigError,
     },
+    /// No pinned endpoint key: verification has nothing outside the
+    /// state directory to trust.
+    #[error("no pinned endpoint key at {}: `vitrine egress init` pins it (or set VITRINE_EGRESS_PIN / --pin to the file that holds it)", path.display())]
+    NoPin {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The custody log's current checkpoint is not cosigned by a quorum
+    /// of the configured witnesses: its entries cannot anchor the ledger.
+    #[error("the custody log's current checkpoint (size {size}) is not cosigned by a quorum of the configured witnesses (cosigned by: {}): it cannot anchor the ledger", if cosigned.is_empty() { "none".to_owned() } else { cosigned.join(", ") })]
+    LogQuorumNotMet {
+        /// The checkpoint's size.
+        size: u64,
+        /// Policy names of the witnesses that did cosign.
+        cosigned: Vec<String>,
+    },
+    /// The pin file is invalid.
+    #[error("{}: {reason}", path.display())]
+    Pin {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// No destination is configured.
     #[error("no destination configured: write {} (see `vitrine egress init --help`)", path.display())]
     NoDestination {

@@ -54,6 +54,18 @@ pub struct Submission {
     /// The content, base64, if allowed to leave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// The endpoint that sent it: SHA-256 of its ledger key's vkey text,
+    /// hex (`vitrine_egress::endpoint_id`). The receipt names it.
+    pub endpoint: String,
+    /// 64 random hex digits the endpoint made for this submission and
+    /// recorded in its ledger; the receipt names it.
+    pub nonce: String,
+    /// The sequence number of the endpoint's ledger entry recording this
+    /// submission; the receipt names it (and so anchors the ledger).
+    pub ledger_seq: u64,
+    /// The endpoint's ledger head with that entry (hex SHA-256 of the
+    /// entry's JSON); the receipt names it.
+    pub ledger_head: String,
 }
 
 /// The answer to a submission.
@@ -223,6 +235,9 @@ fn hash32(field: &str, s: &str) -> Result<[u8; 32], ApiError> {
 struct Checked {
     sha: [u8; 32],
     policy_sha: [u8; 32],
+    endpoint: [u8; 32],
+    nonce: [u8; 32],
+    ledger_head: [u8; 32],
     content: Option<Vec<u8>>,
     metadata_json: String,
 }
@@ -232,6 +247,9 @@ fn check(sub: &Submission) -> Result<Checked, ApiError> {
     let policy_sha = hash32("policy_sha256", &sub.policy_sha256)?;
     let m = &sub.metadata;
     let sha = hash32("metadata.sha256", &m.sha256)?;
+    let endpoint = hash32("endpoint", &sub.endpoint)?;
+    let nonce = hash32("nonce", &sub.nonce)?;
+    let ledger_head = hash32("ledger_head", &sub.ledger_head)?;
     if m.detections.len() > MAX_DETECTIONS {
         return Err(ApiError::bad(format!(
             "metadata.detections: more than {MAX_DETECTIONS}"
@@ -288,6 +306,9 @@ fn check(sub: &Submission) -> Result<Checked, ApiError> {
     Ok(Checked {
         sha,
         policy_sha,
+        endpoint,
+        nonce,
+        ledger_head,
         content,
         metadata_json: serde_json::to_string(m).expect("invariant: metadata serializes"),
     })
@@ -378,6 +399,10 @@ fn store_and_receipt(
             policy: Token::new(sub.policy_id.clone()).map_err(|e| e.to_string())?,
             policy_sha256: StSha(c.policy_sha),
             time: now,
+            endpoint: StSha(c.endpoint),
+            nonce: StSha(c.nonce),
+            ledger_seq: sub.ledger_seq,
+            ledger_head: StSha(c.ledger_head),
         });
         let note = receipt.sign(&intake.key).map_err(|e| e.to_string())?;
         let log = LogClient::new(&intake.config.log_url, intake.config.log_key.clone())

@@ -16,6 +16,36 @@ use vitrine_server::{router, AppState};
 use vitrine_statements::{Statement, StatementType};
 
 const POLICY_SHA: [u8; 32] = [5; 32];
+/// What [`submission`] says about the endpoint that sent it.
+const ENDPOINT_ID: [u8; 32] = [6; 32];
+const NONCE: [u8; 32] = [7; 32];
+const LEDGER_HEAD: [u8; 32] = [8; 32];
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The in-process log here has no witnesses.
+fn no_witnesses() -> vitrine_tlog::Policy {
+    vitrine_tlog::Policy::parse(b"quorum none\n").unwrap()
+}
+
+/// What a receipt for [`submission`] from tenant `tenant` must say.
+fn expected(sample: [u8; 32], tenant: &str) -> vitrine_egress::Expected<'_> {
+    vitrine_egress::Expected {
+        sample,
+        policy_sha256: POLICY_SHA,
+        tenant,
+        endpoint: ENDPOINT_ID,
+        nonce: NONCE,
+        ledger_seq: 0,
+        ledger_head: LEDGER_HEAD,
+        time: unix_now(),
+    }
+}
 
 struct Env {
     rt: tokio::runtime::Runtime,
@@ -215,6 +245,10 @@ fn submission(content: Option<&[u8]>, sha: [u8; 32], size: u64) -> Submission {
             path: Some("~/a.out".into()),
         },
         content: content.map(|c| base64::engine::general_purpose::STANDARD.encode(c)),
+        endpoint: hex::encode(ENDPOINT_ID),
+        nonce: hex::encode(NONCE),
+        ledger_seq: 0,
+        ledger_head: hex::encode(LEDGER_HEAD),
     }
 }
 
@@ -312,8 +346,8 @@ fn submission_is_encrypted_and_receipt_verifies() {
         .verify(
             &env.intake_key.verifier(),
             &env.log_key.verifier(),
-            &sha,
-            &POLICY_SHA,
+            &no_witnesses(),
+            &expected(sha, "t-a"),
         )
         .unwrap();
     assert_eq!(verified.receipt.tenant.as_str(), "t-a");
@@ -327,8 +361,8 @@ fn submission_is_encrypted_and_receipt_verifies() {
         .verify(
             &env.intake_key.verifier(),
             &env.log_key.verifier(),
-            &[0; 32],
-            &POLICY_SHA
+            &no_witnesses(),
+            &expected([0; 32], "t-a"),
         )
         .is_err());
     for f in all_files(env.dir.path()) {
@@ -419,6 +453,12 @@ fn bad_requests_get_4xx_and_store_nothing() {
     bad_policy.policy_id = "has space".into();
     let mut bad_sha = submission(None, sha, 1);
     bad_sha.metadata.sha256 = "ABC".into();
+    // A receipt names the submission's nonce and ledger head: they must be
+    // SHA-256-sized hex, or there is nothing to bind.
+    let mut bad_nonce = submission(None, sha, 1);
+    bad_nonce.nonce = "00".into();
+    let mut bad_head = submission(None, sha, 1);
+    bad_head.ledger_head = String::new();
     let text = b"Quarterly plan. CONFIDENTIAL. Do not forward.\n";
     let text_doc = submission(Some(text), Sha256::digest(text).into(), text.len() as u64);
     let mut unknown = serde_json::to_value(submission(None, sha, 1)).unwrap();
@@ -464,6 +504,8 @@ fn bad_requests_get_4xx_and_store_nothing() {
         (Some("token-a"), json, good(&wrong_size), 400, "bad_request"),
         (Some("token-a"), json, good(&bad_policy), 400, "bad_request"),
         (Some("token-a"), json, good(&bad_sha), 400, "bad_request"),
+        (Some("token-a"), json, good(&bad_nonce), 400, "bad_request"),
+        (Some("token-a"), json, good(&bad_head), 400, "bad_request"),
         (
             Some("token-a"),
             json,
@@ -1221,23 +1263,40 @@ mod endpoint {
         w.finish().unwrap().into_inner()
     }
 
-    fn endpoint(env: &Env, policy: &str) -> (tempfile::TempDir, Endpoint) {
-        endpoint_as(env, policy, "token-a")
+    /// Opens the egress state in `state` with its key pinned in `pin`
+    /// (outside the state directory).
+    fn pinned(state: &Path, pin: &Path) -> Endpoint {
+        let ep = Endpoint::open(state).unwrap();
+        ep.pin_key(pin).unwrap();
+        ep.with_pin(pin).unwrap()
     }
 
-    fn endpoint_as(env: &Env, policy: &str, token: &str) -> (tempfile::TempDir, Endpoint) {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
+    fn endpoint(env: &Env, policy: &str) -> (tempfile::TempDir, Endpoint) {
+        endpoint_as(env, policy, "t-a", "token-a")
+    }
+
+    fn endpoint_as(
+        env: &Env,
+        policy: &str,
+        tenant: &str,
+        token: &str,
+    ) -> (tempfile::TempDir, Endpoint) {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("egress");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("policy.toml"), policy).unwrap();
         let dest = Destination {
             intake: env.url.clone(),
+            tenant: tenant.into(),
+            witnesses: no_witnesses(),
             token: token.into(),
             intake_key: env.intake_key.verifier(),
             log: env.log_url.clone(),
             log_key: env.log_key.verifier(),
         };
-        std::fs::write(dir.path().join("destination.toml"), dest.to_toml()).unwrap();
-        let ep = Endpoint::open(dir.path()).unwrap();
-        (dir, ep)
+        std::fs::write(dir.join("destination.toml"), dest.to_toml()).unwrap();
+        let ep = pinned(&dir, &top.path().join("pin.vkey"));
+        (top, ep)
     }
 
     const AUTO: &str = "id = \"exec-and-archives\"\n[content]\nkinds = [\"elf\", \"zip\", \"7z\"]\nconsent = \"auto\"\n";
@@ -1267,7 +1326,7 @@ mod endpoint {
                 Some(42),
                 Via::Scan,
                 &mut |_| panic!("auto consent must not ask"),
-                1_767_225_600,
+                unix_now(),
             )
             .unwrap();
         assert!(matches!(
@@ -1305,7 +1364,7 @@ mod endpoint {
                 None,
                 Via::Submit,
                 &mut |_| ConsentAnswer::CannotAsk,
-                1,
+                unix_now(),
             )
             .unwrap();
         assert_eq!(
@@ -1331,7 +1390,7 @@ mod endpoint {
                 Some(3),
                 Via::Submit,
                 &mut |_| ConsentAnswer::Yes,
-                1,
+                unix_now(),
             )
             .unwrap();
         assert!(matches!(
@@ -1366,8 +1425,8 @@ mod endpoint {
     #[test]
     fn another_tenants_deletion_is_not_ours() {
         let env = env();
-        let (_da, a) = endpoint_as(&env, AUTO, "token-a");
-        let (_db, b) = endpoint_as(&env, AUTO, "token-b");
+        let (_da, a) = endpoint_as(&env, AUTO, "t-a", "token-a");
+        let (_db, b) = endpoint_as(&env, AUTO, "t-b", "token-b");
         let content = sample("MARKER-TWO-TENANTS");
         for ep in [&a, &b] {
             ep.submit(
@@ -1377,7 +1436,7 @@ mod endpoint {
                 None,
                 Via::Submit,
                 &mut |_| ConsentAnswer::Yes,
-                1,
+                now(),
             )
             .unwrap();
         }
@@ -1410,6 +1469,8 @@ mod endpoint {
         std::fs::write(dir.path().join("policy.toml"), ASK).unwrap();
         let dest = Destination {
             intake: env.url.clone(),
+            tenant: "t-a".into(),
+            witnesses: no_witnesses(),
             token: "token-a".into(),
             intake_key: key("impostor.example").verifier(),
             log: env.log_url.clone(),
@@ -1425,7 +1486,7 @@ mod endpoint {
                 None,
                 Via::Submit,
                 &mut |_| ConsentAnswer::No,
-                1,
+                unix_now(),
             )
             .unwrap_err();
         assert!(matches!(err, EndpointError::Receipt(_)), "{err}");
@@ -1454,8 +1515,13 @@ mod endpoint {
                     },
                 },
             ],
-            &env.intake_key.verifier(),
-            &env.log_key.verifier(),
+            &vitrine_egress::ReceiptContext {
+                intake: &env.intake_key.verifier(),
+                log: &env.log_key.verifier(),
+                witnesses: &no_witnesses(),
+                tenant: "t-a",
+                endpoint: &ep.verifier(),
+            },
         )
         .unwrap_err();
         assert!(matches!(err, LedgerError::Receipt { seq: 1, .. }), "{err}");
@@ -1476,36 +1542,20 @@ mod endpoint {
             None,
             Via::Submit,
             &mut |_| ConsentAnswer::No,
-            1,
+            unix_now(),
         )
         .unwrap();
-        // The forked view: a tree of [junk, receipt] signed with the log key.
-        let intake_note = Statement::Receipt(vitrine_statements::Receipt {
-            sample: vitrine_statements::Sha256(Sha256::digest(b"two").into()),
-            tenant: vitrine_statements::Token::new("t-a").unwrap(),
-            policy: vitrine_statements::Token::new(ep.policy().id()).unwrap(),
-            policy_sha256: vitrine_statements::Sha256(ep.policy().sha256()),
-            time: 2,
-        })
-        .sign(&env.intake_key)
-        .unwrap();
-        let mut tree = vitrine_tlog::MemoryTree::new();
-        tree.push_data(b"junk only the victim sees");
-        tree.push_data(&intake_note);
-        let cp = vitrine_tlog::Checkpoint::new(env.log_key.name(), 2, tree.root());
-        let note = cp.sign(&env.log_key).unwrap();
-        let path = vitrine_tlog::inclusion_proof(&tree, 1, 2).unwrap();
-        let proof = vitrine_tlog::TlogProof::new(None, 1, path, note).unwrap();
         let key = SignerKey::parse(
-            std::fs::read_to_string(d.path().join("endpoint.key"))
+            std::fs::read_to_string(d.path().join("egress/endpoint.key"))
                 .unwrap()
                 .trim(),
         )
         .unwrap();
         let mut ledger = vitrine_egress::Ledger::open(&ep.ledger_dir(), key).unwrap();
+        let nonce = [3u8; 32];
         let sent = ledger
             .append(
-                2,
+                unix_now(),
                 vitrine_egress::LedgerEvent::Sent {
                     destination: env.url.clone(),
                     via: "submit".into(),
@@ -1520,13 +1570,37 @@ mod endpoint {
                         path: None,
                     },
                     content: false,
+                    nonce: hex::encode(nonce),
                     content_denied: None,
                 },
             )
             .unwrap();
+        // The forked view: a tree of [junk, receipt] signed with the log key.
+        let intake_note = Statement::Receipt(vitrine_statements::Receipt {
+            sample: vitrine_statements::Sha256(Sha256::digest(b"two").into()),
+            tenant: vitrine_statements::Token::new("t-a").unwrap(),
+            policy: vitrine_statements::Token::new(ep.policy().id()).unwrap(),
+            policy_sha256: vitrine_statements::Sha256(ep.policy().sha256()),
+            time: unix_now(),
+            endpoint: vitrine_statements::Sha256(vitrine_egress::endpoint_id(&ep.verifier())),
+            nonce: vitrine_statements::Sha256(nonce),
+            ledger_seq: sent.seq,
+            ledger_head: vitrine_statements::Sha256(
+                hex::decode(sent.hash()).unwrap().try_into().unwrap(),
+            ),
+        })
+        .sign(&env.intake_key)
+        .unwrap();
+        let mut tree = vitrine_tlog::MemoryTree::new();
+        tree.push_data(b"junk only the victim sees");
+        tree.push_data(&intake_note);
+        let cp = vitrine_tlog::Checkpoint::new(env.log_key.name(), 2, tree.root());
+        let note = cp.sign(&env.log_key).unwrap();
+        let path = vitrine_tlog::inclusion_proof(&tree, 1, 2).unwrap();
+        let proof = vitrine_tlog::TlogProof::new(None, 1, path, note).unwrap();
         ledger
             .append(
-                2,
+                unix_now(),
                 vitrine_egress::LedgerEvent::Receipt {
                     of: sent.seq,
                     receipt: ReceiptBundle {

@@ -23,6 +23,10 @@ fn receipt(signer: &SignerKey, i: u64) -> Vec<u8> {
         policy: Token::new("default").unwrap(),
         policy_sha256: Sha256([3; 32]),
         time: 1_767_225_600 + i,
+        endpoint: Sha256([4; 32]),
+        nonce: Sha256(sample),
+        ledger_seq: i,
+        ledger_head: Sha256([5; 32]),
     })
     .sign(signer)
     .unwrap()

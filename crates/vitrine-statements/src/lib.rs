@@ -103,7 +103,7 @@ impl StatementType {
             StatementType::Rules => "vitrine.dev/statement/rules/v1",
             StatementType::Release => "vitrine.dev/statement/release/v1",
             StatementType::Review => "vitrine.dev/statement/review/v1",
-            StatementType::Receipt => "vitrine.dev/statement/receipt/v1",
+            StatementType::Receipt => "vitrine.dev/statement/receipt/v2",
             StatementType::Access => "vitrine.dev/statement/access/v2",
             StatementType::Deletion => "vitrine.dev/statement/deletion/v2",
         }

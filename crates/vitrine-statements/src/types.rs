@@ -217,6 +217,12 @@ impl Review {
 }
 
 /// `receipt` — the intake received a sample.
+///
+/// A receipt answers exactly one submission: it names the endpoint (its
+/// ledger key), the submission's nonce and the endpoint's ledger position
+/// (`ledger-seq`, `ledger-head`) the submission carried, so it cannot be
+/// replayed for another submission, and the custody log anchors the
+/// endpoint's ledger (docs/formats.md, docs/egress.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
     /// SHA-256 of the sample.
@@ -229,11 +235,32 @@ pub struct Receipt {
     pub policy_sha256: Sha256,
     /// When it was received, unix seconds.
     pub time: u64,
+    /// SHA-256 of the endpoint's ledger key in its vkey text form: which
+    /// endpoint's ledger this receipt anchors.
+    pub endpoint: Sha256,
+    /// The submission's nonce: 32 random bytes the endpoint made for this
+    /// submission and recorded in its ledger entry.
+    pub nonce: Sha256,
+    /// Sequence number of the endpoint's ledger entry that recorded the
+    /// submission.
+    pub ledger_seq: u64,
+    /// The endpoint's ledger head with that entry: the hex SHA-256 of the
+    /// entry's JSON (the hash the next entry's `prev` holds).
+    pub ledger_head: Sha256,
 }
 
 impl Receipt {
-    pub(crate) const FIELDS: &'static [&'static str] =
-        &["sample", "tenant", "policy", "policy-sha256", "time"];
+    pub(crate) const FIELDS: &'static [&'static str] = &[
+        "sample",
+        "tenant",
+        "policy",
+        "policy-sha256",
+        "time",
+        "endpoint",
+        "nonce",
+        "ledger-seq",
+        "ledger-head",
+    ];
 
     pub(crate) fn write(&self, out: &mut String) {
         line(out, "sample", self.sample);
@@ -241,6 +268,10 @@ impl Receipt {
         line(out, "policy", &self.policy);
         line(out, "policy-sha256", self.policy_sha256);
         line(out, "time", self.time);
+        line(out, "endpoint", self.endpoint);
+        line(out, "nonce", self.nonce);
+        line(out, "ledger-seq", self.ledger_seq);
+        line(out, "ledger-head", self.ledger_head);
     }
 
     pub(crate) fn read(f: &Fields<'_>) -> Result<Self, ParseError> {
@@ -250,6 +281,10 @@ impl Receipt {
             policy: field("policy", f.required(2)?, Token::new)?,
             policy_sha256: field("policy-sha256", f.required(3)?, Sha256::parse)?,
             time: field("time", f.required(4)?, parse_u64)?,
+            endpoint: field("endpoint", f.required(5)?, Sha256::parse)?,
+            nonce: field("nonce", f.required(6)?, Sha256::parse)?,
+            ledger_seq: field("ledger-seq", f.required(7)?, parse_u64)?,
+            ledger_head: field("ledger-head", f.required(8)?, Sha256::parse)?,
         })
     }
 }

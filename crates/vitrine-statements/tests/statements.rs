@@ -55,6 +55,10 @@ fn examples() -> Vec<Statement> {
             policy: Token::new("default-exec-only").unwrap(),
             policy_sha256: sha(H2),
             time: 1_767_225_601,
+            endpoint: sha(H2),
+            nonce: sha(H1),
+            ledger_seq: 6,
+            ledger_head: sha(H2),
         }),
         Statement::Access(Access {
             who: Token::new("analyst@vendor.example").unwrap(),
@@ -90,7 +94,12 @@ fn every_type_round_trips() {
 #[test]
 fn header_form() {
     for t in StatementType::ALL {
-        assert_eq!(t.header(), format!("{HEADER_PREFIX}{}/v1", t.name()));
+        // Receipts bind nonce, endpoint and ledger position since v2.
+        let version = if t == StatementType::Receipt { 2 } else { 1 };
+        assert_eq!(
+            t.header(),
+            format!("{HEADER_PREFIX}{}/v{version}", t.name())
+        );
         assert_eq!(t.name().parse::<StatementType>().unwrap(), t);
     }
 }
@@ -352,4 +361,51 @@ fn sign_and_open() {
         Statement::open(&junk.to_bytes(), &Verifiers::from_keys([key.verifier()])),
         Err(OpenError::Statement(ParseError::UnknownType { .. }))
     ));
+}
+
+/// A receipt must name the endpoint, the submission's nonce and the ledger
+/// position: one without them (the v1 form) does not parse, nor one
+/// missing any of them.
+#[test]
+fn receipts_without_binding_fields_are_refused() {
+    let base = [
+        format!("sample {H1}"),
+        "tenant t-5f2a9c".into(),
+        "policy p".into(),
+        format!("policy-sha256 {H2}"),
+        "time 1767225601".into(),
+    ];
+    let v1 = format!("vitrine.dev/statement/receipt/v1\n{}\n", base.join("\n"));
+    assert!(Statement::parse(v1.as_bytes()).is_err());
+    let binding = [
+        format!("endpoint {H2}"),
+        format!("nonce {H1}"),
+        "ledger-seq 4".into(),
+        format!("ledger-head {H2}"),
+    ];
+    let text = |skip: Option<usize>| {
+        let mut t = String::from("vitrine.dev/statement/receipt/v2\n");
+        for l in base.iter().chain(
+            binding
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != skip)
+                .map(|(_, l)| l),
+        ) {
+            t.push_str(l);
+            t.push('\n');
+        }
+        t
+    };
+    let Statement::Receipt(r) = Statement::parse(text(None).as_bytes()).unwrap() else {
+        panic!("not a receipt")
+    };
+    assert_eq!(r.ledger_seq, 4);
+    for (i, field) in ["endpoint", "nonce", "ledger-seq", "ledger-head"]
+        .into_iter()
+        .enumerate()
+    {
+        let err = Statement::parse(text(Some(i)).as_bytes()).unwrap_err();
+        assert!(err.to_string().contains(field), "{field}: {err}");
+    }
 }

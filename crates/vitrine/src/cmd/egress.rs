@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use vitrine_egress::{read_unverified, LedgerEvent, Policy, DEFAULT_POLICY};
-use vitrine_intake::endpoint::{Destination, Endpoint, DESTINATION_FILE, POLICY_FILE};
+use vitrine_intake::endpoint::{
+    pin_path, Destination, Endpoint, OnlineVerification, DESTINATION_FILE, POLICY_FILE,
+};
 
 /// Control and audit what leaves this machine.
 ///
@@ -19,7 +21,7 @@ use vitrine_intake::endpoint::{Destination, Endpoint, DESTINATION_FILE, POLICY_F
 /// written to a signed, tamper-evident ledger first. See docs/egress.md.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  vitrine egress policy show\n  vitrine egress policy check my-policy.toml\n  vitrine egress init --intake https://intake.example --token-file token \\\n    --intake-key 'intake.example+…' --log https://log.example --log-key 'log.example+…'\n  vitrine egress log\n  vitrine egress verify\n  vitrine egress audit --format json"
+    after_help = "Examples:\n  vitrine egress policy show\n  vitrine egress policy check my-policy.toml\n  vitrine egress init --intake https://intake.example --tenant t-5f2a9c --token-file token \\\n    --intake-key 'intake.example+…' --log https://log.example --log-key 'log.example+…' \\\n    --witnesses witnesses.policy\n  vitrine egress log\n  vitrine egress verify\n  vitrine egress audit --format json"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -34,9 +36,12 @@ enum Command {
     Init(InitArgs),
     /// List everything that left, from the ledger.
     Log(ViewArgs),
-    /// Verify the ledger (signatures, hash chain, signed head) and that
-    /// every receipt is signed by the intake and included in the log, under
-    /// a checkpoint consistent with the log's current one.
+    /// Verify the ledger (signatures by the pinned endpoint key, hash
+    /// chain, signed head), that every receipt answers exactly its own
+    /// submission (tenant, endpoint, nonce, ledger position, time), is
+    /// signed by the intake and included in the log under a checkpoint
+    /// consistent with the log's current one, and that the log shows no
+    /// later or different ledger entry than this ledger (no rollback).
     Verify(VerifyArgs),
     /// The data owner's view: everything that left, every receipt, every
     /// access to those samples (who, why) and every deletion, from the
@@ -56,6 +61,16 @@ struct StateArgs {
     /// (see `vitrine update --help`) + `/egress`].
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
+    /// The file pinning the endpoint key, kept outside the state directory
+    /// [default: $VITRINE_EGRESS_PIN, else /etc/vitrine/egress-endpoint.vkey].
+    #[arg(long, value_name = "FILE")]
+    pin: Option<PathBuf>,
+}
+
+impl StateArgs {
+    fn pin(&self) -> PathBuf {
+        self.pin.clone().unwrap_or_else(pin_path)
+    }
 }
 
 #[derive(clap::Args)]
@@ -105,6 +120,9 @@ struct InitArgs {
     /// The intake's URL.
     #[arg(long)]
     intake: String,
+    /// This tenant's pseudonym (receipts must name it).
+    #[arg(long, value_name = "ID")]
+    tenant: String,
     /// File holding this tenant's bearer token.
     #[arg(long, value_name = "FILE")]
     token_file: PathBuf,
@@ -117,6 +135,12 @@ struct InitArgs {
     /// The log's key (vkey).
     #[arg(long, value_name = "VKEY")]
     log_key: String,
+    /// The custody log's witnesses: a tlog-policy (`witness NAME VKEY
+    /// [URL]`, `group`, `quorum` lines) or a trust policy naming this log.
+    /// Every receipt must be proven under a checkpoint their quorum
+    /// cosigned.
+    #[arg(long, value_name = "FILE")]
+    witnesses: PathBuf,
 }
 
 /// The egress state directory.
@@ -129,7 +153,10 @@ pub fn state_dir(arg: Option<&Path>) -> Result<PathBuf> {
 
 fn open(state: &StateArgs) -> Result<Endpoint> {
     let dir = state_dir(state.state.as_deref())?;
-    Endpoint::open(&dir).with_context(|| format!("opening egress state {}", dir.display()))
+    let pin = state.pin();
+    Endpoint::open(&dir)
+        .and_then(|e| e.with_pin(&pin))
+        .with_context(|| format!("opening egress state {}", dir.display()))
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -214,12 +241,17 @@ fn init(a: InitArgs) -> Result<ExitCode> {
     let dir = state_dir(a.state.state.as_deref())?;
     let token = std::fs::read_to_string(&a.token_file)
         .with_context(|| format!("reading {}", a.token_file.display()))?;
+    let log_key: vitrine_note::VerifierKey = a.log_key.parse().context("--log-key: not a vkey")?;
     let dest = Destination {
         intake: a.intake,
+        tenant: a.tenant,
         token: token.trim().to_owned(),
         intake_key: a.intake_key.parse().context("--intake-key: not a vkey")?,
         log: a.log,
-        log_key: a.log_key.parse().context("--log-key: not a vkey")?,
+        log_key: log_key.clone(),
+        witnesses: crate::cmd::log::witness_policy(&a.witnesses, &log_key)
+            .context("--witnesses")?
+            .0,
     };
     let text = dest.to_toml();
     Destination::parse(&text).context("invalid destination")?;
@@ -227,8 +259,16 @@ fn init(a: InitArgs) -> Result<ExitCode> {
     let path = dir.join(DESTINATION_FILE);
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     let ep = Endpoint::open(&dir)?;
+    let pin = a.state.pin();
+    ep.pin_key(&pin).with_context(|| {
+        format!(
+            "pinning the endpoint key in {} (use --pin FILE or VITRINE_EGRESS_PIN for another place outside the state directory)",
+            pin.display()
+        )
+    })?;
     println!("wrote {}", path.display());
     println!("endpoint key (verifies this ledger): {}", ep.verifier());
+    println!("pinned in {}", pin.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -320,10 +360,17 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let result = if args.offline {
         ep.verify().map(|(e, u)| (e, u, None))
     } else {
-        ep.verify_online().map(|(e, u, size)| (e, u, Some(size)))
+        ep.verify_online().map(
+            |OnlineVerification {
+                 entries,
+                 unanswered,
+                 log_size,
+                 anchor,
+             }| (entries, unanswered, Some((log_size, anchor))),
+        )
     };
     match result {
-        Ok((entries, unanswered, size)) => {
+        Ok((entries, unanswered, online)) => {
             let receipts = entries
                 .iter()
                 .filter(|e| matches!(e.event, LedgerEvent::Receipt { .. }))
@@ -333,12 +380,21 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
                 entries.len(),
                 ep.verifier().name()
             );
-            match size {
-                Some(size) => println!(
-                    "receipts ok: {receipts} signed by the intake and included in the log, consistent with its current checkpoint (size {size})"
-                ),
+            match online {
+                Some((size, anchor)) => {
+                    println!(
+                        "receipts ok: {receipts} for this tenant, endpoint and submission, signed by the intake and included in the log, consistent with its current checkpoint (size {size})"
+                    );
+                    println!(
+                        "anchored: the log holds {} receipts for this endpoint, the latest for entry {}; none past or different from this ledger",
+                        anchor.receipts,
+                        anchor
+                            .highest_seq
+                            .map_or_else(|| "(none)".to_owned(), |s| format!("#{s}"))
+                    );
+                }
                 None => println!(
-                    "receipts ok: {receipts} signed by the intake and included in the log (offline: consistency not checked)"
+                    "receipts ok: {receipts} for this tenant, endpoint and submission, signed by the intake and included in the log (offline: consistency and rollback not checked)"
                 ),
             }
             if !unanswered.is_empty() {
@@ -361,6 +417,14 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
             eprintln!("vitrine: receipts NOT consistent with the log: {e}");
             Ok(ExitCode::from(1))
         }
+        Err(e @ vitrine_intake::EndpointError::NoPin { .. }) => {
+            eprintln!("vitrine: ledger NOT verified: {e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e @ vitrine_intake::EndpointError::LogQuorumNotMet { .. }) => {
+            eprintln!("vitrine: ledger NOT anchored: {e}");
+            Ok(ExitCode::from(1))
+        }
         Err(e) => bail!(e),
     }
 }
@@ -371,6 +435,10 @@ fn audit(v: ViewArgs) -> Result<ExitCode> {
         Ok(a) => a,
         Err(e @ vitrine_intake::EndpointError::Ledger(_)) => {
             eprintln!("vitrine: ledger NOT intact: {e}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e @ vitrine_intake::EndpointError::NoPin { .. }) => {
+            eprintln!("vitrine: ledger NOT verified: {e}");
             return Ok(ExitCode::from(1));
         }
         Err(e) => return Err(e.into()),

@@ -87,8 +87,9 @@ fn submit(
     via: Via,
 ) -> Result<SubmitOutcome> {
     let dir = crate::cmd::egress::state_dir(state)?;
-    let ep =
-        Endpoint::open(&dir).with_context(|| format!("opening egress state {}", dir.display()))?;
+    let ep = Endpoint::open(&dir)
+        .and_then(|e| e.with_pin(&vitrine_intake::endpoint::pin_path()))
+        .with_context(|| format!("opening egress state {}", dir.display()))?;
     let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let destination = ep
         .destination()
