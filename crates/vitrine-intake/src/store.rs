@@ -13,7 +13,6 @@
 //! Decryption is `pub(crate)`: only the vault calls it, and only with a
 //! verified, logged access (see `vault.rs`).
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -141,13 +140,21 @@ fn aad(context: &str, tenant: &str, sha: &str) -> Vec<u8> {
 }
 
 impl Store {
-    /// Opens (creating) the store in `dir`.
+    /// Opens (creating) the store in `dir`. The directory and its `keys`
+    /// and `samples` must be closed to other users (they are made `0700`;
+    /// one that others can write is refused), and `intake.db` is `0600`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        for sub in ["", "keys", "samples"] {
-            let d = dir.join(sub);
-            std::fs::create_dir_all(&d).map_err(|source| StoreError::Io { path: d, source })?;
+        for d in [dir.to_path_buf(), dir.join("keys"), dir.join("samples")] {
+            vitrine_fs::private_dir(&d)?;
         }
-        let conn = Connection::open(dir.join(DB_FILE))?;
+        let db = dir.join(DB_FILE);
+        match vitrine_fs::create_new(&db, 0o600) {
+            // An empty file is an empty database.
+            Ok(_) => {}
+            Err(_) if db.symlink_metadata().is_ok() => vitrine_fs::restrict(&db)?,
+            Err(e) => return Err(e.into()),
+        }
+        let conn = Connection::open(&db)?;
         // secure_delete: freed pages are overwritten, so a deleted data key
         // leaves no copy in the file. DELETE journal (not WAL): no old page
         // images linger after a commit.
@@ -201,10 +208,7 @@ impl Store {
                 let wrapped = seal(&tkey, &dkey, &aad("vitrine-data-key-v1", s.tenant, &sha))?;
                 let path = self.sample_path(s.tenant, &sha);
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
-                        path: parent.to_owned(),
-                        source,
-                    })?;
+                    vitrine_fs::private_dir(parent)?;
                 }
                 write_new(&path, &sealed)?;
                 Some(wrapped)
@@ -459,27 +463,11 @@ fn open(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError
         .map_err(|_| StoreError::Decrypt)
 }
 
+/// Replaces `path` (mode 0600) through a temporary file with a unique
+/// name, created exclusively without following links: concurrent writers
+/// never share one, and a planted link is never followed.
 fn write_new(path: &Path, data: &[u8]) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp).map_err(io)?;
-    f.write_all(data).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(d) = path.parent().and_then(|p| File::open(p).ok()) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    Ok(vitrine_fs::write_atomic(path, data, 0o600)?)
 }
 
 /// Overwrites a file with zeros, syncs and removes it. The data key is

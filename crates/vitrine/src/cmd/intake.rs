@@ -153,7 +153,9 @@ fn read_intake_key(data: &Path) -> Result<SignerKey> {
 }
 
 fn init(data: &Path, name: &str, log: &str, log_key: &str) -> Result<ExitCode> {
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    // The key, the tenants' token hashes and the samples: closed to other
+    // users (0700; a directory they can write is refused).
+    vitrine_fs::private_dir(data)?;
     let config = data.join(CONFIG_FILE);
     if config.exists() {
         bail!("{} exists; not overwriting", config.display());
@@ -163,18 +165,10 @@ fn init(data: &Path, name: &str, log: &str, log_key: &str) -> Result<ExitCode> {
     let text = format!("log-url = {log:?}\nlog-key = {log_key:?}\n");
     Config::parse(&text).context("invalid --log or --log-key")?;
     let key_path = data.join(KEY_FILE);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(&key_path)
-        .with_context(|| format!("creating {}", key_path.display()))?;
+    let mut f = vitrine_fs::create_new(&key_path, 0o600)?;
     f.write_all(key.to_private_text().as_bytes())?;
-    std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+    f.sync_all()?;
+    vitrine_fs::write_atomic(&config, text.as_bytes(), 0o600)?;
     println!("{}", key.verifier());
     Ok(ExitCode::SUCCESS)
 }
@@ -186,9 +180,8 @@ fn append_config(data: &Path, block: &str) -> Result<()> {
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     text.push_str(block);
     Config::parse(&text).with_context(|| format!("{} after the change", path.display()))?;
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    vitrine_fs::check_private_dir(data)?;
+    vitrine_fs::write_atomic(&path, text.as_bytes(), 0o600)?;
     Ok(())
 }
 

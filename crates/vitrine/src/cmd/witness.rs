@@ -136,10 +136,8 @@ fn add_log(data: &Path, vkey: &str) -> Result<()> {
         new.push('\n');
     }
     new.push_str(&format_log_line(&key));
-    let tmp = data.join(format!(".{LOGS_FILE}.tmp"));
-    let _ = fs::remove_file(&tmp);
-    write_new(&tmp, 0o644, new.as_bytes())?;
-    fs::rename(&tmp, data.join(LOGS_FILE)).context("replacing the log list")?;
+    vitrine_fs::write_atomic(&data.join(LOGS_FILE), new.as_bytes(), 0o644)
+        .context("replacing the log list")?;
     eprintln!("witness now follows {}", key.name());
     Ok(())
 }
