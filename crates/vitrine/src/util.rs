@@ -1,5 +1,7 @@
 //! Small helpers shared by subcommands.
 
+use clap::builder::TypedValueParser as _;
+
 /// Whether an error is a broken pipe (`vitrine scan | head`): not a failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
@@ -69,6 +71,38 @@ where
         eprintln!("{}", announce(listener.local_addr()?));
         serve(listener).await
     })
+}
+
+/// The timeouts and connection cap of a server (`vitrine_server::harden`),
+/// the same flags for every `serve` command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerLimitArgs {
+    /// Seconds a client has to send a request's headers (also the longest
+    /// an idle kept-alive connection waits for its next request).
+    #[arg(long, value_name = "SECS", default_value_t = vitrine_server::harden::DEFAULT_HEADER_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a request may take after its headers: its body and the answer.
+    #[arg(long, value_name = "SECS", default_value_t = vitrine_server::harden::DEFAULT_BODY_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds without a byte moving either way before a connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = vitrine_server::harden::DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Most connections open at once; one more is answered 503 and closed.
+    #[arg(long, value_name = "N", default_value_t = vitrine_server::harden::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    pub max_connections: usize,
+}
+
+impl ServerLimitArgs {
+    /// As the server's limits.
+    pub fn limits(&self) -> vitrine_server::harden::Limits {
+        use std::time::Duration;
+        vitrine_server::harden::Limits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_connections: self.max_connections,
+        }
+    }
 }
 
 /// Resolves on Ctrl-C: the graceful-shutdown signal of the servers.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use clap::builder::TypedValueParser as _;
 use vitrine_intake::server::{open_dir, CONFIG_FILE, KEY_FILE};
 use vitrine_intake::{new_token, token_hash, Config};
 use vitrine_note::{SignatureType, SignerKey, VerifierKey};
@@ -70,6 +71,12 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
         addr: SocketAddr,
+        /// Most requests of one tenant served at once; more are refused
+        /// (429) before their body is read.
+        #[arg(long, value_name = "N", default_value_t = vitrine_intake::server::DEFAULT_TENANT_CONCURRENCY, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+        tenant_concurrency: usize,
+        #[command(flatten)]
+        limits: crate::util::ServerLimitArgs,
     },
 }
 
@@ -144,7 +151,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             append_config(&data, &format!("\n[[analyst]]\nkey = \"{key}\"\n"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { data, addr } => serve(&data, addr),
+        Command::Serve {
+            data,
+            addr,
+            tenant_concurrency,
+            limits,
+        } => serve(&data, addr, tenant_concurrency, limits.limits()),
     }
 }
 
@@ -185,8 +197,17 @@ fn append_config(data: &Path, block: &str) -> Result<()> {
     Ok(())
 }
 
-fn serve(data: &Path, addr: SocketAddr) -> Result<ExitCode> {
-    let intake = Arc::new(open_dir(data).with_context(|| format!("opening {}", data.display()))?);
+fn serve(
+    data: &Path,
+    addr: SocketAddr,
+    tenant_concurrency: usize,
+    limits: vitrine_server::harden::Limits,
+) -> Result<ExitCode> {
+    let intake = Arc::new(
+        open_dir(data)
+            .with_context(|| format!("opening {}", data.display()))?
+            .tenant_concurrency(tenant_concurrency),
+    );
     if intake.config().tenants.is_empty() {
         eprintln!("vitrine: warning: no tenants in intake.toml: every request will be refused");
     }
@@ -195,7 +216,7 @@ fn serve(data: &Path, addr: SocketAddr) -> Result<ExitCode> {
         addr,
         |a| format!("vitrine: intake {name} listening on http://{a}"),
         |listener| async move {
-            vitrine_intake::server::serve(intake, listener, crate::util::ctrl_c())
+            vitrine_intake::server::serve_with(intake, listener, limits, crate::util::ctrl_c())
                 .await
                 .context("serving")
         },
