@@ -85,7 +85,7 @@ pub fn check_private_dir(dir: &Path) -> Result<(), FsError> {
     }
     if m.mode() & 0o022 != 0 {
         return Err(insecure(format!(
-            "can be written by other users (mode {:o}); chmod go-w it",
+            "can be written by others (mode {:o}); chmod go-w it",
             m.mode() & 0o7777
         )));
     }
@@ -228,7 +228,7 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.to_string().contains("can be written by other users"),
+            err.to_string().contains("can be written by others"),
             "{err}"
         );
         assert!(err.to_string().contains("shared"), "{err}");

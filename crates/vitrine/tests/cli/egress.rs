@@ -459,7 +459,7 @@ fn private_files_stay_private_and_planted_links_are_not_followed() {
         .assert()
         .failure()
         .stderr(predicates::str::contains(format!(
-            "refusing {}: it can be written by other users (mode 777)",
+            "refusing {}: it can be written by others (mode 777)",
             state.display()
         )));
     // And the intake's data directory.
@@ -471,7 +471,7 @@ fn private_files_stay_private_and_planted_links_are_not_followed() {
         .assert()
         .failure()
         .stderr(predicates::str::contains(format!(
-            "refusing {}: it can be written by other users (mode 775)",
+            "refusing {}: it can be written by others (mode 775)",
             d.join("intake").display()
         )));
 }
