@@ -326,3 +326,61 @@ fn connections_over_the_cap_are_refused_and_the_server_keeps_serving() {
         break;
     }
 }
+
+/// Under a file-descriptor limit of 100 and the default cap of 256
+/// connections, the witness serves at most what the limit holds: 150
+/// connections at once never leave it out of descriptors; the ones over
+/// its cap are answered 503 at once, and it serves again afterwards.
+#[test]
+fn a_server_never_runs_out_of_file_descriptors() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    vitrine()
+        .args(["witness", "init", "--name", "witness.example/w", "--data"])
+        .arg(d.join("w"))
+        .assert()
+        .success();
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 100 && exec \"$0\" \"$@\"")
+        .arg(assert_cmd::cargo::cargo_bin("vitrine"))
+        .args(["witness", "serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(d.join("w"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let _server = Server(child);
+    let mut seen = String::new();
+    let url = loop {
+        let line = lines.next().expect("a URL").unwrap();
+        if let Some(u) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            break u.to_owned();
+        }
+        seen.push_str(&line);
+    };
+    assert!(seen.contains("serving at most 36 connections"), "{seen}");
+    std::thread::spawn(move || for _ in lines {});
+
+    let held: Vec<_> = (0..36).map(|_| send(&url, "", b"")).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..114 {
+        let mut s = send(&url, "", b"");
+        let (text, first) = answer(&mut s, Duration::from_secs(5));
+        assert!(text.starts_with("HTTP/1.1 503"), "{text:?}");
+        assert!(first.unwrap() < Duration::from_secs(1));
+    }
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut s = send(&url, "GET /add-checkpoint HTTP/1.1\r\nHost: w\r\n\r\n", b"");
+        let (text, _) = answer(&mut s, Duration::from_secs(5));
+        if text.starts_with("HTTP/1.1 503") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        assert!(text.starts_with("HTTP/1.1 405"), "{text:?}");
+        break;
+    }
+}
