@@ -241,6 +241,23 @@ mod tests {
         ));
     }
 
+    /// Owned by someone else than root or us: refused, naming the owner.
+    /// (Only root can give a directory away; as another user the chown
+    /// fails and there is nothing to check.)
+    #[test]
+    fn owned_by_another_user_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("theirs");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        if std::os::unix::fs::chown(&d, Some(54321), None).is_err() {
+            return;
+        }
+        let err = check_private_dir(&d).unwrap_err();
+        assert!(err.to_string().contains("is owned by uid 54321"), "{err}");
+        assert!(matches!(err, FsError::Insecure { .. }));
+    }
+
     #[test]
     fn a_planted_link_is_never_followed() {
         let tmp = tempfile::tempdir().unwrap();
