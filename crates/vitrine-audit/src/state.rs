@@ -11,7 +11,6 @@
 //! Files are written to a temporary file, fsynced and renamed.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -159,17 +158,9 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), AuditError> {
         path: path.to_owned(),
         err,
     };
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(data).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)?;
-    if let Some(parent) = path.parent() {
-        if let Ok(d) = std::fs::File::open(parent) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    // A unique temporary name, created exclusively: a link planted beside
+    // the state is never followed.
+    vitrine_fs::write_atomic(path, data, 0o644).map_err(|e| err(std::io::Error::other(e)))
 }
 
 /// The first fork evidence file, if any.

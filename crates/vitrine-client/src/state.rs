@@ -121,17 +121,20 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> UpdateError + '_ {
     }
 }
 
-/// Writes `data` to `path` atomically and durably.
+/// Writes `data` to `path` atomically and durably, through a temporary
+/// file with a unique random name created exclusively without following
+/// links (a link planted in the state directory is never followed).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), UpdateError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(data).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io(path))?;
-    sync_dir(parent)
+    vitrine_fs::write_atomic(path, data, 0o644).map_err(|e| match e {
+        vitrine_fs::FsError::Io { path, source, .. } => UpdateError::Io {
+            path,
+            error: source,
+        },
+        other => UpdateError::Io {
+            path: path.to_owned(),
+            error: std::io::Error::other(other.to_string()),
+        },
+    })
 }
 
 fn sync_dir(dir: &Path) -> Result<(), UpdateError> {

@@ -154,6 +154,10 @@ pub enum LedgerError {
         /// The error.
         source: std::io::Error,
     },
+    /// The ledger directory is open to other users, or a file in it could
+    /// not be written safely.
+    #[error(transparent)]
+    Private(#[from] vitrine_fs::FsError),
     /// A line that is not a ledger entry.
     #[error("ledger line {line}: malformed entry: {reason}")]
     Malformed {

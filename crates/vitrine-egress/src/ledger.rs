@@ -17,6 +17,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -136,7 +137,11 @@ impl Ledger {
     /// there with the key's own verifier first: an endpoint does not append
     /// to a ledger that was tampered with.
     pub fn open(dir: &Path, key: SignerKey) -> Result<Self, LedgerError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        // Closed to other users (0700; refused if others can write it), and
+        // so are the ledger and its head (0600).
+        vitrine_fs::private_dir(dir)?;
+        vitrine_fs::restrict(&dir.join(LEDGER_FILE))?;
+        vitrine_fs::restrict(&dir.join(HEAD_FILE))?;
         let entries = verify(dir, &key.verifier())?;
         let (next_seq, last_hash) = match entries.last() {
             Some(e) => (e.seq + 1, e.hash()),
@@ -169,6 +174,8 @@ impl Ledger {
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(io(&path))?;
         f.write_all(text.as_bytes()).map_err(io(&path))?;
@@ -186,14 +193,7 @@ impl Ledger {
         ))?;
         note.sign(&self.key)?;
         let path = self.dir.join(HEAD_FILE);
-        let tmp = self.dir.join(".head.tmp");
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&note.to_bytes()).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
+        vitrine_fs::write_atomic(&path, &note.to_bytes(), 0o600)?;
         Ok(())
     }
 

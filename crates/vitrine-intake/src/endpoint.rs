@@ -225,8 +225,13 @@ impl Endpoint {
     /// endpoint key on first use. A policy or destination file that is
     /// present must be valid.
     pub fn open(dir: &Path) -> Result<Self, EndpointError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        // The key and the tenant's bearer token (destination.toml) are
+        // secrets: the directory is closed to other users (refused if
+        // they can write it), the files 0600.
+        vitrine_fs::private_dir(dir)?;
         let key_path = dir.join(ENDPOINT_KEY_FILE);
+        vitrine_fs::restrict(&key_path)?;
+        vitrine_fs::restrict(&dir.join(DESTINATION_FILE))?;
         let key = match std::fs::read_to_string(&key_path) {
             Ok(t) => SignerKey::parse(t.trim()).map_err(|e| EndpointError::Key {
                 path: key_path.clone(),
@@ -838,14 +843,7 @@ fn post(dest: &Destination, sub: &Submission) -> Result<SubmissionAnswer, Endpoi
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), EndpointError> {
     use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(io(path))?;
+    let mut f = vitrine_fs::create_new(path, 0o600)?;
     f.write_all(data).map_err(io(path))?;
     f.sync_all().map_err(io(path))
 }

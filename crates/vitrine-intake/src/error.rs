@@ -49,6 +49,10 @@ pub enum StoreError {
     /// Authenticated decryption failed: wrong key or damaged data.
     #[error("the sample does not decrypt (wrong key or damaged data)")]
     Decrypt,
+    /// The data directory (or a file in it) is open to other users, or a
+    /// private file could not be written safely.
+    #[error(transparent)]
+    Private(#[from] vitrine_fs::FsError),
 }
 
 /// Talking to the vendor's log failed.
@@ -253,6 +257,10 @@ pub enum EndpointError {
     /// The receipt did not verify.
     #[error(transparent)]
     Receipt(#[from] vitrine_egress::ReceiptError),
+    /// The egress state directory is open to other users, or a private
+    /// file in it could not be written safely.
+    #[error(transparent)]
+    Private(#[from] vitrine_fs::FsError),
     /// The log could not be read.
     #[error(transparent)]
     Log(#[from] LogError),

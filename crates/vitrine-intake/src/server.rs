@@ -9,7 +9,12 @@
 //! | `GET /v1/submissions/<sha256>` | one of them; 404 for anything else, including other tenants' |
 //! | `GET /v1/audit` | the calling tenant's receipts, accesses and deletions |
 //!
-//! Every route needs `Authorization: Bearer <tenant token>`. Content that
+//! Every route needs `Authorization: Bearer <tenant token>`, checked (with
+//! the tenant's rate and its concurrent requests, at most
+//! [`DEFAULT_TENANT_CONCURRENCY`] by default) before any body is read: a
+//! wrong token is refused at once, whatever it sends after its headers.
+//! [`serve_with`] adds the timeouts and the connection cap of
+//! [`vitrine_server::harden`]. Content that
 //! is a document, or an archive holding one, is refused (422) whatever the
 //! endpoint's policy allowed: the intake never stores documents.
 
@@ -20,25 +25,30 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use vitrine_egress::{Metadata, ReceiptBundle};
 use vitrine_note::SignerKey;
 use vitrine_statements::{Receipt, Sha256 as StSha, Statement, Token};
 
 use crate::store::{NewSample, Store};
 use crate::{Config, LogClient, Tenant, Vault};
+use vitrine_server::harden::Limits;
 
 /// Most detection names in one submission.
 pub const MAX_DETECTIONS: usize = 256;
 /// Longest detection name, kind or path in a submission.
 pub const MAX_FIELD: usize = 4096;
+/// Default most requests of one tenant served at once.
+pub const DEFAULT_TENANT_CONCURRENCY: usize = 8;
 
 /// A submission: the metadata that left the endpoint, under which policy,
 /// and the content if the endpoint's policy let it leave.
@@ -86,6 +96,8 @@ pub struct Intake {
     config: Config,
     key: SignerKey,
     rate: Mutex<HashMap<String, (u64, u32)>>,
+    tenant_concurrency: usize,
+    in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Intake {
@@ -96,7 +108,23 @@ impl Intake {
             config,
             key,
             rate: Mutex::new(HashMap::new()),
+            tenant_concurrency: DEFAULT_TENANT_CONCURRENCY,
+            in_flight: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// At most `n` requests of one tenant are served at once; more are
+    /// refused (429) before their body is read.
+    pub fn tenant_concurrency(mut self, n: usize) -> Self {
+        self.tenant_concurrency = n.max(1);
+        self
+    }
+
+    fn slots(&self, tenant: &str) -> Arc<Semaphore> {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.tenant_concurrency)))
+            .clone()
     }
 
     /// The store.
@@ -189,8 +217,37 @@ pub fn router(intake: Shared) -> Router {
         )
         .route("/v1/submissions/{sha256}", get(show))
         .route("/v1/audit", get(audit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            intake.clone(),
+            authenticate,
+        ))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(intake)
+}
+
+/// Before any handler (so before any body is read): the tenant's token,
+/// its rate, and a slot among its concurrent requests. The handler finds
+/// the [`Tenant`] in the request's extensions.
+async fn authenticate(
+    State(intake): State<Shared>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let t = tenant(&intake, req.headers())?.clone();
+    let Ok(slot) = intake.slots(&t.id).try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_concurrent",
+            format!(
+                "more than {} requests of this tenant at once",
+                intake.tenant_concurrency
+            ),
+        ));
+    };
+    req.extensions_mut().insert(t);
+    let resp = next.run(req).await;
+    drop(slot);
+    Ok(resp)
 }
 
 fn tenant<'a>(intake: &'a Intake, headers: &HeaderMap) -> Result<&'a Tenant, ApiError> {
@@ -316,10 +373,10 @@ fn check(sub: &Submission) -> Result<Checked, ApiError> {
 
 async fn submit(
     State(intake): State<Shared>,
+    Extension(t): Extension<Tenant>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let t = tenant(&intake, &headers)?.clone();
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -439,18 +496,19 @@ fn store_and_receipt(
     }
 }
 
-async fn list(State(intake): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let t = tenant(&intake, &headers)?;
+async fn list(
+    State(intake): State<Shared>,
+    Extension(t): Extension<Tenant>,
+) -> Result<Response, ApiError> {
     let items = intake.store.list(&t.id).map_err(ApiError::internal)?;
     Ok(Json(serde_json::json!({ "tenant": t.id, "submissions": items })).into_response())
 }
 
 async fn show(
     State(intake): State<Shared>,
-    headers: HeaderMap,
+    Extension(t): Extension<Tenant>,
     Path(sha): Path<String>,
 ) -> Result<Response, ApiError> {
-    let t = tenant(&intake, &headers)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such submission");
     let sha = hash32("sha256", &sha)?;
     let item = intake
@@ -461,8 +519,10 @@ async fn show(
     Ok(Json(item).into_response())
 }
 
-async fn audit(State(intake): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let t = tenant(&intake, &headers)?;
+async fn audit(
+    State(intake): State<Shared>,
+    Extension(t): Extension<Tenant>,
+) -> Result<Response, ApiError> {
     let items = intake.store.list(&t.id).map_err(ApiError::internal)?;
     let events = intake.store.events(&t.id).map_err(ApiError::internal)?;
     Ok(Json(serde_json::json!({
@@ -535,11 +595,22 @@ pub enum OpenDirError {
     Store(#[from] crate::StoreError),
 }
 
-/// Serves the intake on `listener` until `shutdown` resolves, destroying
-/// expired samples every `retention-check-seconds`.
+/// [`serve_with`] the default limits.
 pub async fn serve(
     intake: Shared,
     listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(intake, listener, Limits::default(), shutdown).await
+}
+
+/// Serves the intake on `listener` under `limits` (timeouts, connection
+/// cap: [`vitrine_server::harden`]) until `shutdown` resolves, destroying
+/// expired samples every `retention-check-seconds`.
+pub async fn serve_with(
+    intake: Shared,
+    listener: tokio::net::TcpListener,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let every = std::time::Duration::from_secs(intake.config.retention_check_seconds);
@@ -562,9 +633,8 @@ pub async fn serve(
             }
         }
     });
-    let r = axum::serve(listener, router(intake))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = vitrine_server::harden::harden(router(intake), &limits);
+    let r = vitrine_server::harden::serve(listener, app, limits, shutdown).await;
     retention.abort();
     r
 }

@@ -19,7 +19,6 @@
 //! Decryption is `pub(crate)`: only the vault calls it, with a data key
 //! combined from keyholders' shares (see `vault.rs`).
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -195,13 +194,21 @@ fn aad(context: &str, tenant: &str, sha: &str) -> Vec<u8> {
 }
 
 impl Store {
-    /// Opens (creating) the store in `dir`.
+    /// Opens (creating) the store in `dir`. The directory and its
+    /// `samples` must be closed to other users (they are made `0700`;
+    /// one that others can write is refused), and `intake.db` is `0600`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        for sub in ["", "samples"] {
-            let d = dir.join(sub);
-            std::fs::create_dir_all(&d).map_err(|source| StoreError::Io { path: d, source })?;
+        for d in [dir.to_path_buf(), dir.join("samples")] {
+            vitrine_fs::private_dir(&d)?;
         }
-        let conn = Connection::open(dir.join(DB_FILE))?;
+        let db = dir.join(DB_FILE);
+        match vitrine_fs::create_new(&db, 0o600) {
+            // An empty file is an empty database.
+            Ok(_) => {}
+            Err(_) if db.symlink_metadata().is_ok() => vitrine_fs::restrict(&db)?,
+            Err(e) => return Err(e.into()),
+        }
+        let conn = Connection::open(&db)?;
         // secure_delete: freed pages are overwritten, so a deleted data key
         // leaves no copy in the file. DELETE journal (not WAL): no old page
         // images linger after a commit.
@@ -635,10 +642,7 @@ fn open(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError
 /// it. The caller renames it into place or removes it.
 fn write_temp(path: &Path, data: &[u8]) -> Result<PathBuf, StoreError> {
     let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
-        path: parent.to_owned(),
-        source,
-    })?;
+    vitrine_fs::private_dir(parent)?;
     let mut rnd = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut rnd);
     let name = path
@@ -646,28 +650,20 @@ fn write_temp(path: &Path, data: &[u8]) -> Result<PathBuf, StoreError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = parent.join(format!(".{name}.{}.tmp", hex::encode(rnd)));
-    let io = |source| StoreError::Io {
-        path: tmp.clone(),
-        source,
-    };
-    let mut opts = std::fs::OpenOptions::new();
-    // O_CREAT|O_EXCL: a planted file or symlink at this name is refused.
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp).map_err(io)?;
+    // O_CREAT|O_EXCL|O_NOFOLLOW: a planted file or symlink is refused.
+    let mut f = vitrine_fs::create_new(&tmp, 0o600)?;
     if let Err(e) = f.write_all(data).and_then(|()| f.sync_all()) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
+        return Err(StoreError::Io {
+            path: tmp,
+            source: e,
+        });
     }
     Ok(tmp)
 }
 
 fn sync_parent(path: &Path) {
-    if let Some(d) = path.parent().and_then(|p| File::open(p).ok()) {
+    if let Some(d) = path.parent().and_then(|p| std::fs::File::open(p).ok()) {
         let _ = d.sync_all();
     }
 }

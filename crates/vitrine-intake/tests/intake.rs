@@ -208,7 +208,9 @@ key = "{}"
     );
     std::fs::write(dir.path().join("intake.toml"), conf).unwrap();
     std::fs::write(dir.path().join("intake.key"), intake_key.to_private_text()).unwrap();
-    let intake = Arc::new(open_dir(dir.path()).unwrap());
+    // Room for the fleet test's 32 concurrent submissions of one tenant
+    // (the default cap, 8, answers the rest 429 before reading them).
+    let intake = Arc::new(open_dir(dir.path()).unwrap().tenant_concurrency(64));
     let url = rt.block_on(async {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();

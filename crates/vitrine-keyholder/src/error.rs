@@ -65,6 +65,9 @@ pub enum OpenError {
         /// Why.
         reason: String,
     },
+    /// The data directory or a file in it is not private to this user.
+    #[error(transparent)]
+    Private(#[from] vitrine_fs::FsError),
     /// `init` on a directory that already holds a key.
     #[error("{} already exists: this directory is already a keyholder", path.display())]
     Exists {

@@ -172,6 +172,8 @@ impl Keyholder {
     /// Opens the keyholder in `dir`: configuration, key, record of
     /// honoured accesses.
     pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        // Whoever else can write here could plant a key or a policy.
+        vitrine_fs::check_private_dir(dir)?;
         let config = Config::load(dir)?;
         let kpath = dir.join(KEY_FILE);
         let secret = KeyholderSecret::parse(&read(&kpath)?).map_err(|e| OpenError::Config {
@@ -392,7 +394,6 @@ pub fn init(
     policy_text: &str,
     analysts: &[(VerifierKey, Option<Vec<String>>)],
 ) -> Result<crate::KeyholderKey, OpenError> {
-    let io = |path: PathBuf| move |source| OpenError::Io { path, source };
     if dir.join(KEY_FILE).exists() {
         return Err(OpenError::Exists {
             path: dir.join(KEY_FILE),
@@ -402,13 +403,7 @@ pub fn init(
         path: PathBuf::from("custody policy"),
         reason: e.to_string(),
     })?;
-    std::fs::create_dir_all(dir).map_err(io(dir.to_owned()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io(dir.to_owned()))?;
-    }
+    vitrine_fs::private_dir(dir)?;
     let secret = KeyholderSecret::generate(name).map_err(|e| OpenError::Config {
         path: dir.join(KEY_FILE),
         reason: e.to_string(),
@@ -436,20 +431,51 @@ pub fn init(
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), OpenError> {
     use std::io::Write;
-    let io = |source| OpenError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // create_new is O_CREAT|O_EXCL: an existing path, a planted
-        // symlink included, is refused rather than followed.
-        opts.mode(0o600);
+    // O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600: a planted file or link is
+    // refused, never followed.
+    let mut f = vitrine_fs::create_new(path, 0o600)?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .map_err(|source| OpenError::Io {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_is_private_and_open_refuses_a_directory_others_can_write() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("kh");
+        let log = vitrine_note::SignerKey::from_seed(
+            "log.example/k",
+            vitrine_note::SignatureType::Ed25519,
+            [3; 32],
+        )
+        .unwrap();
+        let policy = format!("log {}\nquorum none\n", log.verifier());
+        init(&dir, "kh.example/1", &policy, &[]).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for f in [KEY_FILE, CONFIG_FILE, "custody.policy"] {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
+        assert!(matches!(
+            init(&dir, "kh.example/1", &policy, &[]),
+            Err(OpenError::Exists { .. })
+        ));
+        Keyholder::open(&dir).unwrap();
+        assert_eq!(mode(&dir.join(DB_FILE)), 0o600);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Keyholder::open(&dir).err().unwrap();
+        assert!(matches!(err, OpenError::Private(_)), "{err}");
+        assert!(
+            err.to_string().contains("can be written by others"),
+            "{err}"
+        );
     }
-    let mut f = opts.open(path).map_err(io)?;
-    f.write_all(data).map_err(io)?;
-    f.sync_all().map_err(io)
 }

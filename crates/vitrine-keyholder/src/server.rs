@@ -93,13 +93,24 @@ async fn share(State(k): State<Arc<Keyholder>>, body: Result<Bytes, BytesRejecti
     }
 }
 
-/// Serves the keyholder on `listener` until `shutdown` resolves.
+/// Serves the keyholder on `listener` until `shutdown` resolves, with the
+/// default [`vitrine_server::harden::Limits`].
 pub async fn serve(
     keyholder: Arc<Keyholder>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(keyholder))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(keyholder, listener, Default::default(), shutdown).await
+}
+
+/// Serves the keyholder with these limits: header, body and idle timeouts
+/// and a cap on connections (`vitrine_server::harden`), refusals as JSON.
+pub async fn serve_with(
+    keyholder: Arc<Keyholder>,
+    listener: tokio::net::TcpListener,
+    limits: vitrine_server::harden::Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = vitrine_server::harden::harden(router(keyholder), &limits);
+    vitrine_server::harden::serve(listener, app, limits, shutdown).await
 }

@@ -17,6 +17,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -186,7 +187,13 @@ fn stage(path: &Path, bytes: &[u8]) -> Result<PathBuf, StorageError> {
         rand::random::<u64>()
     ));
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        // Exclusively, never through a link someone planted at the name.
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
         f.write_all(bytes).map_err(io_err("write", &tmp))?;
         f.sync_all().map_err(io_err("fsync", &tmp))
     })();

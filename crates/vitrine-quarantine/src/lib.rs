@@ -761,38 +761,18 @@ fn same_file(path: &Path, dev: u64, ino: u64, sha256: &str) -> Option<bool> {
     Some(hex::encode(h.finalize()) == sha256)
 }
 
-/// Refuses `dir` unless it is a real directory owned by this user that
-/// neither group nor others can write.
+/// Refuses `dir` unless it is a real directory owned by this user (or
+/// root) that neither group nor others can write ([`vitrine_fs`]).
 fn check_private_dir(dir: &Path) -> Result<(), Error> {
-    let insecure = |reason: &str| Error::Insecure {
-        path: dir.to_path_buf(),
-        reason: reason.to_string(),
-    };
-    let m = dir
-        .symlink_metadata()
-        .map_err(io("reading metadata of", dir))?;
-    if m.file_type().is_symlink() {
-        return Err(insecure("is a symbolic link"));
-    }
-    if !m.is_dir() {
-        return Err(insecure("is not a directory"));
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    #[allow(unsafe_code)]
-    let me = unsafe { libc::geteuid() };
-    if m.uid() != me {
-        return Err(insecure(&format!(
-            "is owned by uid {}, not by this user (uid {me})",
-            m.uid()
-        )));
-    }
-    if m.mode() & 0o022 != 0 {
-        return Err(insecure(&format!(
-            "can be written by others (mode {:o}); chmod go-w it",
-            m.mode() & 0o7777
-        )));
-    }
-    Ok(())
+    vitrine_fs::check_private_dir(dir).map_err(|e| match e {
+        vitrine_fs::FsError::Insecure { path, reason } => Error::Insecure { path, reason },
+        vitrine_fs::FsError::Io { what, path, source } => Error::Io { what, path, source },
+        other => Error::Io {
+            what: "checking",
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })
 }
 
 fn crash() -> Error {

@@ -14,18 +14,22 @@
 //! `vitrine-content-put\n<hex>\n`. The key must be allowed to make `rules` or
 //! `release` statements (with [`AppState::publishers_from_log`], by the
 //! log's authorization as it is at the time of the request). The body must hash to `<hex>`. No header: 401;
-//! unknown key or bad signature: 403; wrong hash or name: 400.
+//! unknown key or bad signature: 403; wrong hash or name: 400. The header
+//! is checked before a byte of the body is read, so an unauthenticated
+//! upload costs the log nothing whatever its size; a body over the limit
+//! is refused (413) as soon as it is known to be.
 //!
 //! HTTP status mapping lives only in this crate.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod harden;
 pub mod witness;
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -114,6 +118,8 @@ pub fn router(state: AppState) -> Router {
             get(get_content)
                 .put(put_content)
                 .layer(DefaultBodyLimit::max(content_limit)),
+            // put_content reads its body itself, after authentication,
+            // within state.max_content.
         )
         .with_state(state)
 }
@@ -261,7 +267,7 @@ async fn put_content(
     State(state): State<AppState>,
     Path(hex): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let Some(store) = state.content.clone() else {
         return text(StatusCode::NOT_FOUND, "no content store");
@@ -285,6 +291,31 @@ async fn put_content(
     if let Err((status, why)) = authenticate(&headers, &hex, &publishers) {
         return text(status, why);
     }
+    // Only now is the body read.
+    let too_large = || {
+        text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("content over {} bytes", state.max_content),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_content as u64) {
+        return too_large();
+    }
+    let body = match axum::body::to_bytes(body, state.max_content).await {
+        Ok(b) => b,
+        Err(err) => {
+            let length_limit = std::error::Error::source(&err)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+            if length_limit {
+                return too_large();
+            }
+            return text(StatusCode::BAD_REQUEST, "could not read the body");
+        }
+    };
     if hex::encode(Sha256::digest(&body)) != hex {
         return text(StatusCode::BAD_REQUEST, "body does not hash to the name");
     }

@@ -94,8 +94,12 @@ fn every_type_round_trips() {
 #[test]
 fn header_form() {
     for t in StatementType::ALL {
-        // Receipts bind nonce, endpoint and ledger position since v2.
-        let version = if t == StatementType::Receipt { 2 } else { 1 };
+        // Receipts bind nonce, endpoint and ledger position since v2;
+        // accesses and deletions name the tenant since v2.
+        let version = match t {
+            StatementType::Receipt | StatementType::Access | StatementType::Deletion => 2,
+            _ => 1,
+        };
         assert_eq!(
             t.header(),
             format!("{HEADER_PREFIX}{}/v{version}", t.name())

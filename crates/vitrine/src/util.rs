@@ -1,5 +1,7 @@
 //! Small helpers shared by subcommands.
 
+use clap::builder::TypedValueParser as _;
+
 /// Whether an error is a broken pipe (`vitrine scan | head`): not a failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
@@ -69,6 +71,82 @@ where
         eprintln!("{}", announce(listener.local_addr()?));
         serve(listener).await
     })
+}
+
+/// The timeouts and connection cap of a server (`vitrine_server::harden`),
+/// the same flags for every `serve` command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerLimitArgs {
+    /// Seconds a client has to send a request's headers (also the longest
+    /// an idle kept-alive connection waits for its next request).
+    #[arg(long, value_name = "SECS", default_value_t = vitrine_server::harden::DEFAULT_HEADER_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a request may take after its headers: its body and the answer.
+    #[arg(long, value_name = "SECS", default_value_t = vitrine_server::harden::DEFAULT_BODY_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds without a byte moving either way before a connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = vitrine_server::harden::DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Most connections open at once; one more is answered 503 and closed.
+    #[arg(long, value_name = "N", default_value_t = vitrine_server::harden::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    pub max_connections: usize,
+}
+
+impl ServerLimitArgs {
+    /// As the server's limits, with a connection cap the process's
+    /// file-descriptor limit can hold (see [`connections_within_fd_limit`]).
+    pub fn limits(&self) -> vitrine_server::harden::Limits {
+        use std::time::Duration;
+        vitrine_server::harden::Limits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_connections: connections_within_fd_limit(self.max_connections),
+        }
+    }
+}
+
+/// File descriptors a server keeps besides its connections (database,
+/// tiles, keys, its own connections to a log or witnesses).
+const FD_RESERVE: u64 = 64;
+
+/// `wanted` connections, or fewer if the file-descriptor limit cannot
+/// hold them and [`FD_RESERVE`] more even once raised to its hard limit
+/// (with a warning): a server out of descriptors stops accepting and
+/// cannot open its own files, while one at its cap answers 503 and keeps
+/// serving.
+pub fn connections_within_fd_limit(wanted: usize) -> usize {
+    let need = wanted as u64 + FD_RESERVE;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass and nothing else.
+    #[allow(unsafe_code)]
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return wanted;
+    }
+    if lim.rlim_cur >= need {
+        return wanted;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: need.min(lim.rlim_max),
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: setrlimit reads the struct we pass.
+    #[allow(unsafe_code)]
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        lim.rlim_cur = raised.rlim_cur;
+    }
+    if lim.rlim_cur >= need {
+        return wanted;
+    }
+    let fit = lim.rlim_cur.saturating_sub(FD_RESERVE).max(1) as usize;
+    eprintln!(
+        "vitrine: warning: the file-descriptor limit ({}) cannot hold --max-connections {wanted}; serving at most {fit} connections (raise the limit, e.g. LimitNOFILE=, to allow more)",
+        lim.rlim_cur
+    );
+    fit
 }
 
 /// Resolves on Ctrl-C: the graceful-shutdown signal of the servers.

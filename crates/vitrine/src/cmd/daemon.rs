@@ -1000,11 +1000,11 @@ fn update_loop(
             message,
         };
         let path = state.join(UPDATE_RECORD);
-        let tmp = state.join(format!("{UPDATE_RECORD}.tmp"));
         let written = serde_json::to_vec_pretty(&record)
             .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
-            .and_then(|()| std::fs::rename(&tmp, &path));
+            .and_then(|b| {
+                vitrine_fs::write_atomic(&path, &b, 0o644).map_err(std::io::Error::other)
+            });
         if let Err(e) = written {
             tracing::error!(error = %e, path = %path.display(), "recording the update outcome");
         }

@@ -255,9 +255,11 @@ fn init(a: InitArgs) -> Result<ExitCode> {
     };
     let text = dest.to_toml();
     Destination::parse(&text).context("invalid destination")?;
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // destination.toml holds the tenant's bearer token: 0600 in a
+    // directory closed to other users.
+    vitrine_fs::private_dir(&dir)?;
     let path = dir.join(DESTINATION_FILE);
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    vitrine_fs::write_atomic(&path, text.as_bytes(), 0o600)?;
     let ep = Endpoint::open(&dir)?;
     let pin = a.state.pin();
     ep.pin_key(&pin).with_context(|| {

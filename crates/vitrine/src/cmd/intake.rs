@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use clap::builder::TypedValueParser as _;
 use vitrine_intake::server::{open_dir, CONFIG_FILE, KEY_FILE};
 use vitrine_intake::{new_token, token_hash, Config};
 use vitrine_note::{SignatureType, SignerKey, VerifierKey};
@@ -85,6 +86,12 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
         addr: SocketAddr,
+        /// Most requests of one tenant served at once; more are refused
+        /// (429) before their body is read.
+        #[arg(long, value_name = "N", default_value_t = vitrine_intake::server::DEFAULT_TENANT_CONCURRENCY, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+        tenant_concurrency: usize,
+        #[command(flatten)]
+        limits: crate::util::ServerLimitArgs,
     },
 }
 
@@ -188,7 +195,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { data, addr } => serve(&data, addr),
+        Command::Serve {
+            data,
+            addr,
+            tenant_concurrency,
+            limits,
+        } => serve(&data, addr, tenant_concurrency, limits.limits()),
     }
 }
 
@@ -234,7 +246,9 @@ fn init(
     log_key: &str,
     witnesses: Option<&Path>,
 ) -> Result<ExitCode> {
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    // The key, the tenants' token hashes and the samples: closed to other
+    // users (0700; a directory they can write is refused).
+    vitrine_fs::private_dir(data)?;
     let config = data.join(CONFIG_FILE);
     if config.exists() {
         bail!("{} exists; not overwriting", config.display());
@@ -246,21 +260,11 @@ fn init(
     Config::parse(&text).context("invalid --log or --log-key")?;
     let policy = custody_policy(log, log_key, witnesses)?;
     let key_path = data.join(KEY_FILE);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(&key_path)
-        .with_context(|| format!("creating {}", key_path.display()))?;
+    let mut f = vitrine_fs::create_new(&key_path, 0o600)?;
     f.write_all(key.to_private_text().as_bytes())?;
-    let policy_path = data.join("custody.policy");
-    std::fs::write(&policy_path, policy)
-        .with_context(|| format!("writing {}", policy_path.display()))?;
-    std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+    f.sync_all()?;
+    vitrine_fs::write_atomic(&data.join("custody.policy"), policy.as_bytes(), 0o600)?;
+    vitrine_fs::write_atomic(&config, text.as_bytes(), 0o600)?;
     println!("{}", key.verifier());
     Ok(ExitCode::SUCCESS)
 }
@@ -272,14 +276,22 @@ fn append_config(data: &Path, block: &str) -> Result<()> {
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     text.push_str(block);
     Config::parse(&text).with_context(|| format!("{} after the change", path.display()))?;
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    vitrine_fs::check_private_dir(data)?;
+    vitrine_fs::write_atomic(&path, text.as_bytes(), 0o600)?;
     Ok(())
 }
 
-fn serve(data: &Path, addr: SocketAddr) -> Result<ExitCode> {
-    let intake = Arc::new(open_dir(data).with_context(|| format!("opening {}", data.display()))?);
+fn serve(
+    data: &Path,
+    addr: SocketAddr,
+    tenant_concurrency: usize,
+    limits: vitrine_server::harden::Limits,
+) -> Result<ExitCode> {
+    let intake = Arc::new(
+        open_dir(data)
+            .with_context(|| format!("opening {}", data.display()))?
+            .tenant_concurrency(tenant_concurrency),
+    );
     if intake.config().keyholders.is_empty() {
         anyhow::bail!(
             "{}: no keyholders: a sample's key must be split among keyholders; add one with `vitrine intake keyholder add` (docs/egress.md, \"Keyholders\")",
@@ -294,7 +306,7 @@ fn serve(data: &Path, addr: SocketAddr) -> Result<ExitCode> {
         addr,
         |a| format!("vitrine: intake {name} listening on http://{a}"),
         |listener| async move {
-            vitrine_intake::server::serve(intake, listener, crate::util::ctrl_c())
+            vitrine_intake::server::serve_with(intake, listener, limits, crate::util::ctrl_c())
                 .await
                 .context("serving")
         },

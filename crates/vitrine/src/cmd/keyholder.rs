@@ -69,6 +69,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8095")]
         addr: SocketAddr,
+        #[command(flatten)]
+        limits: crate::util::ServerLimitArgs,
     },
 }
 
@@ -101,7 +103,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             println!("{}", read_secret(&data)?.public());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { data, addr } => serve(&data, addr),
+        Command::Serve { data, addr, limits } => serve(&data, addr, limits.limits()),
     }
 }
 
@@ -112,7 +114,11 @@ fn read_secret(data: &Path) -> Result<vitrine_keyholder::KeyholderSecret> {
     vitrine_keyholder::KeyholderSecret::parse(&text).with_context(|| path.display().to_string())
 }
 
-fn serve(data: &Path, addr: SocketAddr) -> Result<ExitCode> {
+fn serve(
+    data: &Path,
+    addr: SocketAddr,
+    limits: vitrine_server::harden::Limits,
+) -> Result<ExitCode> {
     let keyholder =
         Arc::new(Keyholder::open(data).with_context(|| format!("opening {}", data.display()))?);
     let name = keyholder.name().to_owned();
@@ -120,9 +126,14 @@ fn serve(data: &Path, addr: SocketAddr) -> Result<ExitCode> {
         addr,
         |a| format!("vitrine: keyholder {name} listening on http://{a}"),
         |listener| async move {
-            vitrine_keyholder::server::serve(keyholder, listener, crate::util::ctrl_c())
-                .await
-                .context("serving")
+            vitrine_keyholder::server::serve_with(
+                keyholder,
+                listener,
+                limits,
+                crate::util::ctrl_c(),
+            )
+            .await
+            .context("serving")
         },
     )?;
     Ok(ExitCode::SUCCESS)

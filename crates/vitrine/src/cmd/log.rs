@@ -79,6 +79,8 @@ enum Command {
         /// third of it is comfortable). 0 turns it off.
         #[arg(long, value_name = "SECS", default_value_t = 300)]
         recosign_interval: u64,
+        #[command(flatten)]
+        limits: crate::util::ServerLimitArgs,
     },
     /// Submit a signed statement; prints its index.
     Add {
@@ -123,6 +125,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             witnesses,
             witness_timeout,
             recosign_interval,
+            limits,
         } => serve(
             data,
             addr,
@@ -133,6 +136,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 timeout: Duration::from_secs(witness_timeout.max(1)),
                 recosign: (recosign_interval > 0).then(|| Duration::from_secs(recosign_interval)),
             }),
+            limits.limits(),
         ),
         Command::Add { file, log } => {
             let body =
@@ -244,6 +248,7 @@ fn serve(
     wait: Duration,
     max: usize,
     witnesses: Option<Witnessing>,
+    limits: vitrine_server::harden::Limits,
 ) -> Result<ExitCode> {
     let dir = DataDir::open(&data).with_context(|| format!("opening {}", data.display()))?;
     if dir.authorization.all_verifiers().is_empty() {
@@ -297,8 +302,8 @@ fn serve(
         addr,
         |a| format!("vitrine: log {name} listening on http://{a}"),
         |listener| async move {
-            axum::serve(listener, vitrine_server::router(state))
-                .with_graceful_shutdown(crate::util::ctrl_c())
+            let app = vitrine_server::harden::harden(vitrine_server::router(state), &limits);
+            vitrine_server::harden::serve(listener, app, limits, crate::util::ctrl_c())
                 .await
                 .context("serving")
         },

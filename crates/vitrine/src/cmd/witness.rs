@@ -60,6 +60,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8081")]
         addr: SocketAddr,
+        #[command(flatten)]
+        limits: crate::util::ServerLimitArgs,
     },
 }
 
@@ -67,7 +69,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Init { data, name } => init(&data, &name),
         Command::AddLog { data, vkey } => add_log(&data, &vkey),
-        Command::Serve { data, addr } => serve(&data, addr),
+        Command::Serve { data, addr, limits } => serve(&data, addr, limits.limits()),
     }?;
     Ok(ExitCode::SUCCESS)
 }
@@ -136,15 +138,13 @@ fn add_log(data: &Path, vkey: &str) -> Result<()> {
         new.push('\n');
     }
     new.push_str(&format_log_line(&key));
-    let tmp = data.join(format!(".{LOGS_FILE}.tmp"));
-    let _ = fs::remove_file(&tmp);
-    write_new(&tmp, 0o644, new.as_bytes())?;
-    fs::rename(&tmp, data.join(LOGS_FILE)).context("replacing the log list")?;
+    vitrine_fs::write_atomic(&data.join(LOGS_FILE), new.as_bytes(), 0o644)
+        .context("replacing the log list")?;
     eprintln!("witness now follows {}", key.name());
     Ok(())
 }
 
-fn serve(data: &Path, addr: SocketAddr) -> Result<()> {
+fn serve(data: &Path, addr: SocketAddr, limits: vitrine_server::harden::Limits) -> Result<()> {
     let key_path = data.join(KEY_FILE);
     let key_text = fs::read_to_string(&key_path).with_context(|| {
         format!(
@@ -173,7 +173,10 @@ fn serve(data: &Path, addr: SocketAddr) -> Result<()> {
         |a| format!("witness {name} listening on http://{a} ({logs} logs)"),
         |listener| async move {
             let app = vitrine_server::witness::router(Arc::new(witness));
-            axum::serve(listener, app).await.context("serving")
+            let app = vitrine_server::harden::harden(app, &limits);
+            vitrine_server::harden::serve(listener, app, limits, crate::util::ctrl_c())
+                .await
+                .context("serving")
         },
     )
 }

@@ -970,3 +970,97 @@ fn ledger_rollback_removal_and_key_swap_are_caught() {
         .code(1)
         .stderr(predicates::str::contains("no pinned endpoint key"));
 }
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    p.symlink_metadata()
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .mode()
+        & 0o777
+}
+
+/// Issue 14, observation 8: secrets and private state are 0600 in 0700
+/// directories after setup and a submission; a link planted at the
+/// ledger head's old fixed temporary name is not followed; a state
+/// directory other users can write is refused, by name.
+#[test]
+fn private_files_stay_private_and_planted_links_are_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let v = vendor(d);
+    let state = v.state.clone();
+    let ledger = state.join("ledger");
+    std::fs::create_dir_all(&ledger).unwrap();
+    let victim = d.join("root-owned-file");
+    std::fs::write(&victim, "not the ledger's\n").unwrap();
+    std::os::unix::fs::symlink(&victim, ledger.join(".head.tmp")).unwrap();
+    let mut elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
+    elf.extend_from_slice(b"MARKER-PRIVATE-FILES");
+    std::fs::write(d.join("a.out"), &elf).unwrap();
+    std::fs::write(
+        state.join("policy.toml"),
+        "id = \"exec-auto\"\n[content]\nkinds = [\"elf\"]\nconsent = \"auto\"\n",
+    )
+    .unwrap();
+    v.cmd()
+        .args(["submit", "--state"])
+        .arg(&state)
+        .arg(d.join("a.out"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("metadata and content sent"));
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "not the ledger's\n"
+    );
+
+    for dir in [
+        state.clone(),
+        ledger.clone(),
+        d.join("intake"),
+        d.join("intake/samples"),
+        d.join("kh1"),
+    ] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    for file in [
+        state.join("destination.toml"),
+        state.join("endpoint.key"),
+        ledger.join("ledger.jsonl"),
+        ledger.join("head"),
+        d.join("intake/intake.db"),
+        d.join("intake/intake.key"),
+        d.join("intake/intake.toml"),
+        d.join("intake/custody.policy"),
+        d.join("kh1/keyholder.key"),
+        d.join("kh1/keyholder.toml"),
+        d.join("kh1/keyholder.db"),
+    ] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+
+    // Another user could write the egress state: refused, by name.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    v.cmd()
+        .args(["egress", "verify", "--state"])
+        .arg(&state)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(format!(
+            "refusing {}: it can be written by others (mode 777)",
+            state.display()
+        )));
+    // And the intake's data directory.
+    drop(v);
+    std::fs::set_permissions(d.join("intake"), std::fs::Permissions::from_mode(0o775)).unwrap();
+    vitrine()
+        .args(["intake", "serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(d.join("intake"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(format!(
+            "refusing {}: it can be written by others (mode 775)",
+            d.join("intake").display()
+        )));
+}

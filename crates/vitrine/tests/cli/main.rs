@@ -13,4 +13,5 @@ mod package;
 mod quarantine;
 mod readme;
 mod scan;
+mod servers;
 mod update;
