@@ -132,11 +132,18 @@ fn gather_key(
     let leaf = vitrine_tlog::leaf_hash(&logged.note);
     let note = String::from_utf8_lossy(&logged.note).into_owned();
     let proof = logged.proof.to_string();
+    let client = vitrine_keyholder::client::Client::new(KEYHOLDER_TIMEOUT).map_err(|e| {
+        VaultError::TooFewShares {
+            released: 0,
+            needed: usize::from(threshold),
+            failures: vec![("client".into(), e.to_string())],
+        }
+    })?;
     let answers: Vec<(String, Result<Vec<u8>, String>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = shares
             .iter()
             .map(|w| {
-                let (note, proof) = (note.clone(), proof.clone());
+                let (note, proof, client) = (note.clone(), proof.clone(), &client);
                 let tenant = logged.tenant.clone();
                 scope.spawn(move || {
                     let Some(kh) = config
@@ -156,7 +163,8 @@ fn gather_key(
                         proof,
                         share: w.sealed.clone(),
                     };
-                    let got = vitrine_keyholder::client::ask(&kh.url, &req, KEYHOLDER_TIMEOUT)
+                    let got = client
+                        .ask(&kh.url, &req)
                         .map_err(|e| e.to_string())
                         .and_then(|rel| {
                             recipient
@@ -328,11 +336,12 @@ impl<'a> Vault<'a> {
             },
         )?;
         let index = self.log.add(&note)?;
-        self.store.set_event_index(event, index)?;
         if std::env::var(FAILPOINT_ENV).as_deref() == Ok("after-access-logged") {
-            // Stands in for a crash between logging and releasing.
+            // Stands in for a crash right after logging: nothing is
+            // released, and the tenant's audit already shows the access.
             std::process::abort();
         }
+        self.store.set_event_index(event, index)?;
         hook(Stage::AccessLogged)?;
         let proof = self.log.prove(&note, index)?;
         let logged = verify_access(self.config, policy, &tenant, &note, &proof)?;

@@ -699,6 +699,10 @@ fn vault_process_aborted_between_log_and_release_leaves_the_access_logged() {
         .log_entries()
         .iter()
         .any(|s| matches!(s, Statement::Access(x) if x.sample.0 == sha)));
+    // Killed right after the log took it: the tenant's audit shows it too.
+    let (_, audit) = env.get("token-a", "/v1/audit");
+    assert_eq!(audit["events"][0]["kind"], "access", "{audit}");
+    assert_eq!(audit["events"][0]["sha256"], a.sha256.as_str(), "{audit}");
 }
 
 /// Run by the test above in a child process.

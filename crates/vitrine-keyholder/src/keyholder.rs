@@ -190,6 +190,12 @@ impl Keyholder {
             reason: e.to_string(),
         };
         let conn = Connection::open(db).map_err(sql)?;
+        // WAL with FULL sync: an honoured access is durable before the
+        // share leaves, at one fsync per release.
+        if db != Path::new(":memory:") {
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(sql)?;
+        }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
         conn.execute_batch(
