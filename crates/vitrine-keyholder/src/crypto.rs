@@ -33,14 +33,28 @@ const INFO_RELEASE: &[u8] = b"vitrine.dev/keyholder/release/v1";
 /// Prefix of a keyholder's private key text.
 const PRIVATE_PREFIX: &str = "PRIVATE+KEYHOLDER+";
 
-/// Splits `NAME+BASE64` where BASE64 is the 44-character encoding of 32
-/// bytes (which may itself contain `+`).
-fn split_key(s: &str) -> Option<(&str, &str)> {
-    let cut = s.len().checked_sub(45)?;
+const BAD_NAME: KeyError = KeyError::Malformed {
+    reason: "name must be printable ASCII without '+', quotes or backslashes",
+};
+
+/// Parses `NAME+BASE64`, where BASE64 is the 44-character encoding of 32
+/// bytes (which may itself contain `+`), into the name and the bytes.
+fn parse_named(s: &str) -> Result<(&str, Vec<u8>), KeyError> {
+    let malformed = KeyError::Malformed {
+        reason: "expected NAME+BASE64 (32 bytes)",
+    };
+    let cut = s.len().checked_sub(45).ok_or(malformed.clone())?;
     if !s.is_char_boundary(cut) || s.as_bytes()[cut] != b'+' {
-        return None;
+        return Err(malformed);
     }
-    Some((&s[..cut], &s[cut + 1..]))
+    let (name, b64) = (&s[..cut], &s[cut + 1..]);
+    if !valid_name(name) {
+        return Err(BAD_NAME);
+    }
+    let raw = B64.decode(b64).map_err(|_| KeyError::Malformed {
+        reason: "key is not base64",
+    })?;
+    Ok((name, raw))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -74,17 +88,7 @@ impl std::str::FromStr for KeyholderKey {
     type Err = KeyError;
 
     fn from_str(s: &str) -> Result<Self, KeyError> {
-        let (name, b64) = split_key(s).ok_or(KeyError::Malformed {
-            reason: "expected NAME+BASE64 (32 bytes)",
-        })?;
-        if !valid_name(name) {
-            return Err(KeyError::Malformed {
-                reason: "name must be printable ASCII without '+', quotes or backslashes",
-            });
-        }
-        let raw = B64.decode(b64).map_err(|_| KeyError::Malformed {
-            reason: "key is not base64",
-        })?;
+        let (name, raw) = parse_named(s)?;
         let key = PublicKey::from_bytes(&raw).map_err(|_| KeyError::Malformed {
             reason: "key is not 32 bytes",
         })?;
@@ -114,9 +118,7 @@ impl KeyholderSecret {
     /// A new random key for `name`.
     pub fn generate(name: &str) -> Result<Self, KeyError> {
         if !valid_name(name) {
-            return Err(KeyError::Malformed {
-                reason: "name must be printable ASCII without '+', quotes or backslashes",
-            });
+            return Err(BAD_NAME);
         }
         let (key, public) = Kem::gen_keypair(&mut rand::rngs::OsRng);
         Ok(KeyholderSecret {
@@ -134,17 +136,7 @@ impl KeyholderSecret {
             .ok_or(KeyError::Malformed {
                 reason: "expected PRIVATE+KEYHOLDER+NAME+BASE64",
             })?;
-        let (name, b64) = split_key(rest).ok_or(KeyError::Malformed {
-            reason: "expected PRIVATE+KEYHOLDER+NAME+BASE64 (32 bytes)",
-        })?;
-        if !valid_name(name) {
-            return Err(KeyError::Malformed {
-                reason: "name must be printable ASCII without '+', quotes or backslashes",
-            });
-        }
-        let raw = B64.decode(b64).map_err(|_| KeyError::Malformed {
-            reason: "key is not base64",
-        })?;
+        let (name, raw) = parse_named(rest)?;
         let key = PrivateKey::from_bytes(&raw).map_err(|_| KeyError::Malformed {
             reason: "key is not 32 bytes",
         })?;
@@ -205,6 +197,39 @@ impl Sealed {
     }
 }
 
+/// HPKE base-mode seal to `pk`.
+fn seal_to(pk: &PublicKey, info: &[u8], plain: &[u8], aad: &[u8]) -> Result<Sealed, KeyError> {
+    let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem, _>(
+        &OpModeS::Base,
+        pk,
+        info,
+        plain,
+        aad,
+        &mut rand::rngs::OsRng,
+    )
+    .map_err(|_| KeyError::Seal)?;
+    Ok(Sealed::new(&enc, &ct))
+}
+
+/// HPKE base-mode open with `sk`.
+fn open_with(
+    sk: &PrivateKey,
+    sealed: &Sealed,
+    info: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, KeyError> {
+    let (enc, ct) = sealed.parts().ok_or(KeyError::Open)?;
+    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
+        &OpModeR::Base,
+        sk,
+        &enc,
+        info,
+        &ct,
+        aad,
+    )
+    .map_err(|_| KeyError::Open)
+}
+
 fn share_aad(tenant: &str, sample: &[u8; 32], keyholder: &str) -> Vec<u8> {
     format!("{tenant}\n{}\n{keyholder}\n", hex::encode(sample)).into_bytes()
 }
@@ -241,19 +266,15 @@ pub fn split(
         .iter()
         .zip(shares)
         .map(|(kh, share)| {
-            let bytes = Vec::from(&share);
-            let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem, _>(
-                &OpModeS::Base,
+            let sealed = seal_to(
                 &kh.key,
                 INFO_SHARE,
-                &bytes,
+                &Vec::from(&share),
                 &share_aad(tenant, sample, &kh.name),
-                &mut rand::rngs::OsRng,
-            )
-            .map_err(|_| KeyError::Seal)?;
+            )?;
             Ok(WrappedShare {
                 keyholder: kh.name.clone(),
-                sealed: Sealed::new(&enc, &ct),
+                sealed,
             })
         })
         .collect()
@@ -268,16 +289,12 @@ pub fn open_share(
     tenant: &str,
     sample: &[u8; 32],
 ) -> Result<Vec<u8>, KeyError> {
-    let (enc, ct) = sealed.parts().ok_or(KeyError::Open)?;
-    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
-        &OpModeR::Base,
+    open_with(
         &secret.key,
-        &enc,
+        sealed,
         INFO_SHARE,
-        &ct,
         &share_aad(tenant, sample, &secret.name),
     )
-    .map_err(|_| KeyError::Open)
 }
 
 fn release_aad(access_leaf: &[u8; 32], keyholder: &str) -> Vec<u8> {
@@ -318,16 +335,12 @@ impl Recipient {
         access_leaf: &[u8; 32],
         keyholder: &str,
     ) -> Result<Vec<u8>, KeyError> {
-        let (enc, ct) = sealed.parts().ok_or(KeyError::Open)?;
-        hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
-            &OpModeR::Base,
+        open_with(
             &self.key,
-            &enc,
+            sealed,
             INFO_RELEASE,
-            &ct,
             &release_aad(access_leaf, keyholder),
         )
-        .map_err(|_| KeyError::Open)
     }
 }
 
@@ -340,16 +353,12 @@ pub fn seal_release(
     keyholder: &str,
 ) -> Result<Sealed, KeyError> {
     let pk = PublicKey::from_bytes(recipient).map_err(|_| KeyError::Seal)?;
-    let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem, _>(
-        &OpModeS::Base,
+    seal_to(
         &pk,
         INFO_RELEASE,
         share,
         &release_aad(access_leaf, keyholder),
-        &mut rand::rngs::OsRng,
     )
-    .map_err(|_| KeyError::Seal)?;
-    Ok(Sealed::new(&enc, &ct))
 }
 
 /// Recovers the data key from at least `threshold` shares.
