@@ -147,7 +147,7 @@ pub fn restrict(path: &Path) -> Result<(), FsError> {
 }
 
 /// The temporary name next to `path`: `.<name>.<16 random hex>.tmp`.
-fn temp_name(path: &Path) -> PathBuf {
+pub fn temp_name(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

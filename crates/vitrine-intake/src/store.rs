@@ -643,13 +643,7 @@ fn open(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError
 fn write_temp(path: &Path, data: &[u8]) -> Result<PathBuf, StoreError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     vitrine_fs::private_dir(parent)?;
-    let mut rnd = [0u8; 12];
-    rand::rngs::OsRng.fill_bytes(&mut rnd);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.{}.tmp", hex::encode(rnd)));
+    let tmp = vitrine_fs::temp_name(path);
     // O_CREAT|O_EXCL|O_NOFOLLOW: a planted file or symlink is refused.
     let mut f = vitrine_fs::create_new(&tmp, 0o600)?;
     if let Err(e) = f.write_all(data).and_then(|()| f.sync_all()) {
