@@ -27,6 +27,7 @@ pub struct ScanOptions {
     follow_symlinks: bool,
     one_file_system: bool,
     excludes: Vec<String>,
+    exclude_dirs: Vec<String>,
     compute_sha256: bool,
     archives: Option<vitrine_archive::Limits>,
     alert_exceeds_max: bool,
@@ -44,6 +45,7 @@ impl Default for ScanOptions {
             follow_symlinks: false,
             one_file_system: false,
             excludes: Vec::new(),
+            exclude_dirs: Vec::new(),
             compute_sha256: false,
             archives: Some(vitrine_archive::Limits::default()),
             alert_exceeds_max: false,
@@ -71,7 +73,8 @@ impl ScanOptions {
         self.threads = n.max(1);
         self
     }
-    /// Files larger than this many bytes are skipped and reported as such.
+    /// Files larger than this many bytes are skipped and reported as such
+    /// (`u64::MAX`: no limit).
     pub fn max_filesize(mut self, bytes: u64) -> Self {
         self.max_filesize = bytes;
         self
@@ -95,6 +98,13 @@ impl ScanOptions {
     /// a matching directory is not entered.
     pub fn exclude(mut self, glob: &str) -> Self {
         self.excludes.push(glob.to_string());
+        self
+    }
+    /// A regular expression (ClamAV's `--exclude-dir`), searched for in
+    /// the path of each directory, as walked, with and without a trailing
+    /// `/`; a matching directory is not entered.
+    pub fn exclude_dir(mut self, regex: &str) -> Self {
+        self.exclude_dirs.push(regex.to_string());
         self
     }
     /// Compute every file's SHA-256 for the report (otherwise only when a
@@ -453,6 +463,7 @@ pub fn scan(
     mut sink: impl FnMut(&FileReport),
 ) -> Result<Summary, Error> {
     let excludes = build_excludes(&opts.excludes)?;
+    let exclude_dirs = build_exclude_dirs(&opts.exclude_dirs)?;
     let start = Instant::now();
     let mut summary = Summary::default();
     let (path_tx, path_rx) = bounded::<PathBuf>(4096);
@@ -476,6 +487,7 @@ pub fn scan(
 
         let walk_report_tx = report_tx.clone();
         let excludes = &excludes;
+        let exclude_dirs = &exclude_dirs;
         s.spawn(move || {
             for target in targets {
                 match target {
@@ -484,7 +496,14 @@ pub fn scan(
                         let report = worker.scan_stdin();
                         let _ = walk_report_tx.send(report);
                     }
-                    Target::Path(p) => walk(p, opts, excludes, progress, &path_tx, &walk_report_tx),
+                    Target::Path(p) => walk(
+                        p,
+                        opts,
+                        (excludes, exclude_dirs),
+                        progress,
+                        &path_tx,
+                        &walk_report_tx,
+                    ),
                 }
             }
         });
@@ -543,7 +562,7 @@ impl<'r> Session<'r> {
     pub fn scan_open_file(&mut self, shown: String, file: &std::fs::File) -> FileReport {
         let limit = self.worker.opts.max_filesize;
         let mut data = Vec::new();
-        if let Err(e) = file.take(limit + 1).read_to_end(&mut data) {
+        if let Err(e) = file.take(limit.saturating_add(1)).read_to_end(&mut data) {
             return FileReport::new(
                 shown,
                 Outcome::Error {
@@ -569,14 +588,43 @@ fn build_excludes(globs: &[String]) -> Result<GlobSet, Error> {
     })
 }
 
+fn build_exclude_dirs(patterns: &[String]) -> Result<Option<regex::RegexSet>, Error> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    for p in patterns {
+        if let Err(e) = regex::Regex::new(p) {
+            return Err(Error::BadExcludeDir {
+                pattern: p.clone(),
+                message: e.to_string(),
+            });
+        }
+    }
+    regex::RegexSet::new(patterns)
+        .map(Some)
+        .map_err(|e| Error::BadExcludeDir {
+            pattern: patterns.join(" "),
+            message: e.to_string(),
+        })
+}
+
 fn excluded(set: &GlobSet, path: &Path) -> bool {
     !set.is_empty() && (set.is_match(path) || path.file_name().is_some_and(|n| set.is_match(n)))
+}
+
+/// Whether the directory `path` matches an `--exclude-dir` expression.
+fn excluded_dir(set: Option<&regex::RegexSet>, path: &Path) -> bool {
+    let Some(set) = set else {
+        return false;
+    };
+    let p = path.to_string_lossy();
+    set.is_match(&p) || (!p.ends_with('/') && set.is_match(&format!("{p}/")))
 }
 
 fn walk(
     root: &Path,
     opts: &ScanOptions,
-    excludes: &GlobSet,
+    (excludes, exclude_dirs): (&GlobSet, &Option<regex::RegexSet>),
     progress: &Progress,
     path_tx: &Sender<PathBuf>,
     report_tx: &Sender<FileReport>,
@@ -587,8 +635,14 @@ fn walk(
         .same_file_system(opts.one_file_system)
         .threads(opts.threads.clamp(1, 4));
     let ex = excludes.clone();
-    wb.filter_entry(move |e| e.depth() == 0 || !excluded(&ex, e.path()));
-    if excluded(excludes, root) {
+    let ex_dirs = exclude_dirs.clone();
+    wb.filter_entry(move |e| {
+        e.depth() == 0
+            || !(excluded(&ex, e.path())
+                || (e.file_type().is_some_and(|t| t.is_dir())
+                    && excluded_dir(ex_dirs.as_ref(), e.path())))
+    });
+    if excluded(excludes, root) || (root.is_dir() && excluded_dir(exclude_dirs.as_ref(), root)) {
         return;
     }
     wb.build_parallel().run(|| {
@@ -622,7 +676,13 @@ fn walk(
                         // or passing it to a worker.
                         if let Some(cache) = &opts.cache {
                             if let Ok(meta) = entry.metadata() {
-                                if meta.is_file() && cache.is_clean(&meta) {
+                                // A file over the size limit is skipped
+                                // whatever the cache says: the worker
+                                // reports it.
+                                if meta.is_file()
+                                    && meta.len() <= opts.max_filesize
+                                    && cache.is_clean(&meta)
+                                {
                                     progress.files.fetch_add(1, Ordering::Relaxed);
                                     if !opts.report_cached {
                                         progress.cached.fetch_add(1, Ordering::Relaxed);
@@ -764,7 +824,7 @@ impl<'r> Worker<'r> {
         let limit = self.opts.max_filesize;
         if let Err(e) = std::io::stdin()
             .lock()
-            .take(limit + 1)
+            .take(limit.saturating_add(1))
             .read_to_end(&mut self.buf)
         {
             return FileReport::new(
@@ -838,7 +898,10 @@ impl<'r> Worker<'r> {
         // process while mapped would kill us with SIGBUS. Reading also
         // bounds what a growing file can make us hold.
         self.buf.clear();
-        if let Err(e) = (&file).take(limit + 1).read_to_end(&mut self.buf) {
+        if let Err(e) = (&file)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut self.buf)
+        {
             return FileReport::new(
                 shown,
                 Outcome::Error {

@@ -72,9 +72,15 @@ pub struct Args {
     paths: Vec<PathBuf>,
 
     /// YARA rule file, or directory of .yar/.yara files (repeatable).
-    /// Replaces the built-in set.
-    #[arg(long = "rules", short = 'r', value_name = "PATH")]
+    /// Replaces the built-in set. (No short form: `-r` is ClamAV's
+    /// --recursive.)
+    #[arg(long = "rules", value_name = "PATH")]
     rules: Vec<PathBuf>,
+
+    /// Accepted for ClamAV users and ignored: directories are always
+    /// scanned recursively.
+    #[arg(long, short = 'r')]
+    recursive: bool,
 
     /// ClamAV hash-signature file, .hdb or .hsb, or a directory of them
     /// (repeatable). Replaces the built-in set.
@@ -98,7 +104,8 @@ pub struct Args {
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
 
-    /// Skip (and report) files larger than this: 4096, 512K, 100M, 2G.
+    /// Skip (and report) files larger than this: 4096, 512K, 100M, 2G;
+    /// 0 means no limit, as in ClamAV (a file is read whole into memory).
     #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = parse_size)]
     max_filesize: u64,
 
@@ -119,6 +126,13 @@ pub struct Args {
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
 
+    /// Do not enter directories whose path matches this regular
+    /// expression, as ClamAV's --exclude-dir (searched anywhere in the
+    /// path, which is tried with and without a trailing `/`; repeatable),
+    /// e.g. '^/srv/cache' or '/node_modules/'.
+    #[arg(long, value_name = "REGEX")]
+    exclude_dir: Vec<String>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -126,6 +140,22 @@ pub struct Args {
     /// Text output: print only detections and errors, not skipped files.
     #[arg(long, short = 'i')]
     infected: bool,
+
+    /// Text output: print only detections and errors, no summary (as
+    /// ClamAV's --quiet; the exit status says the rest). A --log file
+    /// still gets the whole report.
+    #[arg(long)]
+    quiet: bool,
+
+    /// Text output: do not print the summary (warnings about the rules
+    /// go to standard error instead).
+    #[arg(long)]
+    no_summary: bool,
+
+    /// Also append the text report to FILE (created if missing, mode
+    /// 0600), as ClamAV's --log.
+    #[arg(long, short = 'l', value_name = "FILE")]
+    log: Option<PathBuf>,
 
     /// Never show the progress bar (it is shown only on a terminal anyway).
     #[arg(long)]
@@ -239,6 +269,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         return crate::cmd::daemon::scan_via(&sock, &args.paths);
     }
+    if args.format != Format::Text {
+        let text_only = [
+            (args.quiet, "--quiet"),
+            (args.no_summary, "--no-summary"),
+            (args.log.is_some(), "--log"),
+        ];
+        if let Some((_, flag)) = text_only.iter().find(|(set, _)| *set) {
+            anyhow::bail!(
+                "{flag} shapes the text report; with --format json or ndjson, \
+                 filter or redirect standard output instead (nothing was scanned)"
+            );
+        }
+    }
+    let mut log = match &args.log {
+        Some(p) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(p)
+                .with_context(|| {
+                    format!("opening the log file {} (nothing was scanned)", p.display())
+                })?;
+            Some((p.clone(), std::io::BufWriter::new(f)))
+        }
+        None => None,
+    };
     let rules = load_rules(&args).context("loading rules (nothing was scanned)")?;
     // Standing fork evidence and an expired active bundle are said in the
     // summary: the owner must know the rules may be stale.
@@ -251,8 +309,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .unwrap_or_else(|e| vec![format!("cannot read the endpoint state: {e:#}")]),
         None => Vec::new(),
     };
+    // ClamAV's --max-filesize 0: no limit.
+    let max_filesize = match args.max_filesize {
+        0 => u64::MAX,
+        n => n,
+    };
     let mut opts = ScanOptions::default()
-        .max_filesize(args.max_filesize)
+        .max_filesize(max_filesize)
         .timeout(Duration::from_secs(args.timeout.max(1)))
         .follow_symlinks(args.follow_symlinks)
         .one_file_system(args.one_file_system)
@@ -312,6 +375,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     for g in &args.exclude {
         opts = opts.exclude(g);
+    }
+    for r in &args.exclude_dir {
+        opts = opts.exclude_dir(r);
     }
     // Never scan ourselves: the program, its state (active bundles hold
     // rule text) and the quarantine (samples, encoded but still samples).
@@ -436,26 +502,40 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if matches!(moved, Some(Err(_))) {
                 quarantine_errors += 1;
             }
-            let r = match &bar {
-                Some(bar) => bar.suspend(|| {
-                    let r = write_report(
-                        &mut out,
+            let mut emit = |out: &mut dyn Write| -> std::io::Result<()> {
+                if args.format != Format::Text || (log.is_none() && !args.quiet) {
+                    return write_report(
+                        out,
                         args.format,
                         args.infected,
                         report,
                         moved.as_ref(),
                         first,
                     );
-                    r.and_then(|()| out.flush())
-                }),
-                None => write_report(
-                    &mut out,
+                }
+                // The log gets the report as the terminal would without
+                // --quiet; --quiet keeps only detections and errors.
+                let mut full = Vec::new();
+                write_report(
+                    &mut full,
                     args.format,
                     args.infected,
                     report,
                     moved.as_ref(),
                     first,
-                ),
+                )?;
+                if let Some((_, l)) = &mut log {
+                    l.write_all(&full)?;
+                }
+                if args.quiet && !args.infected {
+                    write_report(out, args.format, true, report, moved.as_ref(), first)
+                } else {
+                    out.write_all(&full)
+                }
+            };
+            let r = match &bar {
+                Some(bar) => bar.suspend(|| emit(&mut out).and_then(|()| out.flush())),
+                None => emit(&mut out),
             };
             first = false;
             if let Err(e) = r {
@@ -473,10 +553,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // error of this scan, not only a warning.
     summary.errors += quarantine_errors;
     match args.format {
-        Format::Text => {
-            write_text_summary(&mut out, &rules, &summary, opts.thread_count())?;
+        Format::Text if args.no_summary || args.quiet => {
             for w in &warnings {
-                writeln!(out, "WARNING: {w}")?;
+                eprintln!("vitrine: warning: {w}");
+            }
+            if let Some((_, l)) = &mut log {
+                if !args.no_summary {
+                    write_text_summary(l, &rules, &summary, opts.thread_count())?;
+                    for w in &warnings {
+                        writeln!(l, "WARNING: {w}")?;
+                    }
+                }
+            }
+        }
+        Format::Text => {
+            let mut text = Vec::new();
+            write_text_summary(&mut text, &rules, &summary, opts.thread_count())?;
+            for w in &warnings {
+                writeln!(text, "WARNING: {w}")?;
+            }
+            out.write_all(&text)?;
+            if let Some((_, l)) = &mut log {
+                l.write_all(&text)?;
             }
         }
         Format::Json => {
@@ -493,6 +591,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     out.flush()?;
+    if let Some((path, l)) = &mut log {
+        l.flush()
+            .with_context(|| format!("writing the log file {}", path.display()))?;
+    }
 
     if submit_errors > 0 {
         eprintln!("vitrine: {submit_errors} submission(s) failed; nothing was sent for them beyond what the ledger records");
@@ -548,7 +650,7 @@ fn quarantine_file(
 }
 
 fn write_report(
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
     format: Format,
     infected_only: bool,
     r: &FileReport,
@@ -613,7 +715,7 @@ fn write_report(
 }
 
 fn write_text_summary(
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
     rules: &RuleSet,
     s: &Summary,
     threads: usize,

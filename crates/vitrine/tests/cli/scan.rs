@@ -524,3 +524,252 @@ fn rust_log_turns_on_the_logs() {
         "{loud}"
     );
 }
+
+// ---- ClamAV habits: what a clamscan user types means what it means there.
+
+/// A tree with EICAR two levels down, a clean file and a file over 1 KiB.
+fn clamav_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("a/b")).unwrap();
+    fs::write(dir.path().join("a/b/eicar.com"), eicar()).unwrap();
+    fs::write(dir.path().join("clean.txt"), b"nothing to see").unwrap();
+    fs::write(dir.path().join("big.bin"), vec![b' '; 4000]).unwrap();
+    dir
+}
+
+#[test]
+fn dash_r_is_clamav_recursive_not_rules() {
+    let dir = clamav_tree();
+    for flag in ["-r", "--recursive"] {
+        vitrine()
+            .args(["scan", flag])
+            .arg(dir.path())
+            .timeout(BOUND)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains(
+                "a/b/eicar.com: EICAR_Test_File FOUND",
+            ))
+            .stdout(predicate::str::contains("Scanned files: 3"));
+    }
+    // --rules keeps its meaning: a directory of rules without any is refused.
+    vitrine()
+        .args(["scan", "--rules"])
+        .arg(dir.path())
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("holds no"));
+}
+
+#[test]
+fn quiet_prints_only_detections_and_errors() {
+    let dir = clamav_tree();
+    let out = vitrine()
+        .args(["scan", "--quiet", "--max-filesize", "1K"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(!lines.is_empty(), "the detections are printed");
+    assert!(
+        lines.iter().all(|l| l.ends_with(" FOUND")),
+        "only detections: {out}"
+    );
+    assert!(!out.contains("Skipped") && !out.contains("SCAN SUMMARY"));
+}
+
+#[test]
+fn no_summary_keeps_the_file_lines_and_drops_the_summary() {
+    let dir = clamav_tree();
+    vitrine()
+        .args(["scan", "--no-summary", "--max-filesize", "1K"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "a/b/eicar.com: EICAR_Test_File FOUND",
+        ))
+        .stdout(predicate::str::contains(
+            "big.bin: Skipped: larger than the size limit",
+        ))
+        .stdout(predicate::str::contains("SCAN SUMMARY").not())
+        .stdout(predicate::str::contains("Infected files").not());
+}
+
+#[test]
+fn log_appends_the_report_to_the_file() {
+    let dir = clamav_tree();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("scan.log");
+    fs::write(&log, "an earlier line\n").unwrap();
+    vitrine()
+        .args(["scan", "--log"])
+        .arg(&log)
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("EICAR_Test_File FOUND"))
+        .stdout(predicate::str::contains("Infected files: 1"));
+    // --quiet quiets the terminal, not the log (as in ClamAV).
+    vitrine()
+        .args(["scan", "--quiet", "-l"])
+        .arg(&log)
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("SCAN SUMMARY").not());
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("an earlier line\n"), "appended: {text}");
+    assert_eq!(
+        text.matches("a/b/eicar.com: EICAR_Test_File FOUND").count(),
+        2
+    );
+    assert_eq!(
+        text.matches("----------- SCAN SUMMARY -----------").count(),
+        2
+    );
+    assert_eq!(text.matches("Infected files: 1").count(), 2);
+    // --no-summary: no summary in the log either.
+    let fresh = logs.path().join("fresh.log");
+    vitrine()
+        .args(["scan", "--no-summary", "--log"])
+        .arg(&fresh)
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1);
+    let text = fs::read_to_string(&fresh).unwrap();
+    assert!(text.contains("EICAR_Test_File FOUND") && !text.contains("SCAN SUMMARY"));
+    assert_eq!(
+        fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn text_only_flags_are_refused_with_json() {
+    let dir = clamav_tree();
+    for flag in ["--quiet", "--no-summary", "--log=x.log"] {
+        vitrine()
+            .args(["scan", "--format", "json", flag])
+            .arg(dir.path())
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains(flag.split('=').next().unwrap()))
+            .stderr(predicate::str::contains("nothing was scanned"));
+    }
+}
+
+#[test]
+fn exclude_dir_is_a_regex_on_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["cache", "keep", "deep/cache2"] {
+        fs::create_dir_all(dir.path().join(d)).unwrap();
+        fs::write(dir.path().join(d).join("eicar.com"), eicar()).unwrap();
+    }
+    // A file whose name matches is not a directory: still scanned.
+    fs::write(dir.path().join("cache.com"), eicar()).unwrap();
+    let out = vitrine()
+        .args([
+            "scan",
+            "--format",
+            "ndjson",
+            "--exclude-dir",
+            "/cache[0-9]*/$",
+        ])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let paths: BTreeSet<String> = ndjson_findings(&out).into_iter().map(|(p, _)| p).collect();
+    let rel: BTreeSet<String> = paths
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&dir.path().display().to_string())
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        rel,
+        BTreeSet::from(["/cache.com".to_string(), "/keep/eicar.com".to_string()])
+    );
+    vitrine()
+        .args(["scan", "--exclude-dir", "(unclosed"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--exclude-dir"))
+        .stderr(predicate::str::contains("(unclosed"));
+}
+
+#[test]
+fn max_filesize_zero_means_no_limit() {
+    // ClamAV: 0 disables the limit (Vitrine used to skip every file).
+    let dir = clamav_tree();
+    // Over the 100M default; sparse, so it costs no disk.
+    let huge = fs::File::create(dir.path().join("huge.bin")).unwrap();
+    huge.set_len(101 << 20).unwrap();
+    vitrine()
+        .args(["scan", "--max-filesize", "0"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "a/b/eicar.com: EICAR_Test_File FOUND",
+        ))
+        .stdout(predicate::str::contains("Scanned files: 4"))
+        .stdout(predicate::str::contains("Skipped: 0"));
+}
+
+#[test]
+fn a_cached_clean_file_still_obeys_max_filesize() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("clean.bin"), vec![b'x'; 3000]).unwrap();
+    // The cache trusts only files whose change time has settled (1 s).
+    std::thread::sleep(Duration::from_millis(1200));
+    vitrine()
+        .args(["scan", "--state"])
+        .arg(state.path())
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Scanned files: 1"));
+    // Unchanged and clean in the cache, but over this scan's limit.
+    vitrine()
+        .args(["scan", "--max-filesize", "1K", "--state"])
+        .arg(state.path())
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "clean.bin: Skipped: larger than the size limit (3000 > 1024 bytes)",
+        ))
+        .stdout(predicate::str::contains("Scanned files: 0"))
+        .stdout(predicate::str::contains("(cache)").not());
+    // And the cache still answers when the limit allows.
+    vitrine()
+        .args(["scan", "--state"])
+        .arg(state.path())
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "Unchanged since a clean scan (cache): 1",
+        ));
+}
