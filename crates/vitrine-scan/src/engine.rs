@@ -1,7 +1,7 @@
 //! The parallel scan: a walker feeds paths to worker threads, each with its
 //! own yara-x `Scanner`; reports stream back to the caller's sink.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -34,6 +34,7 @@ pub struct ScanOptions {
     cache: Option<Arc<ScanCache>>,
     report_cached: bool,
     own: Vec<(u64, u64)>,
+    pseudo_filesystems: bool,
 }
 
 impl Default for ScanOptions {
@@ -52,6 +53,7 @@ impl Default for ScanOptions {
             cache: None,
             report_cached: true,
             own: Vec::new(),
+            pseudo_filesystems: false,
         }
     }
 }
@@ -66,6 +68,15 @@ impl ScanOptions {
         if let Ok(m) = std::fs::metadata(path) {
             self.own.push((m.dev(), m.ino()));
         }
+        self
+    }
+    /// Also walk into the pseudo-filesystems `/proc`, `/sys` and `/dev`
+    /// (by default, as ClamAV, a directory that is one of them, by device
+    /// and inode whatever name reaches it, is not entered below a path
+    /// given to scan, and is reported as skipped; a path given to scan is
+    /// always scanned).
+    pub fn pseudo_filesystems(mut self, yes: bool) -> Self {
+        self.pseudo_filesystems = yes;
         self
     }
     /// Number of scanning threads (at least 1).
@@ -244,6 +255,29 @@ pub enum SkipReason {
     SymlinkLoop,
     /// The scanner's own program or state directory.
     Own,
+    /// `/proc`, `/sys` or `/dev`, reached below a path given to scan.
+    PseudoFilesystem {
+        /// Which: `/proc`, `/sys` or `/dev`.
+        mount: &'static str,
+    },
+    /// Matched `--exclude` or `--exclude-dir`.
+    Excluded,
+}
+
+impl SkipReason {
+    /// The reason's name in JSON (`reason`) and in
+    /// [`Summary::skipped_by_reason`].
+    pub fn key(&self) -> &'static str {
+        match self {
+            SkipReason::TooLarge { .. } => "too_large",
+            SkipReason::NotRegular { .. } => "not_regular",
+            SkipReason::Symlink => "symlink",
+            SkipReason::SymlinkLoop => "symlink_loop",
+            SkipReason::Own => "own",
+            SkipReason::PseudoFilesystem { .. } => "pseudo_filesystem",
+            SkipReason::Excluded => "excluded",
+        }
+    }
 }
 
 impl std::fmt::Display for SkipReason {
@@ -256,6 +290,11 @@ impl std::fmt::Display for SkipReason {
             SkipReason::Symlink => write!(f, "symbolic link not followed"),
             SkipReason::SymlinkLoop => write!(f, "symbolic link loop"),
             SkipReason::Own => write!(f, "Vitrine's own program or state, not scanned"),
+            SkipReason::PseudoFilesystem { mount } => write!(
+                f,
+                "pseudo-filesystem {mount}, not entered (--scan-pseudo-filesystems to scan it)"
+            ),
+            SkipReason::Excluded => write!(f, "excluded"),
         }
     }
 }
@@ -416,6 +455,8 @@ pub struct Summary {
     pub detections: u64,
     /// Files skipped (size limit, special files, links).
     pub skipped: u64,
+    /// `skipped`, by [`SkipReason::key`].
+    pub skipped_by_reason: BTreeMap<&'static str, u64>,
     /// Files or directories that could not be scanned.
     pub errors: u64,
     /// Container members scanned.
@@ -440,7 +481,10 @@ impl Summary {
                     self.bytes_scanned += r.size.unwrap_or(0);
                 }
             }
-            Outcome::Skipped(_) => self.skipped += 1,
+            Outcome::Skipped(reason) => {
+                self.skipped += 1;
+                *self.skipped_by_reason.entry(reason.key()).or_insert(0) += 1;
+            }
             Outcome::Error { .. } => self.errors += 1,
         }
         if r.is_infected() {
@@ -464,6 +508,14 @@ pub fn scan(
 ) -> Result<Summary, Error> {
     let excludes = build_excludes(&opts.excludes)?;
     let exclude_dirs = build_exclude_dirs(&opts.exclude_dirs)?;
+    let pseudo: Vec<(u64, u64, &'static str)> = if opts.pseudo_filesystems {
+        Vec::new()
+    } else {
+        PSEUDO_FILESYSTEMS
+            .iter()
+            .filter_map(|&p| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino(), p)))
+            .collect()
+    };
     let start = Instant::now();
     let mut summary = Summary::default();
     let (path_tx, path_rx) = bounded::<PathBuf>(4096);
@@ -488,6 +540,7 @@ pub fn scan(
         let walk_report_tx = report_tx.clone();
         let excludes = &excludes;
         let exclude_dirs = &exclude_dirs;
+        let pseudo = &pseudo;
         s.spawn(move || {
             for target in targets {
                 match target {
@@ -499,7 +552,11 @@ pub fn scan(
                     Target::Path(p) => walk(
                         p,
                         opts,
-                        (excludes, exclude_dirs),
+                        WalkFilters {
+                            excludes,
+                            exclude_dirs: exclude_dirs.as_ref(),
+                            pseudo,
+                        },
                         progress,
                         &path_tx,
                         &walk_report_tx,
@@ -624,7 +681,11 @@ fn excluded_dir(set: Option<&regex::RegexSet>, path: &Path) -> bool {
 fn walk(
     root: &Path,
     opts: &ScanOptions,
-    (excludes, exclude_dirs): (&GlobSet, &Option<regex::RegexSet>),
+    WalkFilters {
+        excludes,
+        exclude_dirs,
+        pseudo,
+    }: WalkFilters<'_>,
     progress: &Progress,
     path_tx: &Sender<PathBuf>,
     report_tx: &Sender<FileReport>,
@@ -634,15 +695,12 @@ fn walk(
         .follow_links(opts.follow_symlinks)
         .same_file_system(opts.one_file_system)
         .threads(opts.threads.clamp(1, 4));
-    let ex = excludes.clone();
-    let ex_dirs = exclude_dirs.clone();
-    wb.filter_entry(move |e| {
-        e.depth() == 0
-            || !(excluded(&ex, e.path())
-                || (e.file_type().is_some_and(|t| t.is_dir())
-                    && excluded_dir(ex_dirs.as_ref(), e.path())))
-    });
-    if excluded(excludes, root) || (root.is_dir() && excluded_dir(exclude_dirs.as_ref(), root)) {
+    if excluded(excludes, root) || (root.is_dir() && excluded_dir(exclude_dirs, root)) {
+        let r = FileReport::new(
+            root.display().to_string(),
+            Outcome::Skipped(SkipReason::Excluded),
+        );
+        let _ = report_tx.send(r);
         return;
     }
     wb.build_parallel().run(|| {
@@ -655,6 +713,35 @@ fn walk(
                     let Some(ft) = entry.file_type() else {
                         return WalkState::Continue;
                     };
+                    // Excluded and pseudo-filesystem directories are
+                    // reported (so counted) and not entered.
+                    let skip = if entry.depth() == 0 {
+                        None
+                    } else if excluded(excludes, entry.path())
+                        || (ft.is_dir() && excluded_dir(exclude_dirs, entry.path()))
+                    {
+                        Some(SkipReason::Excluded)
+                    } else if ft.is_dir() && !pseudo.is_empty() {
+                        std::fs::metadata(entry.path()).ok().and_then(|m| {
+                            pseudo
+                                .iter()
+                                .find(|&&(dev, ino, _)| (dev, ino) == (m.dev(), m.ino()))
+                                .map(|&(_, _, mount)| SkipReason::PseudoFilesystem { mount })
+                        })
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = skip {
+                        let r = FileReport::new(
+                            entry.path().display().to_string(),
+                            Outcome::Skipped(reason),
+                        );
+                        return match report_tx.send(r) {
+                            Ok(()) if ft.is_dir() => WalkState::Skip,
+                            Ok(()) => WalkState::Continue,
+                            Err(_) => WalkState::Quit,
+                        };
+                    }
                     if is_own(&opts.own, &entry) {
                         let r = FileReport::new(
                             entry.path().display().to_string(),
@@ -724,6 +811,18 @@ fn walk(
         })
     });
 }
+
+/// What the walker does not enter: `--exclude` globs, `--exclude-dir`
+/// expressions, pseudo-filesystem roots (device, inode, name).
+#[derive(Clone, Copy)]
+struct WalkFilters<'a> {
+    excludes: &'a GlobSet,
+    exclude_dirs: Option<&'a regex::RegexSet>,
+    pseudo: &'a [(u64, u64, &'static str)],
+}
+
+/// Pseudo-filesystems not entered by default, as ClamAV.
+const PSEUDO_FILESYSTEMS: [&str; 3] = ["/proc", "/sys", "/dev"];
 
 /// Whether `entry` is one of the scanner's own files or directories. The
 /// inode number comes with the directory entry; the device is read only

@@ -121,6 +121,12 @@ pub struct Args {
     #[arg(long)]
     one_file_system: bool,
 
+    /// Also walk into /proc, /sys and /dev when they are met below a path
+    /// given (by default they are skipped, as ClamAV does; a path given
+    /// is always scanned).
+    #[arg(long)]
+    scan_pseudo_filesystems: bool,
+
     /// Skip paths matching this glob (matched against the path and the file
     /// name; repeatable), e.g. '*.iso' or '**/node_modules'.
     #[arg(long, value_name = "GLOB")]
@@ -319,6 +325,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .timeout(Duration::from_secs(args.timeout.max(1)))
         .follow_symlinks(args.follow_symlinks)
         .one_file_system(args.one_file_system)
+        .pseudo_filesystems(args.scan_pseudo_filesystems)
         .compute_sha256(args.format != Format::Text);
     if let Some(n) = args.threads {
         opts = opts.threads(n);
@@ -681,7 +688,8 @@ fn write_report(
             }
             match &r.outcome {
                 Outcome::Error { message } => writeln!(out, "{}: {message} ERROR", r.path)?,
-                Outcome::Skipped(SkipReason::Symlink) => {}
+                // Counted by reason in the summary, not listed.
+                Outcome::Skipped(SkipReason::Symlink | SkipReason::Excluded) => {}
                 Outcome::Skipped(reason) if !infected_only => {
                     writeln!(out, "{}: Skipped: {reason}", r.path)?
                 }
@@ -747,7 +755,16 @@ fn write_text_summary(
     writeln!(out, "Scanned data: {}", human_bytes(s.bytes_scanned))?;
     writeln!(out, "Infected files: {}", s.infected_files)?;
     writeln!(out, "Detections: {}", s.detections)?;
-    writeln!(out, "Skipped: {}", s.skipped)?;
+    if s.skipped_by_reason.is_empty() {
+        writeln!(out, "Skipped: {}", s.skipped)?;
+    } else {
+        let parts: Vec<String> = s
+            .skipped_by_reason
+            .iter()
+            .map(|(key, n)| format!("{}: {n}", skip_label(key)))
+            .collect();
+        writeln!(out, "Skipped: {} ({})", s.skipped, parts.join(", "))?;
+    }
     writeln!(out, "Errors: {}", s.errors)?;
     writeln!(
         out,
@@ -755,4 +772,18 @@ fn write_text_summary(
         s.seconds,
         human_bytes(rate as u64)
     )
+}
+
+/// What a `Skipped:` reason key means, for the text summary.
+fn skip_label(key: &str) -> &str {
+    match key {
+        "too_large" => "over --max-filesize",
+        "not_regular" => "special files",
+        "symlink" => "symbolic links",
+        "symlink_loop" => "symbolic link loops",
+        "own" => "Vitrine's own files",
+        "pseudo_filesystem" => "pseudo-filesystems",
+        "excluded" => "excluded",
+        other => other,
+    }
 }

@@ -773,3 +773,173 @@ fn a_cached_clean_file_still_obeys_max_filesize() {
             "Unchanged since a clean scan (cache): 1",
         ));
 }
+
+#[test]
+fn skipped_is_broken_down_by_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("clean.txt"), b"nothing to see").unwrap();
+    fs::write(d.join("big.bin"), vec![b' '; 4000]).unwrap();
+    std::os::unix::fs::symlink("clean.txt", d.join("link1")).unwrap();
+    std::os::unix::fs::symlink("big.bin", d.join("link2")).unwrap();
+    nix_mkfifo(&d.join("pipe"));
+    fs::write(d.join("eicar.skip"), eicar()).unwrap();
+    fs::create_dir(d.join("cache")).unwrap();
+    fs::write(d.join("cache/eicar.com"), eicar()).unwrap();
+    let args = [
+        "scan",
+        "--max-filesize",
+        "1K",
+        "--exclude",
+        "*.skip",
+        "--exclude-dir",
+        "/cache$",
+    ];
+    let text = vitrine()
+        .args(args)
+        .arg(d)
+        .timeout(BOUND)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains(
+            "Skipped: 6 (excluded: 2, special files: 1, symbolic links: 2, over --max-filesize: 1)"
+        ),
+        "{text}"
+    );
+    // Symbolic links and exclusions are counted, not listed.
+    assert!(
+        !text.contains("link1") && !text.contains("eicar.skip"),
+        "{text}"
+    );
+    let out = vitrine()
+        .args(args)
+        .args(["--format", "json"])
+        .arg(d)
+        .timeout(BOUND)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["summary"]["skipped"], 6);
+    assert_eq!(
+        v["summary"]["skipped_by_reason"],
+        serde_json::json!({"excluded": 2, "not_regular": 1, "symlink": 2, "too_large": 1})
+    );
+    let excluded: BTreeSet<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["reason"] == "excluded")
+        .map(|f| f["path"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(excluded, BTreeSet::from(["cache", "eicar.skip"]));
+}
+
+/// A tree reaching /proc and /sys through symbolic links, as a walk of `/`
+/// or of a chroot reaches them through mount points.
+fn pseudo_tree() -> Option<tempfile::TempDir> {
+    if !Path::new("/proc/self/status").exists() {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/proc", dir.path().join("p")).unwrap();
+    if Path::new("/sys/kernel").exists() {
+        std::os::unix::fs::symlink("/sys", dir.path().join("s")).unwrap();
+    }
+    fs::write(dir.path().join("eicar.com"), eicar()).unwrap();
+    Some(dir)
+}
+
+#[test]
+fn pseudo_filesystems_are_not_entered_by_default() {
+    let Some(dir) = pseudo_tree() else {
+        eprintln!("no /proc here: skipped");
+        return;
+    };
+    let out = vitrine()
+        .args(["scan", "--follow-symlinks", "--format", "ndjson"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["errors"], 0, "nothing below /proc was read");
+    let n_pseudo = if dir.path().join("s").exists() { 2 } else { 1 };
+    assert_eq!(summary["skipped_by_reason"]["pseudo_filesystem"], n_pseudo);
+    let p = format!("{}/p", dir.path().display());
+    let proc_reports: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["path"].as_str().is_some_and(|x| x.starts_with(&p)))
+        .collect();
+    assert_eq!(proc_reports.len(), 1, "only /proc itself: {proc_reports:?}");
+    assert_eq!(proc_reports[0]["reason"], "pseudo_filesystem");
+    assert_eq!(proc_reports[0]["mount"], "/proc");
+    assert_eq!(summary["files_scanned"], 1);
+    // In text, the directory is named once with its reason.
+    vitrine()
+        .args(["scan", "--follow-symlinks"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "{p}: Skipped: pseudo-filesystem /proc, not entered"
+        )))
+        .stdout(predicate::str::contains("pseudo-filesystems: "));
+    // A path given to scan is scanned, even on a pseudo-filesystem.
+    vitrine()
+        .args(["scan", "/proc/self/status"])
+        .timeout(BOUND)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Scanned files: 1"));
+}
+
+#[test]
+fn scan_pseudo_filesystems_walks_into_them() {
+    let Some(dir) = pseudo_tree() else {
+        eprintln!("no /proc here: skipped");
+        return;
+    };
+    // Only /proc's top-level files: its directories lead everywhere.
+    let out = vitrine()
+        .args([
+            "scan",
+            "--follow-symlinks",
+            "--scan-pseudo-filesystems",
+            "--max-filesize",
+            "1M",
+            "--exclude-dir",
+            "/p/.",
+            "--exclude-dir",
+            "/s$",
+            "--format",
+            "ndjson",
+        ])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
+    let version = format!("{}/p/version", dir.path().display());
+    let scanned_version = String::from_utf8_lossy(&out).lines().any(|l| {
+        let v: Value = serde_json::from_str(l).unwrap();
+        v["path"] == version.as_str() && v["status"] == "scanned"
+    });
+    assert!(scanned_version, "{version} was scanned");
+}
