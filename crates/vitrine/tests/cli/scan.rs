@@ -943,3 +943,146 @@ fn scan_pseudo_filesystems_walks_into_them() {
     });
     assert!(scanned_version, "{version} was scanned");
 }
+
+/// A tree with two detections of the same name and a clean file.
+fn two_eicars() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("a/b")).unwrap();
+    fs::create_dir_all(dir.path().join("c")).unwrap();
+    fs::write(dir.path().join("a/b/eicar.com"), eicar()).unwrap();
+    fs::write(dir.path().join("c/eicar.com"), eicar()).unwrap();
+    fs::write(dir.path().join("clean.txt"), b"nothing to see").unwrap();
+    dir
+}
+
+#[test]
+fn move_takes_detections_into_dir_and_never_overwrites() {
+    let dir = two_eicars();
+    // The directory is inside the tree: what lands there is not rescanned.
+    let to = dir.path().join("moved");
+    fs::create_dir(&to).unwrap();
+    fs::write(to.join("eicar.com"), b"already here").unwrap();
+    vitrine()
+        .args(["scan", "-r", "--move"])
+        .arg(&to)
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "{}: moved to '{}",
+            dir.path().join("a/b/eicar.com").display(),
+            to.display()
+        )))
+        .stdout(predicate::str::contains("Infected files: 2"));
+    assert!(!dir.path().join("a/b/eicar.com").exists());
+    assert!(!dir.path().join("c/eicar.com").exists());
+    assert!(dir.path().join("clean.txt").exists());
+    assert_eq!(fs::read(to.join("eicar.com")).unwrap(), b"already here");
+    assert_eq!(fs::read(to.join("eicar.com.001")).unwrap(), eicar());
+    assert_eq!(fs::read(to.join("eicar.com.002")).unwrap(), eicar());
+    // The tree is clean now; the move directory is the scanner's own.
+    vitrine()
+        .args(["scan", "--move"])
+        .arg(&to)
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn copy_leaves_detections_and_copies_them_private() {
+    let dir = two_eicars();
+    let to = tempfile::tempdir().unwrap();
+    vitrine()
+        .args(["scan", "--copy"])
+        .arg(to.path())
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("copied to '"));
+    assert!(dir.path().join("a/b/eicar.com").exists());
+    assert!(dir.path().join("c/eicar.com").exists());
+    for name in ["eicar.com", "eicar.com.001"] {
+        let p = to.path().join(name);
+        assert_eq!(fs::read(&p).unwrap(), eicar());
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(!to.path().join("clean.txt").exists());
+}
+
+#[test]
+fn remove_deletes_detections_only() {
+    let dir = two_eicars();
+    // --remove=no is ClamAV's default, accepted.
+    vitrine()
+        .args(["scan", "--remove=no"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1);
+    assert!(dir.path().join("c/eicar.com").exists());
+    // --remove takes no separate value: the next word is a path.
+    vitrine()
+        .args(["scan", "--remove"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "{}: Removed.",
+            dir.path().join("c/eicar.com").display()
+        )));
+    assert!(!dir.path().join("a/b/eicar.com").exists());
+    assert!(!dir.path().join("c/eicar.com").exists());
+    assert!(dir.path().join("clean.txt").exists());
+    // Standard input cannot be removed: said, and an error.
+    vitrine()
+        .args(["scan", "--remove", "-"])
+        .write_stdin(eicar())
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains(
+            "stdin: remove failed: standard input cannot be removed ERROR",
+        ));
+}
+
+#[test]
+fn disposal_flags_refuse_each_other_and_quarantine() {
+    let dir = two_eicars();
+    let to = tempfile::tempdir().unwrap();
+    let d = to.path().to_str().unwrap();
+    for args in [
+        vec!["--quarantine", "--move", d],
+        vec!["--quarantine", "--copy", d],
+        vec!["--quarantine", "--remove"],
+        vec!["--move", d, "--copy", d],
+        vec!["--move", d, "--remove"],
+        vec!["--copy", d, "--remove=yes"],
+    ] {
+        vitrine()
+            .arg("scan")
+            .args(&args)
+            .arg(dir.path())
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("cannot be used with"));
+    }
+    vitrine()
+        .args(["scan", "--move"])
+        .arg(dir.path().join("missing"))
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a directory"))
+        .stderr(predicate::str::contains("nothing was scanned"));
+    assert!(
+        dir.path().join("c/eicar.com").exists(),
+        "nothing was touched"
+    );
+}
