@@ -1,7 +1,7 @@
 //! The parallel scan: a walker feeds paths to worker threads, each with its
 //! own yara-x `Scanner`; reports stream back to the caller's sink.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -27,12 +27,14 @@ pub struct ScanOptions {
     follow_symlinks: bool,
     one_file_system: bool,
     excludes: Vec<String>,
+    exclude_dirs: Vec<String>,
     compute_sha256: bool,
     archives: Option<vitrine_archive::Limits>,
     alert_exceeds_max: bool,
     cache: Option<Arc<ScanCache>>,
     report_cached: bool,
     own: Vec<(u64, u64)>,
+    pseudo_filesystems: bool,
 }
 
 impl Default for ScanOptions {
@@ -44,12 +46,14 @@ impl Default for ScanOptions {
             follow_symlinks: false,
             one_file_system: false,
             excludes: Vec::new(),
+            exclude_dirs: Vec::new(),
             compute_sha256: false,
             archives: Some(vitrine_archive::Limits::default()),
             alert_exceeds_max: false,
             cache: None,
             report_cached: true,
             own: Vec::new(),
+            pseudo_filesystems: false,
         }
     }
 }
@@ -66,12 +70,22 @@ impl ScanOptions {
         }
         self
     }
+    /// Also walk into the pseudo-filesystems `/proc`, `/sys` and `/dev`
+    /// (by default, as ClamAV, a directory that is one of them, by device
+    /// and inode whatever name reaches it, is not entered below a path
+    /// given to scan, and is reported as skipped; a path given to scan is
+    /// always scanned).
+    pub fn pseudo_filesystems(mut self, yes: bool) -> Self {
+        self.pseudo_filesystems = yes;
+        self
+    }
     /// Number of scanning threads (at least 1).
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);
         self
     }
-    /// Files larger than this many bytes are skipped and reported as such.
+    /// Files larger than this many bytes are skipped and reported as such
+    /// (`u64::MAX`: no limit).
     pub fn max_filesize(mut self, bytes: u64) -> Self {
         self.max_filesize = bytes;
         self
@@ -95,6 +109,13 @@ impl ScanOptions {
     /// a matching directory is not entered.
     pub fn exclude(mut self, glob: &str) -> Self {
         self.excludes.push(glob.to_string());
+        self
+    }
+    /// A regular expression (ClamAV's `--exclude-dir`), searched for in
+    /// the path of each directory, as walked, with and without a trailing
+    /// `/`; a matching directory is not entered.
+    pub fn exclude_dir(mut self, regex: &str) -> Self {
+        self.exclude_dirs.push(regex.to_string());
         self
     }
     /// Compute every file's SHA-256 for the report (otherwise only when a
@@ -234,6 +255,29 @@ pub enum SkipReason {
     SymlinkLoop,
     /// The scanner's own program or state directory.
     Own,
+    /// `/proc`, `/sys` or `/dev`, reached below a path given to scan.
+    PseudoFilesystem {
+        /// Which: `/proc`, `/sys` or `/dev`.
+        mount: &'static str,
+    },
+    /// Matched `--exclude` or `--exclude-dir`.
+    Excluded,
+}
+
+impl SkipReason {
+    /// The reason's name in JSON (`reason`) and in
+    /// [`Summary::skipped_by_reason`].
+    pub fn key(&self) -> &'static str {
+        match self {
+            SkipReason::TooLarge { .. } => "too_large",
+            SkipReason::NotRegular { .. } => "not_regular",
+            SkipReason::Symlink => "symlink",
+            SkipReason::SymlinkLoop => "symlink_loop",
+            SkipReason::Own => "own",
+            SkipReason::PseudoFilesystem { .. } => "pseudo_filesystem",
+            SkipReason::Excluded => "excluded",
+        }
+    }
 }
 
 impl std::fmt::Display for SkipReason {
@@ -246,6 +290,11 @@ impl std::fmt::Display for SkipReason {
             SkipReason::Symlink => write!(f, "symbolic link not followed"),
             SkipReason::SymlinkLoop => write!(f, "symbolic link loop"),
             SkipReason::Own => write!(f, "Vitrine's own program or state, not scanned"),
+            SkipReason::PseudoFilesystem { mount } => write!(
+                f,
+                "pseudo-filesystem {mount}, not entered (--scan-pseudo-filesystems to scan it)"
+            ),
+            SkipReason::Excluded => write!(f, "excluded"),
         }
     }
 }
@@ -406,6 +455,8 @@ pub struct Summary {
     pub detections: u64,
     /// Files skipped (size limit, special files, links).
     pub skipped: u64,
+    /// `skipped`, by [`SkipReason::key`].
+    pub skipped_by_reason: BTreeMap<&'static str, u64>,
     /// Files or directories that could not be scanned.
     pub errors: u64,
     /// Container members scanned.
@@ -430,7 +481,10 @@ impl Summary {
                     self.bytes_scanned += r.size.unwrap_or(0);
                 }
             }
-            Outcome::Skipped(_) => self.skipped += 1,
+            Outcome::Skipped(reason) => {
+                self.skipped += 1;
+                *self.skipped_by_reason.entry(reason.key()).or_insert(0) += 1;
+            }
             Outcome::Error { .. } => self.errors += 1,
         }
         if r.is_infected() {
@@ -453,6 +507,15 @@ pub fn scan(
     mut sink: impl FnMut(&FileReport),
 ) -> Result<Summary, Error> {
     let excludes = build_excludes(&opts.excludes)?;
+    let exclude_dirs = build_exclude_dirs(&opts.exclude_dirs)?;
+    let pseudo: Vec<(u64, u64, &'static str)> = if opts.pseudo_filesystems {
+        Vec::new()
+    } else {
+        PSEUDO_FILESYSTEMS
+            .iter()
+            .filter_map(|&p| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino(), p)))
+            .collect()
+    };
     let start = Instant::now();
     let mut summary = Summary::default();
     let (path_tx, path_rx) = bounded::<PathBuf>(4096);
@@ -476,6 +539,8 @@ pub fn scan(
 
         let walk_report_tx = report_tx.clone();
         let excludes = &excludes;
+        let exclude_dirs = &exclude_dirs;
+        let pseudo = &pseudo;
         s.spawn(move || {
             for target in targets {
                 match target {
@@ -484,7 +549,18 @@ pub fn scan(
                         let report = worker.scan_stdin();
                         let _ = walk_report_tx.send(report);
                     }
-                    Target::Path(p) => walk(p, opts, excludes, progress, &path_tx, &walk_report_tx),
+                    Target::Path(p) => walk(
+                        p,
+                        opts,
+                        WalkFilters {
+                            excludes,
+                            exclude_dirs: exclude_dirs.as_ref(),
+                            pseudo,
+                        },
+                        progress,
+                        &path_tx,
+                        &walk_report_tx,
+                    ),
                 }
             }
         });
@@ -543,7 +619,7 @@ impl<'r> Session<'r> {
     pub fn scan_open_file(&mut self, shown: String, file: &std::fs::File) -> FileReport {
         let limit = self.worker.opts.max_filesize;
         let mut data = Vec::new();
-        if let Err(e) = file.take(limit + 1).read_to_end(&mut data) {
+        if let Err(e) = file.take(limit.saturating_add(1)).read_to_end(&mut data) {
             return FileReport::new(
                 shown,
                 Outcome::Error {
@@ -569,14 +645,47 @@ fn build_excludes(globs: &[String]) -> Result<GlobSet, Error> {
     })
 }
 
+fn build_exclude_dirs(patterns: &[String]) -> Result<Option<regex::RegexSet>, Error> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    for p in patterns {
+        if let Err(e) = regex::Regex::new(p) {
+            return Err(Error::BadExcludeDir {
+                pattern: p.clone(),
+                message: e.to_string(),
+            });
+        }
+    }
+    regex::RegexSet::new(patterns)
+        .map(Some)
+        .map_err(|e| Error::BadExcludeDir {
+            pattern: patterns.join(" "),
+            message: e.to_string(),
+        })
+}
+
 fn excluded(set: &GlobSet, path: &Path) -> bool {
     !set.is_empty() && (set.is_match(path) || path.file_name().is_some_and(|n| set.is_match(n)))
+}
+
+/// Whether the directory `path` matches an `--exclude-dir` expression.
+fn excluded_dir(set: Option<&regex::RegexSet>, path: &Path) -> bool {
+    let Some(set) = set else {
+        return false;
+    };
+    let p = path.to_string_lossy();
+    set.is_match(&p) || (!p.ends_with('/') && set.is_match(&format!("{p}/")))
 }
 
 fn walk(
     root: &Path,
     opts: &ScanOptions,
-    excludes: &GlobSet,
+    WalkFilters {
+        excludes,
+        exclude_dirs,
+        pseudo,
+    }: WalkFilters<'_>,
     progress: &Progress,
     path_tx: &Sender<PathBuf>,
     report_tx: &Sender<FileReport>,
@@ -586,9 +695,12 @@ fn walk(
         .follow_links(opts.follow_symlinks)
         .same_file_system(opts.one_file_system)
         .threads(opts.threads.clamp(1, 4));
-    let ex = excludes.clone();
-    wb.filter_entry(move |e| e.depth() == 0 || !excluded(&ex, e.path()));
-    if excluded(excludes, root) {
+    if excluded(excludes, root) || (root.is_dir() && excluded_dir(exclude_dirs, root)) {
+        let r = FileReport::new(
+            root.display().to_string(),
+            Outcome::Skipped(SkipReason::Excluded),
+        );
+        let _ = report_tx.send(r);
         return;
     }
     wb.build_parallel().run(|| {
@@ -601,6 +713,35 @@ fn walk(
                     let Some(ft) = entry.file_type() else {
                         return WalkState::Continue;
                     };
+                    // Excluded and pseudo-filesystem directories are
+                    // reported (so counted) and not entered.
+                    let skip = if entry.depth() == 0 {
+                        None
+                    } else if excluded(excludes, entry.path())
+                        || (ft.is_dir() && excluded_dir(exclude_dirs, entry.path()))
+                    {
+                        Some(SkipReason::Excluded)
+                    } else if ft.is_dir() && !pseudo.is_empty() {
+                        std::fs::metadata(entry.path()).ok().and_then(|m| {
+                            pseudo
+                                .iter()
+                                .find(|&&(dev, ino, _)| (dev, ino) == (m.dev(), m.ino()))
+                                .map(|&(_, _, mount)| SkipReason::PseudoFilesystem { mount })
+                        })
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = skip {
+                        let r = FileReport::new(
+                            entry.path().display().to_string(),
+                            Outcome::Skipped(reason),
+                        );
+                        return match report_tx.send(r) {
+                            Ok(()) if ft.is_dir() => WalkState::Skip,
+                            Ok(()) => WalkState::Continue,
+                            Err(_) => WalkState::Quit,
+                        };
+                    }
                     if is_own(&opts.own, &entry) {
                         let r = FileReport::new(
                             entry.path().display().to_string(),
@@ -622,7 +763,13 @@ fn walk(
                         // or passing it to a worker.
                         if let Some(cache) = &opts.cache {
                             if let Ok(meta) = entry.metadata() {
-                                if meta.is_file() && cache.is_clean(&meta) {
+                                // A file over the size limit is skipped
+                                // whatever the cache says: the worker
+                                // reports it.
+                                if meta.is_file()
+                                    && meta.len() <= opts.max_filesize
+                                    && cache.is_clean(&meta)
+                                {
                                     progress.files.fetch_add(1, Ordering::Relaxed);
                                     if !opts.report_cached {
                                         progress.cached.fetch_add(1, Ordering::Relaxed);
@@ -664,6 +811,18 @@ fn walk(
         })
     });
 }
+
+/// What the walker does not enter: `--exclude` globs, `--exclude-dir`
+/// expressions, pseudo-filesystem roots (device, inode, name).
+#[derive(Clone, Copy)]
+struct WalkFilters<'a> {
+    excludes: &'a GlobSet,
+    exclude_dirs: Option<&'a regex::RegexSet>,
+    pseudo: &'a [(u64, u64, &'static str)],
+}
+
+/// Pseudo-filesystems not entered by default, as ClamAV.
+const PSEUDO_FILESYSTEMS: [&str; 3] = ["/proc", "/sys", "/dev"];
 
 /// Whether `entry` is one of the scanner's own files or directories. The
 /// inode number comes with the directory entry; the device is read only
@@ -764,7 +923,7 @@ impl<'r> Worker<'r> {
         let limit = self.opts.max_filesize;
         if let Err(e) = std::io::stdin()
             .lock()
-            .take(limit + 1)
+            .take(limit.saturating_add(1))
             .read_to_end(&mut self.buf)
         {
             return FileReport::new(
@@ -838,7 +997,10 @@ impl<'r> Worker<'r> {
         // process while mapped would kill us with SIGBUS. Reading also
         // bounds what a growing file can make us hold.
         self.buf.clear();
-        if let Err(e) = (&file).take(limit + 1).read_to_end(&mut self.buf) {
+        if let Err(e) = (&file)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut self.buf)
+        {
             return FileReport::new(
                 shown,
                 Outcome::Error {

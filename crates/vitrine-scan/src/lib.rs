@@ -141,4 +141,12 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// An `--exclude-dir` pattern is not a valid regular expression.
+    #[error("bad --exclude-dir regular expression `{pattern}`: {message}")]
+    BadExcludeDir {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        message: String,
+    },
 }

@@ -1,7 +1,7 @@
 //! `vitrine scan`: wires the scan engine to the command line.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -46,7 +46,9 @@ pub enum Format {
 /// mtime, ctime) or the rules or limits do; --no-cache reads everything.
 ///
 /// With --quarantine, each file with a detection is moved into the
-/// quarantine store, encoded (see `vitrine quarantine --help`). With
+/// quarantine store, encoded (see `vitrine quarantine --help`); as in
+/// ClamAV, --move DIR and --copy DIR put the file itself in DIR and
+/// --remove deletes it (one of the four at most). With
 /// --submit, each is first submitted under the owner's egress policy (see
 /// `vitrine egress --help`): by default only metadata leaves.
 ///
@@ -72,9 +74,15 @@ pub struct Args {
     paths: Vec<PathBuf>,
 
     /// YARA rule file, or directory of .yar/.yara files (repeatable).
-    /// Replaces the built-in set.
-    #[arg(long = "rules", short = 'r', value_name = "PATH")]
+    /// Replaces the built-in set. (No short form: `-r` is ClamAV's
+    /// --recursive.)
+    #[arg(long = "rules", value_name = "PATH")]
     rules: Vec<PathBuf>,
+
+    /// Accepted for ClamAV users and ignored: directories are always
+    /// scanned recursively.
+    #[arg(long, short = 'r')]
+    recursive: bool,
 
     /// ClamAV hash-signature file, .hdb or .hsb, or a directory of them
     /// (repeatable). Replaces the built-in set.
@@ -98,7 +106,8 @@ pub struct Args {
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
 
-    /// Skip (and report) files larger than this: 4096, 512K, 100M, 2G.
+    /// Skip (and report) files larger than this: 4096, 512K, 100M, 2G;
+    /// 0 means no limit, as in ClamAV (a file is read whole into memory).
     #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = parse_size)]
     max_filesize: u64,
 
@@ -114,10 +123,23 @@ pub struct Args {
     #[arg(long)]
     one_file_system: bool,
 
+    /// Also walk into /proc, /sys and /dev when they are met below a path
+    /// given (by default they are skipped, as ClamAV does; a path given
+    /// is always scanned).
+    #[arg(long)]
+    scan_pseudo_filesystems: bool,
+
     /// Skip paths matching this glob (matched against the path and the file
     /// name; repeatable), e.g. '*.iso' or '**/node_modules'.
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
+
+    /// Do not enter directories whose path matches this regular
+    /// expression, as ClamAV's --exclude-dir (searched anywhere in the
+    /// path, which is tried with and without a trailing `/`; repeatable),
+    /// e.g. '^/srv/cache' or '/node_modules/'.
+    #[arg(long, value_name = "REGEX")]
+    exclude_dir: Vec<String>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -126,6 +148,22 @@ pub struct Args {
     /// Text output: print only detections and errors, not skipped files.
     #[arg(long, short = 'i')]
     infected: bool,
+
+    /// Text output: print only detections and errors, no summary (as
+    /// ClamAV's --quiet; the exit status says the rest). A --log file
+    /// still gets the whole report.
+    #[arg(long)]
+    quiet: bool,
+
+    /// Text output: do not print the summary (warnings about the rules
+    /// go to standard error instead).
+    #[arg(long)]
+    no_summary: bool,
+
+    /// Also append the text report to FILE (created if missing, mode
+    /// 0600), as ClamAV's --log.
+    #[arg(long, short = 'l', value_name = "FILE")]
+    log: Option<PathBuf>,
 
     /// Never show the progress bar (it is shown only on a terminal anyway).
     #[arg(long)]
@@ -172,6 +210,33 @@ pub struct Args {
     /// The quarantine store [default: STATE/quarantine].
     #[arg(long, value_name = "DIR")]
     quarantine_dir: Option<PathBuf>,
+
+    /// Move each file with a detection into DIR, which must exist, as
+    /// ClamAV's --move: the file itself, not encoded (--quarantine keeps
+    /// an encoded, restorable item instead); a name already in DIR gets a
+    /// suffix .001, .002, ... DIR is never scanned.
+    #[arg(long = "move", value_name = "DIR", conflicts_with_all = ["quarantine", "copy_to", "remove"])]
+    move_to: Option<PathBuf>,
+
+    /// Copy each file with a detection into DIR (mode 0600), as ClamAV's
+    /// --copy; names as with --move.
+    #[arg(long = "copy", value_name = "DIR", conflicts_with_all = ["quarantine", "remove"])]
+    copy_to: Option<PathBuf>,
+
+    /// Delete each file with a detection, as ClamAV's --remove
+    /// (--remove=no is accepted). A whole container goes when a member
+    /// has a detection.
+    #[arg(
+        long,
+        value_name = "yes|no",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "no",
+        default_missing_value = "yes",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        conflicts_with = "quarantine"
+    )]
+    remove: bool,
 
     /// Submit each file with a detection under the egress policy (see
     /// `vitrine egress --help`): by default only its metadata leaves.
@@ -239,6 +304,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         return crate::cmd::daemon::scan_via(&sock, &args.paths);
     }
+    if args.format != Format::Text {
+        let text_only = [
+            (args.quiet, "--quiet"),
+            (args.no_summary, "--no-summary"),
+            (args.log.is_some(), "--log"),
+        ];
+        if let Some((_, flag)) = text_only.iter().find(|(set, _)| *set) {
+            anyhow::bail!(
+                "{flag} shapes the text report; with --format json or ndjson, \
+                 filter or redirect standard output instead (nothing was scanned)"
+            );
+        }
+    }
+    let mut log = match &args.log {
+        Some(p) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(p)
+                .with_context(|| {
+                    format!("opening the log file {} (nothing was scanned)", p.display())
+                })?;
+            Some((p.clone(), std::io::BufWriter::new(f)))
+        }
+        None => None,
+    };
     let rules = load_rules(&args).context("loading rules (nothing was scanned)")?;
     // Standing fork evidence and an expired active bundle are said in the
     // summary: the owner must know the rules may be stale.
@@ -251,11 +344,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .unwrap_or_else(|e| vec![format!("cannot read the endpoint state: {e:#}")]),
         None => Vec::new(),
     };
+    // ClamAV's --max-filesize 0: no limit.
+    let max_filesize = match args.max_filesize {
+        0 => u64::MAX,
+        n => n,
+    };
     let mut opts = ScanOptions::default()
-        .max_filesize(args.max_filesize)
+        .max_filesize(max_filesize)
         .timeout(Duration::from_secs(args.timeout.max(1)))
         .follow_symlinks(args.follow_symlinks)
         .one_file_system(args.one_file_system)
+        .pseudo_filesystems(args.scan_pseudo_filesystems)
         .compute_sha256(args.format != Format::Text);
     if let Some(n) = args.threads {
         opts = opts.threads(n);
@@ -299,6 +398,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         None
     };
+    let action = if args.quarantine {
+        Some(Action::Quarantine)
+    } else if args.move_to.is_some() {
+        Some(Action::Move)
+    } else if args.copy_to.is_some() {
+        Some(Action::Copy)
+    } else if args.remove {
+        Some(Action::Remove)
+    } else {
+        None
+    };
+    let target_dir = args.move_to.as_ref().or(args.copy_to.as_ref());
+    if let Some(d) = target_dir {
+        if !std::fs::metadata(d).is_ok_and(|m| m.is_dir()) {
+            anyhow::bail!(
+                "{} is not a directory; --move and --copy need an existing one (nothing was scanned)",
+                d.display()
+            );
+        }
+        // What is moved or copied there is not scanned again.
+        opts = opts.own_path(d);
+    }
     let rules_label = rules.source().describe();
     let bundle_version = match rules.source() {
         vitrine_scan::RuleSource::VerifiedBundle { version, .. } => Some(*version),
@@ -312,6 +433,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     for g in &args.exclude {
         opts = opts.exclude(g);
+    }
+    for r in &args.exclude_dir {
+        opts = opts.exclude_dir(r);
     }
     // Never scan ourselves: the program, its state (active bundles hold
     // rule text) and the quarantine (samples, encoded but still samples).
@@ -427,35 +551,53 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     }
                 }
             }
-            let moved = match &quarantine {
-                Some(store) if report.is_infected() => {
-                    Some(quarantine_file(store, report, &rules_label))
+            let moved = match (action, &quarantine) {
+                (Some(Action::Quarantine), Some(store)) if report.is_infected() => Some((
+                    Action::Quarantine,
+                    quarantine_file(store, report, &rules_label),
+                )),
+                (Some(a), _) if report.is_infected() && a != Action::Quarantine => {
+                    Some((a, dispose(a, report, target_dir.map(PathBuf::as_path))))
                 }
                 _ => None,
             };
-            if matches!(moved, Some(Err(_))) {
+            if matches!(moved, Some((_, Err(_)))) {
                 quarantine_errors += 1;
             }
-            let r = match &bar {
-                Some(bar) => bar.suspend(|| {
-                    let r = write_report(
-                        &mut out,
+            let mut emit = |out: &mut dyn Write| -> std::io::Result<()> {
+                if args.format != Format::Text || (log.is_none() && !args.quiet) {
+                    return write_report(
+                        out,
                         args.format,
                         args.infected,
                         report,
                         moved.as_ref(),
                         first,
                     );
-                    r.and_then(|()| out.flush())
-                }),
-                None => write_report(
-                    &mut out,
+                }
+                // The log gets the report as the terminal would without
+                // --quiet; --quiet keeps only detections and errors.
+                let mut full = Vec::new();
+                write_report(
+                    &mut full,
                     args.format,
                     args.infected,
                     report,
                     moved.as_ref(),
                     first,
-                ),
+                )?;
+                if let Some((_, l)) = &mut log {
+                    l.write_all(&full)?;
+                }
+                if args.quiet && !args.infected {
+                    write_report(out, args.format, true, report, moved.as_ref(), first)
+                } else {
+                    out.write_all(&full)
+                }
+            };
+            let r = match &bar {
+                Some(bar) => bar.suspend(|| emit(&mut out).and_then(|()| out.flush())),
+                None => emit(&mut out),
             };
             first = false;
             if let Err(e) = r {
@@ -473,10 +615,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // error of this scan, not only a warning.
     summary.errors += quarantine_errors;
     match args.format {
-        Format::Text => {
-            write_text_summary(&mut out, &rules, &summary, opts.thread_count())?;
+        Format::Text if args.no_summary || args.quiet => {
             for w in &warnings {
-                writeln!(out, "WARNING: {w}")?;
+                eprintln!("vitrine: warning: {w}");
+            }
+            if let Some((_, l)) = &mut log {
+                if !args.no_summary {
+                    write_text_summary(l, &rules, &summary, opts.thread_count())?;
+                    for w in &warnings {
+                        writeln!(l, "WARNING: {w}")?;
+                    }
+                }
+            }
+        }
+        Format::Text => {
+            let mut text = Vec::new();
+            write_text_summary(&mut text, &rules, &summary, opts.thread_count())?;
+            for w in &warnings {
+                writeln!(text, "WARNING: {w}")?;
+            }
+            out.write_all(&text)?;
+            if let Some((_, l)) = &mut log {
+                l.write_all(&text)?;
             }
         }
         Format::Json => {
@@ -493,12 +653,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     out.flush()?;
+    if let Some((path, l)) = &mut log {
+        l.flush()
+            .with_context(|| format!("writing the log file {}", path.display()))?;
+    }
 
     if submit_errors > 0 {
         eprintln!("vitrine: {submit_errors} submission(s) failed; nothing was sent for them beyond what the ledger records");
     }
-    if quarantine_errors > 0 {
-        eprintln!("vitrine: {quarantine_errors} file(s) with detections could not be quarantined and were left in place");
+    if let (true, Some(a)) = (quarantine_errors > 0, action) {
+        eprintln!(
+            "vitrine: {quarantine_errors} file(s) with detections could not be {}",
+            a.failed()
+        );
     }
     Ok(if quarantine_errors > 0 {
         ExitCode::from(2)
@@ -547,17 +714,136 @@ fn quarantine_file(
         .map_err(|e| e.to_string())
 }
 
+/// What is done with each file that has a detection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Quarantine,
+    Move,
+    Copy,
+    Remove,
+}
+
+impl Action {
+    /// The JSON key and the word in `... failed` lines.
+    fn key(self) -> &'static str {
+        match self {
+            Action::Quarantine => "quarantine",
+            Action::Move => "move",
+            Action::Copy => "copy",
+            Action::Remove => "remove",
+        }
+    }
+    /// The end of `N file(s) with detections could not be ...`.
+    fn failed(self) -> &'static str {
+        match self {
+            Action::Quarantine => "quarantined and were left in place",
+            Action::Move => "moved and were left in place",
+            Action::Copy => "copied",
+            Action::Remove => "removed and were left in place",
+        }
+    }
+}
+
+/// Moves, copies or removes the file of `report` (ClamAV's --move,
+/// --copy, --remove); returns where it went.
+fn dispose(action: Action, report: &FileReport, dir: Option<&Path>) -> Result<String, String> {
+    if report.path == "stdin" {
+        let done = match action {
+            Action::Copy => "copied",
+            Action::Remove => "removed",
+            _ => "moved",
+        };
+        return Err(format!("standard input cannot be {done}"));
+    }
+    let path = Path::new(&report.path);
+    let place = |put: &dyn Fn(&Path) -> std::io::Result<()>| -> Result<PathBuf, String> {
+        let dir = dir.ok_or("no directory given")?;
+        let name = path.file_name().ok_or("the path has no file name")?;
+        for n in 0..1000u32 {
+            let mut candidate = name.to_os_string();
+            if n > 0 {
+                candidate.push(format!(".{n:03}"));
+            }
+            let dest = dir.join(&candidate);
+            match put(&dest) {
+                Ok(()) => return Ok(dest),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(format!("{}: {e}", dest.display())),
+            }
+        }
+        Err(format!(
+            "{}: 1000 files of that name already there",
+            dir.display()
+        ))
+    };
+    match action {
+        Action::Quarantine => Err("internal: quarantine is not disposed here".into()),
+        Action::Remove => std::fs::remove_file(path)
+            .map(|()| String::new())
+            .map_err(|e| e.to_string()),
+        Action::Copy => place(&|dest| copy_regular(path, dest)).map(|d| d.display().to_string()),
+        Action::Move => {
+            // A hard link never replaces an existing name; across file
+            // systems, a copy. The original goes only once the new name
+            // holds the bytes.
+            let dest = place(&|dest| match std::fs::hard_link(path, dest) {
+                // Another file system, or hard links refused
+                // (fs.protected_hardlinks): copy.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EPERM)) => {
+                    copy_regular(path, dest)
+                }
+                r => r,
+            })?;
+            match std::fs::remove_file(path) {
+                Ok(()) => Ok(dest.display().to_string()),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&dest);
+                    Err(format!("cannot remove the original: {e}"))
+                }
+            }
+        }
+    }
+}
+
+/// Copies the regular file `src` (never through a symbolic link) to the
+/// new file `dest`, mode 0600.
+fn copy_regular(src: &Path, dest: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut from = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(src)?;
+    if !from.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file any more"));
+    }
+    let mut to = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dest)?;
+    let copied = std::io::copy(&mut from, &mut to).and_then(|_| to.sync_all());
+    if copied.is_err() {
+        let _ = std::fs::remove_file(dest);
+    }
+    copied
+}
+
 fn write_report(
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
     format: Format,
     infected_only: bool,
     r: &FileReport,
-    moved: Option<&Result<String, String>>,
+    moved: Option<&(Action, Result<String, String>)>,
     first: bool,
 ) -> std::io::Result<()> {
-    let moved_json = moved.map(|m| match m {
-        Ok(id) => serde_json::json!({ "id": id }),
-        Err(e) => serde_json::json!({ "error": e }),
+    let moved_json = moved.map(|(a, m)| {
+        let v = match (a, m) {
+            (Action::Quarantine, Ok(id)) => serde_json::json!({ "id": id }),
+            (Action::Move | Action::Copy, Ok(to)) => serde_json::json!({ "to": to }),
+            (Action::Remove, Ok(_)) => serde_json::json!({ "removed": true }),
+            (_, Err(e)) => serde_json::json!({ "error": e }),
+        };
+        (a.key(), v)
     });
     match format {
         Format::Text => {
@@ -573,13 +859,19 @@ fn write_report(
                 writeln!(out, "{}{sep}{}: Incomplete: {inc}", r.path, inc.path)?;
             }
             match moved {
-                Some(Ok(id)) => writeln!(out, "{}: moved to quarantine as {id}", r.path)?,
-                Some(Err(e)) => writeln!(out, "{}: quarantine failed: {e} ERROR", r.path)?,
+                Some((Action::Quarantine, Ok(id))) => {
+                    writeln!(out, "{}: moved to quarantine as {id}", r.path)?
+                }
+                Some((Action::Move, Ok(to))) => writeln!(out, "{}: moved to '{to}'", r.path)?,
+                Some((Action::Copy, Ok(to))) => writeln!(out, "{}: copied to '{to}'", r.path)?,
+                Some((Action::Remove, Ok(_))) => writeln!(out, "{}: Removed.", r.path)?,
+                Some((a, Err(e))) => writeln!(out, "{}: {} failed: {e} ERROR", r.path, a.key())?,
                 None => {}
             }
             match &r.outcome {
                 Outcome::Error { message } => writeln!(out, "{}: {message} ERROR", r.path)?,
-                Outcome::Skipped(SkipReason::Symlink) => {}
+                // Counted by reason in the summary, not listed.
+                Outcome::Skipped(SkipReason::Symlink | SkipReason::Excluded) => {}
                 Outcome::Skipped(reason) if !infected_only => {
                     writeln!(out, "{}: Skipped: {reason}", r.path)?
                 }
@@ -592,9 +884,9 @@ fn write_report(
                 out.write_all(b",")?;
             }
             match moved_json {
-                Some(m) => {
+                Some((key, m)) => {
                     let mut v = serde_json::to_value(r)?;
-                    v["quarantine"] = m;
+                    v[key] = m;
                     serde_json::to_writer(&mut *out, &v)?;
                 }
                 None => serde_json::to_writer(&mut *out, r)?,
@@ -604,8 +896,8 @@ fn write_report(
         Format::Ndjson => {
             let mut v = serde_json::to_value(r)?;
             v["type"] = "file".into();
-            if let Some(m) = moved_json {
-                v["quarantine"] = m;
+            if let Some((key, m)) = moved_json {
+                v[key] = m;
             }
             writeln!(out, "{v}")
         }
@@ -613,7 +905,7 @@ fn write_report(
 }
 
 fn write_text_summary(
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
     rules: &RuleSet,
     s: &Summary,
     threads: usize,
@@ -645,7 +937,16 @@ fn write_text_summary(
     writeln!(out, "Scanned data: {}", human_bytes(s.bytes_scanned))?;
     writeln!(out, "Infected files: {}", s.infected_files)?;
     writeln!(out, "Detections: {}", s.detections)?;
-    writeln!(out, "Skipped: {}", s.skipped)?;
+    if s.skipped_by_reason.is_empty() {
+        writeln!(out, "Skipped: {}", s.skipped)?;
+    } else {
+        let parts: Vec<String> = s
+            .skipped_by_reason
+            .iter()
+            .map(|(key, n)| format!("{}: {n}", skip_label(key)))
+            .collect();
+        writeln!(out, "Skipped: {} ({})", s.skipped, parts.join(", "))?;
+    }
     writeln!(out, "Errors: {}", s.errors)?;
     writeln!(
         out,
@@ -653,4 +954,18 @@ fn write_text_summary(
         s.seconds,
         human_bytes(rate as u64)
     )
+}
+
+/// What a `Skipped:` reason key means, for the text summary.
+fn skip_label(key: &str) -> &str {
+    match key {
+        "too_large" => "over --max-filesize",
+        "not_regular" => "special files",
+        "symlink" => "symbolic links",
+        "symlink_loop" => "symbolic link loops",
+        "own" => "Vitrine's own files",
+        "pseudo_filesystem" => "pseudo-filesystems",
+        "excluded" => "excluded",
+        other => other,
+    }
 }

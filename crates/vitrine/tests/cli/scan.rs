@@ -524,3 +524,565 @@ fn rust_log_turns_on_the_logs() {
         "{loud}"
     );
 }
+
+// ---- ClamAV habits: what a clamscan user types means what it means there.
+
+/// A tree with EICAR two levels down, a clean file and a file over 1 KiB.
+fn clamav_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("a/b")).unwrap();
+    fs::write(dir.path().join("a/b/eicar.com"), eicar()).unwrap();
+    fs::write(dir.path().join("clean.txt"), b"nothing to see").unwrap();
+    fs::write(dir.path().join("big.bin"), vec![b' '; 4000]).unwrap();
+    dir
+}
+
+#[test]
+fn dash_r_is_clamav_recursive_not_rules() {
+    let dir = clamav_tree();
+    for flag in ["-r", "--recursive"] {
+        vitrine()
+            .args(["scan", flag])
+            .arg(dir.path())
+            .timeout(BOUND)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains(
+                "a/b/eicar.com: EICAR_Test_File FOUND",
+            ))
+            .stdout(predicate::str::contains("Scanned files: 3"));
+    }
+    // --rules keeps its meaning: a directory of rules without any is refused.
+    vitrine()
+        .args(["scan", "--rules"])
+        .arg(dir.path())
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("holds no"));
+}
+
+#[test]
+fn quiet_prints_only_detections_and_errors() {
+    let dir = clamav_tree();
+    let out = vitrine()
+        .args(["scan", "--quiet", "--max-filesize", "1K"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(!lines.is_empty(), "the detections are printed");
+    assert!(
+        lines.iter().all(|l| l.ends_with(" FOUND")),
+        "only detections: {out}"
+    );
+    assert!(!out.contains("Skipped") && !out.contains("SCAN SUMMARY"));
+}
+
+#[test]
+fn no_summary_keeps_the_file_lines_and_drops_the_summary() {
+    let dir = clamav_tree();
+    vitrine()
+        .args(["scan", "--no-summary", "--max-filesize", "1K"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "a/b/eicar.com: EICAR_Test_File FOUND",
+        ))
+        .stdout(predicate::str::contains(
+            "big.bin: Skipped: larger than the size limit",
+        ))
+        .stdout(predicate::str::contains("SCAN SUMMARY").not())
+        .stdout(predicate::str::contains("Infected files").not());
+}
+
+#[test]
+fn log_appends_the_report_to_the_file() {
+    let dir = clamav_tree();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("scan.log");
+    fs::write(&log, "an earlier line\n").unwrap();
+    vitrine()
+        .args(["scan", "--log"])
+        .arg(&log)
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("EICAR_Test_File FOUND"))
+        .stdout(predicate::str::contains("Infected files: 1"));
+    // --quiet quiets the terminal, not the log (as in ClamAV).
+    vitrine()
+        .args(["scan", "--quiet", "-l"])
+        .arg(&log)
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("SCAN SUMMARY").not());
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("an earlier line\n"), "appended: {text}");
+    assert_eq!(
+        text.matches("a/b/eicar.com: EICAR_Test_File FOUND").count(),
+        2
+    );
+    assert_eq!(
+        text.matches("----------- SCAN SUMMARY -----------").count(),
+        2
+    );
+    assert_eq!(text.matches("Infected files: 1").count(), 2);
+    // --no-summary: no summary in the log either.
+    let fresh = logs.path().join("fresh.log");
+    vitrine()
+        .args(["scan", "--no-summary", "--log"])
+        .arg(&fresh)
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1);
+    let text = fs::read_to_string(&fresh).unwrap();
+    assert!(text.contains("EICAR_Test_File FOUND") && !text.contains("SCAN SUMMARY"));
+    assert_eq!(
+        fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn text_only_flags_are_refused_with_json() {
+    let dir = clamav_tree();
+    for flag in ["--quiet", "--no-summary", "--log=x.log"] {
+        vitrine()
+            .args(["scan", "--format", "json", flag])
+            .arg(dir.path())
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains(flag.split('=').next().unwrap()))
+            .stderr(predicate::str::contains("nothing was scanned"));
+    }
+}
+
+#[test]
+fn exclude_dir_is_a_regex_on_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["cache", "keep", "deep/cache2"] {
+        fs::create_dir_all(dir.path().join(d)).unwrap();
+        fs::write(dir.path().join(d).join("eicar.com"), eicar()).unwrap();
+    }
+    // A file whose name matches is not a directory: still scanned.
+    fs::write(dir.path().join("cache.com"), eicar()).unwrap();
+    let out = vitrine()
+        .args([
+            "scan",
+            "--format",
+            "ndjson",
+            "--exclude-dir",
+            "/cache[0-9]*/$",
+        ])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let paths: BTreeSet<String> = ndjson_findings(&out).into_iter().map(|(p, _)| p).collect();
+    let rel: BTreeSet<String> = paths
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&dir.path().display().to_string())
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        rel,
+        BTreeSet::from(["/cache.com".to_string(), "/keep/eicar.com".to_string()])
+    );
+    vitrine()
+        .args(["scan", "--exclude-dir", "(unclosed"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--exclude-dir"))
+        .stderr(predicate::str::contains("(unclosed"));
+}
+
+#[test]
+fn max_filesize_zero_means_no_limit() {
+    // ClamAV: 0 disables the limit (Vitrine used to skip every file).
+    let dir = clamav_tree();
+    // Over the 100M default; sparse, so it costs no disk.
+    let huge = fs::File::create(dir.path().join("huge.bin")).unwrap();
+    huge.set_len(101 << 20).unwrap();
+    vitrine()
+        .args(["scan", "--max-filesize", "0"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "a/b/eicar.com: EICAR_Test_File FOUND",
+        ))
+        .stdout(predicate::str::contains("Scanned files: 4"))
+        .stdout(predicate::str::contains("Skipped: 0"));
+}
+
+#[test]
+fn a_cached_clean_file_still_obeys_max_filesize() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("clean.bin"), vec![b'x'; 3000]).unwrap();
+    // The cache trusts only files whose change time has settled (1 s).
+    std::thread::sleep(Duration::from_millis(1200));
+    vitrine()
+        .args(["scan", "--state"])
+        .arg(state.path())
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Scanned files: 1"));
+    // Unchanged and clean in the cache, but over this scan's limit.
+    vitrine()
+        .args(["scan", "--max-filesize", "1K", "--state"])
+        .arg(state.path())
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "clean.bin: Skipped: larger than the size limit (3000 > 1024 bytes)",
+        ))
+        .stdout(predicate::str::contains("Scanned files: 0"))
+        .stdout(predicate::str::contains("(cache)").not());
+    // And the cache still answers when the limit allows.
+    vitrine()
+        .args(["scan", "--state"])
+        .arg(state.path())
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "Unchanged since a clean scan (cache): 1",
+        ));
+}
+
+#[test]
+fn skipped_is_broken_down_by_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("clean.txt"), b"nothing to see").unwrap();
+    fs::write(d.join("big.bin"), vec![b' '; 4000]).unwrap();
+    std::os::unix::fs::symlink("clean.txt", d.join("link1")).unwrap();
+    std::os::unix::fs::symlink("big.bin", d.join("link2")).unwrap();
+    nix_mkfifo(&d.join("pipe"));
+    fs::write(d.join("eicar.skip"), eicar()).unwrap();
+    fs::create_dir(d.join("cache")).unwrap();
+    fs::write(d.join("cache/eicar.com"), eicar()).unwrap();
+    let args = [
+        "scan",
+        "--max-filesize",
+        "1K",
+        "--exclude",
+        "*.skip",
+        "--exclude-dir",
+        "/cache$",
+    ];
+    let text = vitrine()
+        .args(args)
+        .arg(d)
+        .timeout(BOUND)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains(
+            "Skipped: 6 (excluded: 2, special files: 1, symbolic links: 2, over --max-filesize: 1)"
+        ),
+        "{text}"
+    );
+    // Symbolic links and exclusions are counted, not listed.
+    assert!(
+        !text.contains("link1") && !text.contains("eicar.skip"),
+        "{text}"
+    );
+    let out = vitrine()
+        .args(args)
+        .args(["--format", "json"])
+        .arg(d)
+        .timeout(BOUND)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["summary"]["skipped"], 6);
+    assert_eq!(
+        v["summary"]["skipped_by_reason"],
+        serde_json::json!({"excluded": 2, "not_regular": 1, "symlink": 2, "too_large": 1})
+    );
+    let excluded: BTreeSet<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["reason"] == "excluded")
+        .map(|f| f["path"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(excluded, BTreeSet::from(["cache", "eicar.skip"]));
+}
+
+/// A tree reaching /proc and /sys through symbolic links, as a walk of `/`
+/// or of a chroot reaches them through mount points.
+fn pseudo_tree() -> Option<tempfile::TempDir> {
+    if !Path::new("/proc/self/status").exists() {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/proc", dir.path().join("p")).unwrap();
+    if Path::new("/sys/kernel").exists() {
+        std::os::unix::fs::symlink("/sys", dir.path().join("s")).unwrap();
+    }
+    fs::write(dir.path().join("eicar.com"), eicar()).unwrap();
+    Some(dir)
+}
+
+#[test]
+fn pseudo_filesystems_are_not_entered_by_default() {
+    let Some(dir) = pseudo_tree() else {
+        eprintln!("no /proc here: skipped");
+        return;
+    };
+    let out = vitrine()
+        .args(["scan", "--follow-symlinks", "--format", "ndjson"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["errors"], 0, "nothing below /proc was read");
+    let n_pseudo = if dir.path().join("s").exists() { 2 } else { 1 };
+    assert_eq!(summary["skipped_by_reason"]["pseudo_filesystem"], n_pseudo);
+    let p = format!("{}/p", dir.path().display());
+    let proc_reports: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["path"].as_str().is_some_and(|x| x.starts_with(&p)))
+        .collect();
+    assert_eq!(proc_reports.len(), 1, "only /proc itself: {proc_reports:?}");
+    assert_eq!(proc_reports[0]["reason"], "pseudo_filesystem");
+    assert_eq!(proc_reports[0]["mount"], "/proc");
+    assert_eq!(summary["files_scanned"], 1);
+    // In text, the directory is named once with its reason.
+    vitrine()
+        .args(["scan", "--follow-symlinks"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "{p}: Skipped: pseudo-filesystem /proc, not entered"
+        )))
+        .stdout(predicate::str::contains("pseudo-filesystems: "));
+    // A path given to scan is scanned, even on a pseudo-filesystem.
+    vitrine()
+        .args(["scan", "/proc/self/status"])
+        .timeout(BOUND)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Scanned files: 1"));
+}
+
+#[test]
+fn scan_pseudo_filesystems_walks_into_them() {
+    let Some(dir) = pseudo_tree() else {
+        eprintln!("no /proc here: skipped");
+        return;
+    };
+    // Only /proc's top-level files: its directories lead everywhere.
+    let out = vitrine()
+        .args([
+            "scan",
+            "--follow-symlinks",
+            "--scan-pseudo-filesystems",
+            "--max-filesize",
+            "1M",
+            "--exclude-dir",
+            "/p/.",
+            "--exclude-dir",
+            "/s$",
+            "--format",
+            "ndjson",
+        ])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
+    let version = format!("{}/p/version", dir.path().display());
+    let scanned_version = String::from_utf8_lossy(&out).lines().any(|l| {
+        let v: Value = serde_json::from_str(l).unwrap();
+        v["path"] == version.as_str() && v["status"] == "scanned"
+    });
+    assert!(scanned_version, "{version} was scanned");
+}
+
+/// A tree with two detections of the same name and a clean file.
+fn two_eicars() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("a/b")).unwrap();
+    fs::create_dir_all(dir.path().join("c")).unwrap();
+    fs::write(dir.path().join("a/b/eicar.com"), eicar()).unwrap();
+    fs::write(dir.path().join("c/eicar.com"), eicar()).unwrap();
+    fs::write(dir.path().join("clean.txt"), b"nothing to see").unwrap();
+    dir
+}
+
+#[test]
+fn move_takes_detections_into_dir_and_never_overwrites() {
+    let dir = two_eicars();
+    // The directory is inside the tree: what lands there is not rescanned.
+    let to = dir.path().join("moved");
+    fs::create_dir(&to).unwrap();
+    fs::write(to.join("eicar.com"), b"already here").unwrap();
+    vitrine()
+        .args(["scan", "-r", "--move"])
+        .arg(&to)
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "{}: moved to '{}",
+            dir.path().join("a/b/eicar.com").display(),
+            to.display()
+        )))
+        .stdout(predicate::str::contains("Infected files: 2"));
+    assert!(!dir.path().join("a/b/eicar.com").exists());
+    assert!(!dir.path().join("c/eicar.com").exists());
+    assert!(dir.path().join("clean.txt").exists());
+    assert_eq!(fs::read(to.join("eicar.com")).unwrap(), b"already here");
+    assert_eq!(fs::read(to.join("eicar.com.001")).unwrap(), eicar());
+    assert_eq!(fs::read(to.join("eicar.com.002")).unwrap(), eicar());
+    // The tree is clean now; the move directory is the scanner's own.
+    vitrine()
+        .args(["scan", "--move"])
+        .arg(&to)
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn copy_leaves_detections_and_copies_them_private() {
+    let dir = two_eicars();
+    let to = tempfile::tempdir().unwrap();
+    vitrine()
+        .args(["scan", "--copy"])
+        .arg(to.path())
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("copied to '"));
+    assert!(dir.path().join("a/b/eicar.com").exists());
+    assert!(dir.path().join("c/eicar.com").exists());
+    for name in ["eicar.com", "eicar.com.001"] {
+        let p = to.path().join(name);
+        assert_eq!(fs::read(&p).unwrap(), eicar());
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(!to.path().join("clean.txt").exists());
+}
+
+#[test]
+fn remove_deletes_detections_only() {
+    let dir = two_eicars();
+    // --remove=no is ClamAV's default, accepted.
+    vitrine()
+        .args(["scan", "--remove=no"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1);
+    assert!(dir.path().join("c/eicar.com").exists());
+    // --remove takes no separate value: the next word is a path.
+    vitrine()
+        .args(["scan", "--remove"])
+        .arg(dir.path())
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "{}: Removed.",
+            dir.path().join("c/eicar.com").display()
+        )));
+    assert!(!dir.path().join("a/b/eicar.com").exists());
+    assert!(!dir.path().join("c/eicar.com").exists());
+    assert!(dir.path().join("clean.txt").exists());
+    // Standard input cannot be removed: said, and an error.
+    vitrine()
+        .args(["scan", "--remove", "-"])
+        .write_stdin(eicar())
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains(
+            "stdin: remove failed: standard input cannot be removed ERROR",
+        ));
+}
+
+#[test]
+fn disposal_flags_refuse_each_other_and_quarantine() {
+    let dir = two_eicars();
+    let to = tempfile::tempdir().unwrap();
+    let d = to.path().to_str().unwrap();
+    for args in [
+        vec!["--quarantine", "--move", d],
+        vec!["--quarantine", "--copy", d],
+        vec!["--quarantine", "--remove"],
+        vec!["--move", d, "--copy", d],
+        vec!["--move", d, "--remove"],
+        vec!["--copy", d, "--remove=yes"],
+    ] {
+        vitrine()
+            .arg("scan")
+            .args(&args)
+            .arg(dir.path())
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("cannot be used with"));
+    }
+    vitrine()
+        .args(["scan", "--move"])
+        .arg(dir.path().join("missing"))
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a directory"))
+        .stderr(predicate::str::contains("nothing was scanned"));
+    assert!(
+        dir.path().join("c/eicar.com").exists(),
+        "nothing was touched"
+    );
+}
