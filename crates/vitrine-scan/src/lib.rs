@@ -66,7 +66,9 @@ pub use engine::{
     Outcome, Progress, ScanOptions, Session, SkipReason, Summary, Target,
 };
 pub use hashdb::{HashAlgorithm, HashLineError};
-pub use rules::{BundleRef, RuleSet, RuleSource, RulesBuilder, VarValue, PER_FILE_VARIABLES};
+pub use rules::{
+    BundleRef, RuleSet, RuleSource, RulesBuilder, RulesCache, VarValue, PER_FILE_VARIABLES,
+};
 
 /// Errors of the scan engine.
 #[derive(Debug, thiserror::Error)]

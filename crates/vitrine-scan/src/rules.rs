@@ -3,6 +3,7 @@
 //! [`RuleSet`] is built.
 
 use sha2::Digest;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::hashdb::{HashDb, HashFormat};
@@ -261,6 +262,47 @@ impl RulesBuilder {
     /// Compiles everything. The first compile error stops the build and is
     /// returned with its origin, line and column.
     pub fn build(self) -> Result<RuleSet, Error> {
+        let rules = self.compile()?;
+        self.finish(rules)
+    }
+
+    /// Like [`RulesBuilder::build`], but the compiled YARA rules are kept in
+    /// `dir` (a private directory: created `0700`, refused if others can
+    /// write it) under a key made of every source, variable and namespace
+    /// and yara-x's version, so the next scan with the same rules loads them
+    /// instead of compiling. A cache file carries its key and the SHA-256
+    /// of its contents, checked on load; one that does not check, or does
+    /// not load, is compiled again and replaced. Compiled rules hold native
+    /// code: a cache file is read only from a directory nobody else can
+    /// write, and a cache that cannot be used never stops the scan.
+    pub fn build_cached(self, dir: &Path) -> Result<(RuleSet, RulesCache), Error> {
+        let key = self.cache_key();
+        let path = dir.join(format!("{}.rules", hex::encode(key)));
+        let why_not = match load_cached(dir, &path, &key) {
+            Ok(Some(rules)) => return Ok((self.finish(rules)?, RulesCache::Hit)),
+            Ok(None) => None,
+            Err(reason) => Some(reason),
+        };
+        let rules = self.compile()?;
+        let stored = store_cached(dir, &path, &key, &rules);
+        let used = match (why_not, stored) {
+            (_, Err(reason)) => RulesCache::NotStored(reason),
+            (Some(reason), Ok(())) => RulesCache::Replaced(reason),
+            (None, Ok(())) => RulesCache::Stored,
+        };
+        Ok((self.finish(rules)?, used))
+    }
+
+    /// The compiled-rules cache key: the digest of everything added (in
+    /// order, namespaces and variables included) and yara-x's version.
+    fn cache_key(&self) -> [u8; 32] {
+        let mut h = self.digest.clone();
+        h.update(b"\0vitrine-rules-cache-v1\0yara-x ");
+        h.update(yara_x::VERSION.as_bytes());
+        h.finalize().into()
+    }
+
+    fn compile(&self) -> Result<yara_x::Rules, Error> {
         let mut compiler = yara_x::Compiler::new();
         compiler.colorize_errors(false);
         for (name, value) in &self.defines {
@@ -275,10 +317,8 @@ impl RulesBuilder {
                 message: e.to_string(),
             })?;
         }
-        // The per-file variables are declared unless the user defined them,
-        // and set for each file only when some rule mentions them.
-        let mut per_file = [false; 5];
-        for (i, var) in PER_FILE_VARIABLES.iter().enumerate() {
+        // The per-file variables are declared unless the user defined them.
+        for var in PER_FILE_VARIABLES {
             if self.defines.iter().any(|(n, _)| n == var) {
                 continue;
             }
@@ -286,7 +326,6 @@ impl RulesBuilder {
                 name: var.to_string(),
                 message: e.to_string(),
             })?;
-            per_file[i] = self.yara.iter().any(|(_, _, text)| mentions(text, var));
         }
         let mut current: Option<&str> = None;
         for (ns, origin, text) in &self.yara {
@@ -310,8 +349,17 @@ impl RulesBuilder {
                 });
             }
         }
-        let rules = compiler.build();
+        Ok(compiler.build())
+    }
 
+    fn finish(self, rules: yara_x::Rules) -> Result<RuleSet, Error> {
+        // The per-file variables are set for each file only when some rule
+        // mentions them (and the user did not define them).
+        let mut per_file = [false; 5];
+        for (i, var) in PER_FILE_VARIABLES.iter().enumerate() {
+            per_file[i] = !self.defines.iter().any(|(n, _)| n == var)
+                && self.yara.iter().any(|(_, _, text)| mentions(text, var));
+        }
         if !self.hash_errors.is_empty() {
             return Err(Error::HashSyntax {
                 errors: self.hash_errors,
@@ -330,6 +378,98 @@ impl RulesBuilder {
             digest: self.digest.finalize().into(),
         })
     }
+}
+
+/// What [`RulesBuilder::build_cached`] did with the compiled-rules cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RulesCache {
+    /// The compiled rules were loaded from the cache.
+    Hit,
+    /// Compiled, and stored for the next time.
+    Stored,
+    /// The cache file could not be used (why); compiled and replaced.
+    Replaced(String),
+    /// Compiled; the cache could not be written (why).
+    NotStored(String),
+}
+
+/// First line of a compiled-rules cache file.
+const CACHE_MAGIC: &[u8] = b"VITRINE-RULES-CACHE-1\n";
+/// Largest cache file read.
+const MAX_CACHE_FILE: u64 = 2 << 30;
+/// Cache files kept (the newest); older ones are removed.
+const CACHE_KEEP: usize = 4;
+
+/// The cached rules for `key`: `Ok(None)` if there are none, `Err(why)` if
+/// there is a file that cannot be used.
+fn load_cached(dir: &Path, path: &Path, key: &[u8; 32]) -> Result<Option<yara_x::Rules>, String> {
+    if !dir.exists() {
+        return Ok(None);
+    }
+    vitrine_fs::check_private_dir(dir).map_err(|e| e.to_string())?;
+    let data = match std::fs::File::open(path) {
+        Ok(f) => {
+            let mut data = Vec::new();
+            f.take(MAX_CACHE_FILE + 1)
+                .read_to_end(&mut data)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            data
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let head = CACHE_MAGIC.len() + 64;
+    if data.len() < head || data.len() as u64 > MAX_CACHE_FILE || !data.starts_with(CACHE_MAGIC) {
+        return Err(format!(
+            "{}: not a compiled-rules cache file",
+            path.display()
+        ));
+    }
+    let (k, rest) = data[CACHE_MAGIC.len()..].split_at(32);
+    let (sum, payload) = rest.split_at(32);
+    if k != key {
+        return Err(format!("{}: made for other rules", path.display()));
+    }
+    if sum != sha2::Sha256::digest(payload).as_slice() {
+        return Err(format!(
+            "{}: damaged (its SHA-256 does not match)",
+            path.display()
+        ));
+    }
+    yara_x::Rules::deserialize(payload)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn store_cached(
+    dir: &Path,
+    path: &Path,
+    key: &[u8; 32],
+    rules: &yara_x::Rules,
+) -> Result<(), String> {
+    vitrine_fs::private_dir(dir).map_err(|e| e.to_string())?;
+    let payload = rules.serialize().map_err(|e| e.to_string())?;
+    let mut data = Vec::with_capacity(CACHE_MAGIC.len() + 64 + payload.len());
+    data.extend_from_slice(CACHE_MAGIC);
+    data.extend_from_slice(key);
+    data.extend_from_slice(&sha2::Sha256::digest(&payload));
+    data.extend_from_slice(&payload);
+    vitrine_fs::write_atomic(path, &data, 0o600).map_err(|e| e.to_string())?;
+    // Keep the newest few: each bundle version leaves one file.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".rules"))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        files.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, old) in files.into_iter().skip(CACHE_KEEP) {
+            if old != path {
+                let _ = std::fs::remove_file(old);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A compiled, immutable rule set, shared by all scan threads.
@@ -394,7 +534,6 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
-    use std::io::Read;
     let file = std::fs::File::open(path).map_err(|source| Error::RuleFileRead {
         path: path.to_path_buf(),
         source,

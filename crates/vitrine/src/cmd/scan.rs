@@ -203,6 +203,13 @@ pub struct Args {
     #[arg(long)]
     no_cache: bool,
 
+    /// Compile the rules even if STATE/rules-cache holds them compiled
+    /// (and leave that cache alone). The cache is keyed by every rule
+    /// source, variable and the yara-x version, so changed rules never
+    /// load stale code.
+    #[arg(long)]
+    no_rules_cache: bool,
+
     /// Move each file with a detection into the quarantine store.
     #[arg(long)]
     quarantine: bool,
@@ -292,7 +299,24 @@ fn load_rules(args: &Args) -> Result<RuleSet> {
             .with_context(|| format!("--define `{d}`: expected VAR=VALUE"))?;
         builder.define(name, VarValue::parse(value));
     }
-    Ok(builder.build()?)
+    if args.no_rules_cache {
+        return Ok(builder.build()?);
+    }
+    let Ok(dir) = state_dir(args) else {
+        return Ok(builder.build()?);
+    };
+    let (rules, cache) = builder.build_cached(&dir.join("rules-cache"))?;
+    match cache {
+        vitrine_scan::RulesCache::Hit => tracing::info!("compiled rules loaded from the cache"),
+        vitrine_scan::RulesCache::Stored => tracing::info!("rules compiled and cached"),
+        vitrine_scan::RulesCache::Replaced(why) => {
+            tracing::warn!(%why, "the compiled-rules cache could not be used; rules compiled and cached again")
+        }
+        vitrine_scan::RulesCache::NotStored(why) => {
+            tracing::warn!(%why, "rules compiled; the compiled-rules cache could not be written")
+        }
+    }
+    Ok(rules)
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {

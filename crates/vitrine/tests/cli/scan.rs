@@ -1086,3 +1086,91 @@ fn disposal_flags_refuse_each_other_and_quarantine() {
         "nothing was touched"
     );
 }
+
+/// Issue 15: the compiled rules are cached in STATE/rules-cache and loaded
+/// by the next scan with the same rules; a damaged cache file or one in a
+/// directory others can write is not used (the scan still runs and the
+/// file is replaced); changed rules get a cache file of their own;
+/// `--no-rules-cache` compiles and leaves the cache alone.
+#[test]
+fn compiled_rules_are_cached_checked_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, rules) = (dir.path().join("state"), dir.path().join("rules"));
+    fs::create_dir(&rules).unwrap();
+    let rule = |name: &str| {
+        fs::write(
+            rules.join("r.yar"),
+            format!("rule {name} {{ strings: $a = \"EICAR-STANDARD\" condition: $a }}\n"),
+        )
+        .unwrap()
+    };
+    rule("Cached_EICAR");
+    let f = dir.path().join("eicar.com");
+    fs::write(&f, eicar()).unwrap();
+    let scan = |extra: &[&str], rule: &str| {
+        let out = vitrine()
+            .env("RUST_LOG", "info")
+            .args(["scan", "--no-cache", "--rules"])
+            .arg(&rules)
+            .arg("--state")
+            .arg(&state)
+            .args(extra)
+            .arg(&f)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains(format!("{rule} FOUND")));
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    };
+    let cache = state.join("rules-cache");
+    let files = || -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(scan(&[], "Cached_EICAR").contains("rules compiled and cached"));
+    assert_eq!(
+        fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let [one] = files().try_into().unwrap();
+    assert_eq!(
+        fs::metadata(&one).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(scan(&[], "Cached_EICAR").contains("compiled rules loaded from the cache"));
+
+    // Damaged: one byte of the compiled rules flipped.
+    let mut bytes = fs::read(&one).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&one, &bytes).unwrap();
+    let err = scan(&[], "Cached_EICAR");
+    assert!(
+        err.contains("could not be used") && err.contains("damaged"),
+        "{err}"
+    );
+    assert!(scan(&[], "Cached_EICAR").contains("compiled rules loaded from the cache"));
+
+    // A cache directory others can write is never read.
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o777)).unwrap();
+    let err = scan(&[], "Cached_EICAR");
+    assert!(err.contains("can be written by others"), "{err}");
+    assert!(!err.contains("loaded from the cache"), "{err}");
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o700)).unwrap();
+
+    // Other rules, other key: compiled, and the first file stays.
+    rule("Renamed_EICAR");
+    assert!(scan(&[], "Renamed_EICAR").contains("rules compiled and cached"));
+    assert_eq!(files().len(), 2);
+    // --no-rules-cache: compiled, cache untouched.
+    rule("Third_EICAR");
+    let err = scan(&["--no-rules-cache"], "Third_EICAR");
+    assert!(
+        !err.contains("rules compiled") && !err.contains("from the cache"),
+        "{err}"
+    );
+    assert_eq!(files().len(), 2);
+}
