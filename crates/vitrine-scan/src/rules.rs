@@ -196,13 +196,24 @@ impl RulesBuilder {
     }
 
     /// Adds a `.yar`/`.yara` file, or every such file under a directory
-    /// (sorted, so the set is the same on every machine).
+    /// (sorted, so the set is the same on every machine). Outside a
+    /// namespace set with [`RulesBuilder::namespace`], each file gets its
+    /// own namespace, named by its path, as `yr` and `yara` do with several
+    /// files: two files may both define a rule `X`.
     pub fn add_yara_path(&mut self, path: &Path) -> Result<&mut Self, Error> {
+        let outer = self.namespace.clone();
         for file in collect_files(path, &["yar", "yara"])? {
             let text = read_limited(&file, MAX_RULE_FILE)?;
             let text = String::from_utf8(text)
                 .map_err(|_| Error::RuleFileNotUtf8 { path: file.clone() })?;
-            self.add_yara_source(&file.display().to_string(), &text);
+            let origin = file.display().to_string();
+            if outer.is_none() {
+                self.namespace(Some(&origin));
+            }
+            self.add_yara_source(&origin, &text);
+        }
+        if outer.is_none() {
+            self.namespace(None);
         }
         Ok(self)
     }

@@ -1174,3 +1174,45 @@ fn compiled_rules_are_cached_checked_and_replaced() {
     );
     assert_eq!(files().len(), 2);
 }
+
+/// Issue 15: two rule files defining the same rule name compile, each in
+/// its own namespace (as `yr` and `yara` do), and both match.
+#[test]
+fn two_rule_files_may_share_a_rule_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    fs::create_dir(&rules).unwrap();
+    for (file, s) in [("a.yar", "EICAR-STANDARD"), ("b.yar", "ANTIVIRUS-TEST")] {
+        fs::write(
+            rules.join(file),
+            format!("rule Same_Name {{ strings: $a = \"{s}\" condition: $a }}\n"),
+        )
+        .unwrap();
+    }
+    let f = dir.path().join("eicar.com");
+    fs::write(&f, eicar()).unwrap();
+    let out = vitrine()
+        .args(["scan", "--no-cache", "--format", "ndjson", "--rules"])
+        .arg(&rules)
+        .arg(&f)
+        .assert()
+        .code(1);
+    let mut namespaces = Vec::new();
+    for line in String::from_utf8_lossy(&out.get_output().stdout).lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["type"] == "file" {
+            for d in v["detections"].as_array().unwrap() {
+                assert_eq!(d["rule"], "Same_Name");
+                namespaces.push(d["namespace"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    namespaces.sort();
+    assert_eq!(
+        namespaces,
+        [
+            rules.join("a.yar").display().to_string(),
+            rules.join("b.yar").display().to_string()
+        ]
+    );
+}
