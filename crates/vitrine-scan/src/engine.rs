@@ -35,6 +35,7 @@ pub struct ScanOptions {
     report_cached: bool,
     own: Vec<(u64, u64)>,
     pseudo_filesystems: bool,
+    print_strings: bool,
 }
 
 impl Default for ScanOptions {
@@ -54,6 +55,7 @@ impl Default for ScanOptions {
             report_cached: true,
             own: Vec::new(),
             pseudo_filesystems: false,
+            print_strings: false,
         }
     }
 }
@@ -134,6 +136,12 @@ impl ScanOptions {
         self.archives = limits;
         self
     }
+    /// Records, for each YARA detection, the strings that matched with
+    /// their offsets (`yr scan -s`); off by default.
+    pub fn print_strings(mut self, yes: bool) -> Self {
+        self.print_strings = yes;
+        self
+    }
     /// Report a container that exceeds a limit as a detection
     /// (`Heuristics.Limits.Exceeded.*`), not only as incomplete.
     pub fn alert_exceeds_max(mut self, yes: bool) -> Self {
@@ -207,6 +215,9 @@ pub enum Detection {
         tags: Vec<String>,
         /// Rule metadata, in the rule's order.
         meta: Vec<(String, MetaValue)>,
+        /// With [`ScanOptions::print_strings`]: the strings that matched.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        strings: Vec<StringMatch>,
     },
     /// A hash signature matched.
     Hash {
@@ -220,6 +231,36 @@ pub enum Detection {
         /// E.g. `Heuristics.Limits.Exceeded.MaxRatio`.
         name: String,
     },
+}
+
+/// Longest part of a matched string kept in a [`StringMatch`].
+pub const MAX_STRING_DATA: usize = 64;
+
+/// One match of one of a rule's strings.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StringMatch {
+    /// The string's identifier, e.g. `$a`.
+    pub identifier: String,
+    /// Offset of the match in the file (or member), bytes.
+    pub offset: u64,
+    /// Length of the match, bytes.
+    pub length: u64,
+    /// The matched bytes (at most [`MAX_STRING_DATA`]), printable ASCII as
+    /// is and anything else as `\xNN`.
+    pub data: String,
+}
+
+/// `bytes` as printable ASCII, anything else (and `\`) escaped.
+fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in bytes {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
 }
 
 impl Detection {
@@ -1170,6 +1211,20 @@ impl<'r> Worker<'r> {
         match self.scanner.scan(data) {
             Ok(results) => {
                 for rule in results.matching_rules() {
+                    let mut strings = Vec::new();
+                    if self.opts.print_strings {
+                        for p in rule.patterns() {
+                            for m in p.matches() {
+                                let data = m.data();
+                                strings.push(StringMatch {
+                                    identifier: p.identifier().to_string(),
+                                    offset: m.range().start as u64,
+                                    length: m.range().len() as u64,
+                                    data: escape_bytes(&data[..data.len().min(MAX_STRING_DATA)]),
+                                });
+                            }
+                        }
+                    }
                     detections.push(Detection::Yara {
                         rule: rule.identifier().to_string(),
                         namespace: rule.namespace().to_string(),
@@ -1178,6 +1233,7 @@ impl<'r> Worker<'r> {
                             .metadata()
                             .map(|(k, v)| (k.to_string(), meta_value(v)))
                             .collect(),
+                        strings,
                     });
                 }
                 (detections, None)

@@ -63,7 +63,8 @@ use std::path::PathBuf;
 pub use builtin::starter_files;
 pub use engine::{
     file_type, scan, Detection, FileReport, Incomplete, IncompleteReason, MemberReport, MetaValue,
-    Outcome, Progress, ScanOptions, Session, SkipReason, Summary, Target,
+    Outcome, Progress, ScanOptions, Session, SkipReason, StringMatch, Summary, Target,
+    MAX_STRING_DATA,
 };
 pub use hashdb::{HashAlgorithm, HashLineError};
 pub use rules::{

@@ -203,6 +203,13 @@ pub struct Args {
     #[arg(long)]
     no_cache: bool,
 
+    /// Show the strings each YARA rule matched, with their offsets, as
+    /// `yr scan -s` does: `  0x1f:$a: matched text` under each detection
+    /// (non-printable bytes as \xNN, at most 64 bytes), and a `strings`
+    /// list in JSON.
+    #[arg(short = 's', long)]
+    print_strings: bool,
+
     /// Compile the rules even if STATE/rules-cache holds them compiled
     /// (and leave that cache alone). The cache is keyed by every rule
     /// source, variable and the yara-x version, so changed rules never
@@ -392,6 +399,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             max_ratio: args.max_ratio.max(1),
         }))
         .alert_exceeds_max(args.alert_exceeds_max)
+        .print_strings(args.print_strings)
         // Text lists only detections, errors and skips: files clean from
         // the cache are only counted.
         .report_cached(args.format != Format::Text);
@@ -876,6 +884,11 @@ fn write_report(
                     writeln!(out, "{}: {} FOUND", r.path, d.name())?;
                 } else {
                     writeln!(out, "{}!{member}: {} FOUND", r.path, d.name())?;
+                }
+                if let vitrine_scan::Detection::Yara { strings, .. } = d {
+                    for m in strings {
+                        writeln!(out, "  {:#x}:{}: {}", m.offset, m.identifier, m.data)?;
+                    }
                 }
             }
             for inc in &r.incomplete {

@@ -1216,3 +1216,69 @@ fn two_rule_files_may_share_a_rule_name() {
         ]
     );
 }
+
+/// Issue 15: `--print-strings` shows each matched string with its offset,
+/// checked against the file, in text and JSON; bytes that are not
+/// printable are escaped.
+#[test]
+fn print_strings_shows_matches_at_their_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("s.yar");
+    fs::write(
+        &rules,
+        "rule Strings_EICAR { strings: $a = \"EICAR-STANDARD\" $b = { 00 FF 41 } condition: $a and $b }\n",
+    )
+    .unwrap();
+    let mut data = b"padding\n".to_vec();
+    data.extend_from_slice(&eicar());
+    data.extend_from_slice(b"\0\xffA tail");
+    let f = dir.path().join("sample.bin");
+    fs::write(&f, &data).unwrap();
+    let find = |needle: &[u8]| {
+        data.windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap()
+    };
+    let (a, b) = (find(b"EICAR-STANDARD"), find(b"\0\xffA"));
+    vitrine()
+        .args(["scan", "--no-cache", "-s", "--rules"])
+        .arg(&rules)
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "{}: Strings_EICAR FOUND\n  {a:#x}:$a: EICAR-STANDARD\n  {b:#x}:$b: \\x00\\xffA\n",
+            f.display()
+        )));
+    let out = vitrine()
+        .args([
+            "scan",
+            "--no-cache",
+            "--print-strings",
+            "--format",
+            "json",
+            "--rules",
+        ])
+        .arg(&rules)
+        .arg(&f)
+        .assert()
+        .code(1);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let strings = &v["files"][0]["detections"][0]["strings"];
+    assert_eq!(strings[0]["offset"], a, "{v}");
+    assert_eq!(strings[0]["length"], 14);
+    assert_eq!(strings[1]["offset"], b);
+    assert_eq!(strings[1]["data"], "\\x00\\xffA");
+    // Without the flag, no strings.
+    let out = vitrine()
+        .args(["scan", "--no-cache", "--format", "json", "--rules"])
+        .arg(&rules)
+        .arg(&f)
+        .assert()
+        .code(1);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(
+        v["files"][0]["detections"][0].get("strings").is_none(),
+        "{v}"
+    );
+}
