@@ -36,6 +36,7 @@ pub struct ScanOptions {
     own: Vec<(u64, u64)>,
     pseudo_filesystems: bool,
     print_strings: bool,
+    allow: Option<Arc<crate::Allowlist>>,
 }
 
 impl Default for ScanOptions {
@@ -56,6 +57,7 @@ impl Default for ScanOptions {
             own: Vec::new(),
             pseudo_filesystems: false,
             print_strings: false,
+            allow: None,
         }
     }
 }
@@ -136,6 +138,13 @@ impl ScanOptions {
         self.archives = limits;
         self
     }
+    /// Never reports a file (or member) whose SHA-256, or a detection whose
+    /// name, is on `allow`.
+    pub fn allow(mut self, allow: crate::Allowlist) -> Self {
+        self.allow = (!allow.is_empty()).then(|| Arc::new(allow));
+        self
+    }
+
     /// Records, for each YARA detection, the strings that matched with
     /// their offsets (`yr scan -s`); off by default.
     pub fn print_strings(mut self, yes: bool) -> Self {
@@ -174,6 +183,10 @@ impl ScanOptions {
             )),
         }
         h.update(format!("alert:{}", self.alert_exceeds_max));
+        if let Some(a) = &self.allow {
+            h.update(b"allow:");
+            h.update(a.digest());
+        }
         hex::encode(h.finalize())
     }
 }
@@ -380,6 +393,9 @@ pub struct FileReport {
     /// same rules, so not read.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
+    /// Its SHA-256 is on the owner's allowlist: not matched at all.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allowed: bool,
 }
 
 /// Detections inside one member of a container.
@@ -450,6 +466,7 @@ impl FileReport {
             members: Vec::new(),
             incomplete: Vec::new(),
             cached: false,
+            allowed: false,
         }
     }
 
@@ -1084,6 +1101,19 @@ impl<'r> Worker<'r> {
         let mut report = FileReport::new(shown, Outcome::Scanned);
         report.size = Some(size);
         report.sha256 = sha256.map(hex::encode);
+        if self
+            .opts
+            .allow
+            .as_ref()
+            .is_some_and(|a| a.allows_data(&data, sha256.as_ref()))
+        {
+            // On the owner's allowlist: not matched, nor its members.
+            report.allowed = true;
+            self.buf = data;
+            self.progress.files.fetch_add(1, Ordering::Relaxed);
+            self.progress.bytes.fetch_add(size, Ordering::Relaxed);
+            return report;
+        }
         let vars = self
             .rules
             .per_file
@@ -1183,9 +1213,26 @@ impl<'r> Worker<'r> {
         }
     }
 
-    /// Hash signatures and YARA rules over one blob. `vars` are the
-    /// per-file variables to set, when some rule uses them.
+    /// Hash signatures and YARA rules over one blob, less what the owner's
+    /// allowlist allows (by name, or the blob by its SHA-256). `vars` are
+    /// the per-file variables to set, when some rule uses them.
     fn match_data(
+        &mut self,
+        data: &[u8],
+        sha256: Option<&[u8; 32]>,
+        vars: Option<[String; 5]>,
+    ) -> (Vec<Detection>, Option<String>) {
+        let (mut detections, error) = self.match_data_raw(data, sha256, vars);
+        if let Some(allow) = &self.opts.allow {
+            detections.retain(|d| !allow.allows_name(d.name()));
+            if !detections.is_empty() && allow.allows_data(data, sha256) {
+                detections.clear();
+            }
+        }
+        (detections, error)
+    }
+
+    fn match_data_raw(
         &mut self,
         data: &[u8],
         sha256: Option<&[u8; 32]>,

@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod allow;
 mod builtin;
 pub mod cache;
 mod engine;
@@ -60,6 +61,7 @@ mod rules;
 
 use std::path::PathBuf;
 
+pub use allow::{Allowlist, AllowlistError};
 pub use builtin::starter_files;
 pub use engine::{
     file_type, scan, Detection, FileReport, Incomplete, IncompleteReason, MemberReport, MetaValue,

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // The about text comes from `cmd::scan::Args`'s doc comment.
-    Scan(cmd::scan::Args),
+    Scan(Box<cmd::scan::Args>),
     // The about text comes from `cmd::quarantine::Args`'s doc comment.
     Quarantine(cmd::quarantine::Args),
     /// Generate signing keys.
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         "vitrine starting"
     );
     let result = match cli.command {
-        Command::Scan(args) => cmd::scan::run(args),
+        Command::Scan(args) => cmd::scan::run(*args),
         Command::Quarantine(args) => cmd::quarantine::run(args),
         Command::Key(args) => cmd::key::run(args),
         Command::Log(args) => cmd::log::run(args),

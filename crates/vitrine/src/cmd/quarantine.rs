@@ -76,6 +76,10 @@ enum Cmd {
         /// Replace a file already at the destination.
         #[arg(long)]
         overwrite: bool,
+        /// Also add the file's SHA-256 to STATE/allowlist, so scans no
+        /// longer report it, under any name (a false positive).
+        #[arg(long)]
+        allow: bool,
     },
     /// Delete an item for good.
     Delete {
@@ -115,6 +119,33 @@ fn open(args: &Args) -> Result<Store> {
         .with_context(|| format!("opening the quarantine store {}", dir.display()))?;
     report_recovery(&recovery);
     Ok(store)
+}
+
+/// Appends `sha256 HEX  # restored ...` to STATE/allowlist (kept 0600).
+fn allow_sha256(state: &std::path::Path, item: &Item) -> Result<PathBuf> {
+    let file = state.join(crate::cmd::scan::ALLOWLIST_FILE);
+    let mut text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "sha256 {}  # restored from quarantine {} on {}\n",
+        item.sha256,
+        item.id,
+        crate::cmd::update::human_time(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        )
+    ));
+    vitrine_fs::private_dir(state)?;
+    vitrine_fs::write_atomic(&file, text.as_bytes(), 0o600)?;
+    Ok(file)
 }
 
 fn show(item: &Item) {
@@ -164,12 +195,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 show(&item);
             }
         }
-        Cmd::Restore { id, to, overwrite } => {
+        Cmd::Restore {
+            id,
+            to,
+            overwrite,
+            allow,
+        } => {
             let opts = RestoreOptions {
                 to: to.clone(),
                 overwrite: *overwrite,
             };
+            let item = store.get(id)?;
             let path = store.restore(id, &opts)?;
+            if *allow {
+                let state = match &args.state {
+                    Some(s) => s.clone(),
+                    None => crate::cmd::update::default_state_dir()?,
+                };
+                let file = allow_sha256(&state, &item)?;
+                if !json {
+                    println!("allowed {} in {}", item.sha256, file.display());
+                }
+            }
             if json {
                 println!("{}", serde_json::json!({ "restored": path }));
             } else {

@@ -203,6 +203,21 @@ pub struct Args {
     #[arg(long)]
     no_cache: bool,
 
+    /// Never report files or detections on this allowlist (lines
+    /// `sha256 HEX` and `name DETECTION`, `#` comments); repeatable.
+    /// STATE/allowlist is always read when it exists (`vitrine quarantine
+    /// restore --allow` adds to it).
+    #[arg(long, value_name = "FILE")]
+    allowlist: Vec<PathBuf>,
+
+    /// Never report a file with this SHA-256 (as ClamAV's .fp); repeatable.
+    #[arg(long, value_name = "HEX")]
+    allow_sha256: Vec<String>,
+
+    /// Never report this detection name (as ClamAV's .ign2); repeatable.
+    #[arg(long, value_name = "NAME")]
+    allow_name: Vec<String>,
+
     /// Show the strings each YARA rule matched, with their offsets, as
     /// `yr scan -s` does: `  0x1f:$a: matched text` under each detection
     /// (non-printable bytes as \xNN, at most 64 bytes), and a `strings`
@@ -265,6 +280,36 @@ pub struct Args {
     /// SOCKET [default: STATE/clamd.sock]; the daemon's rules are used.
     #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "")]
     daemon: Option<PathBuf>,
+}
+
+/// The file in the state directory `quarantine restore --allow` adds to.
+pub const ALLOWLIST_FILE: &str = "allowlist";
+
+/// STATE/allowlist (if it exists), every --allowlist file and the
+/// --allow-sha256 and --allow-name flags.
+fn load_allowlist(args: &Args) -> Result<vitrine_scan::Allowlist> {
+    let mut allow = vitrine_scan::Allowlist::new();
+    let mut files = args.allowlist.clone();
+    if let Ok(dir) = state_dir(args) {
+        let own = dir.join(ALLOWLIST_FILE);
+        if own.exists() {
+            files.insert(0, own);
+        }
+    }
+    for f in &files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        allow.add_text(f, &text)?;
+    }
+    for h in &args.allow_sha256 {
+        allow
+            .add_sha256(h)
+            .map_err(|e| anyhow::anyhow!("--allow-sha256: {e}"))?;
+    }
+    for n in &args.allow_name {
+        allow.add_name(n);
+    }
+    Ok(allow)
 }
 
 /// Builds the rule set the arguments ask for.
@@ -400,6 +445,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }))
         .alert_exceeds_max(args.alert_exceeds_max)
         .print_strings(args.print_strings)
+        .allow(load_allowlist(&args).context("reading the allowlist (nothing was scanned)")?)
         // Text lists only detections, errors and skips: files clean from
         // the cache are only counted.
         .report_cached(args.format != Format::Text);

@@ -1282,3 +1282,83 @@ fn print_strings_shows_matches_at_their_offsets() {
         "{v}"
     );
 }
+
+/// Issue 15: a file restored from quarantine with `--allow` is not
+/// detected again, nor are the same bytes under another name; other files
+/// still are. `--allow-name` drops one detection name; a bad allowlist line
+/// stops the scan naming the file and line.
+#[test]
+fn allowlist_by_hash_and_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let f = dir.path().join("fp.com");
+    fs::write(&f, eicar()).unwrap();
+    let scan = |path: &Path| {
+        let mut c = vitrine();
+        c.args(["scan", "--no-cache", "--state"])
+            .arg(&state)
+            .arg(path);
+        c
+    };
+    scan(&f).arg("--quarantine").assert().code(1);
+    assert!(!f.exists());
+    let out = vitrine()
+        .args(["quarantine", "list", "--format", "json", "--state"])
+        .arg(&state)
+        .assert()
+        .success();
+    let items: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let id = items[0]["id"].as_str().unwrap().to_owned();
+    vitrine()
+        .args(["quarantine", "restore", &id, "--allow", "--state"])
+        .arg(&state)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("allowed {EICAR_SHA256}")));
+    assert_eq!(fs::read(&f).unwrap(), eicar());
+    scan(&f)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Infected files: 0"));
+    let copy = dir.path().join("same-bytes-other-name.txt");
+    fs::write(&copy, eicar()).unwrap();
+    scan(&copy).assert().success();
+    // Other bytes the rules match are still detected.
+    let other = dir.path().join("other.com");
+    let mut data = eicar();
+    data.extend_from_slice(b"\n");
+    fs::write(&other, &data).unwrap();
+    scan(&other)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("EICAR_Test_File FOUND"));
+    // By name: that detection (the only one for these bytes) is dropped.
+    scan(&other)
+        .args(["--allow-name", "EICAR_Test_File"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("EICAR_Test_File FOUND").not())
+        .stdout(predicate::str::contains("Infected files: 0"));
+    // Other names still count: the original bytes match hash signatures too.
+    let third = dir.path().join("third.com");
+    fs::write(&third, eicar()).unwrap();
+    vitrine()
+        .args(["scan", "--no-cache", "--allow-name", "EICAR_Test_File"])
+        .arg(&third)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("EICAR_Test_File FOUND").not())
+        .stdout(predicate::str::contains("Vitrine.Test.EICAR.SHA256 FOUND"));
+    // A bad line names its file and line; nothing is scanned.
+    let bad = dir.path().join("bad-allowlist");
+    fs::write(&bad, "# ok\nsha256 not-hex\n").unwrap();
+    scan(&other)
+        .arg("--allowlist")
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{}:2: not a SHA-256",
+            bad.display()
+        )));
+}
