@@ -273,8 +273,8 @@ impl RulesBuilder {
     /// Compiles everything. The first compile error stops the build and is
     /// returned with its origin, line and column.
     pub fn build(self) -> Result<RuleSet, Error> {
-        let rules = self.compile()?;
-        self.finish(rules)
+        let (rules, warnings) = self.compile()?;
+        self.finish(rules, warnings)
     }
 
     /// Like [`RulesBuilder::build`], but the compiled YARA rules are kept in
@@ -290,18 +290,20 @@ impl RulesBuilder {
         let key = self.cache_key();
         let path = dir.join(format!("{}.rules", hex::encode(key)));
         let why_not = match load_cached(dir, &path, &key) {
-            Ok(Some(rules)) => return Ok((self.finish(rules)?, RulesCache::Hit)),
+            Ok(Some((rules, warnings))) => {
+                return Ok((self.finish(rules, warnings)?, RulesCache::Hit))
+            }
             Ok(None) => None,
             Err(reason) => Some(reason),
         };
-        let rules = self.compile()?;
-        let stored = store_cached(dir, &path, &key, &rules);
+        let (rules, warnings) = self.compile()?;
+        let stored = store_cached(dir, &path, &key, &rules, &warnings);
         let used = match (why_not, stored) {
             (_, Err(reason)) => RulesCache::NotStored(reason),
             (Some(reason), Ok(())) => RulesCache::Replaced(reason),
             (None, Ok(())) => RulesCache::Stored,
         };
-        Ok((self.finish(rules)?, used))
+        Ok((self.finish(rules, warnings)?, used))
     }
 
     /// The compiled-rules cache key: the digest of everything added (in
@@ -313,7 +315,9 @@ impl RulesBuilder {
         h.finalize().into()
     }
 
-    fn compile(&self) -> Result<yara_x::Rules, Error> {
+    /// Compiles the YARA sources; returns the rules and yara-x's warnings,
+    /// one line each (`origin:line:column: title (code)`).
+    fn compile(&self) -> Result<(yara_x::Rules, Vec<String>), Error> {
         let mut compiler = yara_x::Compiler::new();
         compiler.colorize_errors(false);
         for (name, value) in &self.defines {
@@ -360,10 +364,24 @@ impl RulesBuilder {
                 });
             }
         }
-        Ok(compiler.build())
+        let rules = compiler.build();
+        let warnings = rules
+            .warnings()
+            .iter()
+            .map(|w| {
+                let place = w.labels().next().and_then(|l| {
+                    let origin = l.origin()?;
+                    let text = self.yara.iter().find(|(_, o, _)| *o == origin)?;
+                    let (line, col) = line_col(&text.2, l.span().0.start as usize);
+                    Some(format!("{origin}:{line}:{col}: "))
+                });
+                format!("{}{} ({})", place.unwrap_or_default(), w.title(), w.code())
+            })
+            .collect();
+        Ok((rules, warnings))
     }
 
-    fn finish(self, rules: yara_x::Rules) -> Result<RuleSet, Error> {
+    fn finish(self, rules: yara_x::Rules, warnings: Vec<String>) -> Result<RuleSet, Error> {
         // The per-file variables are set for each file only when some rule
         // mentions them (and the user did not define them).
         let mut per_file = [false; 5];
@@ -387,6 +405,7 @@ impl RulesBuilder {
             yara_rule_count,
             source: self.source,
             digest: self.digest.finalize().into(),
+            warnings,
         })
     }
 }
@@ -405,15 +424,24 @@ pub enum RulesCache {
 }
 
 /// First line of a compiled-rules cache file.
-const CACHE_MAGIC: &[u8] = b"VITRINE-RULES-CACHE-1\n";
+const CACHE_MAGIC: &[u8] = b"VITRINE-RULES-CACHE-2\n";
 /// Largest cache file read.
 const MAX_CACHE_FILE: u64 = 2 << 30;
 /// Cache files kept (the newest); older ones are removed.
 const CACHE_KEEP: usize = 4;
 
-/// The cached rules for `key`: `Ok(None)` if there are none, `Err(why)` if
-/// there is a file that cannot be used.
-fn load_cached(dir: &Path, path: &Path, key: &[u8; 32]) -> Result<Option<yara_x::Rules>, String> {
+/// The cached rules for `key` and their warnings: `Ok(None)` if there are
+/// none, `Err(why)` if there is a file that cannot be used.
+///
+/// Format: magic, key (32 bytes), SHA-256 of the rest (32 bytes), then the
+/// warnings' length (u32 LE), the warnings (UTF-8, one a line) and yara-x's
+/// serialized rules.
+#[allow(clippy::type_complexity)]
+fn load_cached(
+    dir: &Path,
+    path: &Path,
+    key: &[u8; 32],
+) -> Result<Option<(yara_x::Rules, Vec<String>)>, String> {
     if !dir.exists() {
         return Ok(None);
     }
@@ -429,26 +457,36 @@ fn load_cached(dir: &Path, path: &Path, key: &[u8; 32]) -> Result<Option<yara_x:
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
+    let not_cache = || format!("{}: not a compiled-rules cache file", path.display());
     let head = CACHE_MAGIC.len() + 64;
-    if data.len() < head || data.len() as u64 > MAX_CACHE_FILE || !data.starts_with(CACHE_MAGIC) {
-        return Err(format!(
-            "{}: not a compiled-rules cache file",
-            path.display()
-        ));
+    if data.len() < head + 4 || data.len() as u64 > MAX_CACHE_FILE || !data.starts_with(CACHE_MAGIC)
+    {
+        return Err(not_cache());
     }
     let (k, rest) = data[CACHE_MAGIC.len()..].split_at(32);
-    let (sum, payload) = rest.split_at(32);
+    let (sum, body) = rest.split_at(32);
     if k != key {
         return Err(format!("{}: made for other rules", path.display()));
     }
-    if sum != sha2::Sha256::digest(payload).as_slice() {
+    if sum != sha2::Sha256::digest(body).as_slice() {
         return Err(format!(
             "{}: damaged (its SHA-256 does not match)",
             path.display()
         ));
     }
+    let (len, body) = body.split_at(4);
+    let len = u32::from_le_bytes(len.try_into().map_err(|_| not_cache())?) as usize;
+    if len > body.len() {
+        return Err(not_cache());
+    }
+    let (warnings, payload) = body.split_at(len);
+    let warnings = std::str::from_utf8(warnings)
+        .map_err(|_| not_cache())?
+        .lines()
+        .map(str::to_owned)
+        .collect();
     yara_x::Rules::deserialize(payload)
-        .map(Some)
+        .map(|r| Some((r, warnings)))
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -457,14 +495,20 @@ fn store_cached(
     path: &Path,
     key: &[u8; 32],
     rules: &yara_x::Rules,
+    warnings: &[String],
 ) -> Result<(), String> {
     vitrine_fs::private_dir(dir).map_err(|e| e.to_string())?;
     let payload = rules.serialize().map_err(|e| e.to_string())?;
-    let mut data = Vec::with_capacity(CACHE_MAGIC.len() + 64 + payload.len());
+    let warnings = warnings.join("\n");
+    let mut body = Vec::with_capacity(4 + warnings.len() + payload.len());
+    body.extend_from_slice(&(warnings.len() as u32).to_le_bytes());
+    body.extend_from_slice(warnings.as_bytes());
+    body.extend_from_slice(&payload);
+    let mut data = Vec::with_capacity(CACHE_MAGIC.len() + 64 + body.len());
     data.extend_from_slice(CACHE_MAGIC);
     data.extend_from_slice(key);
-    data.extend_from_slice(&sha2::Sha256::digest(&payload));
-    data.extend_from_slice(&payload);
+    data.extend_from_slice(&sha2::Sha256::digest(&body));
+    data.extend_from_slice(&body);
     vitrine_fs::write_atomic(path, &data, 0o600).map_err(|e| e.to_string())?;
     // Keep the newest few: each bundle version leaves one file.
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -492,9 +536,16 @@ pub struct RuleSet {
     yara_rule_count: usize,
     source: RuleSource,
     digest: [u8; 32],
+    warnings: Vec<String>,
 }
 
 impl RuleSet {
+    /// yara-x's compiler warnings, one line each (`origin:line:column:
+    /// title (code)`); kept with the compiled rules in the cache.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Number of YARA rules.
     pub fn yara_rule_count(&self) -> usize {
         self.yara_rule_count

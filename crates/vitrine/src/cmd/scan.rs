@@ -409,6 +409,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => None,
     };
     let rules = load_rules(&args).context("loading rules (nothing was scanned)")?;
+    if !args.quiet {
+        for w in rules.warnings() {
+            eprintln!("vitrine: warning: {w}");
+        }
+    }
     // Standing fork evidence and an expired active bundle are said in the
     // summary: the owner must know the rules may be stale.
     let warnings = match args

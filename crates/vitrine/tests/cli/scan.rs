@@ -1362,3 +1362,40 @@ fn allowlist_by_hash_and_by_name() {
             bad.display()
         )));
 }
+
+/// Issue 15: yara-x's compiler warnings are shown (with file, line and
+/// column), also when the compiled rules come from the cache.
+#[test]
+fn compiler_warnings_are_shown_fresh_and_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("w.yar");
+    // `$a` is a slow pattern and the condition's comparison is invariant.
+    fs::write(
+        &rules,
+        "rule Warned {\n  strings:\n    $a = { 00 ?? }\n  condition:\n    $a or true\n}\n",
+    )
+    .unwrap();
+    let f = dir.path().join("clean.txt");
+    fs::write(&f, "nothing here\n").unwrap();
+    let run = || {
+        let out = vitrine()
+            .args(["scan", "--no-cache", "--state"])
+            .arg(dir.path().join("state"))
+            .arg("--rules")
+            .arg(&rules)
+            .arg(&f)
+            .assert();
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    };
+    let first = run();
+    let want = format!("vitrine: warning: {}:", rules.display());
+    assert!(first.contains(&want), "{first}");
+    let second = run();
+    let lines = |s: &str| {
+        s.lines()
+            .filter(|l| l.starts_with("vitrine: warning: "))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lines(&first), lines(&second));
+}
