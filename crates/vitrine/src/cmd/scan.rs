@@ -218,6 +218,16 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     allow_name: Vec<String>,
 
+    /// Show each YARA detection's tags under it in text (`  tags: a, b`),
+    /// as `yara -g`; JSON always has them.
+    #[arg(short = 'g', long)]
+    print_tags: bool,
+
+    /// Show each YARA detection's metadata under it in text
+    /// (`  meta: author="x", score=80`), as `yara -m`; JSON always has it.
+    #[arg(short = 'm', long)]
+    print_meta: bool,
+
     /// Show the strings each YARA rule matched, with their offsets, as
     /// `yr scan -s` does: `  0x1f:$a: matched text` under each detection
     /// (non-printable bytes as \xNN, at most 64 bytes), and a `strings`
@@ -647,23 +657,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if matches!(moved, Some((_, Err(_)))) {
                 quarantine_errors += 1;
             }
+            let shape = (
+                args.format,
+                Print {
+                    tags: args.print_tags,
+                    meta: args.print_meta,
+                },
+            );
             let mut emit = |out: &mut dyn Write| -> std::io::Result<()> {
                 if args.format != Format::Text || (log.is_none() && !args.quiet) {
-                    return write_report(
-                        out,
-                        args.format,
-                        args.infected,
-                        report,
-                        moved.as_ref(),
-                        first,
-                    );
+                    return write_report(out, shape, args.infected, report, moved.as_ref(), first);
                 }
                 // The log gets the report as the terminal would without
                 // --quiet; --quiet keeps only detections and errors.
                 let mut full = Vec::new();
                 write_report(
                     &mut full,
-                    args.format,
+                    shape,
                     args.infected,
                     report,
                     moved.as_ref(),
@@ -673,7 +683,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     l.write_all(&full)?;
                 }
                 if args.quiet && !args.infected {
-                    write_report(out, args.format, true, report, moved.as_ref(), first)
+                    write_report(out, shape, true, report, moved.as_ref(), first)
                 } else {
                     out.write_all(&full)
                 }
@@ -911,9 +921,21 @@ fn copy_regular(src: &Path, dest: &Path) -> std::io::Result<()> {
     copied
 }
 
+/// What the text report shows under each detection besides its name.
+#[derive(Clone, Copy)]
+struct Print {
+    tags: bool,
+    meta: bool,
+}
+
+/// `s` in double quotes, with `"`, `\` and control characters escaped.
+fn quoted(s: &str) -> String {
+    format!("{s:?}")
+}
+
 fn write_report(
     out: &mut (impl Write + ?Sized),
-    format: Format,
+    (format, print): (Format, Print),
     infected_only: bool,
     r: &FileReport,
     moved: Option<&(Action, Result<String, String>)>,
@@ -936,7 +958,28 @@ fn write_report(
                 } else {
                     writeln!(out, "{}!{member}: {} FOUND", r.path, d.name())?;
                 }
-                if let vitrine_scan::Detection::Yara { strings, .. } = d {
+                if let vitrine_scan::Detection::Yara {
+                    strings,
+                    tags,
+                    meta,
+                    ..
+                } = d
+                {
+                    if print.tags && !tags.is_empty() {
+                        writeln!(out, "  tags: {}", tags.join(", "))?;
+                    }
+                    if print.meta && !meta.is_empty() {
+                        let items: Vec<String> = meta
+                            .iter()
+                            .map(|(k, v)| match v {
+                                vitrine_scan::MetaValue::Str(s) => format!("{k}={}", quoted(s)),
+                                vitrine_scan::MetaValue::Int(i) => format!("{k}={i}"),
+                                vitrine_scan::MetaValue::Float(f) => format!("{k}={f}"),
+                                vitrine_scan::MetaValue::Bool(b) => format!("{k}={b}"),
+                            })
+                            .collect();
+                        writeln!(out, "  meta: {}", items.join(", "))?;
+                    }
                     for m in strings {
                         writeln!(out, "  {:#x}:{}: {}", m.offset, m.identifier, m.data)?;
                     }

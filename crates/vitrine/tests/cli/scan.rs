@@ -1399,3 +1399,35 @@ fn compiler_warnings_are_shown_fresh_and_cached() {
     };
     assert_eq!(lines(&first), lines(&second));
 }
+
+/// Issue 15: `--print-tags` and `--print-meta` show a detection's tags and
+/// metadata under it in text, as `yara -g` and `yara -m` do.
+#[test]
+fn print_tags_and_meta_in_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("t.yar");
+    fs::write(
+        &rules,
+        "rule Tagged : trojan test {\n  meta:\n    author = \"a \\\"b\\\"\"\n    score = 80\n    ok = true\n  strings:\n    $a = \"EICAR-STANDARD\"\n  condition:\n    $a\n}\n",
+    )
+    .unwrap();
+    let f = dir.path().join("e.com");
+    fs::write(&f, eicar()).unwrap();
+    vitrine()
+        .args(["scan", "--no-cache", "-g", "-m", "--rules"])
+        .arg(&rules)
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "{}: Tagged FOUND\n  tags: trojan, test\n  meta: author=\"a \\\"b\\\"\", score=80, ok=true\n",
+            f.display()
+        )));
+    vitrine()
+        .args(["scan", "--no-cache", "--rules"])
+        .arg(&rules)
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("tags:").not());
+}
