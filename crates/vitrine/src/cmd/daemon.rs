@@ -214,7 +214,7 @@ fn load_rules(state: Option<&Path>, rules: &[PathBuf], hashes: &[PathBuf]) -> Re
         }
         b
     };
-    let set = builder.build()?;
+    let set = crate::cmd::scan::build_rules(builder, state)?;
     let version = match set.source() {
         RuleSource::VerifiedBundle { version, .. } => *version,
         // Several channels: the highest version stands for the set.
@@ -249,9 +249,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let loaded = load_rules(state.as_deref(), &args.rules, &args.hashes)
         .context("loading rules (the daemon did not start)")?;
     eprintln!("vitrine daemon: rules: {}", loaded.label);
+    let allow = crate::cmd::scan::read_allowlist(state.as_deref(), &[])
+        .context("reading the allowlist (the daemon did not start)")?;
     let mut opts = ScanOptions::default()
         .max_filesize(args.max_filesize)
-        .threads(1);
+        .threads(1)
+        .allow(allow);
     if let Ok(exe) = std::env::current_exe() {
         opts = opts.own_path(&exe);
     }

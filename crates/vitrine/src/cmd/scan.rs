@@ -298,19 +298,7 @@ pub const ALLOWLIST_FILE: &str = "allowlist";
 /// STATE/allowlist (if it exists), every --allowlist file and the
 /// --allow-sha256 and --allow-name flags.
 fn load_allowlist(args: &Args) -> Result<vitrine_scan::Allowlist> {
-    let mut allow = vitrine_scan::Allowlist::new();
-    let mut files = args.allowlist.clone();
-    if let Ok(dir) = state_dir(args) {
-        let own = dir.join(ALLOWLIST_FILE);
-        if own.exists() {
-            files.insert(0, own);
-        }
-    }
-    for f in &files {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        allow.add_text(f, &text)?;
-    }
+    let mut allow = read_allowlist(state_dir(args).ok().as_deref(), &args.allowlist)?;
     for h in &args.allow_sha256 {
         allow
             .add_sha256(h)
@@ -320,6 +308,39 @@ fn load_allowlist(args: &Args) -> Result<vitrine_scan::Allowlist> {
         allow.add_name(n);
     }
     Ok(allow)
+}
+
+/// STATE/allowlist (if there is a state directory and it exists) and the
+/// `files`, for `scan` and `daemon`.
+pub fn read_allowlist(state: Option<&Path>, files: &[PathBuf]) -> Result<vitrine_scan::Allowlist> {
+    let mut allow = vitrine_scan::Allowlist::new();
+    let own = state.map(|d| d.join(ALLOWLIST_FILE)).filter(|f| f.exists());
+    for f in own.iter().chain(files) {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        allow.add_text(f, &text)?;
+    }
+    Ok(allow)
+}
+
+/// Compiles `builder`, with the compiled rules cached in STATE/rules-cache
+/// when there is a state directory; says what the cache did.
+pub fn build_rules(builder: RulesBuilder, state: Option<&Path>) -> Result<RuleSet> {
+    let Some(dir) = state else {
+        return Ok(builder.build()?);
+    };
+    let (rules, cache) = builder.build_cached(&dir.join("rules-cache"))?;
+    match cache {
+        vitrine_scan::RulesCache::Hit => tracing::info!("compiled rules loaded from the cache"),
+        vitrine_scan::RulesCache::Stored => tracing::info!("rules compiled and cached"),
+        vitrine_scan::RulesCache::Replaced(why) => {
+            tracing::warn!(%why, "the compiled-rules cache could not be used; rules compiled and cached again")
+        }
+        vitrine_scan::RulesCache::NotStored(why) => {
+            tracing::warn!(%why, "rules compiled; the compiled-rules cache could not be written")
+        }
+    }
+    Ok(rules)
 }
 
 /// Builds the rule set the arguments ask for.
@@ -364,21 +385,7 @@ fn load_rules(args: &Args) -> Result<RuleSet> {
     if args.no_rules_cache {
         return Ok(builder.build()?);
     }
-    let Ok(dir) = state_dir(args) else {
-        return Ok(builder.build()?);
-    };
-    let (rules, cache) = builder.build_cached(&dir.join("rules-cache"))?;
-    match cache {
-        vitrine_scan::RulesCache::Hit => tracing::info!("compiled rules loaded from the cache"),
-        vitrine_scan::RulesCache::Stored => tracing::info!("rules compiled and cached"),
-        vitrine_scan::RulesCache::Replaced(why) => {
-            tracing::warn!(%why, "the compiled-rules cache could not be used; rules compiled and cached again")
-        }
-        vitrine_scan::RulesCache::NotStored(why) => {
-            tracing::warn!(%why, "rules compiled; the compiled-rules cache could not be written")
-        }
-    }
-    Ok(rules)
+    build_rules(builder, state_dir(args).ok().as_deref())
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {

@@ -497,3 +497,28 @@ fn a_failing_scheduled_update_keeps_the_rules_and_is_reported() {
     let out = String::from_utf8_lossy(&out);
     assert!(out.contains("last scheduled update failed"), "{out}");
 }
+
+/// Issue 15: the daemon honours STATE/allowlist (read at start) and keeps
+/// its compiled rules in STATE/rules-cache like `vitrine scan`.
+#[test]
+fn the_daemon_reads_the_allowlist_and_caches_its_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut bumped = eicar();
+    bumped.extend_from_slice(b"\n");
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bumped));
+    std::fs::create_dir_all(d.join("state")).unwrap();
+    std::fs::write(d.join("state/allowlist"), format!("sha256 {sha}  # ours\n")).unwrap();
+    let (_server, sock) = daemon(d, &[]);
+    // The allowed bytes are clean; EICAR itself is still found.
+    assert_eq!(
+        ask(&sock, &instream(b"zINSTREAM\0", &[&bumped])),
+        "stream: OK\0"
+    );
+    assert!(ask(&sock, &instream(b"zINSTREAM\0", &[&eicar()])).contains("FOUND"));
+    let cached: Vec<_> = std::fs::read_dir(d.join("state/rules-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+}
