@@ -147,7 +147,7 @@ pub fn restrict(path: &Path) -> Result<(), FsError> {
 }
 
 /// The temporary name next to `path`: `.<name>.<16 random hex>.tmp`.
-pub fn temp_name(path: &Path) -> PathBuf {
+fn temp_name(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -155,23 +155,33 @@ pub fn temp_name(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{:016x}.tmp", rand::random::<u64>()))
 }
 
-/// Replaces `path` with `data` (file mode `mode`): written to a new
-/// temporary file with a unique random name, created exclusively without
-/// following links, synced, renamed over `path`, and the directory
-/// synced. A link planted at any name is never followed; on failure the
-/// temporary file is removed and `path` is unchanged.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), FsError> {
+/// Writes `data` (file mode `mode`) to a new temporary file next to
+/// `path`, with a unique random name, created exclusively without
+/// following links, and synced; returns its name for [`rename_into`].
+/// On failure the temporary file is removed.
+pub fn write_temp(path: &Path, data: &[u8], mode: u32) -> Result<PathBuf, FsError> {
     let tmp = temp_name(path);
     let result = (|| {
         let mut f = create_new(&tmp, mode)?;
         f.write_all(data).map_err(io("writing", &tmp))?;
-        f.sync_all().map_err(io("syncing", &tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(io("renaming into place", path))
+        f.sync_all().map_err(io("syncing", &tmp))
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-        return result;
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Renames the temporary file `tmp` (from [`write_temp`]) over `path` and
+/// syncs the directory. If the rename fails, `tmp` is removed and `path`
+/// is unchanged.
+pub fn rename_into(tmp: &Path, path: &Path) -> Result<(), FsError> {
+    if let Err(e) = std::fs::rename(tmp, path) {
+        let _ = std::fs::remove_file(tmp);
+        return Err(io("renaming into place", path)(e));
     }
     let dir = path
         .parent()
@@ -180,6 +190,15 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), FsError> 
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io("syncing directory", dir))
+}
+
+/// Replaces `path` with `data` (file mode `mode`): written to a new
+/// temporary file with a unique random name, created exclusively without
+/// following links, synced, renamed over `path`, and the directory
+/// synced. A link planted at any name is never followed; on failure the
+/// temporary file is removed and `path` is unchanged.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), FsError> {
+    rename_into(&write_temp(path, data, mode)?, path)
 }
 
 #[cfg(test)]

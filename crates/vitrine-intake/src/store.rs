@@ -260,7 +260,10 @@ impl Store {
                         .map_err(|e| StoreError::Shares(e.to_string()))?;
                 dkey.fill(0);
                 let path = self.sample_path(s.tenant, &sha);
-                let tmp = write_temp(&path, &sealed)?;
+                if let Some(parent) = path.parent() {
+                    vitrine_fs::private_dir(parent)?;
+                }
+                let tmp = vitrine_fs::write_temp(&path, &sealed, 0o600)?;
                 Some((path, tmp, threshold, shares))
             }
             None => None,
@@ -318,14 +321,7 @@ impl Store {
                     params![s.tenant, sha, w.keyholder, *threshold as i64, json],
                 )?;
             }
-            if let Err(e) = std::fs::rename(tmp, path) {
-                let _ = std::fs::remove_file(tmp);
-                return Err(StoreError::Io {
-                    path: path.clone(),
-                    source: e,
-                });
-            }
-            sync_parent(path);
+            vitrine_fs::rename_into(tmp, path)?;
         }
         if let Err(e) = tx.commit() {
             if let Some((path, ..)) = &prepared {
@@ -635,31 +631,6 @@ fn open(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError
     XChaCha20Poly1305::new(key.into())
         .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
         .map_err(|_| StoreError::Decrypt)
-}
-
-/// Writes `data` to a new temporary file beside `path` (a random name,
-/// created exclusively, mode 0600, never following a symlink) and syncs
-/// it. The caller renames it into place or removes it.
-fn write_temp(path: &Path, data: &[u8]) -> Result<PathBuf, StoreError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    vitrine_fs::private_dir(parent)?;
-    let tmp = vitrine_fs::temp_name(path);
-    // O_CREAT|O_EXCL|O_NOFOLLOW: a planted file or symlink is refused.
-    let mut f = vitrine_fs::create_new(&tmp, 0o600)?;
-    if let Err(e) = f.write_all(data).and_then(|()| f.sync_all()) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(StoreError::Io {
-            path: tmp,
-            source: e,
-        });
-    }
-    Ok(tmp)
-}
-
-fn sync_parent(path: &Path) {
-    if let Some(d) = path.parent().and_then(|p| std::fs::File::open(p).ok()) {
-        let _ = d.sync_all();
-    }
 }
 
 /// Overwrites a file with zeros, syncs and removes it. The data key is
