@@ -146,6 +146,40 @@ pub struct OldRow {
     receipt: Option<String>,
 }
 
+impl OldRow {
+    fn read(conn: &Connection, tenant: &str, sha: &str) -> Result<Option<OldRow>, StoreError> {
+        Ok(conn
+            .query_row(
+                "SELECT size, received, metadata, policy_id, policy_sha256, has_content, deleted, deletion_logged, receipt FROM samples WHERE tenant = ?1 AND sha256 = ?2",
+                params![tenant, sha],
+                |r| {
+                    Ok(OldRow {
+                        size: r.get(0)?,
+                        received: r.get(1)?,
+                        metadata: r.get(2)?,
+                        policy_id: r.get(3)?,
+                        policy_sha256: r.get(4)?,
+                        has_content: r.get(5)?,
+                        deleted: r.get(6)?,
+                        deletion_logged: r.get(7)?,
+                        receipt: r.get(8)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Whether a new submission (with content or not) leaves this record
+    /// as it is: held content, a metadata-only record resubmitted without
+    /// content, or a deletion not yet logged.
+    fn kept(&self, with_content: bool) -> bool {
+        match self.deleted {
+            None => self.has_content || !with_content,
+            Some(_) => !self.deletion_logged,
+        }
+    }
+}
+
 /// What [`Store::undo`] must do to take a submission back.
 #[derive(Debug)]
 #[must_use = "a submission whose receipt is not logged must be undone"]
@@ -244,6 +278,12 @@ impl Store {
         threshold: usize,
     ) -> Result<Undo, StoreError> {
         let sha = hex::encode(s.sha256);
+        // A resubmission of what is held (the common case in an outbreak)
+        // changes nothing: no need to encrypt it again.
+        if OldRow::read(&self.conn(), s.tenant, &sha)?.is_some_and(|o| o.kept(s.content.is_some()))
+        {
+            return Ok(Undo::Nothing);
+        }
         // Encrypt and write outside the lock, to a temporary file no other
         // submission shares.
         let prepared = match s.content {
@@ -270,38 +310,13 @@ impl Store {
         };
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let old: Option<OldRow> = tx
-            .query_row(
-                "SELECT size, received, metadata, policy_id, policy_sha256, has_content, deleted, deletion_logged, receipt FROM samples WHERE tenant = ?1 AND sha256 = ?2",
-                params![s.tenant, sha],
-                |r| {
-                    Ok(OldRow {
-                        size: r.get(0)?,
-                        received: r.get(1)?,
-                        metadata: r.get(2)?,
-                        policy_id: r.get(3)?,
-                        policy_sha256: r.get(4)?,
-                        has_content: r.get(5)?,
-                        deleted: r.get(6)?,
-                        deletion_logged: r.get(7)?,
-                        receipt: r.get(8)?,
-                    })
-                },
-            )
-            .optional()?;
-        let discard = |p: &Option<(PathBuf, PathBuf, u8, Vec<vitrine_keyholder::WrappedShare>)>| {
-            if let Some((_, tmp, _, _)) = p {
+        let old = OldRow::read(&tx, s.tenant, &sha)?;
+        // Checked again under the transaction: another submission of the
+        // same sample may have stored it meanwhile.
+        if old.as_ref().is_some_and(|o| o.kept(prepared.is_some())) {
+            if let Some((_, tmp, ..)) = &prepared {
                 let _ = std::fs::remove_file(tmp);
             }
-        };
-        // Held content, or a deletion not yet logged: nothing changes.
-        let keep = match &old {
-            Some(o) if o.deleted.is_none() && (o.has_content || prepared.is_none()) => true,
-            Some(o) if o.deleted.is_some() && !o.deletion_logged => true,
-            _ => false,
-        };
-        if keep {
-            discard(&prepared);
             return Ok(Undo::Nothing);
         }
         tx.execute(
