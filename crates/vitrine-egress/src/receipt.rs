@@ -177,13 +177,12 @@ impl ReceiptBundle {
             .map_err(|e| ReceiptError::NotIncluded {
                 reason: e.to_string(),
             })?;
-        let cosigned = witnesses.witness_names_for(&verified.cosignatures);
-        if !witnesses.check_quorum(&cosigned) {
-            return Err(ReceiptError::QuorumNotMet {
+        witnesses
+            .require_quorum(&verified.cosignatures)
+            .map_err(|cosigned| ReceiptError::QuorumNotMet {
                 size: verified.checkpoint.size,
-                cosigned: cosigned.into_iter().collect(),
-            });
-        }
+                cosigned,
+            })?;
         Ok(VerifiedReceipt {
             receipt,
             index: self.index,

@@ -543,13 +543,9 @@ impl Endpoint {
             .map_err(|e| LogError::Checkpoint {
                 reason: format!("a witness cosignature does not verify: {e}"),
             })?;
-        let cosigned = dest.witnesses.witness_names_for(&cosigs);
-        if !dest.witnesses.check_quorum(&cosigned) {
-            return Err(EndpointError::LogQuorumNotMet {
-                size,
-                cosigned: cosigned.into_iter().collect(),
-            });
-        }
+        dest.witnesses
+            .require_quorum(&cosigs)
+            .map_err(|cosigned| EndpointError::LogQuorumNotMet { size, cosigned })?;
         let mut entries = log.entries()?;
         if (entries.len() as u64) < size {
             return Err(LogError::Proof {

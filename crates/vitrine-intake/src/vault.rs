@@ -99,17 +99,18 @@ pub fn verify_access(
             &policy.witness_verifiers(),
         )
         .map_err(|e| not_logged(format!("inclusion: {e}")))?;
-    let cosigned = policy.witness_names_for(&verified.cosignatures);
-    if !policy.check_quorum(&cosigned) {
-        return Err(not_logged(format!(
-            "the checkpoint lacks the custody policy's witness quorum (cosigned by: {})",
-            if cosigned.is_empty() {
-                "nobody".to_owned()
-            } else {
-                cosigned.into_iter().collect::<Vec<_>>().join(", ")
-            }
-        )));
-    }
+    policy
+        .require_quorum(&verified.cosignatures)
+        .map_err(|cosigned| {
+            not_logged(format!(
+                "the checkpoint lacks the custody policy's witness quorum (cosigned by: {})",
+                if cosigned.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    cosigned.join(", ")
+                }
+            ))
+        })?;
     Ok(LoggedAccess {
         tenant: tenant.to_owned(),
         access,

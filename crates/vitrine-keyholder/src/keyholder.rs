@@ -308,12 +308,10 @@ impl Keyholder {
                 &self.config.policy.witness_verifiers(),
             )
             .map_err(|e| not_logged(e.to_string()))?;
-        let cosigned = self.config.policy.witness_names_for(&verified.cosignatures);
-        if !self.config.policy.check_quorum(&cosigned) {
-            return Err(Refusal::NoQuorum {
-                cosigned: cosigned.into_iter().collect(),
-            });
-        }
+        self.config
+            .policy
+            .require_quorum(&verified.cosignatures)
+            .map_err(|cosigned| Refusal::NoQuorum { cosigned })?;
         Ok(proof.index())
     }
 

@@ -322,6 +322,21 @@ impl Policy {
             .collect()
     }
 
+    /// The policy names of the witnesses among `verified` cosignatures if
+    /// they satisfy the quorum; otherwise `Err` with those names, in order
+    /// (for the error that says who did cosign).
+    pub fn require_quorum(
+        &self,
+        verified: &[VerifiedSignature],
+    ) -> Result<BTreeSet<String>, Vec<String>> {
+        let cosigned = self.witness_names_for(verified);
+        if self.check_quorum(&cosigned) {
+            Ok(cosigned)
+        } else {
+            Err(cosigned.into_iter().collect())
+        }
+    }
+
     /// Whether the witnesses named in `cosigned` (policy names) satisfy the
     /// quorum (tlog-policy §Defining a witness group).
     pub fn check_quorum(&self, cosigned: &BTreeSet<String>) -> bool {
