@@ -393,7 +393,8 @@ pub struct FileReport {
     /// same rules, so not read.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
-    /// Its SHA-256 is on the owner's allowlist: not matched at all.
+    /// Its SHA-256 is on the owner's allowlist: what was found in it is not
+    /// reported.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allowed: bool,
 }
@@ -1101,19 +1102,6 @@ impl<'r> Worker<'r> {
         let mut report = FileReport::new(shown, Outcome::Scanned);
         report.size = Some(size);
         report.sha256 = sha256.map(hex::encode);
-        if self
-            .opts
-            .allow
-            .as_ref()
-            .is_some_and(|a| a.allows_data(&data, sha256.as_ref()))
-        {
-            // On the owner's allowlist: not matched, nor its members.
-            report.allowed = true;
-            self.buf = data;
-            self.progress.files.fetch_add(1, Ordering::Relaxed);
-            self.progress.bytes.fetch_add(size, Ordering::Relaxed);
-            return report;
-        }
         let vars = self
             .rules
             .per_file
@@ -1129,6 +1117,14 @@ impl<'r> Worker<'r> {
             if report.outcome == Outcome::Scanned && vitrine_archive::is_container(&data) {
                 self.scan_members(&data, &limits, file, &mut report);
             }
+        }
+        // A file on the owner's allowlist reports nothing, inside it
+        // either. Hashed only when something was found: clean files, the
+        // common case, are never hashed for it.
+        if report.is_infected() && self.allowed(&data, sha256.as_ref()) {
+            report.detections.clear();
+            report.members.clear();
+            report.allowed = true;
         }
         self.buf = data;
         self.progress.files.fetch_add(1, Ordering::Relaxed);
@@ -1167,7 +1163,10 @@ impl<'r> Worker<'r> {
                         v[2] = ext;
                         v
                     });
-                    let (detections, err) = self.match_data(data, None, vars);
+                    let (mut detections, err) = self.match_data(data, None, vars);
+                    if !detections.is_empty() && self.allowed(data, None) {
+                        detections.clear();
+                    }
                     if !detections.is_empty() {
                         members.push(MemberReport {
                             path: path.join("!"),
@@ -1213,9 +1212,17 @@ impl<'r> Worker<'r> {
         }
     }
 
-    /// Hash signatures and YARA rules over one blob, less what the owner's
-    /// allowlist allows (by name, or the blob by its SHA-256). `vars` are
-    /// the per-file variables to set, when some rule uses them.
+    /// Whether the owner's allowlist allows this blob by its SHA-256.
+    fn allowed(&self, data: &[u8], sha256: Option<&[u8; 32]>) -> bool {
+        self.opts
+            .allow
+            .as_ref()
+            .is_some_and(|a| a.allows_data(data, sha256))
+    }
+
+    /// Hash signatures and YARA rules over one blob, less the detection
+    /// names the owner's allowlist allows. `vars` are the per-file
+    /// variables to set, when some rule uses them.
     fn match_data(
         &mut self,
         data: &[u8],
@@ -1225,9 +1232,6 @@ impl<'r> Worker<'r> {
         let (mut detections, error) = self.match_data_raw(data, sha256, vars);
         if let Some(allow) = &self.opts.allow {
             detections.retain(|d| !allow.allows_name(d.name()));
-            if !detections.is_empty() && allow.allows_data(data, sha256) {
-                detections.clear();
-            }
         }
         (detections, error)
     }
