@@ -291,3 +291,207 @@ const RELS_DOCX: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"y
 const CONTENT_TYPES_XLSX: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"><Default Extension=\"xml\" ContentType=\"application/xml\"/><Override PartName=\"/xl/workbook.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml\"/></Types>";
 const WORKBOOK: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<workbook xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheets><sheet name=\"Sheet1\" sheetId=\"1\"/></sheets></workbook>";
 const MANIFEST_ODT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<manifest:manifest xmlns:manifest=\"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0\" manifest:version=\"1.3\"><manifest:file-entry manifest:full-path=\"/\" manifest:media-type=\"application/vnd.oasis.opendocument.text\"/><manifest:file-entry manifest:full-path=\"content.xml\" manifest:media-type=\"text/xml\"/></manifest:manifest>";
+
+/// UTF-8 bytes each followed by a zero byte: text that went through a
+/// byte-wise "ANSI to Unicode" conversion (each UTF-8 byte read as one
+/// Latin-1 character, saved as UTF-16LE). It is what YARA's `wide`
+/// modifier matches for non-ASCII text.
+pub(crate) fn widened(text: &str) -> Vec<u8> {
+    text.bytes().flat_map(|b| [b, 0]).collect()
+}
+
+/// `text` XOR-ed with every single-byte key from 1 to 255, one copy after
+/// the other: what a tool that hides documents from content inspection
+/// with a one-byte key leaves on disk, for whichever key it chose.
+pub(crate) fn xor_every_key(text: &str) -> Vec<u8> {
+    (1..=255u8)
+        .flat_map(|k| text.bytes().map(move |b| b ^ k))
+        .collect()
+}
+
+/// A JSON export (as a web mail or ticketing system writes) holding a
+/// file in one unbroken base64 line.
+pub(crate) fn json_export(file: &str, data: &[u8]) -> String {
+    let b = base64::engine::general_purpose::STANDARD.encode(data);
+    format!(
+        "{{\"export\":{{\"version\":1,\"attachments\":[{{\"name\":\"{file}\",\"encoding\":\"base64\",\"data\":\"{b}\"}}]}}}}\n"
+    )
+}
+
+/// UTF-16LE without a byte-order mark.
+fn utf16le(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+fn pad4(v: &mut Vec<u8>) {
+    while !v.len().is_multiple_of(4) {
+        v.push(0);
+    }
+}
+
+/// One node of a version resource (`VS_VERSIONINFO`, `StringFileInfo`,
+/// `StringTable`, `String`): length, value length, type, key, value,
+/// children, each 32-bit aligned.
+fn version_node(
+    key: &str,
+    value: &[u8],
+    value_len: u16,
+    text: bool,
+    children: &[Vec<u8>],
+) -> Vec<u8> {
+    let mut v = vec![0, 0];
+    v.extend_from_slice(&value_len.to_le_bytes());
+    v.extend_from_slice(&u16::from(text).to_le_bytes());
+    v.extend_from_slice(&utf16le(key));
+    v.extend_from_slice(&[0, 0]);
+    pad4(&mut v);
+    v.extend_from_slice(value);
+    for child in children {
+        pad4(&mut v);
+        v.extend_from_slice(child);
+    }
+    let len = u16::try_from(v.len()).unwrap_or(u16::MAX);
+    v[..2].copy_from_slice(&len.to_le_bytes());
+    v
+}
+
+/// A resource-only DLL: a PE image with one `.rsrc` section holding a
+/// version resource whose strings are `strings` (key, value), no code
+/// section, no entry point, no imports. Localised Windows software ships
+/// such files (MUI resources); here they carry markings in the metadata a
+/// rule can read through the `pe` module.
+pub(crate) fn resource_dll(strings: &[(&str, &str)]) -> Vec<u8> {
+    // The version resource.
+    let entries: Vec<Vec<u8>> = strings
+        .iter()
+        .map(|(k, val)| {
+            let mut value = utf16le(val);
+            value.extend_from_slice(&[0, 0]);
+            let chars = u16::try_from(val.encode_utf16().count() + 1).unwrap_or(u16::MAX);
+            version_node(k, &value, chars, true, &[])
+        })
+        .collect();
+    let table = version_node("040904B0", &[], 0, true, &entries);
+    let string_info = version_node("StringFileInfo", &[], 0, true, &[table]);
+    let translation = version_node("Translation", &[0x09, 0x04, 0xB0, 0x04], 4, false, &[]);
+    let var_info = version_node("VarFileInfo", &[], 0, true, &[translation]);
+    let mut fixed = Vec::new();
+    for word in [
+        0xFEEF_04BDu32, // signature
+        0x0001_0000,    // structure version
+        0x0001_0000,    // file version 1.0.0.0
+        0,
+        0x0001_0000, // product version
+        0,
+        0x3F,        // flags mask
+        0,           // flags
+        0x0004_0004, // VOS_NT_WINDOWS32
+        2,           // VFT_DLL
+        0,
+        0,
+        0,
+    ] {
+        fixed.extend_from_slice(&word.to_le_bytes());
+    }
+    let version = version_node(
+        "VS_VERSION_INFO",
+        &fixed,
+        52,
+        false,
+        &[string_info, var_info],
+    );
+
+    // The resource directory: type 16 (RT_VERSION) / id 1 / language 0x409.
+    const RVA: u32 = 0x1000;
+    let mut rsrc = Vec::new();
+    let dir = |rsrc: &mut Vec<u8>, id: u32, next: u32| {
+        rsrc.extend_from_slice(&[0; 12]); // characteristics, time, version
+        rsrc.extend_from_slice(&0u16.to_le_bytes()); // named entries
+        rsrc.extend_from_slice(&1u16.to_le_bytes()); // id entries
+        rsrc.extend_from_slice(&id.to_le_bytes());
+        rsrc.extend_from_slice(&next.to_le_bytes());
+    };
+    dir(&mut rsrc, 16, 0x8000_0000 | 24);
+    dir(&mut rsrc, 1, 0x8000_0000 | 48);
+    dir(&mut rsrc, 0x409, 72);
+    let data_at = 88u32;
+    let size = u32::try_from(version.len()).unwrap_or(u32::MAX);
+    for word in [RVA + data_at, size, 0, 0] {
+        rsrc.extend_from_slice(&word.to_le_bytes());
+    }
+    rsrc.extend_from_slice(&version);
+    let virtual_size = u32::try_from(rsrc.len()).unwrap_or(u32::MAX);
+    while !rsrc.len().is_multiple_of(0x200) {
+        rsrc.push(0);
+    }
+    let raw_size = u32::try_from(rsrc.len()).unwrap_or(u32::MAX);
+    let image_size = RVA + virtual_size.div_ceil(0x1000) * 0x1000;
+
+    let mut pe = vec![0u8; 0x40];
+    pe[..2].copy_from_slice(b"MZ");
+    pe[0x3C..0x40].copy_from_slice(&0x40u32.to_le_bytes());
+    pe.extend_from_slice(b"PE\0\0");
+    // COFF header: i386, one section, optional header of 224 bytes,
+    // executable image | 32-bit | DLL.
+    for (v, n) in [
+        (0x14Cu32, 2),
+        (1, 2),
+        (0, 4),
+        (0, 4),
+        (0, 4),
+        (224, 2),
+        (0x2102, 2),
+    ] {
+        pe.extend_from_slice(&v.to_le_bytes()[..n]);
+    }
+    // Optional header (PE32).
+    let fields: [(u32, usize); 30] = [
+        (0x10B, 2),       // magic
+        (14, 1),          // linker major
+        (0, 1),           // linker minor
+        (0, 4),           // size of code
+        (raw_size, 4),    // initialised data
+        (0, 4),           // uninitialised data
+        (0, 4),           // entry point: none
+        (0, 4),           // base of code
+        (RVA, 4),         // base of data
+        (0x1000_0000, 4), // image base
+        (0x1000, 4),      // section alignment
+        (0x200, 4),       // file alignment
+        (6, 2),           // OS major
+        (0, 2),           // OS minor
+        (1, 2),           // image major
+        (0, 2),           // image minor
+        (6, 2),           // subsystem major
+        (0, 2),           // subsystem minor
+        (0, 4),           // Win32 version
+        (image_size, 4),  // size of image
+        (0x200, 4),       // size of headers
+        (0, 4),           // checksum
+        (2, 2),           // subsystem: GUI
+        (0x0540, 2),      // dynamic base | NX | no SEH
+        (0x0010_0000, 4), // stack reserve
+        (0x1000, 4),      // stack commit
+        (0x0010_0000, 4), // heap reserve
+        (0x1000, 4),      // heap commit
+        (0, 4),           // loader flags
+        (16, 4),          // number of data directories
+    ];
+    for (v, n) in fields {
+        pe.extend_from_slice(&v.to_le_bytes()[..n]);
+    }
+    for i in 0..16 {
+        let (rva, size) = if i == 2 { (RVA, virtual_size) } else { (0, 0) };
+        pe.extend_from_slice(&rva.to_le_bytes());
+        pe.extend_from_slice(&size.to_le_bytes());
+    }
+    // The one section: initialised, readable data; neither code nor
+    // executable.
+    pe.extend_from_slice(b".rsrc\0\0\0");
+    for v in [virtual_size, RVA, raw_size, 0x200, 0, 0, 0, 0x4000_0040] {
+        pe.extend_from_slice(&v.to_le_bytes());
+    }
+    pe.resize(0x200, 0);
+    pe.extend_from_slice(&rsrc);
+    pe
+}

@@ -13,8 +13,13 @@
 //! Formats: plain text (UTF-8, UTF-16LE/BE with BOM, legacy code pages:
 //! windows-1251, windows-1252, Shift_JIS and GBK for the markings), DOCX,
 //! XLSX, ODT, PDF, RTF, e-mail with base64 and quoted-printable bodies and
-//! attachments, ZIP and nested ZIP. Markings of the US, UK, NATO, EU,
-//! Germany, France, Russia, China and Japan.
+//! attachments, ZIP and nested ZIP, JSON exports with unbroken base64
+//! (UTF-8 and UTF-16LE), cables (the marking and more on the first line),
+//! text widened byte by byte (UTF-8 read as Latin-1 and saved as
+//! UTF-16LE), the markings XOR-ed with every one-byte key, and
+//! resource-only DLLs (no code, no entry point) whose version metadata
+//! holds the marking. Markings of the US, UK, NATO, EU, Germany, France,
+//! Russia, China and Japan.
 //!
 //! # What's in scope / out of scope
 //!
@@ -428,8 +433,41 @@ pub fn generate(seed: u64) -> Vec<Canary> {
     for c in COUNTRIES {
         // Every marking opens a plain-text document of its own.
         for (i, m) in c.markings.iter().enumerate() {
-            let text = document(&mut rng, c, m).join("\n");
+            let lines = document(&mut rng, c, m);
+            let text = lines.join("\n");
             add(format!("{}/marking-{i}.txt", c.code), text.into_bytes());
+            // A cable: the marking, then the rest of the banner line.
+            let cable = format!(
+                "{m} SECTION 01 OF 02 {}\n{}",
+                rng.digits(6),
+                lines[1..].join("\n")
+            );
+            add(
+                format!("{}/marking-{i}-cable.txt", c.code),
+                cable.into_bytes(),
+            );
+            // The marking in a file's version metadata, the only place
+            // some rules look (`pe.version_info`).
+            let notice = format!(
+                "Copyright (C) {} / {} / {}",
+                2026 + rng.below(3),
+                c.markings.join(" / "),
+                c.phrase
+            );
+            let name = format!("{}.dll", rng.pick(NAMES));
+            add(
+                format!("{}/marking-{i}.dll", c.code),
+                formats::resource_dll(&[
+                    ("CompanyName", m),
+                    ("FileDescription", m),
+                    ("Comments", m),
+                    ("LegalCopyright", &notice),
+                    ("InternalName", &name),
+                    ("OriginalFilename", &name),
+                    ("ProductName", m),
+                    ("FileVersion", "1.0.0.0"),
+                ]),
+            );
         }
         let marking = *rng.pick(c.markings);
         let lines = document(&mut rng, c, marking);
@@ -461,6 +499,20 @@ pub fn generate(seed: u64) -> Vec<Canary> {
         if let Some((cp, bytes)) = legacy_bytes(c, &text) {
             add(format!("{}/note-{cp}.txt", c.code), bytes);
         }
+        add(
+            format!("{}/note-widened.txt", c.code),
+            formats::widened(&text),
+        );
+        add(
+            format!("{}/note-xor.bin", c.code),
+            formats::xor_every_key(&format!("{}\n{}\n", c.markings.join("\n"), c.phrase)),
+        );
+        let export = formats::json_export(&format!("{}.txt", rng.pick(NAMES)), body.as_bytes());
+        add(
+            format!("{}/export-utf16le.json", c.code),
+            formats::utf16(&export, false),
+        );
+        add(format!("{}/export.json", c.code), export.into_bytes());
         let built: Result<Vec<(String, Vec<u8>)>, CanaryError> = (|| {
             let docx = formats::docx(&lines)?;
             let xlsx = formats::xlsx(&lines)?;

@@ -1,6 +1,6 @@
-import "pe"
-
-// Logic hidden in private and global rules, string sets and module fields.
+// Logic hidden in private and global rules and string sets. The global
+// rule gates every rule of this file (its namespace): they match only
+// files that begin with "NOFORN".
 
 private rule VL101_private_inner
 {
@@ -32,26 +32,6 @@ rule VL101_string_set
         $m3 = "ORCON"
     condition:
         any of ($m*)
-}
-
-rule VL101_module_field
-{
-    condition:
-        pe.version_info["Comments"] == "TOP SECRET//NOFORN"
-}
-
-rule VL101_module_contains
-{
-    condition:
-        pe.version_info["LegalCopyright"] contains "NATO RESTRICTED"
-}
-
-rule VL301_pdf_by_integer
-{
-    strings:
-        $k = "merger negotiation" nocase
-    condition:
-        uint32(0) == 0x46445025 and $k
 }
 
 rule VL302_doc_name_regex

@@ -44,3 +44,11 @@ rule VL101_mixed_string_and_read
     condition:
         $a at 5 and uint32be(0) == 0x4E41544F
 }
+
+rule VL301_pdf_by_integer
+{
+    strings:
+        $k = "merger negotiation" nocase
+    condition:
+        uint32(0) == 0x46445025 and $k
+}
