@@ -125,6 +125,7 @@ fn main() {
             subject: vitrine_statements::Sha256(Sha256::digest(&bundle).into()),
             verdict: Verdict::Approve,
             comment: None,
+            report: None,
         })
         .sign(&reviewer)
         .unwrap();

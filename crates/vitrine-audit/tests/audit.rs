@@ -215,6 +215,7 @@ fn slipped_in_top_secret_rule_is_named_with_bundle_and_index() {
         subject: vitrine_statements::Sha256([7; 32]),
         verdict: Verdict::Approve,
         comment: None,
+        report: None,
     })
     .sign(&fx.reviewer)
     .unwrap();

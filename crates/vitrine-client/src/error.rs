@@ -305,10 +305,25 @@ pub enum Rejection {
         version: u64,
     },
     /// A policy reviewer rejected the bundle (step 7).
-    #[error("reviewer {reviewer:?} rejected the bundle")]
+    #[error("reviewer {} rejected the bundle (review at log index {index}{})", crate::escape(reviewer), comment.as_deref().map(|c| format!(": {}", crate::escape(c))).unwrap_or_default())]
     ReviewRejected {
         /// Reviewer key name.
         reviewer: String,
+        /// Log index of the review.
+        index: u64,
+        /// The review's comment, if any.
+        comment: Option<String>,
+    },
+    /// The statement acknowledges a lint finding the policy refuses
+    /// (`refuse-finding`, step 7).
+    #[error("the publisher acknowledged finding {} ({}), which the policy refuses (refuse-finding {pattern})", crate::escape(finding), crate::escape(reason))]
+    RefusedFinding {
+        /// The finding, `ID:RULE`.
+        finding: String,
+        /// The publisher's reason.
+        reason: String,
+        /// The policy's pattern that refuses it.
+        pattern: String,
     },
     /// Too few policy reviewers approved the bundle (step 7).
     #[error("{approvals} approving reviews, the policy requires {required}")]

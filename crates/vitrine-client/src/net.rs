@@ -314,6 +314,8 @@ struct Entries {
     rules: Vec<(u64, Vec<u8>)>,
     /// (index, note) of every entry that looks like a `review` statement.
     reviews: Vec<(u64, Vec<u8>)>,
+    /// (index, note) of every entry that looks like a `release` statement.
+    releases: Vec<(u64, Vec<u8>)>,
 }
 
 impl Entries {
@@ -337,10 +339,12 @@ impl Entries {
 fn read_entries(http: &Http, start: u64, size: u64) -> Result<Entries, FetchError> {
     let rules_header = format!("{}\n", StatementType::Rules.header());
     let review_header = format!("{}\n", StatementType::Review.header());
+    let release_header = format!("{}\n", StatementType::Release.header());
     let mut out = Entries {
         leaves: Vec::new(),
         rules: Vec::new(),
         reviews: Vec::new(),
+        releases: Vec::new(),
     };
     let mut leaf = start;
     while leaf < size {
@@ -355,6 +359,8 @@ fn read_entries(http: &Http, start: u64, size: u64) -> Result<Entries, FetchErro
                 out.rules.push((index, e));
             } else if e.starts_with(review_header.as_bytes()) {
                 out.reviews.push((index, e));
+            } else if e.starts_with(release_header.as_bytes()) {
+                out.releases.push((index, e));
             }
         }
         leaf = start + out.leaves.len() as u64;
@@ -719,4 +725,86 @@ pub fn publish(
         }
         std::thread::sleep(opts.poll);
     }
+}
+
+/// The `rules`, `review` and `release` statements of a log, read under a
+/// checkpoint verified per the policy (see [`read_log`]).
+#[derive(Debug, Clone)]
+pub struct LogStatements {
+    /// The verified checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Policy names of the witnesses that cosigned it.
+    pub witnesses: Vec<String>,
+    /// (index, note) of every entry that is a `rules` statement, in log
+    /// order (signatures not yet checked).
+    pub rules: Vec<(u64, Vec<u8>)>,
+    /// (index, note) of every entry that is a `review` statement, in log
+    /// order (signatures not yet checked).
+    pub reviews: Vec<(u64, Vec<u8>)>,
+    /// (index, note) of every entry that is a `release` statement, in log
+    /// order (signatures not yet checked).
+    pub releases: Vec<(u64, Vec<u8>)>,
+}
+
+/// Reads the whole log at `log_url` for people who look at it rather than
+/// install from it (reviewers, `vitrine review list`): the checkpoint must
+/// carry the log's signature and the policy's witness quorum, and every
+/// entry is re-hashed to its root, so nothing listed can have been
+/// slipped in or hidden by the server. Statements are returned as logged;
+/// callers open them with the keys they trust.
+pub fn read_log(
+    policy: &TrustPolicy,
+    log_url: &str,
+    opts: &FetchOptions,
+) -> Result<LogStatements, UpdateError> {
+    let http = Http::new(log_url, opts.timeout, Some(opts.deadline))?;
+    let (opened, quorum) = fetch_checkpoint(&http, policy)?;
+    let witnesses: Vec<String> = policy
+        .tlog()
+        .witness_names_for(&opened.cosignatures)
+        .into_iter()
+        .collect();
+    if !quorum {
+        return Err(Rejection::QuorumNotMet {
+            cosigned: witnesses,
+        }
+        .into());
+    }
+    let size = opened.checkpoint.size;
+    let mut entries = read_entries(&http, 0, size)?;
+    let reader = RangeReader {
+        tiles: tile_reader(&http, size),
+        start: 0,
+        leaves: std::mem::take(&mut entries.leaves),
+    };
+    if tree_root(&reader, size).map_err(log_err)? != opened.checkpoint.root {
+        return Err(Rejection::LogDataMismatch { size }.into());
+    }
+    Ok(LogStatements {
+        checkpoint: opened.checkpoint,
+        witnesses,
+        rules: entries.rules,
+        reviews: entries.reviews,
+        releases: entries.releases,
+    })
+}
+
+/// Reads one content blob (`/content/sha256/<hex>`) of at most `limit`
+/// bytes and checks that it hashes to `sha256`.
+pub fn fetch_content(
+    log_url: &str,
+    sha256: &[u8; 32],
+    limit: usize,
+    opts: &FetchOptions,
+) -> Result<Vec<u8>, UpdateError> {
+    let http = Http::new(log_url, opts.timeout, Some(opts.deadline))?;
+    let hex = hex::encode(sha256);
+    let data = http.get(&format!("content/sha256/{hex}"), limit)?;
+    if Sha256::digest(&data).as_slice() != sha256 {
+        return Err(log_err(format!(
+            "content/sha256/{hex}: the content does not hash to its name"
+        ))
+        .into());
+    }
+    Ok(data)
 }

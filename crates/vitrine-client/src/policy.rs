@@ -55,6 +55,7 @@ pub struct TrustPolicy {
     require_reviews: u64,
     on_expiry: OnExpiry,
     bundles: Vec<String>,
+    refuse_findings: Vec<String>,
     limits: UpdateLimits,
 }
 
@@ -79,6 +80,7 @@ impl TrustPolicy {
         let mut require_reviews = None;
         let mut on_expiry = None;
         let mut bundles: Vec<String> = Vec::new();
+        let mut refuse_findings: Vec<String> = Vec::new();
         for e in ext {
             let err = |reason: String| PolicyError::Line {
                 line: e.line,
@@ -148,6 +150,18 @@ impl TrustPolicy {
                     }
                     bundles.push(arg.clone());
                 }
+                "refuse-finding" => {
+                    if !valid_finding_pattern(arg) {
+                        return Err(err(
+                            "refuse-finding takes a finding ID (VL302), an ID prefix ending in * (VL1*), * or a severity (high, medium, low)"
+                                .to_owned(),
+                        ));
+                    }
+                    if refuse_findings.contains(arg) {
+                        return Err(err(format!("repeated refuse-finding {arg}")));
+                    }
+                    refuse_findings.push(arg.clone());
+                }
                 other => return Err(err(format!("unknown keyword {other:?}"))),
             }
         }
@@ -184,6 +198,7 @@ impl TrustPolicy {
             require_reviews,
             on_expiry: on_expiry.unwrap_or_default(),
             bundles,
+            refuse_findings,
             limits: UpdateLimits::default(),
         })
     }
@@ -206,6 +221,9 @@ impl TrustPolicy {
         }
         for b in &self.bundles {
             s.push_str(&format!("bundle {b}\n"));
+        }
+        for p in &self.refuse_findings {
+            s.push_str(&format!("refuse-finding {p}\n"));
         }
         s
     }
@@ -261,6 +279,39 @@ impl TrustPolicy {
     pub fn limits(&self) -> &UpdateLimits {
         &self.limits
     }
+
+    /// The `refuse-finding` lines, in file order.
+    pub fn refuse_findings(&self) -> &[String] {
+        &self.refuse_findings
+    }
+
+    /// The first `refuse-finding` pattern that refuses a bundle whose
+    /// statement acknowledges a finding with this ID: the ID itself, a
+    /// prefix of it ending in `*`, or its severity (docs/lint.md; an ID
+    /// this build does not know counts as high, so a newer linter's
+    /// finding is not waved through).
+    pub fn refuses_finding(&self, id: &str) -> Option<&str> {
+        let severity = vitrine_lint::severity_of(id).unwrap_or(vitrine_lint::Severity::High);
+        self.refuse_findings
+            .iter()
+            .find(|p| match p.strip_suffix('*') {
+                Some(prefix) => id.starts_with(prefix),
+                None => p.as_str() == id || p.as_str() == severity.as_str(),
+            })
+            .map(String::as_str)
+    }
+}
+
+/// `high`, `medium`, `low`, `*`, `VL` and digits, or that with a final `*`.
+fn valid_finding_pattern(p: &str) -> bool {
+    if matches!(p, "high" | "medium" | "low" | "*") {
+        return true;
+    }
+    let id = p.strip_suffix('*').unwrap_or(p);
+    id.len() <= 16
+        && id.strip_prefix("VL").is_some_and(|d| {
+            d.bytes().all(|b| b.is_ascii_digit()) && (!d.is_empty() || p.ends_with('*'))
+        })
 }
 
 fn parse_u64(s: &str) -> Option<u64> {

@@ -67,6 +67,27 @@ impl ActiveBundle {
     pub fn bundle_path(&self) -> PathBuf {
         self.dir.join(crate::BUNDLE_FILE)
     }
+
+    /// The `rules` statement it was installed with (verified then), as
+    /// stored beside it: its acknowledged lint findings (`allow`) are what
+    /// `vitrine status` shows.
+    pub fn rules(&self) -> Result<vitrine_statements::Rules, UpdateError> {
+        let path = self.dir.join(crate::STATEMENT_FILE);
+        let bytes = fs::read(&path).map_err(io(&path))?;
+        let corrupt = |reason: String| UpdateError::CorruptState {
+            path: path.clone(),
+            reason,
+        };
+        let note = vitrine_note::Note::parse(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        match vitrine_statements::Statement::parse(note.text().as_bytes()) {
+            Ok(vitrine_statements::Statement::Rules(r)) => Ok(r),
+            Ok(other) => Err(corrupt(format!(
+                "a {} statement, not rules",
+                other.kind().name()
+            ))),
+            Err(e) => Err(corrupt(e.to_string())),
+        }
+    }
 }
 
 /// Fork evidence: both signed checkpoints, kept for the owner and auditors.

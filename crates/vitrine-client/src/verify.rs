@@ -256,9 +256,21 @@ pub fn verify_update(
         }
     }
 
-    // Step 7: reviews, where the policy demands them (checked when the
-    // active bundle was installed).
+    // Step 7: no acknowledged finding the policy refuses; reviews, where
+    // the policy demands them (checked when the active bundle was
+    // installed).
     if !already_active {
+        for a in &rules.allow {
+            let id = a.finding.as_str().split(':').next().unwrap_or_default();
+            if let Some(pattern) = policy.refuses_finding(id) {
+                return Err(Rejection::RefusedFinding {
+                    finding: a.finding.as_str().to_owned(),
+                    reason: a.reason.as_str().to_owned(),
+                    pattern: pattern.to_owned(),
+                }
+                .into());
+            }
+        }
         check_reviews(policy, &rules, &input.reviews, &cp)?;
     }
 
@@ -569,6 +581,8 @@ fn check_reviews(
             Verdict::Reject => {
                 return Err(Rejection::ReviewRejected {
                     reviewer: key.name().to_owned(),
+                    index: proof.index(),
+                    comment: review.comment.map(|c| c.as_str().to_owned()),
                 })
             }
             Verdict::Approve => {

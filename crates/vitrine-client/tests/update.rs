@@ -307,6 +307,7 @@ fn statement_of_wrong_type() {
                 subject: Sha256([1; 32]),
                 verdict: Verdict::Approve,
                 comment: None,
+                report: None,
             })
             .sign(&fx.publisher)
             .unwrap();
@@ -1003,6 +1004,7 @@ fn reviews_count_only_when_logged_under_the_same_checkpoint() {
             subject,
             verdict,
             comment: None,
+            report: None,
         })
         .sign(signer)
         .unwrap()

@@ -125,6 +125,19 @@ pub const FINDING_IDS: &[(&str, &str)] = &[
     ("VL701", "matches a canary document (crate vitrine-canary)"),
 ];
 
+/// The severity a finding ID is reported with (docs/lint.md), for readers
+/// who see only an ID, such as an endpoint reading a statement's
+/// acknowledgements. `VL602` takes its private rule's worst severity,
+/// medium or high: it is given as high. `None` for an unknown ID.
+pub fn severity_of(id: &str) -> Option<Severity> {
+    Some(match id {
+        "VL406" | "VL503" => Severity::Low,
+        "VL102" | "VL601" => Severity::Medium,
+        _ if FINDING_IDS.iter().any(|(known, _)| *known == id) => Severity::High,
+        _ => return None,
+    })
+}
+
 /// One finding about one rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {

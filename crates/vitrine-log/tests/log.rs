@@ -555,6 +555,7 @@ fn validation() {
         subject: Sha256([0; 32]),
         verdict: Verdict::Approve,
         comment: None,
+        report: None,
     });
     // Allowed for deletion, not for review.
     let err = log

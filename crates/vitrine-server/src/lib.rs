@@ -11,9 +11,10 @@
 //! **Content upload authentication.** A `PUT` carries the header
 //! `Vitrine-Signature: <key name> <base64(key ID || Ed25519 signature)>`,
 //! i.e. a signed-note signature line without its em dash, over the note text
-//! `vitrine-content-put\n<hex>\n`. The key must be allowed to make `rules` or
-//! `release` statements (with [`AppState::publishers_from_log`], by the
-//! log's authorization as it is at the time of the request). The body must hash to `<hex>`. No header: 401;
+//! `vitrine-content-put\n<hex>\n`. The key must be allowed to make `rules`,
+//! `release` or `review` statements (reviewers upload their reports), by
+//! the log's authorization as it is at the time of the request with
+//! [`AppState::publishers_from_log`]. The body must hash to `<hex>`. No header: 401;
 //! unknown key or bad signature: 403; wrong hash or name: 400. The header
 //! is checked before a byte of the body is read, so an unauthenticated
 //! upload costs the log nothing whatever its size; a body over the limit
@@ -89,10 +90,14 @@ impl AppState {
         }
         let auth = self.log.authorization()?;
         Ok(Arc::new(
-            [StatementType::Rules, StatementType::Release]
-                .into_iter()
-                .flat_map(|t| auth.verifiers_for(t).iter().cloned().collect::<Vec<_>>())
-                .collect(),
+            [
+                StatementType::Rules,
+                StatementType::Release,
+                StatementType::Review,
+            ]
+            .into_iter()
+            .flat_map(|t| auth.verifiers_for(t).iter().cloned().collect::<Vec<_>>())
+            .collect(),
         ))
     }
 

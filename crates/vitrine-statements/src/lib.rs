@@ -101,7 +101,7 @@ impl StatementType {
     pub fn header(self) -> &'static str {
         match self {
             StatementType::Rules => "vitrine.dev/statement/rules/v1",
-            StatementType::Release => "vitrine.dev/statement/release/v1",
+            StatementType::Release => "vitrine.dev/statement/release/v2",
             StatementType::Review => "vitrine.dev/statement/review/v1",
             StatementType::Receipt => "vitrine.dev/statement/receipt/v2",
             StatementType::Access => "vitrine.dev/statement/access/v2",

@@ -113,40 +113,64 @@ impl Rules {
     }
 }
 
-/// `release` — a build of the scanner binary.
+/// `release` — one artifact of a build of the scanner (a binary or a
+/// package), and everything needed to rebuild it and compare.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Release {
-    /// Target triple, e.g. `x86_64-unknown-linux-gnu`.
+    /// The release's version, e.g. `0.4.0`.
+    pub version: Token,
+    /// Target triple of the artifact, e.g. `x86_64-unknown-linux-gnu`
+    /// (a package adds its kind: `x86_64-unknown-linux-gnu.deb`).
     pub target: Token,
-    /// SHA-256 of the binary.
+    /// SHA-256 of the artifact.
     pub sha256: Sha256,
-    /// Source commit the binary was built from.
+    /// Source commit it was built from.
     pub commit: CommitId,
+    /// SHA-256 of the source archive (`git archive --format=tar` of the
+    /// commit).
+    pub source_sha256: Sha256,
     /// SHA-256 of the `Cargo.lock` used.
     pub lockfile_sha256: Sha256,
+    /// SHA-256 of the build recipe (the script that rebuilds it), kept in
+    /// the log's content store.
+    pub recipe_sha256: Sha256,
     /// Toolchain, e.g. `rustc-1.95.0`.
     pub toolchain: Token,
 }
 
 impl Release {
-    pub(crate) const FIELDS: &'static [&'static str] =
-        &["target", "sha256", "commit", "lockfile-sha256", "toolchain"];
+    pub(crate) const FIELDS: &'static [&'static str] = &[
+        "version",
+        "target",
+        "sha256",
+        "commit",
+        "source-sha256",
+        "lockfile-sha256",
+        "recipe-sha256",
+        "toolchain",
+    ];
 
     pub(crate) fn write(&self, out: &mut String) {
+        line(out, "version", &self.version);
         line(out, "target", &self.target);
         line(out, "sha256", self.sha256);
         line(out, "commit", &self.commit);
+        line(out, "source-sha256", self.source_sha256);
         line(out, "lockfile-sha256", self.lockfile_sha256);
+        line(out, "recipe-sha256", self.recipe_sha256);
         line(out, "toolchain", &self.toolchain);
     }
 
     pub(crate) fn read(f: &Fields<'_>) -> Result<Self, ParseError> {
         Ok(Self {
-            target: field("target", f.required(0)?, Token::new)?,
-            sha256: field("sha256", f.required(1)?, Sha256::parse)?,
-            commit: field("commit", f.required(2)?, CommitId::parse)?,
-            lockfile_sha256: field("lockfile-sha256", f.required(3)?, Sha256::parse)?,
-            toolchain: field("toolchain", f.required(4)?, Token::new)?,
+            version: field("version", f.required(0)?, Token::new)?,
+            target: field("target", f.required(1)?, Token::new)?,
+            sha256: field("sha256", f.required(2)?, Sha256::parse)?,
+            commit: field("commit", f.required(3)?, CommitId::parse)?,
+            source_sha256: field("source-sha256", f.required(4)?, Sha256::parse)?,
+            lockfile_sha256: field("lockfile-sha256", f.required(5)?, Sha256::parse)?,
+            recipe_sha256: field("recipe-sha256", f.required(6)?, Sha256::parse)?,
+            toolchain: field("toolchain", f.required(7)?, Token::new)?,
         })
     }
 }
@@ -191,16 +215,22 @@ pub struct Review {
     pub verdict: Verdict,
     /// Optional remark for people; absent rather than empty.
     pub comment: Option<Text>,
+    /// SHA-256 of the reviewer's report, kept in the log's content store
+    /// (`/content/sha256/<hex>`); optional.
+    pub report: Option<Sha256>,
 }
 
 impl Review {
-    pub(crate) const FIELDS: &'static [&'static str] = &["subject", "verdict", "comment"];
+    pub(crate) const FIELDS: &'static [&'static str] = &["subject", "verdict", "comment", "report"];
 
     pub(crate) fn write(&self, out: &mut String) {
         line(out, "subject", self.subject);
         line(out, "verdict", self.verdict.as_str());
         if let Some(comment) = &self.comment {
             line(out, "comment", comment);
+        }
+        if let Some(report) = self.report {
+            line(out, "report", report);
         }
     }
 
@@ -211,6 +241,10 @@ impl Review {
             comment: f
                 .optional(2)
                 .map(|v| field("comment", v, Text::new))
+                .transpose()?,
+            report: f
+                .optional(3)
+                .map(|v| field("report", v, Sha256::parse))
                 .transpose()?,
         })
     }

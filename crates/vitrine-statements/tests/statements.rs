@@ -33,21 +33,26 @@ fn examples() -> Vec<Statement> {
             }],
         }),
         Statement::Release(Release {
+            version: Token::new("0.4.0").unwrap(),
             target: Token::new("x86_64-unknown-linux-gnu").unwrap(),
             sha256: sha(H1),
             commit: CommitId::parse("4b825dc642cb6eb9a060e54bf8d69288fbee4904").unwrap(),
+            source_sha256: sha(H2),
             lockfile_sha256: sha(H2),
+            recipe_sha256: sha(H1),
             toolchain: Token::new("rustc-1.95.0").unwrap(),
         }),
         Statement::Review(Review {
             subject: sha(H1),
             verdict: Verdict::Approve,
             comment: Some(Text::new("no document-targeting rules; strings reviewed").unwrap()),
+            report: Some(sha(H2)),
         }),
         Statement::Review(Review {
             subject: sha(H2),
             verdict: Verdict::Reject,
             comment: None,
+            report: None,
         }),
         Statement::Receipt(Receipt {
             sample: sha(H1),
@@ -95,9 +100,13 @@ fn every_type_round_trips() {
 fn header_form() {
     for t in StatementType::ALL {
         // Receipts bind nonce, endpoint and ledger position since v2;
-        // accesses and deletions name the tenant since v2.
+        // accesses and deletions name the tenant since v2; releases name
+        // version, source archive and build recipe since v2.
         let version = match t {
-            StatementType::Receipt | StatementType::Access | StatementType::Deletion => 2,
+            StatementType::Receipt
+            | StatementType::Access
+            | StatementType::Deletion
+            | StatementType::Release => 2,
             _ => 1,
         };
         assert_eq!(

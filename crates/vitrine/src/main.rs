@@ -42,6 +42,8 @@ enum Command {
     Status(cmd::update::StatusArgs),
     Demo(cmd::demo::Args),
     Lint(cmd::lint::Args),
+    Review(cmd::review::Args),
+    Release(cmd::release::Args),
     Audit(cmd::audit::Args),
     // The about texts come from the Args doc comments.
     Egress(cmd::egress::Args),
@@ -77,6 +79,8 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::update::status(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Lint(args) => cmd::lint::run(args),
+        Command::Review(args) => cmd::review::run(args),
+        Command::Release(args) => cmd::release::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Egress(args) => cmd::egress::run(args),
         Command::Submit(args) => cmd::submit::run(args),

@@ -775,7 +775,7 @@ fn stats(d: &Daemon, l: &Loaded) -> String {
             get(&d.updates_failed)
         ));
         if let Some(st) = &d.state {
-            if let Some(w) = update_warning(st) {
+            if let Some(w) = crate::cmd::update::last_update_warning(st) {
                 t.push_str(&format!("LAST-UPDATE-ERROR: {}\n", w.escape_debug()));
             }
         }
@@ -936,17 +936,6 @@ pub fn scan_via(socket: &Path, paths: &[PathBuf]) -> Result<ExitCode> {
     })
 }
 
-/// Where the daemon records the outcome of its last scheduled update.
-const UPDATE_RECORD: &str = "daemon-update.json";
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct UpdateRecord {
-    /// Unix seconds.
-    at: u64,
-    ok: bool,
-    message: String,
-}
-
 /// Scheduled verified updates: one attempt at start (after a little
 /// jitter), then every `every`, doubling the wait after each failure up to
 /// an hour. Never touches the active rules except through a verified
@@ -997,20 +986,7 @@ fn update_loop(
             tracing::error!(error = %message, "scheduled update failed; the active rules stay");
             wait = (wait.max(every) * 2).min(Duration::from_secs(3600));
         }
-        let record = UpdateRecord {
-            at: now(),
-            ok,
-            message,
-        };
-        let path = state.join(UPDATE_RECORD);
-        let written = serde_json::to_vec_pretty(&record)
-            .map_err(std::io::Error::other)
-            .and_then(|b| {
-                vitrine_fs::write_atomic(&path, &b, 0o644).map_err(std::io::Error::other)
-            });
-        if let Err(e) = written {
-            tracing::error!(error = %e, path = %path.display(), "recording the update outcome");
-        }
+        crate::cmd::update::record_outcome(state, "the daemon's scheduled update", ok, &message);
     }
 }
 
@@ -1022,18 +998,4 @@ fn jitter(every: Duration) -> Duration {
     let tenth = every / 10;
     let spread = tenth.as_millis().max(1) as u32 * 2;
     every - tenth + Duration::from_millis(u64::from(nanos % spread))
-}
-
-/// The warning `vitrine status` and `scan` show while the daemon's last
-/// scheduled update failed.
-pub fn update_warning(state: &Path) -> Option<String> {
-    let bytes = std::fs::read(state.join(UPDATE_RECORD)).ok()?;
-    let r: UpdateRecord = serde_json::from_slice(&bytes).ok()?;
-    (!r.ok).then(|| {
-        format!(
-            "the daemon's last scheduled update failed at {}: {}; the active rules stay in use",
-            crate::cmd::update::human_time(r.at),
-            r.message.escape_debug()
-        )
-    })
 }

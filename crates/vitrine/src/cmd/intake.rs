@@ -205,7 +205,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn read_intake_key(data: &Path) -> Result<SignerKey> {
-    crate::cmd::publish::read_key(&data.join(KEY_FILE))
+    crate::cmd::key::read_key(&data.join(KEY_FILE))
 }
 
 /// The custody policy: this log, and the witness lines of `witnesses`.

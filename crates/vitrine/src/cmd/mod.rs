@@ -14,6 +14,8 @@ pub mod onaccess;
 pub mod package;
 pub mod publish;
 pub mod quarantine;
+pub mod release;
+pub mod review;
 pub mod scan;
 pub mod submit;
 pub mod trust;

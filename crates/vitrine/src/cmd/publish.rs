@@ -51,14 +51,49 @@ pub struct Args {
     /// Why the finding named by the matching --allow ships anyway; logged.
     #[arg(long, value_name = "TEXT")]
     reason: Vec<String>,
+    /// Read acknowledgements from a file, one a line: `ID:RULE reason`
+    /// (blank lines and lines starting with `#` are skipped). Adds to
+    /// --allow.
+    #[arg(long, value_name = "FILE")]
+    allow_file: Option<PathBuf>,
+}
+
+/// Reads an acknowledgement file: `ID:RULE reason text` a line, `#`
+/// comments and blank lines skipped. Errors name the file and line.
+pub fn read_allow_file(path: &Path) -> Result<Vec<(String, String)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((finding, reason)) = line.split_once(char::is_whitespace) else {
+            anyhow::bail!(
+                "{} line {}: an acknowledgement is ID:RULE followed by the reason",
+                path.display(),
+                i + 1
+            );
+        };
+        out.push((finding.to_owned(), reason.trim().to_owned()));
+    }
+    Ok(out)
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let policy = crate::cmd::trust::read_policy(&args.policy)?;
-    let key = read_key(&args.key)?;
+    let key = crate::cmd::key::read_key(&args.key)?;
     let bundle =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let allow = acknowledge(&bundle, &args.allow, &args.reason)?;
+    let (mut allows, mut reasons) = (args.allow.clone(), args.reason.clone());
+    if let Some(file) = &args.allow_file {
+        for (finding, reason) in read_allow_file(file)? {
+            allows.push(finding);
+            reasons.push(reason);
+        }
+    }
+    let allow = acknowledge(&bundle, &allows, &reasons)?;
     let opts = PublishOptions {
         wait: std::time::Duration::from_secs(args.wait),
         ..PublishOptions::default()
@@ -80,13 +115,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("writing {}", dir.display()))?;
     println!("update directory: {}", dir.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Reads a signer key file.
-pub fn read_key(path: &Path) -> Result<SignerKey> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    SignerKey::parse(text.trim_end()).with_context(|| format!("parsing key {}", path.display()))
 }
 
 /// Lints a bundle and matches its findings with the acknowledgements

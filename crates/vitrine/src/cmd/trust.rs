@@ -23,6 +23,7 @@ enum Command {
     ///   vitrine trust init -o policy --log-key "$LOG_VKEY" --log-url http://127.0.0.1:8080
     ///     --witness w1 "$W1_VKEY" http://127.0.0.1:8081 --witness w2 "$W2_VKEY"
     ///     --quorum 2 --publisher "$PUB_VKEY" --max-age 86400
+    ///     --reviewer "$REVIEWER_VKEY" --require-reviews 1 --refuse-finding VL1*
     #[command(verbatim_doc_comment)]
     Init {
         /// The policy file to write (never overwritten).
@@ -47,6 +48,20 @@ enum Command {
         /// than this many seconds.
         #[arg(long, value_name = "SECS")]
         max_age: u64,
+        /// A reviewer's verifier key (repeatable): their logged `review`
+        /// statements count (`vitrine review`). Not a publisher's key.
+        #[arg(long, value_name = "VKEY")]
+        reviewer: Vec<String>,
+        /// Install a bundle only with this many logged approvals from
+        /// distinct --reviewer keys, and no logged rejection by any of
+        /// them [default: 0].
+        #[arg(long, value_name = "N", requires = "reviewer")]
+        require_reviews: Option<u64>,
+        /// Refuse bundles whose statement acknowledges a lint finding of
+        /// this ID (VL302), ID prefix (VL1*) or severity (high, medium,
+        /// low); repeatable.
+        #[arg(long, value_name = "PATTERN")]
+        refuse_finding: Vec<String>,
     },
     /// Fork evidence: list, show, export for auditors, clear.
     ///
@@ -124,9 +139,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             quorum,
             publisher,
             max_age,
+            reviewer,
+            require_reviews,
+            refuse_finding,
         } => {
             let witnesses = group_witnesses(witness)?;
-            let text = policy_text(
+            let mut text = policy_text(
                 &log_key,
                 log_url.as_deref(),
                 &witnesses,
@@ -134,6 +152,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 &publisher,
                 max_age,
             )?;
+            for r in &reviewer {
+                text.push_str(&format!("reviewer {r}\n"));
+            }
+            if let Some(n) = require_reviews {
+                text.push_str(&format!("require-reviews {n}\n"));
+            }
+            for p in &refuse_finding {
+                text.push_str(&format!("refuse-finding {p}\n"));
+            }
+            TrustPolicy::parse(text.as_bytes()).context("the policy does not check out")?;
             write_policy(&output, &text)?;
             println!("{}", output.display());
             Ok(ExitCode::SUCCESS)

@@ -129,10 +129,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.policy.display()
         ),
     };
-    Ok(match update(&policy, &state, source, "")? {
-        Outcome::Activated(_) | Outcome::NothingToDo(_) => ExitCode::SUCCESS,
-        Outcome::Refused(_) => ExitCode::from(2),
-    })
+    let by = "the last `vitrine update`";
+    match update(&policy, &state, source, "") {
+        Ok(Outcome::Activated(m)) => {
+            let message = format!("activated {} v{}", m.name, m.version);
+            record_outcome(&dir, by, true, &message);
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Outcome::NothingToDo(v)) => {
+            record_outcome(&dir, by, true, &format!("up to date (v{v})"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Outcome::Refused(why)) => {
+            record_outcome(&dir, by, false, &format!("refused: {why}"));
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => {
+            record_outcome(&dir, by, false, &format!("{e:#}"));
+            Err(e)
+        }
+    }
 }
 
 fn now() -> u64 {
@@ -167,7 +183,9 @@ fn step(r: &Rejection) -> (u8, &'static str) {
         ),
         StaleCheckpoint { .. } | Expired { .. } => (5, "fresh and unexpired"),
         Rollback { .. } | SameVersionDifferentBundle { .. } => (6, "newer than the active bundle"),
-        ReviewRejected { .. } | NotEnoughReviews { .. } => (7, "reviewed"),
+        ReviewRejected { .. } | NotEnoughReviews { .. } | RefusedFinding { .. } => {
+            (7, "reviewed, no acknowledged finding the policy refuses")
+        }
         _ => (0, "update check"),
     }
 }
@@ -479,9 +497,39 @@ fn print_checks(
         match policy.require_reviews() {
             0 => "no reviews required by the policy".into(),
             n => format!("{n} approving reviews logged"),
+        } + &match (policy.refuse_findings(), v.rules.allow.len()) {
+            ([], _) => String::new(),
+            (_, 0) => "; no acknowledged finding".to_owned(),
+            (p, _) => format!(
+                "; no acknowledged finding the policy refuses ({})",
+                p.join(", ")
+            ),
         },
     );
+    for line in acknowledged_lines(&v.rules) {
+        println!("{indent}  {line}");
+    }
     Ok(())
+}
+
+/// One line per lint finding the publisher acknowledged in a `rules`
+/// statement: ID, severity, rule and the publisher's reason.
+pub fn acknowledged_lines(rules: &vitrine_statements::Rules) -> Vec<String> {
+    rules
+        .allow
+        .iter()
+        .map(|a| {
+            let finding = a.finding.as_str();
+            let (id, rule) = finding.split_once(':').unwrap_or((finding, ""));
+            let severity = vitrine_lint::severity_of(id).map_or("unknown", |s| s.as_str());
+            format!(
+                "acknowledged finding {} ({severity}) in rule {}: {}",
+                escape(id),
+                escape(rule),
+                escape(a.reason.as_str())
+            )
+        })
+        .collect()
 }
 
 /// The active verified bundles' rules (every channel's), if the state
@@ -549,14 +597,22 @@ pub fn active_rules(state_dir: &Path) -> Result<Option<RulesBuilder>> {
 /// Show the endpoint's active bundle, what it was verified under, and
 /// anything that needs the owner.
 ///
+/// With --policy it also asks the policy's log whether this very binary is
+/// a logged release with the reviews the policy requires (`vitrine release
+/// verify --running`).
+///
 /// Exit status: 0 all is well; 1 fork evidence stands (updates from that
-/// log are frozen: `vitrine trust forks`) or the active bundle has
-/// expired; 2 error.
+/// log are frozen: `vitrine trust forks`), the active bundle has expired,
+/// the last update failed, or (with --policy) this binary is not a logged,
+/// reviewed release; 2 error.
 #[derive(clap::Args)]
 pub struct StatusArgs {
     /// The endpoint state directory [default: as for `update`].
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
+    /// Check the running binary against the log of this trust policy.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = crate::cmd::bundle::Format::Text)]
     format: crate::cmd::bundle::Format,
@@ -584,11 +640,59 @@ pub fn human_time(t: u64) -> String {
     )
 }
 
+/// Where the outcome of the last update (`vitrine update` or the
+/// daemon's schedule) is recorded in the state directory.
+const UPDATE_RECORD: &str = "last-update.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UpdateRecord {
+    /// Unix seconds.
+    at: u64,
+    /// Who ran it.
+    by: String,
+    ok: bool,
+    message: String,
+}
+
+/// Records how an update ended, so `vitrine status` and `scan` can say
+/// why the last one failed until one succeeds. A failure to record is
+/// logged, not fatal: the update's own outcome stands.
+pub fn record_outcome(state: &Path, by: &str, ok: bool, message: &str) {
+    let record = UpdateRecord {
+        at: now(),
+        by: by.to_owned(),
+        ok,
+        message: message.to_owned(),
+    };
+    let path = state.join(UPDATE_RECORD);
+    let written = serde_json::to_vec_pretty(&record)
+        .map_err(std::io::Error::other)
+        .and_then(|b| vitrine_fs::write_atomic(&path, &b, 0o644).map_err(std::io::Error::other));
+    if let Err(e) = written {
+        tracing::error!(error = %e, path = %path.display(), "recording the update outcome");
+    }
+}
+
+/// The warning `vitrine status` and `scan` show while the last update
+/// failed or was refused.
+pub fn last_update_warning(state: &Path) -> Option<String> {
+    let bytes = std::fs::read(state.join(UPDATE_RECORD)).ok()?;
+    let r: UpdateRecord = serde_json::from_slice(&bytes).ok()?;
+    (!r.ok).then(|| {
+        format!(
+            "{} failed at {}: {}; the active rules stay in use",
+            escape(&r.by),
+            human_time(r.at),
+            escape(&r.message)
+        )
+    })
+}
+
 /// What needs the owner's attention in a state directory: standing fork
 /// evidence and an expired active bundle. For `status` and `scan`.
 pub fn state_warnings(dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    if let Some(w) = crate::cmd::daemon::update_warning(dir) {
+    if let Some(w) = last_update_warning(dir) {
         out.push(w);
     }
     // Not an endpoint state (yet): nothing to say, and nothing created.
@@ -632,10 +736,15 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
         .exists()
         .then(|| EndpointState::open(&dir))
         .transpose()?;
-    let actives: Vec<ActiveMetadata> = match &state {
-        Some(s) => s.actives()?.into_iter().map(|a| a.metadata).collect(),
+    let bundles = match &state {
+        Some(s) => s.actives()?,
         None => Vec::new(),
     };
+    let mut acknowledged = Vec::new();
+    for a in &bundles {
+        acknowledged.push(a.rules()?);
+    }
+    let actives: Vec<ActiveMetadata> = bundles.into_iter().map(|a| a.metadata).collect();
     let records = match &state {
         Some(s) => s.fork_records()?,
         None => Vec::new(),
@@ -643,7 +752,21 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
     let standing: Vec<_> = records.iter().filter(|r| r.cleared_at.is_none()).collect();
     let now = now();
     let expired = actives.first().is_some_and(|m| m.expires <= now);
-    let warnings = state_warnings(&dir)?;
+    let mut warnings = state_warnings(&dir)?;
+    let binary = match &args.policy {
+        Some(p) => {
+            let policy = crate::cmd::trust::read_policy(p)?;
+            let v = crate::cmd::release::check(Path::new("/proc/self/exe"), &policy, None)?;
+            if v.verdict != "release" {
+                warnings.push(format!(
+                    "this binary is {}",
+                    crate::cmd::release::running_summary(&v)
+                ));
+            }
+            Some(v)
+        }
+        None => None,
+    };
     match args.format {
         crate::cmd::bundle::Format::Json => {
             let v = serde_json::json!({
@@ -652,11 +775,18 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
                 // lists every one.
                 "active": actives.first(),
                 "active_expired": expired,
-                "bundles": actives.iter().map(|m| serde_json::json!({
+                "bundles": actives.iter().zip(&acknowledged).map(|(m, r)| serde_json::json!({
                     "bundle": m,
                     "expired": m.expires <= now,
+                    "acknowledged_findings": r.allow.iter().map(|a| serde_json::json!({
+                        "finding": a.finding.as_str(),
+                        "severity": a.finding.as_str().split(':').next()
+                            .and_then(vitrine_lint::severity_of).map(|s| s.as_str()),
+                        "reason": a.reason.as_str(),
+                    })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
                 "fork_evidence": standing.iter().map(|r| &r.path).collect::<Vec<_>>(),
+                "binary": binary,
                 "warnings": warnings,
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
@@ -666,7 +796,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
             if actives.is_empty() {
                 println!("active bundle:  none (scans use the unverified built-in set)");
             }
-            for m in &actives {
+            for (m, rules) in actives.iter().zip(&acknowledged) {
                 let expired = m.expires <= now;
                 println!("active bundle:  {} v{}", escape(&m.name), m.version);
                 println!("sha256:         {} ({} bytes)", m.sha256, m.size);
@@ -685,6 +815,15 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
                     "expires:        {}{}",
                     human_time(m.expires),
                     if expired { " (EXPIRED)" } else { "" }
+                );
+                for line in acknowledged_lines(rules) {
+                    println!("                {line}");
+                }
+            }
+            if let Some(b) = &binary {
+                println!(
+                    "this binary:    {}",
+                    crate::cmd::release::running_summary(b)
                 );
             }
             for w in &warnings {

@@ -99,7 +99,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             out,
         } => {
             let sample = sha(&sample)?;
-            let analyst = crate::cmd::publish::read_key(&key)?;
+            let analyst = crate::cmd::key::read_key(&key)?;
             let intake = open_dir(&data).with_context(|| format!("opening {}", data.display()))?;
             let vault = Vault::new(intake.store(), intake.config(), intake.key())?;
             // Fail before logging if the output cannot be created; the

@@ -495,7 +495,10 @@ fn a_failing_scheduled_update_keeps_the_rules_and_is_reported() {
         .stdout
         .clone();
     let out = String::from_utf8_lossy(&out);
-    assert!(out.contains("last scheduled update failed"), "{out}");
+    assert!(
+        out.contains("the daemon's scheduled update failed"),
+        "{out}"
+    );
 }
 
 /// Issue 15: the daemon honours STATE/allowlist (read at start) and keeps

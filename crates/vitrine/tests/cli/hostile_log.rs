@@ -217,6 +217,7 @@ impl TestLog {
             subject: Sha256(sha),
             verdict: Verdict::Approve,
             comment: None,
+            report: None,
         })
         .sign(signer.unwrap_or(&self.reviewer))
         .unwrap();
@@ -283,7 +284,9 @@ pub fn honest(_: &str, f: Option<Vec<u8>>) -> Reply {
     }
 }
 
-/// Every file under `dir`, for byte-identical comparisons.
+/// Every file under `dir`, for byte-identical comparisons; except the
+/// record of the last update's outcome (`last-update.json`), which every
+/// update writes so `status` can say why it failed.
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     fn walk(root: &Path, d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         let Ok(rd) = std::fs::read_dir(d) else { return };
@@ -291,7 +294,7 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 walk(root, &p, out);
-            } else {
+            } else if p.file_name().is_some_and(|n| n != "last-update.json") {
                 out.insert(
                     p.strip_prefix(root).unwrap().to_owned(),
                     std::fs::read(&p).unwrap(),

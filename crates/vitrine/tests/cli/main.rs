@@ -12,6 +12,7 @@ mod ops;
 mod package;
 mod quarantine;
 mod readme;
+mod review;
 mod scan;
 mod servers;
 mod update;

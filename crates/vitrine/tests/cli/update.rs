@@ -6,13 +6,18 @@ use std::path::Path;
 
 use crate::common::{eicar, log_with_publisher, spawn_server, stdout, vitrine};
 
+/// `status --format json`: exit 0, or 1 with warnings (a refused update
+/// is one until an update succeeds).
 fn status_json(state: &Path) -> serde_json::Value {
     let out = vitrine()
         .args(["status", "--format", "json", "--state"])
         .arg(state)
-        .assert()
-        .success();
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warned = !v["warnings"].as_array().unwrap().is_empty();
+    assert_eq!(out.status.code(), Some(i32::from(warned)), "{v}");
+    v
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -130,7 +135,16 @@ fn offline_update_from_demo_artifacts_then_tampered_copies_are_refused() {
         .assert()
         .code(2)
         .stdout(predicates::str::contains("REFUSED"));
-    assert_eq!(status_json(&state), before);
+    // Nothing changed but the record of the refusal, which status shows.
+    let after = status_json(&state);
+    assert_eq!(after["bundles"], before["bundles"]);
+    assert!(
+        after["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the last `vitrine update` failed at "),
+        "{after}"
+    );
 
     // Scans now use the verified bundle and say so.
     let samples = tmp.path().join("samples");
@@ -416,6 +430,7 @@ fn snapshot(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8
 /// exports and clears it (the clearing recorded in the state).
 #[test]
 fn bad_proofs_do_not_freeze_and_genuine_forks_can_be_reviewed_and_cleared() {
+    use predicates::prelude::PredicateBooleanExt;
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("d");
     vitrine()
@@ -538,11 +553,17 @@ fn bad_proofs_do_not_freeze_and_genuine_forks_can_be_reviewed_and_cleared() {
     );
     assert!(list.contains("cleared"), "{list}");
     assert!(!list.contains("STANDING"), "{list}");
+    // The fork no longer stands; the refused update is still the last one
+    // until an update succeeds.
     vitrine()
         .args(["status", "--state"])
         .arg(&ep)
         .assert()
-        .success();
+        .code(1)
+        .stdout(predicates::str::contains("fork evidence for log").not())
+        .stdout(predicates::str::contains(
+            "WARNING:        the last `vitrine update` failed at",
+        ));
     vitrine()
         .args(["trust", "forks", "clear", &id, "--state"])
         .arg(&ep)
@@ -556,7 +577,7 @@ fn bad_proofs_do_not_freeze_and_genuine_forks_can_be_reviewed_and_cleared() {
 
 /// A log with one witness on 127.0.0.1 and a policy `policy` in `d` that
 /// demands it; returns the servers (kept alive) and the log URL.
-fn witnessed_log(d: &Path, tag: &str) -> (Vec<crate::common::Server>, String) {
+pub(crate) fn witnessed_log(d: &Path, tag: &str) -> (Vec<crate::common::Server>, String) {
     let (log_vkey, pub_vkey) = log_with_publisher(
         d,
         &format!("log.example/{tag}"),
@@ -745,12 +766,17 @@ fn channels_are_followed_side_by_side_each_with_its_own_version_order() {
         [("daily".to_owned(), 2), ("starter".to_owned(), 3)],
         "{s}"
     );
+    // Exit 1: the last update (channel `other`, offline) was refused.
     let text = stdout(
         &vitrine()
             .args(["status", "--state"])
             .arg(d.join("ep"))
             .assert()
-            .success(),
+            .code(1),
+    );
+    assert!(
+        text.contains("is not a channel this policy follows"),
+        "{text}"
     );
     assert!(text.contains("active bundle:  daily v2"), "{text}");
     assert!(text.contains("active bundle:  starter v3"), "{text}");
