@@ -16,6 +16,7 @@ pub mod publish;
 pub mod quarantine;
 pub mod release;
 pub mod review;
+pub mod review_release;
 pub mod scan;
 pub mod submit;
 pub mod trust;

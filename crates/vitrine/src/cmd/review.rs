@@ -60,6 +60,30 @@ enum Command {
         #[arg(short, long, value_name = "DIR")]
         output: Option<PathBuf>,
     },
+    /// Write the packet a reviewer of a release reads (packet.md and
+    /// packet.json), from a git checkout of the source: the release's
+    /// commit and the source archive's SHA-256, the commits and files
+    /// changed since the previous release, the dependencies added, removed
+    /// and upgraded (Cargo.lock), and the build recipe.
+    PrepareRelease {
+        /// The release's commit (anything `git rev-parse` takes).
+        #[arg(long)]
+        commit: String,
+        /// The previous release's commit [default: none, every dependency
+        /// is new].
+        #[arg(long, value_name = "COMMIT")]
+        since: Option<String>,
+        /// The build recipe: a path in the repository.
+        #[arg(long, value_name = "PATH", default_value = "bench/repro.sh")]
+        recipe: String,
+        /// The git repository.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        repo: PathBuf,
+        /// The directory to write [default: release-COMMIT.review]; must
+        /// not exist.
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
     /// Sign a `review` statement: the verdict on a subject, with the
     /// SHA-256 of the report.
     Sign {
@@ -141,6 +165,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             statement,
             output,
         } => prepare(&bundle, since.as_deref(), statement, output),
+        Command::PrepareRelease {
+            commit,
+            since,
+            recipe,
+            repo,
+            output,
+        } => crate::cmd::review_release::prepare(&repo, &commit, since.as_deref(), &recipe, output),
         Command::Sign {
             key,
             subject,
@@ -167,7 +198,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// Writes a new file (never replacing one), durably.
-fn write_new(path: &Path, data: &[u8]) -> Result<()> {
+pub(crate) fn write_new(path: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write as _;
     let mut f = vitrine_fs::create_new(path, 0o644)
         .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
@@ -684,7 +715,7 @@ fn prepare(
 
 /// Markdown inside a code fence: a fence longer than any run of backticks
 /// in the text.
-fn fenced(lang: &str, text: &str) -> String {
+pub(crate) fn fenced(lang: &str, text: &str) -> String {
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     format!(

@@ -734,3 +734,98 @@ fn releases_are_logged_and_verified() {
         .code(2)
         .stderr(predicate::str::contains("give TARGET=FILE"));
 }
+
+/// `review prepare-release` reads a git checkout: dependencies added,
+/// removed and upgraded between two commits' Cargo.lock, the commits in
+/// between, and the recipe.
+#[test]
+fn release_packet_lists_dependency_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("src");
+    std::fs::create_dir(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.org")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.org")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let lock = |pkgs: &[(&str, &str)]| {
+        let mut s = String::from("version = 4\n");
+        for (n, v) in pkgs {
+            s.push_str(&format!(
+                "\n[[package]]\nname = \"{n}\"\nversion = \"{v}\"\n"
+            ));
+        }
+        s
+    };
+    git(&["init", "-q"]);
+    std::fs::write(
+        repo.join("Cargo.lock"),
+        lock(&[("alpha", "1.0.0"), ("beta", "0.3.1")]),
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("build.sh"),
+        "#!/bin/sh\ncargo build --release --locked\n",
+    )
+    .unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "release one"]);
+    std::fs::write(
+        repo.join("Cargo.lock"),
+        lock(&[("alpha", "1.1.0"), ("gamma", "2.0.0")]),
+    )
+    .unwrap();
+    git(&["commit", "-q", "-am", "upgrade alpha, gamma for beta"]);
+    vitrine()
+        .current_dir(tmp.path())
+        .args([
+            "review",
+            "prepare-release",
+            "--repo",
+            "src",
+            "--commit",
+            "HEAD",
+        ])
+        .args(["--since", "HEAD~1", "--recipe", "build.sh", "-o", "packet"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1 commits, 1 files changed; 1 dependencies added, 1 removed, 1 upgraded",
+        ));
+    let md = std::fs::read_to_string(tmp.path().join("packet/packet.md")).unwrap();
+    for want in [
+        "- gamma 2.0.0",
+        "- beta 0.3.1",
+        "- alpha: 1.0.0 → 1.1.0",
+        "upgrade alpha, gamma for beta",
+        "cargo build --release --locked",
+    ] {
+        assert!(md.contains(want), "{want}: {md}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("packet/packet.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["source_archive_sha256"].as_str().unwrap().len(), 64);
+    // A commit that does not exist is an error naming it.
+    vitrine()
+        .current_dir(tmp.path())
+        .args([
+            "review",
+            "prepare-release",
+            "--repo",
+            "src",
+            "--commit",
+            "nope",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nope is not a commit"));
+}
