@@ -176,6 +176,30 @@ pub fn init_logging() {
     };
 }
 
+/// Runs a command and returns its standard output, or an error naming the
+/// command and carrying its standard error (escaped).
+pub fn command_output(program: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context as _;
+    let shown = || {
+        std::iter::once(program.to_owned())
+            .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", shown()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{} failed: {}",
+            shown(),
+            vitrine_client::escape(String::from_utf8_lossy(&out.stderr).trim())
+        );
+    }
+    Ok(out.stdout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -161,21 +161,10 @@ fn file_sha256(path: &Path) -> Result<[u8; 32]> {
     Ok(h.finalize().into())
 }
 
-/// Runs a command and returns its standard output, or says which command
-/// failed and why.
+/// A command's standard output ([`crate::util::command_output`]).
 fn output_of(program: &str, args: &[&str]) -> Result<Vec<u8>> {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {program} {}", args.join(" ")))?;
-    if !out.status.success() {
-        bail!(
-            "{program} {} failed: {}",
-            args.join(" "),
-            escape(String::from_utf8_lossy(&out.stderr).trim())
-        );
-    }
-    Ok(out.stdout)
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    crate::util::command_output(program, &args)
 }
 
 fn publish(

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use vitrine_client::escape;
@@ -18,20 +18,9 @@ const MAX_COMMITS: usize = 500;
 /// Runs git in `repo`; its standard output, or which command failed and
 /// why.
 fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .output()
-        .with_context(|| format!("running git {}", args.join(" ")))?;
-    if !out.status.success() {
-        bail!(
-            "git {} failed: {}",
-            args.join(" "),
-            escape(String::from_utf8_lossy(&out.stderr).trim())
-        );
-    }
-    Ok(out.stdout)
+    let mut all: Vec<&std::ffi::OsStr> = vec!["-C".as_ref(), repo.as_os_str()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    crate::util::command_output("git", &all)
 }
 
 fn resolve(repo: &Path, rev: &str) -> Result<String> {

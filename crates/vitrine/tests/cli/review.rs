@@ -42,6 +42,36 @@ fn publish(d: &Path, url: &str, bundle: &str, extra: &[&str]) {
         .success();
 }
 
+/// A reviewer key `carol.key` (reviewer.example/carol) in `d`, allowed to
+/// log reviews; the publisher's `authorized` line gets `types` (and
+/// `review` too when `publisher_reviews`); the policy `d/policy` names
+/// the reviewer and requires one review.
+fn with_reviewer(d: &Path, types: &str, publisher_reviews: bool) {
+    let carol = stdout(
+        &vitrine()
+            .current_dir(d)
+            .args([
+                "key",
+                "generate",
+                "reviewer.example/carol",
+                "-o",
+                "carol.key",
+            ])
+            .assert()
+            .success(),
+    );
+    let authorized = std::fs::read_to_string(d.join("log/authorized")).unwrap();
+    let publisher = authorized.trim().strip_prefix("rules ").unwrap().to_owned();
+    let mut lines = format!("{types} {publisher}\nreview {carol}\n");
+    if publisher_reviews {
+        lines.push_str(&format!("review {publisher}\n"));
+    }
+    std::fs::write(d.join("log/authorized"), lines).unwrap();
+    let mut policy = std::fs::read_to_string(d.join("policy")).unwrap();
+    policy.push_str(&format!("reviewer {carol}\nrequire-reviews 1\n"));
+    std::fs::write(d.join("policy"), policy).unwrap();
+}
+
 /// `vitrine review sign` then `submit`, as `key` with verdict `verdict`.
 fn review(d: &Path, url: &str, key: &str, bundle: &str, verdict: &str, comment: &str) {
     let report = format!("{bundle}.{verdict}.{key}.md");
@@ -86,31 +116,9 @@ fn reviews_gate_installation_and_status_says_why() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let (_servers, url) = witnessed_log(d, "rv");
-    // A reviewer, allowed to log reviews; the publisher may log reviews
-    // too (its own approvals must still not count).
-    let carol = stdout(
-        &vitrine()
-            .current_dir(d)
-            .args([
-                "key",
-                "generate",
-                "reviewer.example/carol",
-                "-o",
-                "carol.key",
-            ])
-            .assert()
-            .success(),
-    );
-    let publisher = std::fs::read_to_string(d.join("log/authorized")).unwrap();
-    let pub_vkey = publisher.trim().strip_prefix("rules ").unwrap().to_owned();
-    std::fs::write(
-        d.join("log/authorized"),
-        format!("rules {pub_vkey}\nreview {carol}\nreview {pub_vkey}\n"),
-    )
-    .unwrap();
-    let mut policy = std::fs::read_to_string(d.join("policy")).unwrap();
-    policy.push_str(&format!("reviewer {carol}\nrequire-reviews 1\n"));
-    std::fs::write(d.join("policy"), policy).unwrap();
+    // The publisher may log reviews too: its own approvals must still not
+    // count.
+    with_reviewer(d, "rules", true);
     let update = || {
         let mut c = vitrine();
         c.current_dir(d).args([
@@ -492,29 +500,7 @@ fn releases_are_logged_and_verified() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let (_servers, url) = witnessed_log(d, "rel");
-    let carol = stdout(
-        &vitrine()
-            .current_dir(d)
-            .args([
-                "key",
-                "generate",
-                "reviewer.example/carol",
-                "-o",
-                "carol.key",
-            ])
-            .assert()
-            .success(),
-    );
-    let authorized = std::fs::read_to_string(d.join("log/authorized")).unwrap();
-    let pub_vkey = authorized.trim().strip_prefix("rules ").unwrap().to_owned();
-    std::fs::write(
-        d.join("log/authorized"),
-        format!("rules,release {pub_vkey}\nreview {carol}\n"),
-    )
-    .unwrap();
-    let mut policy = std::fs::read_to_string(d.join("policy")).unwrap();
-    policy.push_str(&format!("reviewer {carol}\nrequire-reviews 1\n"));
-    std::fs::write(d.join("policy"), policy).unwrap();
+    with_reviewer(d, "rules,release", false);
 
     // Artifacts: the vitrine binary under test, and a package.
     let binary = assert_cmd::cargo::cargo_bin("vitrine");
