@@ -618,7 +618,8 @@ pub struct StatusArgs {
     format: crate::cmd::bundle::Format,
 }
 
-/// A date people can read: `2026-11-30 15:42:08 UTC`.
+/// A date people and programs can read, in ISO 8601 (UTC):
+/// `2026-11-30T15:42:08Z`.
 pub fn human_time(t: u64) -> String {
     let days = (t / 86_400) as i64;
     let secs = t % 86_400;
@@ -633,7 +634,7 @@ pub fn human_time(t: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         secs / 3600,
         secs / 60 % 60,
         secs % 60
@@ -836,4 +837,17 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_time;
+
+    #[test]
+    fn dates_are_iso_8601_utc() {
+        assert_eq!(human_time(0), "1970-01-01T00:00:00Z");
+        // A leap day, and the end of a day.
+        assert_eq!(human_time(951_868_799), "2000-02-29T23:59:59Z");
+        assert_eq!(human_time(1_796_077_378), "2026-11-30T22:22:58Z");
+    }
 }
