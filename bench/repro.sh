@@ -8,6 +8,8 @@
 #   bench/repro.sh [COMMIT]          (default: HEAD of this checkout)
 #   REPRO_USER=builder bench/repro.sh   second build as another Unix user
 #                                       (who must be able to run cargo)
+#   REPRO_EXPECT=SHA256 bench/repro.sh  one build only, compared with the
+#                                       SHA-256 an earlier run printed
 #
 # What makes the bytes depend only on the commit (docs/review.md,
 # "Reproducible builds"): the toolchain pinned by rust-toolchain.toml and
@@ -21,6 +23,8 @@
 # Two cold release builds take about 2 x 13 minutes on a 2-core machine:
 # this is not part of .ci/run.
 set -euo pipefail
+# A failing build inside $(build ...) must stop the script too.
+shopt -s inherit_errexit
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 COMMIT=$(git -C "$REPO" rev-parse "${1:-HEAD}")
 WORK=$(mktemp -d)
@@ -46,6 +50,8 @@ build() { # NAME SRC_DIR [USER]
   epoch=$(git -C "$src" log -1 --format=%ct)
   local run=()
   if [ -n "$user" ]; then
+    # The other user needs to reach its tree inside our temporary directory.
+    chmod o+x "$WORK"
     chown -R "$user" "$base"
     run=(runuser -u "$user" --)
   fi
@@ -64,7 +70,11 @@ build() { # NAME SRC_DIR [USER]
 }
 
 echo "commit $COMMIT; toolchain $(cd "$REPO" && rustc --version)" >&2
-a=$(build one "$WORK/one/vitrine")
+if [ -n "${REPRO_EXPECT:-}" ]; then
+  a=$REPRO_EXPECT
+else
+  a=$(build one "$WORK/one/vitrine")
+fi
 b=$(build two "$WORK/two/elsewhere/src" "${REPRO_USER:-}")
 echo "one: $a"
 echo "two: $b"
