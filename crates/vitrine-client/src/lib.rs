@@ -50,8 +50,8 @@ mod verify;
 
 pub use error::{FetchError, ForkKind, PolicyError, Rejection, UpdateError};
 pub use net::{
-    fetch_content, fetch_update, publish, read_log, store_up_to_date, FetchOptions, Fetched,
-    LogStatements, PublishOptions, UpToDate, DEFAULT_DEADLINE_SECS,
+    fetch_update, publish, read_log, store_up_to_date, FetchOptions, Fetched, LogStatements,
+    PublishOptions, UpToDate, DEFAULT_DEADLINE_SECS,
 };
 pub use policy::{valid_channel, OnExpiry, TrustPolicy, UpdateLimits};
 pub use state::{

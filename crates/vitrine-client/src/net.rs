@@ -788,23 +788,3 @@ pub fn read_log(
         releases: entries.releases,
     })
 }
-
-/// Reads one content blob (`/content/sha256/<hex>`) of at most `limit`
-/// bytes and checks that it hashes to `sha256`.
-pub fn fetch_content(
-    log_url: &str,
-    sha256: &[u8; 32],
-    limit: usize,
-    opts: &FetchOptions,
-) -> Result<Vec<u8>, UpdateError> {
-    let http = Http::new(log_url, opts.timeout, Some(opts.deadline))?;
-    let hex = hex::encode(sha256);
-    let data = http.get(&format!("content/sha256/{hex}"), limit)?;
-    if Sha256::digest(&data).as_slice() != sha256 {
-        return Err(log_err(format!(
-            "content/sha256/{hex}: the content does not hash to its name"
-        ))
-        .into());
-    }
-    Ok(data)
-}

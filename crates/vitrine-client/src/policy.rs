@@ -280,6 +280,13 @@ impl TrustPolicy {
         &self.limits
     }
 
+    /// The URL of the first `log` line that names one: where updates,
+    /// releases and reviews are read and logged unless a command is told
+    /// otherwise.
+    pub fn log_url(&self) -> Option<&str> {
+        self.tlog.logs().iter().find_map(|l| l.url.as_deref())
+    }
+
     /// The `refuse-finding` lines, in file order.
     pub fn refuse_findings(&self) -> &[String] {
         &self.refuse_findings

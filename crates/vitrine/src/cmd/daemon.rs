@@ -955,16 +955,11 @@ fn update_loop(
         let result = vitrine_client::EndpointState::open(state)
             .map_err(anyhow::Error::from)
             .and_then(|st| {
-                let url = policy
-                    .tlog()
-                    .logs()
-                    .iter()
-                    .find_map(|l| l.url.clone())
-                    .context("the policy names no log URL")?;
+                let url = policy.log_url().context("the policy names no log URL")?;
                 crate::cmd::update::update(
                     policy,
                     &st,
-                    crate::cmd::update::Source::Log(&url, None),
+                    crate::cmd::update::Source::Log(url, None),
                     "",
                 )
             });

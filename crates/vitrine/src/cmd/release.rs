@@ -219,10 +219,7 @@ fn publish(
         let sha = file_sha256(&file)?;
         artifacts.push((target, file, sha));
     }
-    let url = match log.or_else(|| policy.tlog().logs().iter().find_map(|l| l.url.clone())) {
-        Some(u) => u,
-        None => bail!("the policy names no log URL: give --log URL"),
-    };
+    let url = crate::cmd::trust::log_url(&policy, log)?;
     let opts = PublishOptions {
         wait: std::time::Duration::from_secs(wait),
         ..PublishOptions::default()
@@ -354,10 +351,7 @@ fn verify(
 /// on it, all read under a checkpoint with the policy's witness quorum.
 pub fn check(path: &Path, policy: &TrustPolicy, log: Option<String>) -> Result<Verdicts> {
     let sha = file_sha256(path)?;
-    let url = match log.or_else(|| policy.tlog().logs().iter().find_map(|l| l.url.clone())) {
-        Some(u) => u,
-        None => bail!("the policy names no log URL: give --log URL"),
-    };
+    let url = crate::cmd::trust::log_url(policy, log)?;
     let logged = vitrine_client::read_log(policy, &url, &FetchOptions::default())
         .with_context(|| format!("reading the log at {}", escape(&url)))?;
     let publishers = policy.publisher_verifiers();

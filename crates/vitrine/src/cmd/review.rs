@@ -225,13 +225,6 @@ fn subject_hash(subject: &str) -> Result<[u8; 32]> {
     Ok(Sha256::digest(&data).into())
 }
 
-fn log_url(policy: &vitrine_client::TrustPolicy, log: Option<String>) -> Result<String> {
-    match log.or_else(|| policy.tlog().logs().iter().find_map(|l| l.url.clone())) {
-        Some(u) => Ok(u),
-        None => bail!("the policy names no log URL: give --log URL"),
-    }
-}
-
 fn sign(
     key: &Path,
     subject: &str,
@@ -317,7 +310,7 @@ fn submit(
             hex::encode(report_hash)
         );
     }
-    let url = log_url(&policy, log)?;
+    let url = crate::cmd::trust::log_url(&policy, log)?;
     let opts = PublishOptions {
         wait: std::time::Duration::from_secs(wait),
         ..PublishOptions::default()
@@ -364,7 +357,7 @@ fn list(
 ) -> Result<ExitCode> {
     let policy = crate::cmd::trust::read_policy(policy_path)?;
     let subject = subject.map(subject_hash).transpose()?;
-    let url = log_url(&policy, log)?;
+    let url = crate::cmd::trust::log_url(&policy, log)?;
     let logged = vitrine_client::read_log(&policy, &url, &FetchOptions::default())
         .with_context(|| format!("reading the log at {}", escape(&url)))?;
     let reviewers: Verifiers = policy.reviewers().iter().cloned().collect();

@@ -375,6 +375,14 @@ pub fn write_policy(path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// The log to talk to: `--log URL` if given, else the policy's log URL.
+pub fn log_url(policy: &TrustPolicy, log: Option<String>) -> Result<String> {
+    match log.or_else(|| policy.log_url().map(str::to_owned)) {
+        Some(u) => Ok(u),
+        None => bail!("the policy names no log URL: give --log URL"),
+    }
+}
+
 /// Reads and parses a policy file.
 pub fn read_policy(path: &Path) -> Result<TrustPolicy> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;

@@ -114,13 +114,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.deadline == 0 || args.timeout == 0 {
         bail!("--deadline and --timeout must be at least 1 second");
     }
-    let policy_url = policy.tlog().logs().iter().find_map(|l| l.url.clone());
+    let policy_url = policy.log_url();
     let opts = FetchOptions {
         index: args.index,
         deadline: std::time::Duration::from_secs(args.deadline),
         timeout: std::time::Duration::from_secs(args.timeout),
     };
-    let source = match (&args.log, &args.from, &policy_url) {
+    let source = match (&args.log, &args.from, policy_url) {
         (Some(url), _, _) => Source::LogWith(url, opts),
         (None, Some(d), _) => Source::Dir(d),
         (None, None, Some(url)) => Source::LogWith(url, opts),
