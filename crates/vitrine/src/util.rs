@@ -200,6 +200,35 @@ pub fn command_output(program: &str, args: &[&std::ffi::OsStr]) -> anyhow::Resul
     Ok(out.stdout)
 }
 
+/// `path` with `suffix` appended to its file name (`a.bundle` +
+/// `.statement` = `a.bundle.statement`): the files written beside another.
+pub fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    p.into()
+}
+
+/// SHA-256 of a file, read in pieces (release binaries, bundles).
+pub fn file_sha256(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    use anyhow::Context as _;
+    use sha2::Digest as _;
+    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
+    Ok(h.finalize().into())
+}
+
+/// Writes a new file (never replacing one), durably.
+pub fn write_new(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let mut f = vitrine_fs::create_new(path, 0o644)
+        .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,11 +99,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ..PublishOptions::default()
     };
     let input = publish_bundle_with(&policy, &args.log, &key, bundle, &opts, allow)?;
-    let beside = |ext: &str| {
-        let mut p = args.file.clone().into_os_string();
-        p.push(ext);
-        PathBuf::from(p)
-    };
+    let beside = |ext: &str| crate::util::with_suffix(&args.file, ext);
     for (path, data) in [
         (beside(".statement"), &input.statement),
         (beside(".tlog-proof"), &input.tlog_proof),

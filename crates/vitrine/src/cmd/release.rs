@@ -153,14 +153,6 @@ struct PublishInput {
     toolchain: Option<String>,
 }
 
-/// SHA-256 of a file, streamed.
-fn file_sha256(path: &Path) -> Result<[u8; 32]> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
-    Ok(h.finalize().into())
-}
-
 /// A command's standard output ([`crate::util::command_output`]).
 fn output_of(program: &str, args: &[&str]) -> Result<Vec<u8>> {
     let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
@@ -187,7 +179,7 @@ fn publish(
     let commit = CommitId::parse(&commit_text)
         .map_err(|e| anyhow::anyhow!("commit {}: {e}", escape(&commit_text)))?;
     let source: [u8; 32] = match &input.source_archive {
-        Some(p) => file_sha256(p)?,
+        Some(p) => crate::util::file_sha256(p)?,
         None => Sha256::digest(output_of(
             "git",
             &["archive", "--format=tar", &commit_text],
@@ -204,7 +196,7 @@ fn publish(
     };
     let toolchain = Token::new(toolchain_text.as_str())
         .map_err(|e| anyhow::anyhow!("toolchain {}: {e}", escape(&toolchain_text)))?;
-    let lockfile = file_sha256(&input.lockfile)?;
+    let lockfile = crate::util::file_sha256(&input.lockfile)?;
     let recipe = std::fs::read(&input.recipe)
         .with_context(|| format!("reading {}", input.recipe.display()))?;
     let recipe_sha: [u8; 32] = Sha256::digest(&recipe).into();
@@ -216,7 +208,7 @@ fn publish(
         let target = Token::new(target)
             .map_err(|e| anyhow::anyhow!("--artifact {}: target: {e}", escape(a)))?;
         let file = PathBuf::from(file);
-        let sha = file_sha256(&file)?;
+        let sha = crate::util::file_sha256(&file)?;
         artifacts.push((target, file, sha));
     }
     let url = crate::cmd::trust::log_url(&policy, log)?;
@@ -242,15 +234,9 @@ fn publish(
         let proof = vitrine_client::publish(&policy, &url, &key, &recipe, &statement, &opts)
             .with_context(|| format!("logging the release of {}", file.display()))?;
         let parsed = vitrine_tlog::TlogProof::parse(&proof).context("parsing our tlog-proof")?;
-        let beside = |ext: &str| {
-            let mut p = file.as_os_str().to_owned();
-            p.push(ext);
-            PathBuf::from(p)
-        };
-        vitrine_fs::write_atomic(&beside(".release"), &statement, 0o644)
-            .with_context(|| format!("writing {}", beside(".release").display()))?;
-        vitrine_fs::write_atomic(&beside(".release.tlog-proof"), &proof, 0o644)
-            .with_context(|| format!("writing {}", beside(".release.tlog-proof").display()))?;
+        let beside = |ext: &str| crate::util::with_suffix(&file, ext);
+        crate::cmd::bundle::write_file(&beside(".release"), &statement)?;
+        crate::cmd::bundle::write_file(&beside(".release.tlog-proof"), &proof)?;
         println!(
             "logged release {} {} ({}) sha256 {} at log index {}, in checkpoint size {} with a witness quorum",
             version.as_str(),
@@ -350,7 +336,7 @@ fn verify(
 /// policy's publishers and counts the policy reviewers' logged verdicts
 /// on it, all read under a checkpoint with the policy's witness quorum.
 pub fn check(path: &Path, policy: &TrustPolicy, log: Option<String>) -> Result<Verdicts> {
-    let sha = file_sha256(path)?;
+    let sha = crate::util::file_sha256(path)?;
     let url = crate::cmd::trust::log_url(policy, log)?;
     let logged = vitrine_client::read_log(policy, &url, &FetchOptions::default())
         .with_context(|| format!("reading the log at {}", escape(&url)))?;

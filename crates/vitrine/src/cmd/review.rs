@@ -197,16 +197,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
-/// Writes a new file (never replacing one), durably.
-pub(crate) fn write_new(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    let mut f = vitrine_fs::create_new(path, 0o644)
-        .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
-    f.write_all(data)
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
-}
-
 /// A SHA-256 given as 64 hex digits, or the SHA-256 of the file so named.
 fn subject_hash(subject: &str) -> Result<[u8; 32]> {
     if subject.len() == 64 && subject.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -221,8 +211,7 @@ fn subject_hash(subject: &str) -> Result<[u8; 32]> {
             escape(subject)
         );
     }
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Sha256::digest(&data).into())
+    crate::util::file_sha256(path)
 }
 
 fn sign(
@@ -257,7 +246,7 @@ fn sign(
     })
     .sign(&key)
     .context("signing the review")?;
-    write_new(output, &statement)?;
+    crate::util::write_new(output, &statement)?;
     println!(
         "signed review of {} ({}) by {}: {}",
         hex::encode(subject),
@@ -318,11 +307,8 @@ fn submit(
     let proof = vitrine_client::publish(&policy, &url, &key, &report_bytes, &statement, &opts)
         .context("logging the review")?;
     let parsed = vitrine_tlog::TlogProof::parse(&proof).context("parsing our tlog-proof")?;
-    let mut out = statement_path.as_os_str().to_owned();
-    out.push(".tlog-proof");
-    let out = PathBuf::from(out);
-    vitrine_fs::write_atomic(&out, &proof, 0o644)
-        .with_context(|| format!("writing {}", out.display()))?;
+    let out = crate::util::with_suffix(statement_path, ".tlog-proof");
+    crate::cmd::bundle::write_file(&out, &proof)?;
     println!(
         "logged review of {} ({}) at log index {}, in checkpoint size {} with a witness quorum; report {} in the content store; proof {}",
         hex::encode(review.subject.0),
@@ -586,11 +572,7 @@ fn prepare(
         }
     }
     // The publisher's acknowledgements, from the signed statement.
-    let beside = {
-        let mut p = path.as_os_str().to_owned();
-        p.push(".statement");
-        PathBuf::from(p)
-    };
+    let beside = crate::util::with_suffix(path, ".statement");
     let statement = statement.or_else(|| beside.is_file().then_some(beside));
     let mut acks: BTreeMap<String, String> = BTreeMap::new();
     if let Some(sp) = &statement {
@@ -679,15 +661,11 @@ fn prepare(
         hashes_removed: old_hashes.difference(&new_hashes).cloned().collect(),
     };
 
-    let dir = output.unwrap_or_else(|| {
-        let mut p = path.as_os_str().to_owned();
-        p.push(".review");
-        PathBuf::from(p)
-    });
+    let dir = output.unwrap_or_else(|| crate::util::with_suffix(path, ".review"));
     std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let json = serde_json::to_vec_pretty(&packet)?;
-    write_new(&dir.join("packet.json"), &json)?;
-    write_new(&dir.join("packet.md"), markdown(&packet).as_bytes())?;
+    crate::util::write_new(&dir.join("packet.json"), &json)?;
+    crate::util::write_new(&dir.join("packet.md"), markdown(&packet).as_bytes())?;
     println!(
         "review packet for {} v{} (sha256 {}): {} rules added, {} removed, {} changed; {} lint findings ({} acknowledged); {} hash signatures added, {} removed",
         escape(&packet.subject.name),

@@ -10,7 +10,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use vitrine_client::escape;
 
-use crate::cmd::review::{fenced, write_new};
+use crate::cmd::review::fenced;
+use crate::util::write_new;
 
 /// At most this many commits are listed in a packet.
 const MAX_COMMITS: usize = 500;

@@ -364,15 +364,7 @@ pub fn policy_text(
 
 /// Writes a new policy file; refuses to replace one.
 pub fn write_policy(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
+    crate::util::write_new(path, text.as_bytes())
 }
 
 /// The log to talk to: `--log URL` if given, else the policy's log URL.
