@@ -59,7 +59,8 @@ pub use state::{
     ForkEvidence, ForkRecord,
 };
 pub use verify::{
-    activate, verify_update, LoggedReview, UpdateInput, VerifiedUpdate, MAX_CLOCK_SKEW,
+    activate, policy_review, verify_update, LoggedReview, UpdateInput, VerifiedUpdate,
+    MAX_CLOCK_SKEW,
 };
 
 use std::io::Read;

@@ -522,6 +522,26 @@ fn fork_precheck(
     check_fork(state, now, cp, &note.to_bytes(), &input.consistency_proof)
 }
 
+/// A `review` statement the policy counts: signed by one of its reviewer
+/// keys that is not also a publisher key (a publisher cannot review its
+/// own bundles or releases). `None` for anything else: not a review,
+/// another signer, a bad signature. Endpoints (step 7), `vitrine review
+/// list` and `vitrine release verify` all decide with this.
+pub fn policy_review(
+    policy: &TrustPolicy,
+    note: &[u8],
+) -> Option<(vitrine_statements::Review, vitrine_note::VerifierKey)> {
+    let reviewers: Verifiers = policy.reviewers().iter().cloned().collect();
+    let Ok((Statement::Review(review), key)) = Statement::open(note, &reviewers) else {
+        return None;
+    };
+    let by_publisher = policy
+        .publishers()
+        .iter()
+        .any(|p| p.public_key() == key.public_key());
+    (!by_publisher).then_some((review, key))
+}
+
 /// Counts distinct policy reviewers approving the bundle (subject: the
 /// bundle's SHA-256). Only logged reviews count: included, by their
 /// tlog-proof, in the same checkpoint as the update. Any rejection by a
@@ -538,12 +558,6 @@ fn check_reviews(
     if required == 0 {
         return Ok(());
     }
-    let reviewers: Verifiers = policy.reviewers().iter().cloned().collect();
-    let publishers: BTreeSet<Vec<u8>> = policy
-        .publishers()
-        .iter()
-        .map(|k| k.public_key().to_bytes().to_vec())
-        .collect();
     let mut approvals = BTreeSet::new();
     for r in reviews.iter().take(1024) {
         if r.statement.len() > policy.limits().statement
@@ -569,12 +583,10 @@ fn check_reviews(
         {
             continue;
         }
-        let Ok((Statement::Review(review), key)) = Statement::open(&r.statement, &reviewers) else {
+        let Some((review, key)) = policy_review(policy, &r.statement) else {
             continue;
         };
-        if review.subject != rules.sha256
-            || publishers.contains(key.public_key().to_bytes().as_slice())
-        {
+        if review.subject != rules.sha256 {
             continue;
         }
         match review.verdict {

@@ -10,7 +10,6 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use vitrine_client::{escape, FetchOptions, PublishOptions, TrustPolicy};
-use vitrine_note::Verifiers;
 use vitrine_statements::{CommitId, Release, Statement, Token, Verdict};
 
 /// Log releases of vitrine and verify binaries against the log.
@@ -286,15 +285,13 @@ fn verdicts_on(
     subject: &[u8; 32],
     reviews: &[(u64, Vec<u8>)],
 ) -> (Vec<String>, Vec<String>) {
-    let reviewers: Verifiers = policy.reviewers().iter().cloned().collect();
-    let publishers = policy.publisher_verifiers();
     let mut approvals = BTreeSet::new();
     let mut rejections = Vec::new();
     for (index, note) in reviews {
-        let Ok((Statement::Review(r), key)) = Statement::open(note, &reviewers) else {
+        let Some((r, key)) = vitrine_client::policy_review(policy, note) else {
             continue;
         };
-        if &r.subject.0 != subject || Statement::open(note, &publishers).is_ok() {
+        if &r.subject.0 != subject {
             continue;
         }
         match r.verdict {

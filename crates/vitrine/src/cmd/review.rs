@@ -346,8 +346,6 @@ fn list(
     let url = crate::cmd::trust::log_url(&policy, log)?;
     let logged = vitrine_client::read_log(&policy, &url, &FetchOptions::default())
         .with_context(|| format!("reading the log at {}", escape(&url)))?;
-    let reviewers: Verifiers = policy.reviewers().iter().cloned().collect();
-    let publishers = policy.publisher_verifiers();
     let mut out = Vec::new();
     for (index, note) in &logged.reviews {
         let Ok(parsed) = Note::parse(note) else {
@@ -359,10 +357,7 @@ fn list(
         if subject.is_some_and(|s| s != review.subject.0) {
             continue;
         }
-        let counted = matches!(
-            Statement::open(note, &reviewers),
-            Ok((Statement::Review(_), _))
-        ) && Statement::open(note, &publishers).is_err();
+        let counted = vitrine_client::policy_review(&policy, note).is_some();
         let reviewer = parsed
             .signatures()
             .first()
