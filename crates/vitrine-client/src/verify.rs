@@ -261,8 +261,7 @@ pub fn verify_update(
     // installed).
     if !already_active {
         for a in &rules.allow {
-            let id = a.finding.as_str().split(':').next().unwrap_or_default();
-            if let Some(pattern) = policy.refuses_finding(id) {
+            if let Some(pattern) = policy.refuses_finding(a.id_and_rule().0) {
                 return Err(Rejection::RefusedFinding {
                     finding: a.finding.as_str().to_owned(),
                     reason: a.reason.as_str().to_owned(),

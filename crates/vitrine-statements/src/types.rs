@@ -51,6 +51,13 @@ pub struct Allow {
 }
 
 impl Allow {
+    /// The finding's ID and rule (`VL101`, `Rule_Name`); the rule is empty
+    /// when the finding names none.
+    pub fn id_and_rule(&self) -> (&str, &str) {
+        let f = self.finding.as_str();
+        f.split_once(':').unwrap_or((f, ""))
+    }
+
     fn parse(s: &str) -> Result<Self, ValueError> {
         let (finding, reason) = s.split_once(' ').ok_or(ValueError::Empty)?;
         Ok(Self {

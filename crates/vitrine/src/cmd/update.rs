@@ -519,8 +519,7 @@ pub fn acknowledged_lines(rules: &vitrine_statements::Rules) -> Vec<String> {
         .allow
         .iter()
         .map(|a| {
-            let finding = a.finding.as_str();
-            let (id, rule) = finding.split_once(':').unwrap_or((finding, ""));
+            let (id, rule) = a.id_and_rule();
             let severity = vitrine_lint::severity_of(id).map_or("unknown", |s| s.as_str());
             format!(
                 "acknowledged finding {} ({severity}) in rule {}: {}",
@@ -781,8 +780,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
                     "expired": m.expires <= now,
                     "acknowledged_findings": r.allow.iter().map(|a| serde_json::json!({
                         "finding": a.finding.as_str(),
-                        "severity": a.finding.as_str().split(':').next()
-                            .and_then(vitrine_lint::severity_of).map(|s| s.as_str()),
+                        "severity": vitrine_lint::severity_of(a.id_and_rule().0).map(|s| s.as_str()),
                         "reason": a.reason.as_str(),
                     })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
