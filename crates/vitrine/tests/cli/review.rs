@@ -6,29 +6,11 @@ use std::path::Path;
 use predicates::prelude::*;
 
 use crate::common::{stdout, vitrine};
-use crate::update::witnessed_log;
+use crate::update::{build_bundle, witnessed_log};
 
 /// Builds bundle `daily` v`version` from `rules` in `d`.
 fn build(d: &Path, version: u64, rules: &str) -> String {
-    let src = d.join(format!("src-{version}"));
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("main.yar"), rules).unwrap();
-    let out = format!("daily-{version}.bundle");
-    vitrine()
-        .current_dir(d)
-        .args(["bundle", "build"])
-        .arg(&src)
-        .args([
-            "-o",
-            &out,
-            "--name",
-            "daily",
-            "--version",
-            &version.to_string(),
-        ])
-        .assert()
-        .success();
-    out
+    build_bundle(d, "daily", version, "main.yar", rules)
 }
 
 fn publish(d: &Path, url: &str, bundle: &str, extra: &[&str]) {

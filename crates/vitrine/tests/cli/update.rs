@@ -638,11 +638,12 @@ pub(crate) fn witnessed_log(d: &Path, tag: &str) -> (Vec<crate::common::Server>,
     (vec![witness, log], url)
 }
 
-/// Builds bundle `name` v`version` (one rule `rule`) and publishes it.
-fn publish_named(d: &Path, url: &str, name: &str, version: u64, rule: &str) {
+/// Builds bundle `name` v`version` in `d` from one rule file `file`
+/// holding `rules`; returns the bundle's file name.
+pub(crate) fn build_bundle(d: &Path, name: &str, version: u64, file: &str, rules: &str) -> String {
     let src = d.join(format!("src-{name}-{version}"));
     std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("r.yar"), rule).unwrap();
+    std::fs::write(src.join(file), rules).unwrap();
     let out = format!("{name}-{version}.bundle");
     vitrine()
         .current_dir(d)
@@ -658,6 +659,12 @@ fn publish_named(d: &Path, url: &str, name: &str, version: u64, rule: &str) {
         ])
         .assert()
         .success();
+    out
+}
+
+/// Builds bundle `name` v`version` (one rule `rule`) and publishes it.
+fn publish_named(d: &Path, url: &str, name: &str, version: u64, rule: &str) {
+    let out = build_bundle(d, name, version, "r.yar", rule);
     vitrine()
         .current_dir(d)
         .args(["publish", &out, "--log", url, "--key", "p.key"])
