@@ -7,8 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use sha2::{Digest, Sha256};
 use vitrine_bundle::{Bundle, FileKind, Limits};
-use vitrine_scan::hashdb::HashFormat;
-use vitrine_scan::{RuleSet, RuleSource, RulesBuilder};
+use vitrine_scan::RuleSource;
 
 /// Output formats of `inspect`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -104,40 +103,9 @@ pub fn build(dir: &Path, name: &str, version: u64, created: u64, days: u64) -> R
     if bundle.files().is_empty() {
         bail!("{} holds no .yar/.yara/.hdb/.hsb files", dir.display());
     }
-    compile(&bundle, RuleSource::Files).context("the rules do not compile; no bundle written")?;
+    vitrine_endpoint::rules::compile(&bundle, RuleSource::Files)
+        .context("the rules do not compile; no bundle written")?;
     Ok(bytes)
-}
-
-/// Compiles a bundle's YARA sources and hash lists into a rule set.
-pub fn compile(bundle: &Bundle, source: RuleSource) -> Result<RuleSet, vitrine_scan::Error> {
-    builder(bundle, source).build()
-}
-
-/// A rules builder holding a bundle's YARA sources and hash lists.
-pub fn builder(bundle: &Bundle, source: RuleSource) -> RulesBuilder {
-    let mut b = RulesBuilder::new();
-    b.source(source);
-    add_bundle(&mut b, bundle);
-    b
-}
-
-/// Adds every rule and signature file of a bundle to a builder.
-pub fn add_bundle(b: &mut RulesBuilder, bundle: &Bundle) {
-    for f in bundle.files() {
-        // The bundle parser guarantees UTF-8.
-        let text = String::from_utf8_lossy(&f.data);
-        match f.kind {
-            FileKind::Yara => {
-                b.add_yara_source(&f.path, &text);
-            }
-            FileKind::Hdb => {
-                b.add_hash_source(Path::new(&f.path), &text, HashFormat::Hdb);
-            }
-            FileKind::Hsb => {
-                b.add_hash_source(Path::new(&f.path), &text, HashFormat::Hsb);
-            }
-        }
-    }
 }
 
 /// Writes a file atomically; a bare file name is in the current directory.

@@ -147,7 +147,7 @@ struct InitArgs {
 pub fn state_dir(arg: Option<&Path>) -> Result<PathBuf> {
     match arg {
         Some(d) => Ok(d.to_owned()),
-        None => Ok(crate::cmd::update::default_state_dir()?.join("egress")),
+        None => Ok(vitrine_endpoint::state::default_state_dir()?.join("egress")),
     }
 }
 
