@@ -634,6 +634,26 @@ exclude = ["**/.cache/**"]
     }
 
     #[test]
+    fn the_packaged_example_parses_and_sets_nothing() {
+        // Every line of it is a comment: installing it changes no default.
+        let text = include_str!("../../../packaging/vitrine.toml");
+        assert_eq!(parse(text).unwrap(), Config::default());
+        // And each commented setting, uncommented, is valid.
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|l| l.contains(" = "))
+                    .unwrap_or(l)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = parse(&uncommented).unwrap();
+        assert_eq!(c.on_access.mode, Some(OnAccessMode::Block));
+        assert_eq!(c.update.every, Some(Positive(3600)));
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("512K"), Ok(512 << 10));

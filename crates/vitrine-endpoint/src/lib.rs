@@ -14,3 +14,12 @@ pub mod update;
 pub use actions::Action;
 pub use config::Config;
 pub use update::{update, Outcome, Source};
+
+/// `n` and the noun in the right number: `1 rule`, `2 rules`, `0 rules`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

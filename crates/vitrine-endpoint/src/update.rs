@@ -195,8 +195,9 @@ fn install_verified(
     match result {
         Ok(active) => {
             say(&format!(
-                "{indent}  [ok] rules compile: {} YARA rules, {} hash signatures",
-                counts.0, counts.1
+                "{indent}  [ok] rules compile: {}, {}",
+                crate::count(counts.0 as u64, "YARA rule", "YARA rules"),
+                crate::count(counts.1 as u64, "hash signature", "hash signatures")
             ));
             let m = active.metadata;
             say(&format!(
@@ -367,9 +368,9 @@ fn print_checks(
     ok(
         5,
         format!(
-            "cosigned within the policy's max-age of {}s; bundle expires at {}",
+            "cosigned within the policy's max-age of {} s; bundle expires at {}",
             policy.max_age(),
-            v.rules.expires
+            crate::state::human_time(v.rules.expires)
         ),
     );
     ok(

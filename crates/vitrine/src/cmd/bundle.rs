@@ -7,7 +7,10 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use sha2::{Digest, Sha256};
 use vitrine_bundle::{Bundle, FileKind, Limits};
+use vitrine_endpoint::state::human_time;
 use vitrine_scan::RuleSource;
+
+use crate::util::count;
 
 /// Output formats of `inspect`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -158,13 +161,16 @@ fn inspect(file: &Path, format: Format) -> Result<ExitCode> {
         Format::Text => {
             println!("name:       {}", m.name);
             println!("version:    {}", m.version);
-            println!("created:    {}", m.created);
-            println!("expires:    {}", m.expires);
+            println!("created:    {}", human_time(m.created));
+            println!("expires:    {}", human_time(m.expires));
             println!("sha256:     {sha}");
             println!("size:       {} bytes", bytes.len());
             println!(
-                "contents:   {} YARA files, {} hash lists ({} signatures), {} bytes",
-                m.yara_files, m.hash_files, m.hash_lines, i.total_size
+                "contents:   {}, {} ({}), {}",
+                count(m.yara_files as u64, "YARA file", "YARA files"),
+                count(m.hash_files as u64, "hash list", "hash lists"),
+                count(m.hash_lines as u64, "signature", "signatures"),
+                count(i.total_size as u64, "byte", "bytes"),
             );
             for (p, k, s) in &i.files {
                 println!("  {:<5} {:>9}  {p}", kind_name(*k), s);

@@ -14,7 +14,7 @@ use vitrine_scan::{
     Summary, Target, VarValue,
 };
 
-use crate::util::{human_bytes, parse_size};
+use crate::util::{count, human_bytes, parse_size};
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -848,9 +848,13 @@ fn write_text_summary(
     writeln!(out, "Rules: {}", rules.source().describe())?;
     writeln!(
         out,
-        "Loaded: {} YARA rules, {} hash signatures",
-        rules.yara_rule_count(),
-        rules.hash_count()
+        "Loaded: {}, {}",
+        count(rules.yara_rule_count() as u64, "YARA rule", "YARA rules"),
+        count(
+            rules.hash_count() as u64,
+            "hash signature",
+            "hash signatures"
+        )
     )?;
     writeln!(out, "Scanned files: {}", s.files_scanned)?;
     if s.cached > 0 {
@@ -882,9 +886,10 @@ fn write_text_summary(
     writeln!(out, "Errors: {}", s.errors)?;
     writeln!(
         out,
-        "Time: {:.3} s ({}/s, {threads} threads)",
+        "Time: {:.3} s ({}/s, {})",
         s.seconds,
-        human_bytes(rate as u64)
+        human_bytes(rate as u64),
+        count(threads as u64, "thread", "threads")
     )
 }
 

@@ -33,7 +33,7 @@ enum Command {
         #[arg(long)]
         log_key: String,
         /// The log's URL.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::util::http_url)]
         log_url: Option<String>,
         /// A witness: NAME VKEY [URL] (repeatable).
         #[arg(long, num_args = 2..=3, value_names = ["NAME", "VKEY", "URL"])]

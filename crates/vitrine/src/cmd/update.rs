@@ -24,16 +24,17 @@ use vitrine_client::{escape, ActiveMetadata, EndpointState, FetchOptions};
 /// Exit status: 0 installed or up to date, 2 refused or failed.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The trust policy file (`vitrine trust init`).
-    #[arg(long)]
-    policy: PathBuf,
+    /// The trust policy file (`vitrine trust init`) [default: the
+    /// configuration's `policy`].
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// The endpoint state directory [default: $VITRINE_STATE, else
     /// $XDG_DATA_HOME/vitrine, else ~/.local/share/vitrine].
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
     /// Fetch the newest bundle from this log [default: the URL of the
     /// policy's `log` line].
-    #[arg(long, value_name = "URL", conflicts_with = "from")]
+    #[arg(long, value_parser = crate::util::http_url, value_name = "URL", conflicts_with = "from")]
     log: Option<String>,
     /// Read an offline update directory (`vitrine publish` writes one).
     #[arg(long, value_name = "DIR")]
@@ -59,7 +60,11 @@ fn state_dir(arg: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let policy = crate::cmd::trust::read_policy(&args.policy)?;
+    let policy_path = args.policy.context(
+        "no --policy given, and the configuration has no `policy = \"/path/to/policy\"` \
+         (see `vitrine config show`)",
+    )?;
+    let policy = crate::cmd::trust::read_policy(&policy_path)?;
     let dir = state_dir(args.state)?;
     let state =
         EndpointState::open(&dir).with_context(|| format!("opening state {}", dir.display()))?;
@@ -78,7 +83,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (None, None, Some(url)) => Source::LogWith(url, opts),
         (None, None, None) => bail!(
             "the policy {} names no log URL: give --log URL or --from DIR",
-            args.policy.display()
+            policy_path.display()
         ),
     };
     let by = "the last `vitrine update`";
