@@ -38,6 +38,12 @@ use vitrine_scan::{
 /// they started with, and a bundle that fails to load leaves the current
 /// rules in place (reported in STATS and the logs). Logs go to standard
 /// error (RUST_LOG=debug logs every command).
+///
+/// With --on-access DIR, files under DIR are scanned as they are opened
+/// (fanotify; a detected file cannot be opened in block mode), including
+/// in directories made later. Without fanotify (no CAP_SYS_ADMIN) the
+/// daemon says so and falls back to inotify: files are scanned after they
+/// are written and detections are logged, but nothing is blocked.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -77,10 +83,16 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     read_timeout: u64,
     /// Scan files under DIR when they are opened (fanotify; needs root).
-    /// Repeat for several trees. Directories made after start are not
-    /// watched until a restart.
+    /// Repeat for several trees. Directories made or moved into a tree
+    /// while the daemon runs are watched as they appear.
     #[arg(long, value_name = "DIR")]
     on_access: Vec<PathBuf>,
+    /// fanotify (blocking possible; needs CAP_SYS_ADMIN), inotify
+    /// (files scanned after they are written; detections logged and
+    /// counted, opens never blocked), or auto: fanotify, else inotify
+    /// with a warning in the logs and in STATS.
+    #[arg(long, value_enum, value_name = "BACKEND", default_value = "auto")]
+    on_access_backend: crate::cmd::onaccess::Backend,
     /// block: an open waits for the scan and a detected file cannot be
     /// opened; notify: opens proceed and detections are logged.
     #[arg(long, value_enum, value_name = "MODE", default_value = "block")]
@@ -92,6 +104,10 @@ pub struct Args {
     /// Seconds a scan on access may take before --on-access-fail applies.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     on_access_timeout: u64,
+    /// Threads answering on-access events, each with its own scanner
+    /// [default: the number of cores, at least 2, at most 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    on_access_threads: Option<u64>,
     /// Paths (globs) under the watched trees never scanned on access.
     #[arg(long, value_name = "GLOB")]
     on_access_exclude: Vec<String>,
@@ -301,15 +317,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let d = daemon.clone();
         let timeout = Duration::from_secs(args.on_access_timeout.max(1));
         let opts = d.opts.clone().timeout(timeout);
-        let n = crate::cmd::onaccess::start(
-            &args.on_access,
-            ex,
-            args.on_access_mode,
-            args.on_access_fail,
-            counters.clone(),
-            move |body| {
-                // One scanner per rule set: made here, used for every event
-                // until a reload swaps the rules.
+        let scanning: crate::cmd::onaccess::Scanning = Arc::new(
+            move |body: &mut dyn FnMut(
+                &mut crate::cmd::onaccess::Verdict<'_>,
+                &dyn Fn() -> bool,
+            )| {
+                // One scanner per thread and rule set: made here, used for
+                // every event until a reload swaps the rules.
                 let loaded = d.current();
                 let progress = Progress::default();
                 let mut s = Session::new(&loaded.set, &opts, &progress);
@@ -333,10 +347,36 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 let current = || Arc::ptr_eq(&loaded, &d.current());
                 body(&mut verdict, &current);
             },
+        );
+        let threads = args.on_access_threads.map_or_else(
+            || {
+                std::thread::available_parallelism()
+                    .map_or(2, |n| n.get())
+                    .clamp(2, 8)
+            },
+            |n| n as usize,
+        );
+        let active = crate::cmd::onaccess::start(
+            crate::cmd::onaccess::Config {
+                roots: args.on_access.clone(),
+                excluded: ex,
+                mode: args.on_access_mode,
+                fail: args.on_access_fail,
+                backend: args.on_access_backend,
+                threads,
+            },
+            counters.clone(),
+            scanning,
         )?;
+        let how = match (active.blocking, args.on_access_mode) {
+            (true, _) => "blocking",
+            (false, crate::cmd::onaccess::Mode::Block) => "notification only: cannot block",
+            (false, crate::cmd::onaccess::Mode::Notify) => "notification",
+        };
         eprintln!(
-            "vitrine daemon: on-access ({:?}) watching {n} directories",
-            args.on_access_mode
+            "vitrine daemon: on-access ({}, {how}, {threads} threads) watching {} directories",
+            active.backend,
+            counters.directories.load(Ordering::Relaxed)
         );
     }
 
@@ -761,12 +801,20 @@ fn stats(d: &Daemon, l: &Loaded) -> String {
         get(&s.reload_failures)
     ));
     if let Some(c) = &d.on_access {
+        let active = c.active.get();
         t.push_str(&format!(
-            "ON-ACCESS: events {} denied {} failed {}\n",
+            "ON-ACCESS: backend {} blocking {} directories {} events {} detected {} denied {} failed {}\n",
+            active.map_or("starting", |a| a.backend),
+            if active.is_some_and(|a| a.blocking) { "yes" } else { "no" },
+            get(&c.directories),
             get(&c.events),
+            get(&c.detected),
             get(&c.denied),
             get(&c.failed)
         ));
+        if let Some(w) = active.and_then(|a| a.warning.as_deref()) {
+            t.push_str(&format!("ON-ACCESS-WARNING: {}\n", w.escape_debug()));
+        }
     }
     if d.updates_ok.load(Ordering::Relaxed) + d.updates_failed.load(Ordering::Relaxed) > 0 {
         t.push_str(&format!(
