@@ -758,3 +758,109 @@ fn the_daemon_reads_the_allowlist_and_caches_its_rules() {
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
 }
+
+/// A hot swap to a newly verified bundle under load: the daemon runs on
+/// bundle v1 (one EICAR rule) with scheduled updates; while four clients
+/// keep sending INSTREAMs, v2 (the same EICAR rule and a rule for a
+/// marker only v2 detects) is published to a witnessed log and the
+/// daemon's own update installs and swaps it in. Every answer is the old
+/// or the new set's verdict for its payload, none is dropped, each client
+/// sees the change once and never goes back, and afterwards the daemon
+/// gives the new verdict and names v2.
+#[test]
+fn a_newly_verified_bundle_is_swapped_in_under_load() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (_servers, url) = crate::update::witnessed_log(d, "swap");
+    let eicar_rule =
+        "rule Swap_Eicar { strings: $a = \"EICAR-STANDARD-ANTIVIRUS-TEST-FILE\" condition: $a }\n";
+    crate::update::publish_named(d, &url, "swap", 1, eicar_rule);
+    let state = d.join("state");
+    crate::common::vitrine()
+        .current_dir(d)
+        .args(["update", "--policy", "policy", "--state"])
+        .arg(&state)
+        .args(["--log", &url])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("ACTIVATED bundle swap v1"));
+    let sock = d.join("swap.sock");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
+        .arg("daemon")
+        .arg("--socket")
+        .arg(&sock)
+        .arg("--state")
+        .arg(&state)
+        .args(["--update-every", "1", "--policy"])
+        .arg(d.join("policy"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(ask(&sock, b"zVERSION\0").contains("/1/"));
+
+    let marker = b"vitrine hot swap marker 7f3a91".to_vec();
+    const OLD: &str = "stream: OK\0";
+    const NEW: &str = "stream: Swap_Marker FOUND\0";
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let (sock, stop, marker) = (sock.clone(), stop.clone(), marker.clone());
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let mut swapped_at = None;
+                let mut n = 0u64;
+                // Until told to stop, and then on until 20 requests after
+                // this client saw the new set.
+                while !stop.load(Ordering::Relaxed) || swapped_at.is_none_or(|at| n < at + 20) {
+                    let (data, kind) = match n % 3 {
+                        0 => (eicar(), "eicar"),
+                        1 => (marker.clone(), "marker"),
+                        _ => (b"clean bytes".to_vec(), "clean"),
+                    };
+                    let got = ask(&sock, &instream(b"zINSTREAM\0", &[&data]));
+                    match kind {
+                        "eicar" => assert_eq!(got, "stream: Swap_Eicar FOUND\0", "client {i} #{n}"),
+                        "clean" => assert_eq!(got, "stream: OK\0", "client {i} #{n}"),
+                        _ if got == NEW => {
+                            swapped_at.get_or_insert(n);
+                        }
+                        _ => {
+                            assert_eq!(got, OLD, "client {i} #{n}");
+                            assert!(swapped_at.is_none(), "client {i} #{n}: back to the old set");
+                        }
+                    }
+                    n += 1;
+                    assert!(
+                        started.elapsed() < Duration::from_secs(300),
+                        "client {i}: no swap seen"
+                    );
+                }
+                n
+            })
+        })
+        .collect();
+    let v2 = format!(
+        "{eicar_rule}rule Swap_Marker {{ strings: $m = \"hot swap marker 7f3a91\" condition: $m }}\n"
+    );
+    crate::update::publish_named(d, &url, "swap", 2, &v2);
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for c in clients {
+        total += c.join().unwrap();
+    }
+    assert!(total > 100, "only {total} requests under load");
+    assert_eq!(ask(&sock, &instream(b"zINSTREAM\0", &[&marker])), NEW);
+    assert!(ask(&sock, b"zVERSION\0").contains("/2/"));
+    let stats = ask(&sock, b"zSTATS\0");
+    assert!(stats.contains("verified bundle swap v2"), "{stats}");
+    assert!(stats.contains("reload-failures 0"), "{stats}");
+}
