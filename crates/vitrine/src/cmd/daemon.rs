@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -423,67 +423,122 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let _ = WAKE.set(socket.clone());
     let (tx, rx) = crossbeam_channel::bounded::<Conn>(args.max_queue.max(1));
-    let mut workers = Vec::new();
-    for _ in 0..daemon.max_threads {
-        let rx = rx.clone();
-        let d = daemon.clone();
-        workers.push(std::thread::spawn(move || {
-            // One yara-x scanner per worker and rule set, made again only
-            // after a reload: making one costs more than scanning a small
-            // stream. A connection keeps the rules it started with.
-            let mut pending = None;
-            loop {
-                let loaded = d.current();
-                let progress = Progress::default();
-                let mut session = Session::new(&loaded.set, &d.opts, &progress);
-                loop {
-                    let conn = match pending.take() {
-                        Some(c) => c,
-                        None => match rx.recv() {
-                            Ok(c) => c,
-                            Err(_) => return,
-                        },
-                    };
-                    if !Arc::ptr_eq(&loaded, &d.current()) {
-                        pending = Some(conn);
-                        break;
-                    }
-                    d.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                    d.stats.active.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = serve(&d, conn, &loaded, &mut session) {
-                        tracing::debug!(error = %e, "connection ended");
-                    }
-                    d.stats.active.fetch_sub(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    drop(rx);
+    let workers = Arc::new(Workers {
+        tx,
+        rx,
+        started: AtomicUsize::new(0),
+        idle: AtomicUsize::new(0),
+        max: daemon.max_threads,
+    });
+    // One worker from the start; the others as connections need them.
+    workers.grow(&daemon, true);
 
     if let Some(addr) = args.tcp {
         let tcp = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         eprintln!("vitrine daemon: listening on tcp {}", tcp.local_addr()?);
-        let (tx, d) = (tx.clone(), daemon.clone());
-        std::thread::spawn(move || accept_all(&d, &tx, tcp.incoming(), Conn::Tcp));
+        let (w, d) = (workers.clone(), daemon.clone());
+        std::thread::spawn(move || accept_all(&d, &w, tcp.incoming(), Conn::Tcp));
     }
     eprintln!("vitrine daemon: listening on {}", socket.display());
-    accept_all(&daemon, &tx, unix.incoming(), Conn::Unix);
-    drop(tx);
+    accept_all(&daemon, &workers, unix.incoming(), Conn::Unix);
     let _ = std::fs::remove_file(&socket);
     // Scans in progress get a moment to answer; then the process exits.
     let deadline = Instant::now() + Duration::from_secs(10);
     while daemon.stats.active.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    drop(workers);
     eprintln!("vitrine daemon: stopped");
     Ok(ExitCode::SUCCESS)
 }
 
+/// The connection-serving threads, started on demand up to
+/// `--max-threads`: as many as connections have waited at once. Each
+/// keeps a scanner and the buffer of the largest stream it scanned, so a
+/// daemon used by one client at a time holds one of each, not ten.
+struct Workers {
+    tx: crossbeam_channel::Sender<Conn>,
+    rx: crossbeam_channel::Receiver<Conn>,
+    started: AtomicUsize,
+    /// Workers waiting for a connection (or just handed one).
+    idle: AtomicUsize,
+    max: usize,
+}
+
+impl Workers {
+    /// Starts one more worker if there is room and (unless `always`) more
+    /// connections are queued than workers are idle.
+    fn grow(self: &Arc<Self>, d: &Arc<Daemon>, always: bool) {
+        loop {
+            let started = self.started.load(Ordering::SeqCst);
+            if started >= self.max
+                || (!always
+                    && d.stats.queued.load(Ordering::SeqCst)
+                        <= self.idle.load(Ordering::SeqCst) as u64)
+            {
+                return;
+            }
+            if self
+                .started
+                .compare_exchange(started, started + 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                let (w, d) = (self.clone(), d.clone());
+                if let Err(e) = std::thread::Builder::new()
+                    .name(format!("worker-{started}"))
+                    .spawn(move || w.work(&d))
+                {
+                    self.started.fetch_sub(1, Ordering::SeqCst);
+                    tracing::error!(error = %e, "starting a worker thread");
+                }
+                return;
+            }
+        }
+    }
+
+    /// Serves connections for as long as the daemon runs. One yara-x
+    /// scanner per worker and rule set, made again only after a reload:
+    /// making one costs more than scanning a small stream. A connection
+    /// keeps the rules it started with.
+    fn work(&self, d: &Arc<Daemon>) {
+        let mut pending = None;
+        loop {
+            let loaded = d.current();
+            let progress = Progress::default();
+            let mut session = Session::new(&loaded.set, &d.opts, &progress);
+            loop {
+                let conn = match pending.take() {
+                    Some(c) => c,
+                    None => {
+                        // Idle is counted down before queued, so a worker
+                        // handed a connection never hides a queued one.
+                        self.idle.fetch_add(1, Ordering::SeqCst);
+                        let got = self.rx.recv();
+                        self.idle.fetch_sub(1, Ordering::SeqCst);
+                        match got {
+                            Ok(c) => c,
+                            Err(_) => return,
+                        }
+                    }
+                };
+                if !Arc::ptr_eq(&loaded, &d.current()) {
+                    pending = Some(conn);
+                    break;
+                }
+                d.stats.queued.fetch_sub(1, Ordering::SeqCst);
+                d.stats.active.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = serve(d, conn, &loaded, &mut session) {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                d.stats.active.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// Accepts connections from `incoming` until SHUTDOWN, queueing each.
 fn accept_all<S>(
-    d: &Daemon,
-    tx: &crossbeam_channel::Sender<Conn>,
+    d: &Arc<Daemon>,
+    w: &Arc<Workers>,
     incoming: impl Iterator<Item = std::io::Result<S>>,
     wrap: fn(S) -> Conn,
 ) {
@@ -492,23 +547,26 @@ fn accept_all<S>(
             break;
         }
         match s {
-            Ok(s) => dispatch(d, tx, wrap(s)),
+            Ok(s) => dispatch(d, w, wrap(s)),
             Err(e) => tracing::error!(error = %e, "accepting a connection"),
         }
     }
 }
 
-/// Queues a connection, or refuses it at once when the queue is full.
-fn dispatch(d: &Daemon, tx: &crossbeam_channel::Sender<Conn>, conn: Conn) {
+/// Queues a connection (starting a worker for it if none is idle), or
+/// refuses it at once when the queue is full.
+fn dispatch(d: &Arc<Daemon>, w: &Arc<Workers>, conn: Conn) {
     d.stats.connections.fetch_add(1, Ordering::Relaxed);
-    d.stats.queued.fetch_add(1, Ordering::Relaxed);
-    if let Err(e) = tx.try_send(conn) {
+    d.stats.queued.fetch_add(1, Ordering::SeqCst);
+    if let Err(e) = w.tx.try_send(conn) {
         let mut c = e.into_inner();
-        d.stats.queued.fetch_sub(1, Ordering::Relaxed);
+        d.stats.queued.fetch_sub(1, Ordering::SeqCst);
         d.stats.refused.fetch_add(1, Ordering::Relaxed);
         tracing::warn!("queue full: connection refused");
         let _ = c.write_all(b"ERROR: server busy, try again\n");
+        return;
     }
+    w.grow(d, false);
 }
 
 enum Conn {
