@@ -268,6 +268,7 @@ fn watch_trees(
 ) -> Result<(), Error> {
     let inotify = Inotify::init().map_err(Error::Inotify)?;
     let mut tree = Tree {
+        roots: cfg.roots.clone(),
         watches: inotify.watches(),
         paths: HashMap::new(),
         excluded: cfg.excluded.clone(),
@@ -376,6 +377,7 @@ const BATCH: usize = 4;
 /// scanning); with the inotify backend the watch also reports written
 /// files, which go to the scanning threads.
 struct Tree {
+    roots: Vec<PathBuf>,
     watches: Watches,
     paths: HashMap<WatchDescriptor, PathBuf>,
     excluded: globset::GlobSet,
@@ -472,11 +474,14 @@ impl Tree {
     fn event(&mut self, wd: WatchDescriptor, mask: EventMask, name: Option<OsString>) {
         if mask.contains(EventMask::Q_OVERFLOW) {
             // Some creations were lost: walk every tree again (marks and
-            // watches already there are unchanged).
-            tracing::warn!("on-access: inotify queue overflow; walking the watched trees again");
-            let dirs: Vec<PathBuf> = self.paths.values().cloned().collect();
-            for d in dirs {
-                self.add_logged(&d, false);
+            // watches already there are unchanged). With the inotify
+            // backend, files written meanwhile may have gone unscanned.
+            tracing::warn!(
+                files_may_be_unscanned = self.files.is_some(),
+                "on-access: inotify queue overflow; walking the watched trees again"
+            );
+            for r in self.roots.clone() {
+                self.add_logged(&r, false);
             }
             return;
         }
