@@ -32,7 +32,7 @@ install -d "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" \
   "$root/usr/share/doc/vitrine"
 install -m 755 "$bin" "$root/usr/bin/vitrine"
 # Installed binaries carry no symbol tables (a release build has none already).
-strip --strip-unneeded "$root/usr/bin/vitrine"
+if command -v strip >/dev/null; then strip --strip-unneeded "$root/usr/bin/vitrine"; fi
 "$root/usr/bin/vitrine" man --out "$root/usr/share/man/man1" 2>/dev/null
 gzip -9n "$root"/usr/share/man/man1/*.1
 "$root/usr/bin/vitrine" completions bash > "$root/usr/share/bash-completion/completions/vitrine"
