@@ -66,7 +66,8 @@ pub struct Args {
     /// Hash-signature files to use instead of the active bundle.
     #[arg(long = "hashes", value_name = "PATH")]
     hashes: Vec<PathBuf>,
-    /// Connections served at once (clamd's MaxThreads).
+    /// Connections served at once (clamd's MaxThreads). Threads are
+    /// started as connections need them, up to this many.
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_threads: usize,
     /// Connections waiting for a thread; more are refused (MaxQueue).
