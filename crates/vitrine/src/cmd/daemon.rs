@@ -249,6 +249,16 @@ fn load_rules(state: Option<&Path>, rules: &[PathBuf], hashes: &[PathBuf]) -> Re
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    // Streams and files of a megabyte or more get pages of their own,
+    // given back when freed: glibc would otherwise raise its mmap
+    // threshold after the first such free and keep every later buffer in
+    // the worker threads' arenas, so RSS would stay at its peak.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes glibc's allocator (thread-safe, any
+    // time); a failure leaves the default, which is only less frugal.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, BIG_PAYLOAD as i32);
+    }
     let state = match &args.state {
         Some(d) => Some(d.clone()),
         None => crate::cmd::update::default_state_dir().ok(),
@@ -527,10 +537,17 @@ impl Workers {
                 }
                 d.stats.queued.fetch_sub(1, Ordering::SeqCst);
                 d.stats.active.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = serve(d, conn, &loaded, &mut session) {
+                let mut big = false;
+                if let Err(e) = serve(d, conn, &loaded, &mut session, &mut big) {
                     tracing::debug!(error = %e, "connection ended");
                 }
                 d.stats.active.fetch_sub(1, Ordering::Relaxed);
+                if big {
+                    // The scanner keeps the last payload's buffer: after a
+                    // large one, start afresh rather than hold it while idle
+                    // (making a scanner costs far less than such a scan).
+                    break;
+                }
             }
         }
     }
@@ -658,11 +675,18 @@ fn recv_with_fds(
     Ok(n as usize)
 }
 
+/// Payloads above this many bytes are not kept in a worker's buffer
+/// once scanned.
+const BIG_PAYLOAD: u64 = 1 << 20;
+
+/// Serves one connection; sets `big` if it scanned a payload larger than
+/// [`BIG_PAYLOAD`] with `scanner`.
 fn serve(
     d: &Arc<Daemon>,
     conn: Conn,
     loaded: &Loaded,
     scanner: &mut Session<'_>,
+    big: &mut bool,
 ) -> std::io::Result<()> {
     let (reader, mut writer): (ReaderConn, Conn) = match conn {
         Conn::Unix(s) => {
@@ -724,7 +748,7 @@ fn serve(
             }
             _ => {}
         }
-        let lines = answer(d, &req, &mut r, is_unix, loaded, scanner);
+        let lines = answer(d, &req, &mut r, is_unix, loaded, scanner, big);
         let mut buf = Vec::new();
         let mut close = false;
         for l in lines {
@@ -765,6 +789,7 @@ fn answer(
     is_unix: bool,
     loaded: &Loaded,
     scanner: &mut Session<'_>,
+    big: &mut bool,
 ) -> Vec<Line> {
     match &req.command {
         Command::Ping => vec![Line::Text("PONG".into())],
@@ -782,6 +807,7 @@ fn answer(
         Command::Stats => vec![Line::Text(stats(d, loaded))],
         Command::InStream => match vitrine_clamd::read_stream(r, d.stream_max) {
             Ok(data) => {
+                *big |= data.len() as u64 > BIG_PAYLOAD;
                 let rep = scanner.scan_bytes("stream".into(), data);
                 vec![Line::Text(one_line(d, "stream", &rep, false))]
             }
@@ -807,6 +833,7 @@ fn answer(
             };
             let shown = format!("fd[{}]", fd.as_raw_fd());
             let file = std::fs::File::from(fd);
+            *big |= file.metadata().map_or(true, |m| m.len() > BIG_PAYLOAD);
             let rep = scanner.scan_open_file(shown.clone(), &file);
             vec![Line::Text(one_line(d, &shown, &rep, false))]
         }
