@@ -872,7 +872,7 @@ fn a_newly_verified_bundle_is_swapped_in_under_load() {
 /// buffers in the threads' arenas: this test peaked at 124 MB before,
 /// and stays under 100 MB now (debug build).
 #[test]
-fn one_client_at_a_time_does_not_fill_every_worker() {
+fn memory_follows_the_streams_in_flight_not_the_largest_seen() {
     let t = tempfile::tempdir().unwrap();
     let (d, sock) = daemon(t.path(), &["--max-threads", "10"]);
     let small: Vec<_> = (0..8)
