@@ -52,6 +52,7 @@ size = "1KiB" if r["size"] == 1024 else "10MiB"
 print(f'{sys.argv[1]:<8} {size:<6} {r["clients"]:<8} {r["req_per_s"]:>12} {r["mb_per_s"]:>12} {r["p50_ms"]:>10} {r["p99_ms"]:>10}')
 PY
   done
+  echo "#   peak RSS so far (VmHWM): clamd $(rss $clamd_pid) kB, vitrine $(rss $vitrine_pid) kB"
 done
 echo "# peak RSS (VmHWM): clamd $(rss $clamd_pid) kB, vitrine $(rss $vitrine_pid) kB"
 kill $clamd_pid $vitrine_pid; wait $clamd_pid $vitrine_pid 2>/dev/null || true
@@ -68,13 +69,30 @@ t=time.perf_counter()
 for n in os.listdir(sys.argv[1]):
     open(os.path.join(sys.argv[1],n),'rb').read()
 print(round(time.perf_counter()-t,3))" "$work/files"; }
-  base=$(readall); base2=$(readall)
-  "$bin" daemon --socket "$work/oa.sock" --state "$work/state" --rules "$work/eicar.yar" \
-    --hashes "$work/eicar.hdb" --on-access "$work/files" 2>/dev/null & oa=$!
-  wait_sock "$work/oa.sock"
-  with=$(readall); with2=$(readall)
-  kill $oa; wait $oa 2>/dev/null || true
-  echo "# on access, open+read 10,000 files: without ${base}s / ${base2}s, with vitrine (block) ${with}s / ${with2}s"
+  # The same 10,000 files opened by 4 processes at once (2,500 each).
+  readpar() { python3 -c "
+import os,sys,time
+from multiprocessing import Pool
+def work(names):
+    for n in names:
+        open(os.path.join(sys.argv[1],n),'rb').read()
+names=sorted(os.listdir(sys.argv[1]))
+t=time.perf_counter()
+with Pool(4) as p: p.map(work,[names[i::4] for i in range(4)])
+print(round(time.perf_counter()-t,3))" "$work/files"; }
+  base=$(readall); base2=$(readall); pbase=$(readpar)
+  # Default threads (cores, 2 to 8), then one thread as before the pool.
+  for threads in default 1; do
+    extra=(); [ "$threads" = default ] || extra=(--on-access-threads "$threads")
+    rm -f "$work/oa.sock"
+    "$bin" daemon --socket "$work/oa.sock" --state "$work/state" --rules "$work/eicar.yar" \
+      --hashes "$work/eicar.hdb" --on-access "$work/files" "${extra[@]}" 2>/dev/null & oa=$!
+    wait_sock "$work/oa.sock"
+    with=$(readall); with2=$(readall); pwith=$(readpar)
+    kill $oa; wait $oa 2>/dev/null || true
+    echo "# on access ($threads threads), open+read 10,000 files: without ${base}s / ${base2}s, with vitrine (block) ${with}s / ${with2}s"
+    echo "# on access ($threads threads), 4 processes x 2,500 files: without ${pbase}s, with vitrine (block) ${pwith}s"
+  done
 else
   echo "# on access: skipped (fanotify needs root)"
 fi

@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -38,6 +38,12 @@ use vitrine_scan::{
 /// they started with, and a bundle that fails to load leaves the current
 /// rules in place (reported in STATS and the logs). Logs go to standard
 /// error (RUST_LOG=debug logs every command).
+///
+/// With --on-access DIR, files under DIR are scanned as they are opened
+/// (fanotify; a detected file cannot be opened in block mode), including
+/// in directories made later. Without fanotify (no CAP_SYS_ADMIN) the
+/// daemon says so and falls back to inotify: files are scanned after they
+/// are written and detections are logged, but nothing is blocked.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -60,7 +66,8 @@ pub struct Args {
     /// Hash-signature files to use instead of the active bundle.
     #[arg(long = "hashes", value_name = "PATH")]
     hashes: Vec<PathBuf>,
-    /// Connections served at once (clamd's MaxThreads).
+    /// Connections served at once (clamd's MaxThreads). Threads are
+    /// started as connections need them, up to this many.
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_threads: usize,
     /// Connections waiting for a thread; more are refused (MaxQueue).
@@ -77,10 +84,16 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     read_timeout: u64,
     /// Scan files under DIR when they are opened (fanotify; needs root).
-    /// Repeat for several trees. Directories made after start are not
-    /// watched until a restart.
+    /// Repeat for several trees. Directories made or moved into a tree
+    /// while the daemon runs are watched as they appear.
     #[arg(long, value_name = "DIR")]
     on_access: Vec<PathBuf>,
+    /// fanotify (blocking possible; needs CAP_SYS_ADMIN), inotify
+    /// (files scanned after they are written; detections logged and
+    /// counted, opens never blocked), or auto: fanotify, else inotify
+    /// with a warning in the logs and in STATS.
+    #[arg(long, value_enum, value_name = "BACKEND", default_value = "auto")]
+    on_access_backend: crate::cmd::onaccess::Backend,
     /// block: an open waits for the scan and a detected file cannot be
     /// opened; notify: opens proceed and detections are logged.
     #[arg(long, value_enum, value_name = "MODE", default_value = "block")]
@@ -92,6 +105,10 @@ pub struct Args {
     /// Seconds a scan on access may take before --on-access-fail applies.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     on_access_timeout: u64,
+    /// Threads answering on-access events, each with its own scanner
+    /// [default: the number of cores, at least 2, at most 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    on_access_threads: Option<u64>,
     /// Paths (globs) under the watched trees never scanned on access.
     #[arg(long, value_name = "GLOB")]
     on_access_exclude: Vec<String>,
@@ -220,6 +237,16 @@ fn load_rules(state: Option<&Path>, rules: &[PathBuf], hashes: &[PathBuf]) -> Re
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    // Streams and files of a megabyte or more get pages of their own,
+    // given back when freed: glibc would otherwise raise its mmap
+    // threshold after the first such free and keep every later buffer in
+    // the worker threads' arenas, so RSS would stay at its peak.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes glibc's allocator (thread-safe, any
+    // time); a failure leaves the default, which is only less frugal.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, BIG_PAYLOAD as i32);
+    }
     let state = match &args.state {
         Some(d) => Some(d.clone()),
         None => vitrine_endpoint::state::default_state_dir().ok(),
@@ -289,15 +316,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let d = daemon.clone();
         let timeout = Duration::from_secs(args.on_access_timeout.max(1));
         let opts = d.opts.clone().timeout(timeout);
-        let n = crate::cmd::onaccess::start(
-            &args.on_access,
-            ex,
-            args.on_access_mode,
-            args.on_access_fail,
-            counters.clone(),
-            move |body| {
-                // One scanner per rule set: made here, used for every event
-                // until a reload swaps the rules.
+        let scanning: crate::cmd::onaccess::Scanning = Arc::new(
+            move |body: &mut dyn FnMut(
+                &mut crate::cmd::onaccess::Verdict<'_>,
+                &dyn Fn() -> bool,
+            )| {
+                // One scanner per thread and rule set: made here, used for
+                // every event until a reload swaps the rules.
                 let loaded = d.current();
                 let progress = Progress::default();
                 let mut s = Session::new(&loaded.set, &opts, &progress);
@@ -321,10 +346,36 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 let current = || Arc::ptr_eq(&loaded, &d.current());
                 body(&mut verdict, &current);
             },
+        );
+        let threads = args.on_access_threads.map_or_else(
+            || {
+                std::thread::available_parallelism()
+                    .map_or(2, |n| n.get())
+                    .clamp(2, 8)
+            },
+            |n| n as usize,
+        );
+        let active = crate::cmd::onaccess::start(
+            crate::cmd::onaccess::Config {
+                roots: args.on_access.clone(),
+                excluded: ex,
+                mode: args.on_access_mode,
+                fail: args.on_access_fail,
+                backend: args.on_access_backend,
+                threads,
+            },
+            counters.clone(),
+            scanning,
         )?;
+        let how = match (active.blocking, args.on_access_mode) {
+            (true, _) => "blocking",
+            (false, crate::cmd::onaccess::Mode::Block) => "notification only: cannot block",
+            (false, crate::cmd::onaccess::Mode::Notify) => "notification",
+        };
         eprintln!(
-            "vitrine daemon: on-access ({:?}) watching {n} directories",
-            args.on_access_mode
+            "vitrine daemon: on-access ({}, {how}, {threads} threads) watching {} directories",
+            active.backend,
+            counters.directories.load(Ordering::Relaxed)
         );
     }
 
@@ -371,67 +422,129 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let _ = WAKE.set(socket.clone());
     let (tx, rx) = crossbeam_channel::bounded::<Conn>(args.max_queue.max(1));
-    let mut workers = Vec::new();
-    for _ in 0..daemon.max_threads {
-        let rx = rx.clone();
-        let d = daemon.clone();
-        workers.push(std::thread::spawn(move || {
-            // One yara-x scanner per worker and rule set, made again only
-            // after a reload: making one costs more than scanning a small
-            // stream. A connection keeps the rules it started with.
-            let mut pending = None;
-            loop {
-                let loaded = d.current();
-                let progress = Progress::default();
-                let mut session = Session::new(&loaded.set, &d.opts, &progress);
-                loop {
-                    let conn = match pending.take() {
-                        Some(c) => c,
-                        None => match rx.recv() {
-                            Ok(c) => c,
-                            Err(_) => return,
-                        },
-                    };
-                    if !Arc::ptr_eq(&loaded, &d.current()) {
-                        pending = Some(conn);
-                        break;
-                    }
-                    d.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                    d.stats.active.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = serve(&d, conn, &loaded, &mut session) {
-                        tracing::debug!(error = %e, "connection ended");
-                    }
-                    d.stats.active.fetch_sub(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    drop(rx);
+    let workers = Arc::new(Workers {
+        tx,
+        rx,
+        started: AtomicUsize::new(0),
+        idle: AtomicUsize::new(0),
+        max: daemon.max_threads,
+    });
+    // One worker from the start; the others as connections need them.
+    workers.grow(&daemon, true);
 
     if let Some(addr) = args.tcp {
         let tcp = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         eprintln!("vitrine daemon: listening on tcp {}", tcp.local_addr()?);
-        let (tx, d) = (tx.clone(), daemon.clone());
-        std::thread::spawn(move || accept_all(&d, &tx, tcp.incoming(), Conn::Tcp));
+        let (w, d) = (workers.clone(), daemon.clone());
+        std::thread::spawn(move || accept_all(&d, &w, tcp.incoming(), Conn::Tcp));
     }
     eprintln!("vitrine daemon: listening on {}", socket.display());
-    accept_all(&daemon, &tx, unix.incoming(), Conn::Unix);
-    drop(tx);
+    accept_all(&daemon, &workers, unix.incoming(), Conn::Unix);
     let _ = std::fs::remove_file(&socket);
     // Scans in progress get a moment to answer; then the process exits.
     let deadline = Instant::now() + Duration::from_secs(10);
     while daemon.stats.active.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    drop(workers);
     eprintln!("vitrine daemon: stopped");
     Ok(ExitCode::SUCCESS)
 }
 
+/// The connection-serving threads, started on demand up to
+/// `--max-threads`: as many as connections have waited at once. Each
+/// keeps a scanner and the buffer of the largest stream it scanned, so a
+/// daemon used by one client at a time holds one of each, not ten.
+struct Workers {
+    tx: crossbeam_channel::Sender<Conn>,
+    rx: crossbeam_channel::Receiver<Conn>,
+    started: AtomicUsize,
+    /// Workers waiting for a connection (or just handed one).
+    idle: AtomicUsize,
+    max: usize,
+}
+
+impl Workers {
+    /// Starts one more worker if there is room and (unless `always`) more
+    /// connections are queued than workers are idle.
+    fn grow(self: &Arc<Self>, d: &Arc<Daemon>, always: bool) {
+        loop {
+            let started = self.started.load(Ordering::SeqCst);
+            if started >= self.max
+                || (!always
+                    && d.stats.queued.load(Ordering::SeqCst)
+                        <= self.idle.load(Ordering::SeqCst) as u64)
+            {
+                return;
+            }
+            if self
+                .started
+                .compare_exchange(started, started + 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                let (w, d) = (self.clone(), d.clone());
+                if let Err(e) = std::thread::Builder::new()
+                    .name(format!("worker-{started}"))
+                    .spawn(move || w.work(&d))
+                {
+                    self.started.fetch_sub(1, Ordering::SeqCst);
+                    tracing::error!(error = %e, "starting a worker thread");
+                }
+                return;
+            }
+        }
+    }
+
+    /// Serves connections for as long as the daemon runs. One yara-x
+    /// scanner per worker and rule set, made again only after a reload:
+    /// making one costs more than scanning a small stream. A connection
+    /// keeps the rules it started with.
+    fn work(&self, d: &Arc<Daemon>) {
+        let mut pending = None;
+        loop {
+            let loaded = d.current();
+            let progress = Progress::default();
+            let mut session = Session::new(&loaded.set, &d.opts, &progress);
+            loop {
+                let conn = match pending.take() {
+                    Some(c) => c,
+                    None => {
+                        // Idle is counted down before queued, so a worker
+                        // handed a connection never hides a queued one.
+                        self.idle.fetch_add(1, Ordering::SeqCst);
+                        let got = self.rx.recv();
+                        self.idle.fetch_sub(1, Ordering::SeqCst);
+                        match got {
+                            Ok(c) => c,
+                            Err(_) => return,
+                        }
+                    }
+                };
+                if !Arc::ptr_eq(&loaded, &d.current()) {
+                    pending = Some(conn);
+                    break;
+                }
+                d.stats.queued.fetch_sub(1, Ordering::SeqCst);
+                d.stats.active.fetch_add(1, Ordering::Relaxed);
+                let mut big = false;
+                if let Err(e) = serve(d, conn, &loaded, &mut session, &mut big) {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                d.stats.active.fetch_sub(1, Ordering::Relaxed);
+                if big {
+                    // The scanner keeps the last payload's buffer: after a
+                    // large one, start afresh rather than hold it while idle
+                    // (making a scanner costs far less than such a scan).
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// Accepts connections from `incoming` until SHUTDOWN, queueing each.
 fn accept_all<S>(
-    d: &Daemon,
-    tx: &crossbeam_channel::Sender<Conn>,
+    d: &Arc<Daemon>,
+    w: &Arc<Workers>,
     incoming: impl Iterator<Item = std::io::Result<S>>,
     wrap: fn(S) -> Conn,
 ) {
@@ -440,23 +553,26 @@ fn accept_all<S>(
             break;
         }
         match s {
-            Ok(s) => dispatch(d, tx, wrap(s)),
+            Ok(s) => dispatch(d, w, wrap(s)),
             Err(e) => tracing::error!(error = %e, "accepting a connection"),
         }
     }
 }
 
-/// Queues a connection, or refuses it at once when the queue is full.
-fn dispatch(d: &Daemon, tx: &crossbeam_channel::Sender<Conn>, conn: Conn) {
+/// Queues a connection (starting a worker for it if none is idle), or
+/// refuses it at once when the queue is full.
+fn dispatch(d: &Arc<Daemon>, w: &Arc<Workers>, conn: Conn) {
     d.stats.connections.fetch_add(1, Ordering::Relaxed);
-    d.stats.queued.fetch_add(1, Ordering::Relaxed);
-    if let Err(e) = tx.try_send(conn) {
+    d.stats.queued.fetch_add(1, Ordering::SeqCst);
+    if let Err(e) = w.tx.try_send(conn) {
         let mut c = e.into_inner();
-        d.stats.queued.fetch_sub(1, Ordering::Relaxed);
+        d.stats.queued.fetch_sub(1, Ordering::SeqCst);
         d.stats.refused.fetch_add(1, Ordering::Relaxed);
         tracing::warn!("queue full: connection refused");
         let _ = c.write_all(b"ERROR: server busy, try again\n");
+        return;
     }
+    w.grow(d, false);
 }
 
 enum Conn {
@@ -547,11 +663,18 @@ fn recv_with_fds(
     Ok(n as usize)
 }
 
+/// Payloads above this many bytes are not kept in a worker's buffer
+/// once scanned.
+const BIG_PAYLOAD: u64 = 1 << 20;
+
+/// Serves one connection; sets `big` if it scanned a payload larger than
+/// [`BIG_PAYLOAD`] with `scanner`.
 fn serve(
     d: &Arc<Daemon>,
     conn: Conn,
     loaded: &Loaded,
     scanner: &mut Session<'_>,
+    big: &mut bool,
 ) -> std::io::Result<()> {
     let (reader, mut writer): (ReaderConn, Conn) = match conn {
         Conn::Unix(s) => {
@@ -613,7 +736,7 @@ fn serve(
             }
             _ => {}
         }
-        let lines = answer(d, &req, &mut r, is_unix, loaded, scanner);
+        let lines = answer(d, &req, &mut r, is_unix, loaded, scanner, big);
         let mut buf = Vec::new();
         let mut close = false;
         for l in lines {
@@ -654,6 +777,7 @@ fn answer(
     is_unix: bool,
     loaded: &Loaded,
     scanner: &mut Session<'_>,
+    big: &mut bool,
 ) -> Vec<Line> {
     match &req.command {
         Command::Ping => vec![Line::Text("PONG".into())],
@@ -671,6 +795,7 @@ fn answer(
         Command::Stats => vec![Line::Text(stats(d, loaded))],
         Command::InStream => match vitrine_clamd::read_stream(r, d.stream_max) {
             Ok(data) => {
+                *big |= data.len() as u64 > BIG_PAYLOAD;
                 let rep = scanner.scan_bytes("stream".into(), data);
                 vec![Line::Text(one_line(d, "stream", &rep, false))]
             }
@@ -696,6 +821,7 @@ fn answer(
             };
             let shown = format!("fd[{}]", fd.as_raw_fd());
             let file = std::fs::File::from(fd);
+            *big |= file.metadata().map_or(true, |m| m.len() > BIG_PAYLOAD);
             let rep = scanner.scan_open_file(shown.clone(), &file);
             vec![Line::Text(one_line(d, &shown, &rep, false))]
         }
@@ -749,12 +875,20 @@ fn stats(d: &Daemon, l: &Loaded) -> String {
         get(&s.reload_failures)
     ));
     if let Some(c) = &d.on_access {
+        let active = c.active.get();
         t.push_str(&format!(
-            "ON-ACCESS: events {} denied {} failed {}\n",
+            "ON-ACCESS: backend {} blocking {} directories {} events {} detected {} denied {} failed {}\n",
+            active.map_or("starting", |a| a.backend),
+            if active.is_some_and(|a| a.blocking) { "yes" } else { "no" },
+            get(&c.directories),
             get(&c.events),
+            get(&c.detected),
             get(&c.denied),
             get(&c.failed)
         ));
+        if let Some(w) = active.and_then(|a| a.warning.as_deref()) {
+            t.push_str(&format!("ON-ACCESS-WARNING: {}\n", w.escape_debug()));
+        }
     }
     if d.updates_ok.load(Ordering::Relaxed) + d.updates_failed.load(Ordering::Relaxed) > 0 {
         t.push_str(&format!(

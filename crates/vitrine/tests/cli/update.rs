@@ -663,7 +663,7 @@ pub(crate) fn build_bundle(d: &Path, name: &str, version: u64, file: &str, rules
 }
 
 /// Builds bundle `name` v`version` (one rule `rule`) and publishes it.
-fn publish_named(d: &Path, url: &str, name: &str, version: u64, rule: &str) {
+pub(crate) fn publish_named(d: &Path, url: &str, name: &str, version: u64, rule: &str) {
     let out = build_bundle(d, name, version, "r.yar", rule);
     vitrine()
         .current_dir(d)
