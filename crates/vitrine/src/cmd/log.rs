@@ -94,6 +94,33 @@ enum Command {
         #[command(flatten)]
         limits: crate::util::ServerLimitArgs,
     },
+    /// Copy a stopped log between its data directory and PostgreSQL.
+    ///
+    /// `--to-postgres URL` copies DIR's log into the (empty) database;
+    /// `--from-postgres URL` copies the database's log into DIR, whose own
+    /// log must be empty (as `log init` leaves it). Every hash tile and
+    /// entry bundle of the published tree is copied, the deduplication
+    /// index rebuilt from the entries, and the published checkpoint is
+    /// copied last (the commit point): the log served afterwards has the
+    /// same checkpoint and the same tiles; check it with `vitrine log
+    /// verify`. Stop `log serve` first: a log that sequences meanwhile
+    /// would leave the copy behind.
+    Migrate {
+        /// The data directory (its key checks the checkpoints).
+        #[arg(long)]
+        data: PathBuf,
+        /// Copy DIR's log into this PostgreSQL database.
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "from_postgres",
+            required_unless_present = "from_postgres"
+        )]
+        to_postgres: Option<String>,
+        /// Copy this PostgreSQL database's log into DIR.
+        #[arg(long, value_name = "URL")]
+        from_postgres: Option<String>,
+    },
     /// Submit a signed statement; prints its index.
     Add {
         /// The signed statement note.
@@ -161,6 +188,40 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }),
             limits.limits(),
         ),
+        Command::Migrate {
+            data,
+            to_postgres,
+            from_postgres,
+        } => {
+            let dir =
+                DataDir::open(&data).with_context(|| format!("opening {}", data.display()))?;
+            let url = to_postgres
+                .as_deref()
+                .or(from_postgres.as_deref())
+                .expect("clap: one is required");
+            let pg = vitrine_log::PgStorage::connect(url, 2)
+                .context("connecting to the log's PostgreSQL database")?;
+            let (from, to): (&dyn vitrine_log::Storage, &dyn vitrine_log::Storage) =
+                if to_postgres.is_some() {
+                    (dir.storage.as_ref(), &pg)
+                } else {
+                    (&pg, dir.storage.as_ref())
+                };
+            let size = vitrine_log::migrate(from, to, &dir.key.verifier(), &mut |line| {
+                eprintln!("vitrine: {line}")
+            })
+            .context("migrating the log (nothing was published at the destination)")?;
+            println!(
+                "migrated a log of {} {}",
+                crate::util::count(size, "entry", "entries"),
+                if to_postgres.is_some() {
+                    "to PostgreSQL"
+                } else {
+                    "into the data directory"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Add { file, log } => {
             let body =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;

@@ -82,3 +82,123 @@ fn a_log_on_postgresql_serves_what_it_logged_and_survives_a_restart() {
     let (_server, url) = spawn_server(&args, &log_dir);
     verify(&url);
 }
+
+/// The body of `GET url/path` (HTTP/1.0 over a plain socket: the test
+/// needs no client library for one request).
+fn http_get(url: &str, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    let start = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response")
+        + 4;
+    assert!(response.starts_with(b"HTTP/1.1 200") || response.starts_with(b"HTTP/1.0 200"));
+    response[start..].to_vec()
+}
+
+#[test]
+fn migrate_moves_a_log_to_postgresql_and_back_with_the_same_checkpoint() {
+    let db = TestDatabase::create();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (log_vkey, pub_vkey) = log_with_publisher(d, "log.example/mig", "publisher.example/mig");
+    let (server, url) = spawn_server(&["log", "serve", "--addr", "127.0.0.1:0"], &d.join("log"));
+    vitrine()
+        .current_dir(d)
+        .args(["trust", "init", "-o", "policy", "--log-key", &log_vkey])
+        .args([
+            "--log-url",
+            &url,
+            "--quorum",
+            "none",
+            "--publisher",
+            &pub_vkey,
+        ])
+        .args(["--max-age", "600"])
+        .assert()
+        .success();
+    std::fs::create_dir_all(d.join("rules")).unwrap();
+    for version in 1..=3 {
+        std::fs::write(
+            d.join("rules/a.yar"),
+            format!("rule A{version} {{ condition: false }}\n"),
+        )
+        .unwrap();
+        let bundle = format!("b{version}.bundle");
+        vitrine()
+            .current_dir(d)
+            .args(["bundle", "build", "rules", "-o", &bundle, "--name", "t"])
+            .args(["--version", &version.to_string()])
+            .assert()
+            .success();
+        vitrine()
+            .current_dir(d)
+            .args(["publish", &bundle, "--log", &url, "--key", "p.key"])
+            .args(["--policy", "policy", "--wait", "20"])
+            .assert()
+            .success();
+    }
+    let checkpoint = http_get(&url, "/checkpoint");
+    let tile = http_get(&url, "/tile/0/000.p/3");
+    drop(server);
+
+    // Into PostgreSQL: the same checkpoint and tiles, served and verified.
+    vitrine()
+        .args(["log", "migrate", "--data"])
+        .arg(d.join("log"))
+        .args(["--to-postgres", &db.url()])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "migrated a log of 3 entries to PostgreSQL",
+        ));
+    let pg = db.url();
+    let serve_pg = ["log", "serve", "--addr", "127.0.0.1:0", "--postgres", &pg];
+    let (server, url) = spawn_server(&serve_pg, &d.join("log"));
+    assert_eq!(http_get(&url, "/checkpoint"), checkpoint);
+    assert_eq!(http_get(&url, "/tile/0/000.p/3"), tile);
+    let verify = |url: &str| {
+        vitrine()
+            .args(["log", "verify", url, "--log-key", &log_vkey, "--authorized"])
+            .arg(d.join("log/authorized"))
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(
+                "size 3, root verified from 3 entries",
+            ));
+    };
+    verify(&url);
+    drop(server);
+
+    // A second migration into the same database is refused: it is not
+    // empty, and nothing there changes.
+    vitrine()
+        .args(["log", "migrate", "--data"])
+        .arg(d.join("log"))
+        .args(["--to-postgres", &db.url()])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("already holds a log of size 3"));
+
+    // And back into a new data directory with the same key.
+    let back = d.join("back");
+    std::fs::create_dir(&back).unwrap();
+    for f in ["log.key", "authorized", "purpose"] {
+        std::fs::copy(d.join("log").join(f), back.join(f)).unwrap();
+    }
+    vitrine()
+        .args(["log", "migrate", "--data"])
+        .arg(&back)
+        .args(["--from-postgres", &db.url()])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("into the data directory"));
+    let (_server, url) = spawn_server(&["log", "serve", "--addr", "127.0.0.1:0"], &back);
+    assert_eq!(http_get(&url, "/checkpoint"), checkpoint);
+    verify(&url);
+}
