@@ -65,6 +65,7 @@ mod fs;
 mod log;
 mod mem;
 mod merkle;
+mod metrics;
 mod migrate;
 mod pg;
 mod purpose;
@@ -79,6 +80,7 @@ pub use datadir::{ContentStore, DataDir, AUTHORIZED_FILE, KEY_FILE, PURPOSE_FILE
 pub use fs::FsStorage;
 pub use log::{init, CosignError, CosignRequest, Cosigner, Log, LogBuilder, DEFAULT_MAX_ENTRY};
 pub use mem::{Fault, MemoryStorage, Op};
+pub use metrics::LogMetrics;
 pub use migrate::{migrate, MigrateError};
 pub use pg::PgStorage;
 pub use purpose::{Purpose, UnknownPurpose};

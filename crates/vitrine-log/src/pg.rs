@@ -61,7 +61,9 @@ impl PgStorage {
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
-            .connection_timeout(Duration::from_secs(10))
+            // Short: a health check must answer while the load balancer
+            // still waits (three attempts, about 10 s at worst).
+            .connection_timeout(Duration::from_secs(3))
             // Do not fail at start because one connection could not be
             // made yet: the first call says why if none can.
             .min_idle(Some(0))

@@ -4,7 +4,7 @@
 use crate::common::{log_with_publisher, spawn_server, stdout, vitrine, TestDatabase};
 
 #[test]
-fn a_log_on_postgresql_serves_what_it_logged_and_survives_a_restart() {
+fn a_log_on_postgresql_serves_what_it_logged_reports_its_health_and_survives_a_restart() {
     let db = TestDatabase::create();
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
@@ -77,15 +77,50 @@ fn a_log_on_postgresql_serves_what_it_logged_and_survives_a_restart() {
     assert!(tiles >= 2, "{tiles} tiles in PostgreSQL");
     assert!(!log_dir.join("tile/entries").exists());
 
+    // Health and metrics for operators: the storage answers, and what
+    // was sequenced is counted in the Prometheus text format.
+    let (status, body) = http(&url, "/healthz");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"status\":\"ok\"") && body.contains("\"size\":2"),
+        "{body}"
+    );
+    let metrics = String::from_utf8(http_get(&url, "/metrics")).unwrap();
+    assert!(metrics.contains("vitrine_log_entries_total 2"), "{metrics}");
+    assert!(metrics.contains("vitrine_log_tree_size 2"), "{metrics}");
+    assert!(
+        metrics.contains("vitrine_log_batch_size_bucket"),
+        "{metrics}"
+    );
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
+
     // A restart finds the same log.
     drop(server);
     let (_server, url) = spawn_server(&args, &log_dir);
     verify(&url);
+
+    // The database gone: health says so (503) instead of pretending.
+    drop(db);
+    let (status, body) = http(&url, "/healthz");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("unavailable") && body.contains("postgres"),
+        "{body}"
+    );
 }
 
-/// The body of `GET url/path` (HTTP/1.0 over a plain socket: the test
-/// needs no client library for one request).
+/// The body of `GET url/path`, which must answer 200.
 fn http_get(url: &str, path: &str) -> Vec<u8> {
+    let (status, body) = http(url, path);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    body
+}
+
+/// The status and body of `GET url/path` (HTTP/1.0 over a plain socket:
+/// the test needs no client library for one request).
+fn http(url: &str, path: &str) -> (u16, Vec<u8>) {
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://").trim_end_matches('/');
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -97,8 +132,8 @@ fn http_get(url: &str, path: &str) -> Vec<u8> {
         .position(|w| w == b"\r\n\r\n")
         .expect("an HTTP response")
         + 4;
-    assert!(response.starts_with(b"HTTP/1.1 200") || response.starts_with(b"HTTP/1.0 200"));
-    response[start..].to_vec()
+    let status = String::from_utf8_lossy(&response[9..12]).parse().unwrap();
+    (status, response[start..].to_vec())
 }
 
 #[test]
