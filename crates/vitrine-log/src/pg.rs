@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use postgres::types::ToSql;
 use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
 use vitrine_tlog::{Hash, TilePath};
@@ -159,6 +160,23 @@ impl PgStorage {
         )))
     }
 
+    /// Runs `sql` once for each row of parameters, all in one
+    /// transaction: durable together on `Ok`.
+    fn execute_all(
+        &self,
+        sql: &str,
+        rows: &[[&(dyn ToSql + Sync); 2]],
+    ) -> Result<(), StorageError> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            let stmt = tx.prepare(sql)?;
+            for row in rows {
+                tx.execute(&stmt, row)?;
+            }
+            tx.commit()
+        })
+    }
+
     fn state_column(&self, column: &'static str) -> Result<Option<Vec<u8>>, StorageError> {
         let sql = format!("SELECT {column} FROM vitrine_state WHERE id = 1");
         self.with(|c| Ok(c.query_one(sql.as_str(), &[])?.get(0)))
@@ -181,21 +199,17 @@ impl Storage for PgStorage {
     }
 
     fn write_tiles(&self, tiles: &[(TilePath, Vec<u8>)]) -> Result<(), StorageError> {
-        let rows: Vec<(String, &[u8])> = tiles
+        let keys: Vec<String> = tiles.iter().map(|(p, _)| p.to_string()).collect();
+        let rows: Vec<[&(dyn ToSql + Sync); 2]> = keys
             .iter()
-            .map(|(p, d)| (p.to_string(), d.as_slice()))
+            .zip(tiles)
+            .map(|(k, (_, d))| [k as &(dyn ToSql + Sync), d])
             .collect();
-        self.with(|c| {
-            let mut tx = c.transaction()?;
-            let stmt = tx.prepare(
-                "INSERT INTO vitrine_tiles (path, data) VALUES ($1, $2)
-                 ON CONFLICT (path) DO UPDATE SET data = EXCLUDED.data",
-            )?;
-            for (path, data) in &rows {
-                tx.execute(&stmt, &[path, data])?;
-            }
-            tx.commit()
-        })
+        self.execute_all(
+            "INSERT INTO vitrine_tiles (path, data) VALUES ($1, $2)
+             ON CONFLICT (path) DO UPDATE SET data = EXCLUDED.data",
+            &rows,
+        )
     }
 
     fn delete_tiles(&self, paths: &[TilePath]) -> Result<(), StorageError> {
@@ -236,21 +250,21 @@ impl Storage for PgStorage {
     }
 
     fn record(&self, rows: &[(Hash, u64)]) -> Result<(), StorageError> {
-        let rows: Vec<(&[u8], i64)> = rows
+        let indexes: Vec<i64> = rows
             .iter()
-            .map(|(h, i)| Ok((h.as_slice(), index(*i)?)))
-            .collect::<Result<_, StorageError>>()?;
-        self.with(|c| {
-            let mut tx = c.transaction()?;
-            let stmt = tx.prepare(
-                "INSERT INTO vitrine_index (hash, idx) VALUES ($1, $2)
-                 ON CONFLICT (hash) DO UPDATE SET idx = EXCLUDED.idx",
-            )?;
-            for (hash, idx) in &rows {
-                tx.execute(&stmt, &[hash, idx])?;
-            }
-            tx.commit()
-        })
+            .map(|(_, i)| index(*i))
+            .collect::<Result<_, _>>()?;
+        let hashes: Vec<&[u8]> = rows.iter().map(|(h, _)| h.as_slice()).collect();
+        let rows: Vec<[&(dyn ToSql + Sync); 2]> = hashes
+            .iter()
+            .zip(&indexes)
+            .map(|(h, i)| [h as &(dyn ToSql + Sync), i])
+            .collect();
+        self.execute_all(
+            "INSERT INTO vitrine_index (hash, idx) VALUES ($1, $2)
+             ON CONFLICT (hash) DO UPDATE SET idx = EXCLUDED.idx",
+            &rows,
+        )
     }
 
     fn forget_from(&self, size: u64) -> Result<(), StorageError> {

@@ -27,37 +27,7 @@ fn a_log_on_postgresql_serves_what_it_logged_reports_its_health_and_survives_a_r
     args.push(&url_db);
     let (server, url) = spawn_server(&args, &log_dir);
 
-    vitrine()
-        .current_dir(d)
-        .args(["trust", "init", "-o", "policy", "--log-key", &log_vkey])
-        .args([
-            "--log-url",
-            &url,
-            "--quorum",
-            "none",
-            "--publisher",
-            &pub_vkey,
-        ])
-        .args(["--max-age", "600"])
-        .assert()
-        .success();
-    std::fs::create_dir_all(d.join("rules")).unwrap();
-    std::fs::write(d.join("rules/a.yar"), "rule A { condition: false }\n").unwrap();
-    for version in ["1", "2"] {
-        let bundle = format!("b{version}.bundle");
-        vitrine()
-            .current_dir(d)
-            .args(["bundle", "build", "rules", "-o", &bundle, "--name", "t"])
-            .args(["--version", version])
-            .assert()
-            .success();
-        vitrine()
-            .current_dir(d)
-            .args(["publish", &bundle, "--log", &url, "--key", "p.key"])
-            .args(["--policy", "policy", "--wait", "20"])
-            .assert()
-            .success();
-    }
+    publish_versions(d, &url, &log_vkey, &pub_vkey, 2);
     let verify = |url: &str| {
         vitrine()
             .args(["log", "verify", url, "--log-key", &log_vkey, "--authorized"])
@@ -111,6 +81,47 @@ fn a_log_on_postgresql_serves_what_it_logged_reports_its_health_and_survives_a_r
     );
 }
 
+/// A `quorum none` policy in `d/policy` for the log at `url`, and
+/// `count` bundles (versions 1..=count, each with another rule) published
+/// there by the publisher key `d/p.key`.
+fn publish_versions(d: &std::path::Path, url: &str, log_vkey: &str, pub_vkey: &str, count: u64) {
+    vitrine()
+        .current_dir(d)
+        .args(["trust", "init", "-o", "policy", "--log-key", log_vkey])
+        .args([
+            "--log-url",
+            url,
+            "--quorum",
+            "none",
+            "--publisher",
+            pub_vkey,
+        ])
+        .args(["--max-age", "600"])
+        .assert()
+        .success();
+    std::fs::create_dir_all(d.join("rules")).unwrap();
+    for version in 1..=count {
+        std::fs::write(
+            d.join("rules/a.yar"),
+            format!("rule A{version} {{ condition: false }}\n"),
+        )
+        .unwrap();
+        let bundle = format!("b{version}.bundle");
+        vitrine()
+            .current_dir(d)
+            .args(["bundle", "build", "rules", "-o", &bundle, "--name", "t"])
+            .args(["--version", &version.to_string()])
+            .assert()
+            .success();
+        vitrine()
+            .current_dir(d)
+            .args(["publish", &bundle, "--log", url, "--key", "p.key"])
+            .args(["--policy", "policy", "--wait", "20"])
+            .assert()
+            .success();
+    }
+}
+
 /// The body of `GET url/path`, which must answer 200.
 fn http_get(url: &str, path: &str) -> Vec<u8> {
     let (status, body) = http(url, path);
@@ -143,41 +154,7 @@ fn migrate_moves_a_log_to_postgresql_and_back_with_the_same_checkpoint() {
     let d = t.path();
     let (log_vkey, pub_vkey) = log_with_publisher(d, "log.example/mig", "publisher.example/mig");
     let (server, url) = spawn_server(&["log", "serve", "--addr", "127.0.0.1:0"], &d.join("log"));
-    vitrine()
-        .current_dir(d)
-        .args(["trust", "init", "-o", "policy", "--log-key", &log_vkey])
-        .args([
-            "--log-url",
-            &url,
-            "--quorum",
-            "none",
-            "--publisher",
-            &pub_vkey,
-        ])
-        .args(["--max-age", "600"])
-        .assert()
-        .success();
-    std::fs::create_dir_all(d.join("rules")).unwrap();
-    for version in 1..=3 {
-        std::fs::write(
-            d.join("rules/a.yar"),
-            format!("rule A{version} {{ condition: false }}\n"),
-        )
-        .unwrap();
-        let bundle = format!("b{version}.bundle");
-        vitrine()
-            .current_dir(d)
-            .args(["bundle", "build", "rules", "-o", &bundle, "--name", "t"])
-            .args(["--version", &version.to_string()])
-            .assert()
-            .success();
-        vitrine()
-            .current_dir(d)
-            .args(["publish", &bundle, "--log", &url, "--key", "p.key"])
-            .args(["--policy", "policy", "--wait", "20"])
-            .assert()
-            .success();
-    }
+    publish_versions(d, &url, &log_vkey, &pub_vkey, 3);
     let checkpoint = http_get(&url, "/checkpoint");
     let tile = http_get(&url, "/tile/0/000.p/3");
     drop(server);
