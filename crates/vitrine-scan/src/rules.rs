@@ -3,6 +3,7 @@
 //! [`RuleSet`] is built.
 
 use sha2::Digest;
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -316,7 +317,10 @@ impl RulesBuilder {
             (Some(reason), Ok(())) => RulesCache::Replaced(reason),
             (None, Ok(())) => RulesCache::Stored,
         };
-        Ok((self.finish(Loaded::Compiled(Box::new(rules)), warnings)?, used))
+        Ok((
+            self.finish(Loaded::Compiled(Box::new(rules)), warnings)?,
+            used,
+        ))
     }
 
     /// The compiled-rules cache key: the digest of everything added (in
@@ -441,14 +445,21 @@ fn compile_sources(
         }
     }
     let rules = compiler.build();
+    // Warnings can number thousands, in long files: each source's line
+    // starts are found once, not counted again from the top per warning.
+    let mut by_origin: HashMap<&str, (&str, Option<LineIndex>)> = HashMap::new();
+    for (_, origin, text) in yara.iter().rev() {
+        by_origin.insert(origin, (text, None));
+    }
     let warnings = rules
         .warnings()
         .iter()
         .map(|w| {
             let place = w.labels().next().and_then(|l| {
                 let origin = l.origin()?;
-                let text = yara.iter().find(|(_, o, _)| *o == origin)?;
-                let (line, col) = line_col(&text.2, l.span().0.start as usize);
+                let (text, index) = by_origin.get_mut(origin)?;
+                let index = index.get_or_insert_with(|| LineIndex::new(text));
+                let (line, col) = index.line_col(text, l.span().0.start as usize);
                 Some(format!("{origin}:{line}:{col}: "))
             });
             format!("{}{} ({})", place.unwrap_or_default(), w.title(), w.code())
@@ -717,18 +728,42 @@ fn mentions(text: &str, ident: &str) -> bool {
 
 /// 1-based line and column of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
+    LineIndex::new(text).line_col(text, offset)
+}
+
+/// Where each line of a text starts, for many [`line_col`] look-ups.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let newlines = newline_ends(text.as_bytes());
+        LineIndex {
+            starts: std::iter::once(0).chain(newlines).collect(),
+        }
+    }
+
+    /// As [`line_col`], for the text this index was made from.
+    fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let line_start = self.starts[line - 1];
+        let column = String::from_utf8_lossy(&text.as_bytes()[line_start..offset])
+            .chars()
+            .count()
+            + 1;
+        (line, column)
+    }
+}
+
+/// The offset just after each `\n` in `bytes`.
+fn newline_ends(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
         .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
-    (line, column)
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .map(|(i, _)| i + 1)
 }
 
 fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
@@ -814,6 +849,25 @@ mod tests {
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+
+    /// One index answers every offset as counting from the top would,
+    /// newlines, multi-byte characters and the end included.
+    #[test]
+    fn line_index_matches_counting_from_the_top() {
+        let text = "rule a {\n  strings: $x = \"é€\"\n\n  condition: $x\n}";
+        let index = LineIndex::new(text);
+        for offset in 0..=text.len() + 3 {
+            let o = offset.min(text.len());
+            let before = &text.as_bytes()[..o];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            let col = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
+            assert_eq!(index.line_col(text, offset), (line, col), "offset {offset}");
+        }
     }
 
     #[test]
