@@ -8,7 +8,8 @@
 # compiled, every file read), rules cached (compiled rules from
 # STATE/rules-cache, every file read) and warm (both caches: a rescan of
 # the unchanged tree). The last column is each row's speed against `yr`'s
-# in the same run; for a rescan, against vitrine's own cold first scan.
+# in the same run (rules cached: against `yr scan -C` with rules compiled
+# by `yr compile`); for a rescan, against vitrine's own cold first scan.
 #
 #   VITRINE=path/to/release/vitrine TREE=/usr/lib/x86_64-linux-gnu bench/scan-rules.sh
 #
@@ -58,6 +59,11 @@ for set in $SETS; do
   esac
   measure "$set: yr scan -r" - yr scan -r -p "$THREADS" "$dir" "$TREE"
   yr_wall=$wall
+  # yr with the rules compiled beforehand (`yr compile`, then `-C`): the
+  # reference for vitrine with its compiled rules cached.
+  yr compile -o "$work/$set.yarc" "$dir" > /dev/null 2>&1
+  measure "$set: yr scan -r -C (compiled rules)" - yr scan -r -C -p "$THREADS" "$work/$set.yarc" "$TREE"
+  yrc_wall=$wall
   # yara cannot compile the Elastic set.
   if [ "$set" != elastic ]; then
     mapfile -t files < <(find "$dir" -name '*.yar' -o -name '*.yara' | sort)
@@ -67,6 +73,6 @@ for set in $SETS; do
   measure "$set: vitrine cold" "$yr_wall" "$VITRINE" scan --threads "$THREADS" --state "$state" --no-cache --no-rules-cache --rules "$dir" "$TREE"
   cold=$wall
   "$VITRINE" scan --threads "$THREADS" --state "$state" --rules "$dir" "$TREE" > /dev/null 2>&1 || true
-  measure "$set: vitrine, rules cached" "$yr_wall" "$VITRINE" scan --threads "$THREADS" --state "$state" --no-cache --rules "$dir" "$TREE"
+  measure "$set: vitrine, rules cached (vs yr -C)" "$yrc_wall" "$VITRINE" scan --threads "$THREADS" --state "$state" --no-cache --rules "$dir" "$TREE"
   measure "$set: vitrine warm (rescan; vs cold)" "$cold" "$VITRINE" scan --threads "$THREADS" --state "$state" --rules "$dir" "$TREE"
 done
