@@ -681,8 +681,16 @@ impl RuleSet {
             .map_err(String::as_str)
     }
 
+    /// Loads the yara-x rules now if they come from the compiled-rules
+    /// cache and no file has been matched yet: for a long-running scanner
+    /// (the daemon) that would rather pay for it at start or reload than on
+    /// its first request. An error says why the rules could not be had.
+    pub fn load(&self) -> Result<(), String> {
+        self.yara().map(|_| ()).map_err(str::to_owned)
+    }
+
     /// Whether the yara-x rules are in memory (compiled, or loaded from the
-    /// cache by a first match).
+    /// cache by [`RuleSet::load`] or a first match).
     pub fn is_loaded(&self) -> bool {
         self.rules.get().is_some()
     }
@@ -949,6 +957,12 @@ mod tests {
         assert_eq!(detections(&rules, b"x EICAR-STANDARD y"), ["Cached_EICAR"]);
         assert!(rules.is_loaded());
         assert!(detections(&rules, b"clean").is_empty());
+
+        // Or when asked to.
+        let (early, _) = eicar_rules().build_cached(&cache).unwrap();
+        assert!(!early.is_loaded());
+        early.load().unwrap();
+        assert!(early.is_loaded());
     }
 
     /// A cache file that passes its checks but does not deserialize is not
