@@ -220,6 +220,12 @@ fn load_rules(state: Option<&Path>, rules: &[PathBuf], hashes: &[PathBuf]) -> Re
         vitrine_endpoint::rules::file_rules(rules, hashes)?
     };
     let set = vitrine_endpoint::rules::build_rules(builder, state)?;
+    // Rules from the compiled-rules cache load lazily; a daemon pays for
+    // that now (at start or reload, off the request path) rather than on
+    // its first request, and a set that cannot load never replaces one
+    // that works.
+    set.load()
+        .map_err(|e| anyhow::anyhow!("loading the compiled rules: {e}"))?;
     let version = match set.source() {
         RuleSource::VerifiedBundle { version, .. } => *version,
         // Several channels: the highest version stands for the set.
