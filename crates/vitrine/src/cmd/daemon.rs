@@ -56,8 +56,10 @@ pub struct Args {
     /// Also listen on TCP at this loopback address (e.g. 127.0.0.1:3310).
     #[arg(long, value_name = "ADDR")]
     tcp: Option<SocketAddr>,
-    /// The endpoint state directory [default: VITRINE_STATE, else the
-    /// user's data directory].
+    /// The endpoint state directory [default: $VITRINE_STATE, else the configuration's `state`,
+    /// else /var/lib/vitrine for root and the `vitrine` user, else
+    /// $XDG_DATA_HOME/vitrine or ~/.local/share/vitrine; `vitrine config
+    /// show` says which].
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
     /// YARA rule files or directories to use instead of the active bundle.

@@ -88,8 +88,10 @@ pub struct Args {
     hashes: Vec<PathBuf>,
 
     /// The endpoint state directory holding the active verified bundle
-    /// [default: $VITRINE_STATE, else $XDG_DATA_HOME/vitrine, else
-    /// ~/.local/share/vitrine].
+    /// [default: $VITRINE_STATE, else the configuration's `state`,
+    /// else /var/lib/vitrine for root and the `vitrine` user, else
+    /// $XDG_DATA_HOME/vitrine or ~/.local/share/vitrine; `vitrine config
+    /// show` says which].
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
 
