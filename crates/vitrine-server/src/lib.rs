@@ -57,6 +57,7 @@ pub fn content_put_message(hex: &str) -> String {
 #[derive(Clone)]
 pub struct AppState {
     log: Arc<Log>,
+    tiles: Arc<TileCache>,
     content: Option<ContentStore>,
     publishers: Arc<Verifiers>,
     publishers_from_log: bool,
@@ -68,6 +69,7 @@ impl AppState {
     pub fn new(log: Arc<Log>) -> Self {
         Self {
             log,
+            tiles: Arc::new(TileCache::new(TILE_CACHE_BYTES)),
             content: None,
             publishers: Arc::new(Verifiers::new()),
             publishers_from_log: false,
@@ -226,30 +228,81 @@ async fn checkpoint(State(state): State<AppState>) -> Response {
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-fn binary(bytes: Vec<u8>, cache: &'static str) -> Response {
+fn binary(bytes: impl Into<Body>, cache: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
             (header::CACHE_CONTROL, cache),
         ],
-        bytes,
+        bytes.into(),
     )
         .into_response()
+}
+
+/// How many bytes of served tiles a log server keeps in memory.
+pub const TILE_CACHE_BYTES: usize = 64 << 20;
+
+/// Tiles and entry bundles already served, most recently used kept, up
+/// to a byte budget. The log serves only tiles covered by its published
+/// checkpoint, whose bytes never change, so a cached tile is never stale;
+/// and a front end keeps serving them while its storage (a PostgreSQL
+/// database) is unreachable.
+pub struct TileCache {
+    inner: std::sync::Mutex<(hashlink::LruCache<TilePath, Bytes>, usize)>,
+    max_bytes: usize,
+}
+
+impl TileCache {
+    /// A cache holding up to `max_bytes` of tiles.
+    pub fn new(max_bytes: usize) -> Self {
+        TileCache {
+            inner: std::sync::Mutex::new((hashlink::LruCache::new_unbounded(), 0)),
+            max_bytes,
+        }
+    }
+
+    fn get(&self, path: &TilePath) -> Option<Bytes> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.0.get(path).cloned()
+    }
+
+    fn put(&self, path: TilePath, bytes: Bytes) {
+        if bytes.len() > self.max_bytes {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (cache, used) = &mut *inner;
+        if let Some(old) = cache.insert(path, bytes.clone()) {
+            *used -= old.len();
+        }
+        *used += bytes.len();
+        while *used > self.max_bytes {
+            match cache.remove_lru() {
+                Some((_, evicted)) => *used -= evicted.len(),
+                None => break,
+            }
+        }
+    }
 }
 
 async fn tile(State(state): State<AppState>, Path(path): Path<String>) -> Response {
     let Ok(path) = TilePath::parse(&format!("tile/{path}")) else {
         return text(StatusCode::BAD_REQUEST, "malformed tile path");
     };
+    // Partial tiles are immutable too, but may be deleted once full.
+    let cache = if path.is_partial() {
+        "public, max-age=60"
+    } else {
+        IMMUTABLE
+    };
+    if let Some(bytes) = state.tiles.get(&path) {
+        return binary(bytes, cache);
+    }
     let log = state.log.clone();
     match tokio::task::spawn_blocking(move || log.read_tile(&path)).await {
         Ok(Ok(Some(bytes))) => {
-            // Partial tiles are immutable too, but may be deleted once full.
-            let cache = if path.is_partial() {
-                "public, max-age=60"
-            } else {
-                IMMUTABLE
-            };
+            let bytes = Bytes::from(bytes);
+            state.tiles.put(path, bytes.clone());
             binary(bytes, cache)
         }
         Ok(Ok(None)) => text(StatusCode::NOT_FOUND, "no such tile"),
@@ -376,5 +429,35 @@ async fn put_content(
             text(StatusCode::SERVICE_UNAVAILABLE, "storage error")
         }
         Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
+}
+
+#[cfg(test)]
+mod tile_cache_tests {
+    use super::*;
+
+    fn tile(i: u64) -> TilePath {
+        TilePath::hashes(0, i, 256).unwrap()
+    }
+
+    #[test]
+    fn keeps_the_most_recently_used_within_its_byte_budget() {
+        let c = TileCache::new(100);
+        c.put(tile(0), Bytes::from(vec![0u8; 40]));
+        c.put(tile(1), Bytes::from(vec![1u8; 40]));
+        // Using tile 0 makes tile 1 the least recently used.
+        assert_eq!(c.get(&tile(0)).unwrap().len(), 40);
+        c.put(tile(2), Bytes::from(vec![2u8; 40]));
+        assert!(c.get(&tile(1)).is_none());
+        assert!(c.get(&tile(0)).is_some() && c.get(&tile(2)).is_some());
+        // Replacing a tile counts its bytes once.
+        c.put(tile(2), Bytes::from(vec![3u8; 50]));
+        assert_eq!(c.get(&tile(2)).unwrap()[0], 3);
+        assert!(c.get(&tile(0)).is_some());
+        // Larger than the whole budget: not kept, nothing evicted.
+        c.put(tile(3), Bytes::from(vec![4u8; 101]));
+        assert!(c.get(&tile(3)).is_none());
+        assert!(c.get(&tile(0)).is_some());
+        assert!(c.inner.lock().unwrap().1 <= 100);
     }
 }

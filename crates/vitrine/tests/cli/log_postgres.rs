@@ -70,7 +70,13 @@ fn a_log_on_postgresql_serves_what_it_logged_reports_its_health_and_survives_a_r
     let (_server, url) = spawn_server(&args, &log_dir);
     verify(&url);
 
-    // The database gone: health says so (503) instead of pretending.
+    let checkpoint = http_get(&url, "/checkpoint");
+    let entries = http_get(&url, "/tile/entries/000.p/2");
+
+    // The database gone: health says so (503) instead of pretending, and
+    // what was published and served keeps being served (the checkpoint
+    // from memory, tiles from the front end's cache: their bytes never
+    // change).
     drop(db);
     let (status, body) = http(&url, "/healthz");
     let body = String::from_utf8_lossy(&body);
@@ -79,6 +85,8 @@ fn a_log_on_postgresql_serves_what_it_logged_reports_its_health_and_survives_a_r
         body.contains("unavailable") && body.contains("postgres"),
         "{body}"
     );
+    assert_eq!(http_get(&url, "/checkpoint"), checkpoint);
+    assert_eq!(http_get(&url, "/tile/entries/000.p/2"), entries);
 }
 
 /// A `quorum none` policy in `d/policy` for the log at `url`, and
