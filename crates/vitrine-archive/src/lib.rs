@@ -355,7 +355,14 @@ impl Walker<'_, '_> {
         });
         self.path = path;
         if let Err(e) = read {
-            self.corrupt(format!("{what}: {e}"));
+            // Some decoders name themselves already ("bzip2: invalid
+            // data"): say the format once.
+            let message = e.to_string();
+            if message.starts_with(&format!("{what}:")) {
+                self.corrupt(message);
+            } else {
+                self.corrupt(format!("{what}: {message}"));
+            }
             self.container(&data, depth + 1);
             // A zip member is independent of the next one; a stream is not.
             return what == "zip";

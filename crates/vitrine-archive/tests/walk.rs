@@ -257,6 +257,15 @@ fn garbage_after_magic_is_corrupt_not_a_crash() {
         d.extend((0..4000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8));
         let seen = run(&d, &Limits::default());
         assert!(!seen.corrupt.is_empty(), "{magic:?}: {seen:?}");
+        // The format is named once: "bzip2: invalid data", never
+        // "bzip2: bzip2: invalid data".
+        for (_, message) in &seen.corrupt {
+            let (first, rest) = message.split_once(':').unwrap_or((message, ""));
+            assert!(
+                !rest.trim_start().starts_with(&format!("{first}:")),
+                "{message}"
+            );
+        }
     }
 }
 

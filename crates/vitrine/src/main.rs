@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cmd;
 mod util;
@@ -16,6 +16,12 @@ mod util;
 #[derive(Parser)]
 #[command(name = "vitrine", version, about, long_about = None)]
 struct Cli {
+    /// The system configuration file, whose settings are every command's
+    /// defaults [default: $VITRINE_CONFIG, else /etc/vitrine/vitrine.toml;
+    /// see `vitrine config --help`].
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +58,8 @@ enum Command {
     Vault(cmd::vault::Args),
     Keyholder(cmd::keyholder::Args),
     Daemon(cmd::daemon::Args),
+    // The about text comes from `cmd::config::Args`'s doc comment.
+    Config(cmd::config::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(cmd::package::CompletionsArgs),
     /// Write man pages (vitrine.1 and one per subcommand) into a directory.
@@ -59,7 +67,31 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The configuration is read first: its settings become the flags'
+    // defaults, so a flag on the command line wins.
+    let at =
+        vitrine_endpoint::config::Located::find(cmd::config::flag(std::env::args_os()).as_deref());
+    let cli = match vitrine_endpoint::config::Config::load(&at) {
+        Ok((config, exists)) => {
+            let command = cmd::config::with_defaults(Cli::command(), &config);
+            vitrine_endpoint::config::set_current(at, config, exists);
+            let matches = command.get_matches();
+            Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        }
+        Err(e) => {
+            // A broken configuration stops every command but the one that
+            // says what is wrong with it.
+            let cli = Cli::parse();
+            if !cmd::config::is_check(&cli.command) {
+                eprintln!(
+                    "vitrine: error: {} (check it with `vitrine config check`)",
+                    cmd::config::escape_lines(&e.to_string())
+                );
+                return ExitCode::from(2);
+            }
+            cli
+        }
+    };
     util::init_logging();
     tracing::debug!(
         version = env!("CARGO_PKG_VERSION"),
@@ -88,6 +120,7 @@ fn main() -> ExitCode {
         Command::Vault(args) => cmd::vault::run(args),
         Command::Keyholder(args) => cmd::keyholder::run(args),
         Command::Daemon(args) => cmd::daemon::run(args),
+        Command::Config(args) => cmd::config::run(args),
         Command::Completions(args) => cmd::package::completions::<Cli>(args),
         Command::Man(args) => cmd::package::man::<Cli>(args),
     };
@@ -97,7 +130,7 @@ fn main() -> ExitCode {
             if util::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("vitrine: error: {err:#}");
+            eprintln!("vitrine: error: {}", util::error_text(&err));
             ExitCode::from(2)
         }
     }

@@ -10,28 +10,8 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Parses a byte size such as `100M`, `2G`, `512K` or `4096`.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_uppercase() {
-                'K' => 1 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                'T' => 1 << 40,
-                _ => return Err(format!("unknown size suffix `{c}` (use K, M, G or T)")),
-            };
-            (&s[..i], m)
-        }
-        _ => (s, 1),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (examples: 4096, 512K, 100M, 2G)"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("`{s}` is too large"))
-}
+pub use vitrine_endpoint::config::parse_size;
+pub use vitrine_endpoint::count;
 
 /// Formats bytes for people: `1.50 MiB`.
 pub fn human_bytes(n: u64) -> String {
@@ -229,9 +209,87 @@ pub fn write_new(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// An error and its causes on one line, `what: why: deeper why`, each
+/// cause said once: many errors already include their source's text in
+/// their own, and `{:#}` would repeat it (`create x: File exists: File
+/// exists`).
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// A URL flag: `http://` or `https://` and a host, so that
+/// `--log 127.0.0.1:8080` is refused with a sentence rather than the HTTP
+/// client's "relative URL without a base".
+pub fn http_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !s.chars().any(char::is_whitespace) => {
+            Ok(s.to_owned())
+        }
+        _ => Err(format!(
+            "`{}` is not a URL: give http:// or https:// and a host, e.g. http://127.0.0.1:8080",
+            vitrine_client::escape(s)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        /// An error that, like many, includes its source's text in its own.
+        #[derive(Debug)]
+        struct Create(std::io::Error);
+        impl std::fmt::Display for Create {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "create k.key: {}", self.0)
+            }
+        }
+        impl std::error::Error for Create {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let err = anyhow::Error::new(Create(std::io::Error::from_raw_os_error(libc::EEXIST)))
+            .context("writing the key");
+        // What `{:#}` printed before: the cause twice.
+        assert_eq!(format!("{err:#}").matches("File exists").count(), 2);
+        assert_eq!(
+            error_text(&err),
+            "writing the key: create k.key: File exists (os error 17)"
+        );
+    }
+
+    #[test]
+    fn urls_need_a_scheme_and_a_host() {
+        assert!(http_url("http://127.0.0.1:8080").is_ok());
+        assert!(http_url("https://log.example/rules").is_ok());
+        for bad in [
+            "127.0.0.1:8080",
+            "http://",
+            "ftp://x",
+            "http:///x",
+            "http://a b",
+        ] {
+            let e = http_url(bad).unwrap_err();
+            assert!(e.contains("http://"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn sizes() {

@@ -45,7 +45,7 @@ pub enum Format {
 )]
 pub struct Args {
     /// The log's URL.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::util::http_url)]
     log: String,
     /// The log's verifier key (printed by `vitrine log init`).
     #[arg(long, value_name = "VKEY")]
@@ -114,12 +114,12 @@ fn print_text(out: &mut impl Write, r: &AuditReport) -> Result<()> {
     for b in &r.bundles {
         writeln!(
             out,
-            "log index {}: bundle {} v{} sha256 {}: {} rules{}",
+            "log index {}: bundle {} v{} sha256 {}: {}{}",
             b.index,
             b.name,
             b.version,
             b.sha256,
-            b.rules,
+            crate::util::count(b.rules as u64, "rule", "rules"),
             match b.previous_version {
                 Some(v) => format!(
                     ", since v{v}: {} added, {} removed, {} changed",

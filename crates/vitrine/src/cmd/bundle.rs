@@ -7,8 +7,10 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use sha2::{Digest, Sha256};
 use vitrine_bundle::{Bundle, FileKind, Limits};
-use vitrine_scan::hashdb::HashFormat;
-use vitrine_scan::{RuleSet, RuleSource, RulesBuilder};
+use vitrine_endpoint::state::human_time;
+use vitrine_scan::RuleSource;
+
+use crate::util::count;
 
 /// Output formats of `inspect`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -104,40 +106,9 @@ pub fn build(dir: &Path, name: &str, version: u64, created: u64, days: u64) -> R
     if bundle.files().is_empty() {
         bail!("{} holds no .yar/.yara/.hdb/.hsb files", dir.display());
     }
-    compile(&bundle, RuleSource::Files).context("the rules do not compile; no bundle written")?;
+    vitrine_endpoint::rules::compile(&bundle, RuleSource::Files)
+        .context("the rules do not compile; no bundle written")?;
     Ok(bytes)
-}
-
-/// Compiles a bundle's YARA sources and hash lists into a rule set.
-pub fn compile(bundle: &Bundle, source: RuleSource) -> Result<RuleSet, vitrine_scan::Error> {
-    builder(bundle, source).build()
-}
-
-/// A rules builder holding a bundle's YARA sources and hash lists.
-pub fn builder(bundle: &Bundle, source: RuleSource) -> RulesBuilder {
-    let mut b = RulesBuilder::new();
-    b.source(source);
-    add_bundle(&mut b, bundle);
-    b
-}
-
-/// Adds every rule and signature file of a bundle to a builder.
-pub fn add_bundle(b: &mut RulesBuilder, bundle: &Bundle) {
-    for f in bundle.files() {
-        // The bundle parser guarantees UTF-8.
-        let text = String::from_utf8_lossy(&f.data);
-        match f.kind {
-            FileKind::Yara => {
-                b.add_yara_source(&f.path, &text);
-            }
-            FileKind::Hdb => {
-                b.add_hash_source(Path::new(&f.path), &text, HashFormat::Hdb);
-            }
-            FileKind::Hsb => {
-                b.add_hash_source(Path::new(&f.path), &text, HashFormat::Hsb);
-            }
-        }
-    }
 }
 
 /// Writes a file atomically; a bare file name is in the current directory.
@@ -190,13 +161,16 @@ fn inspect(file: &Path, format: Format) -> Result<ExitCode> {
         Format::Text => {
             println!("name:       {}", m.name);
             println!("version:    {}", m.version);
-            println!("created:    {}", m.created);
-            println!("expires:    {}", m.expires);
+            println!("created:    {}", human_time(m.created));
+            println!("expires:    {}", human_time(m.expires));
             println!("sha256:     {sha}");
             println!("size:       {} bytes", bytes.len());
             println!(
-                "contents:   {} YARA files, {} hash lists ({} signatures), {} bytes",
-                m.yara_files, m.hash_files, m.hash_lines, i.total_size
+                "contents:   {}, {} ({}), {}",
+                count(m.yara_files as u64, "YARA file", "YARA files"),
+                count(m.hash_files as u64, "hash list", "hash lists"),
+                count(m.hash_lines as u64, "signature", "signatures"),
+                count(i.total_size as u64, "byte", "bytes"),
             );
             for (p, k, s) in &i.files {
                 println!("  {:<5} {:>9}  {p}", kind_name(*k), s);

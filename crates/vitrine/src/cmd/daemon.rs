@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use vitrine_clamd::{Command, Delim, ParseError, Request, StreamError};
 use vitrine_scan::{
-    FileReport, Outcome, Progress, RuleSet, RuleSource, RulesBuilder, ScanOptions, Session, Target,
+    FileReport, Outcome, Progress, RuleSet, RuleSource, ScanOptions, Session, Target,
 };
 
 /// Run the scanning daemon: a clamd-compatible server.
@@ -215,23 +215,11 @@ impl Daemon {
 /// given rule and hash files.
 fn load_rules(state: Option<&Path>, rules: &[PathBuf], hashes: &[PathBuf]) -> Result<Loaded> {
     let builder = if rules.is_empty() && hashes.is_empty() {
-        let active = match state {
-            Some(d) => crate::cmd::update::active_rules(d)
-                .with_context(|| format!("loading the active bundle of {}", d.display()))?,
-            None => None,
-        };
-        active.unwrap_or_else(RulesBuilder::builtin)
+        vitrine_endpoint::rules::endpoint_rules(state, false)?
     } else {
-        let mut b = RulesBuilder::new();
-        for p in rules {
-            b.add_yara_path(p)?;
-        }
-        for p in hashes {
-            b.add_hash_path(p)?;
-        }
-        b
+        vitrine_endpoint::rules::file_rules(rules, hashes)?
     };
-    let set = crate::cmd::scan::build_rules(builder, state)?;
+    let set = vitrine_endpoint::rules::build_rules(builder, state)?;
     let version = match set.source() {
         RuleSource::VerifiedBundle { version, .. } => *version,
         // Several channels: the highest version stands for the set.
@@ -261,7 +249,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let state = match &args.state {
         Some(d) => Some(d.clone()),
-        None => crate::cmd::update::default_state_dir().ok(),
+        None => vitrine_endpoint::state::default_state_dir().ok(),
     };
     let socket = match (&args.socket, &state) {
         (Some(s), _) => s.clone(),
@@ -276,7 +264,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let loaded = load_rules(state.as_deref(), &args.rules, &args.hashes)
         .context("loading rules (the daemon did not start)")?;
     eprintln!("vitrine daemon: rules: {}", loaded.label);
-    let allow = crate::cmd::scan::read_allowlist(state.as_deref(), &[])
+    let allow = vitrine_endpoint::rules::read_allowlist(state.as_deref(), &[])
         .context("reading the allowlist (the daemon did not start)")?;
     let mut opts = ScanOptions::default()
         .max_filesize(args.max_filesize)
@@ -850,7 +838,7 @@ fn version(l: &Loaded) -> String {
         "Vitrine {}/{}/{}",
         env!("CARGO_PKG_VERSION"),
         l.version,
-        crate::cmd::update::human_time(l.loaded_at)
+        vitrine_endpoint::state::human_time(l.loaded_at)
     )
 }
 
@@ -872,7 +860,7 @@ fn stats(d: &Daemon, l: &Loaded) -> String {
         l.label,
         l.set.yara_rule_count(),
         l.set.hash_count(),
-        crate::cmd::update::human_time(l.loaded_at)
+        vitrine_endpoint::state::human_time(l.loaded_at)
     ));
     t.push_str(&format!(
         "COUNTERS: uptime {} connections {} commands {} scanned {} found {} errors {} refused {} reloads {} reload-failures {}\n",
@@ -909,7 +897,7 @@ fn stats(d: &Daemon, l: &Loaded) -> String {
             get(&d.updates_failed)
         ));
         if let Some(st) = &d.state {
-            if let Some(w) = crate::cmd::update::last_update_warning(st) {
+            if let Some(w) = vitrine_endpoint::state::last_update_warning(st) {
                 t.push_str(&format!("LAST-UPDATE-ERROR: {}\n", w.escape_debug()));
             }
         }
@@ -1090,21 +1078,22 @@ fn update_loop(
             .map_err(anyhow::Error::from)
             .and_then(|st| {
                 let url = policy.log_url().context("the policy names no log URL")?;
-                crate::cmd::update::update(
+                vitrine_endpoint::update(
                     policy,
                     &st,
-                    crate::cmd::update::Source::Log(url, None),
+                    vitrine_endpoint::Source::Log(url, None),
                     "",
+                    &mut |line| tracing::info!("scheduled update: {line}"),
                 )
             });
         let (ok, message) = match result {
-            Ok(crate::cmd::update::Outcome::Activated(m)) => {
+            Ok(vitrine_endpoint::Outcome::Activated(m)) => {
                 tracing::info!(bundle = %m.name, version = m.version, "scheduled update activated a bundle");
                 let _ = d.reload_tx.try_send(());
                 (true, format!("activated {} v{}", m.name, m.version))
             }
-            Ok(crate::cmd::update::Outcome::NothingToDo(v)) => (true, format!("up to date (v{v})")),
-            Ok(crate::cmd::update::Outcome::Refused(why)) => (false, format!("refused: {why}")),
+            Ok(vitrine_endpoint::Outcome::NothingToDo(v)) => (true, format!("up to date (v{v})")),
+            Ok(vitrine_endpoint::Outcome::Refused(why)) => (false, format!("refused: {why}")),
             Err(e) => (false, format!("{e:#}")),
         };
         if ok {
@@ -1115,7 +1104,12 @@ fn update_loop(
             tracing::error!(error = %message, "scheduled update failed; the active rules stay");
             wait = (wait.max(every) * 2).min(Duration::from_secs(3600));
         }
-        crate::cmd::update::record_outcome(state, "the daemon's scheduled update", ok, &message);
+        vitrine_endpoint::state::record_outcome(
+            state,
+            "the daemon's scheduled update",
+            ok,
+            &message,
+        );
     }
 }
 

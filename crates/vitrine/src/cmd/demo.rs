@@ -19,7 +19,19 @@ use vitrine_statements::StatementType;
 use vitrine_witness::{SqliteStore, Witness};
 use vitrine_witness_client::{storage_proofs, LogWitnesses, WitnessClient};
 
-use crate::cmd::update::{update, Outcome, Source};
+use vitrine_endpoint::{Outcome, Source};
+
+/// The endpoint's verified update, each check printed.
+fn update(
+    policy: &vitrine_client::TrustPolicy,
+    state: &EndpointState,
+    source: Source<'_>,
+    indent: &str,
+) -> Result<Outcome> {
+    vitrine_endpoint::update(policy, state, source, indent, &mut |line| {
+        println!("{line}")
+    })
+}
 
 /// The payload the demo's hash signature names: harmless text.
 const DROPPER: &[u8] = b"Vitrine demo: a harmless stand-in for a known dropper payload.\n";
@@ -272,7 +284,7 @@ fn demo(root: &Path, rt: &tokio::runtime::Runtime) -> Result<bool> {
     write(&samples.join("downloads/eicar.com"), &eicar())?;
     write(&samples.join("downloads/invoice.exe"), DROPPER)?;
     write(&samples.join("notes.txt"), b"nothing to see here\n")?;
-    let rules = crate::cmd::update::active_rules(&state_dir)?
+    let rules = vitrine_endpoint::rules::active_rules(&state_dir)?
         .context("no active bundle after the update")?
         .build()?;
     println!("    rules: {}", rules.source().describe());

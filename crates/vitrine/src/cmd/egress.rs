@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use vitrine_egress::{read_unverified, LedgerEvent, Policy, DEFAULT_POLICY};
+use vitrine_endpoint::state::human_time;
 use vitrine_intake::endpoint::{
     pin_path, Destination, Endpoint, OnlineVerification, DESTINATION_FILE, POLICY_FILE,
 };
@@ -118,7 +119,7 @@ struct InitArgs {
     #[command(flatten)]
     state: StateArgs,
     /// The intake's URL.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::util::http_url)]
     intake: String,
     /// This tenant's pseudonym (receipts must name it).
     #[arg(long, value_name = "ID")]
@@ -130,7 +131,7 @@ struct InitArgs {
     #[arg(long, value_name = "VKEY")]
     intake_key: String,
     /// The vendor's log URL.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::util::http_url)]
     log: String,
     /// The log's key (vkey).
     #[arg(long, value_name = "VKEY")]
@@ -147,7 +148,7 @@ struct InitArgs {
 pub fn state_dir(arg: Option<&Path>) -> Result<PathBuf> {
     match arg {
         Some(d) => Ok(d.to_owned()),
-        None => Ok(crate::cmd::update::default_state_dir()?.join("egress")),
+        None => Ok(vitrine_endpoint::state::default_state_dir()?.join("egress")),
     }
 }
 
@@ -219,7 +220,15 @@ fn policy(args: PolicyArgs) -> Result<ExitCode> {
             }
             println!("id:          {}", p.id());
             println!("sha256:      {}", hex::encode(p.sha256()));
-            println!("paths:       {:?}", p.paths());
+            println!(
+                "paths:       {}",
+                match p.paths() {
+                    vitrine_egress::PathMode::None => "none (no path leaves with the metadata)",
+                    vitrine_egress::PathMode::Redacted =>
+                        "redacted (home directory and user name replaced by ~ and <user>)",
+                    vitrine_egress::PathMode::Full => "full (the path as it is)",
+                }
+            );
             let kinds: Vec<_> = p.kinds().iter().map(|k| k.name()).collect();
             if kinds.is_empty() {
                 println!("content:     never (metadata only)");
@@ -298,7 +307,7 @@ fn log(v: ViewArgs) -> Result<ExitCode> {
                 println!(
                     "#{} {} sent via {via} to {destination} under policy {policy_id}: {} {} ({} bytes){}",
                     e.seq,
-                    e.time,
+                    human_time(e.time),
                     metadata.kind,
                     metadata.sha256,
                     metadata.size,
@@ -319,11 +328,17 @@ fn log(v: ViewArgs) -> Result<ExitCode> {
             LedgerEvent::Receipt { of, receipt } => {
                 println!(
                     "#{} {} receipt for #{of}: log index {}",
-                    e.seq, e.time, receipt.index
+                    e.seq,
+                    human_time(e.time),
+                    receipt.index
                 )
             }
             LedgerEvent::Failed { of, error } => {
-                println!("#{} {} sending #{of} failed: {error}", e.seq, e.time)
+                println!(
+                    "#{} {} sending #{of} failed: {error}",
+                    e.seq,
+                    human_time(e.time)
+                )
             }
         }
     }
@@ -454,7 +469,7 @@ fn audit(v: ViewArgs) -> Result<ExitCode> {
         println!(
             "  #{} {} {} {} to {} via {} ({}){}",
             s.seq,
-            s.time,
+            human_time(s.time),
             s.kind,
             s.sha256,
             s.destination,
@@ -481,18 +496,34 @@ fn audit(v: ViewArgs) -> Result<ExitCode> {
     for a in &audit.accesses {
         println!(
             "  {} {} by {} (key {}): {} [log index {}]",
-            a.time, a.sha256, a.who, a.signer, a.purpose, a.log_index
+            human_time(a.time),
+            a.sha256,
+            a.who,
+            a.signer,
+            a.purpose,
+            a.log_index
         );
     }
     println!("deletions ({}):", audit.deletions.len());
     for d in &audit.deletions {
         println!(
             "  {} {}: {} [log index {}]",
-            d.time, d.sha256, d.reason, d.log_index
+            human_time(d.time),
+            d.sha256,
+            d.reason,
+            d.log_index
         );
     }
     if !audit.unanswered.is_empty() {
-        println!("egress without receipt: {:?}", audit.unanswered);
+        println!(
+            "egress without receipt: {}",
+            audit
+                .unanswered
+                .iter()
+                .map(|s| format!("#{s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -43,7 +43,7 @@ enum Command {
         #[arg(long, default_value = "intake.example/vitrine")]
         name: String,
         /// The vendor's custody log's URL.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::util::http_url)]
         log: String,
         /// The vendor's custody log's key (vkey).
         #[arg(long, value_name = "VKEY")]
@@ -135,6 +135,7 @@ enum KeyholderCommand {
         /// The keyholder's public key line (`vitrine keyholder key`).
         key: String,
         /// The keyholder's URL, e.g. http://127.0.0.1:8095.
+        #[arg(value_parser = crate::util::http_url)]
         url: String,
         /// The data directory.
         #[arg(long, value_name = "DIR")]

@@ -151,9 +151,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let count = |s| report.findings.iter().filter(|f| f.severity == s).count();
             writeln!(
                 out,
-                "{} rules, {} findings ({} high, {} medium, {} low, {} info)",
-                report.rules.len(),
-                report.findings.len(),
+                "{}, {} ({} high, {} medium, {} low, {} info)",
+                crate::util::count(report.rules.len() as u64, "rule", "rules"),
+                crate::util::count(report.findings.len() as u64, "finding", "findings"),
                 count(Severity::High),
                 count(Severity::Medium),
                 count(Severity::Low),

@@ -87,12 +87,13 @@ enum Command {
         /// The signed statement note.
         file: PathBuf,
         /// The log's URL, e.g. `http://127.0.0.1:8080`.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::util::http_url)]
         log: String,
     },
     /// Fetch a whole log, recompute its tree, and check every statement.
     Verify {
         /// The log's URL.
+        #[arg(value_parser = crate::util::http_url)]
         url: String,
         /// The log's verifier key (checks the checkpoint signature).
         #[arg(long)]

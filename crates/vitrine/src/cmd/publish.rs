@@ -30,7 +30,7 @@ pub struct Args {
     /// The bundle file (from `vitrine bundle build`).
     file: PathBuf,
     /// The log's URL.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::util::http_url)]
     log: String,
     /// The publisher's secret key file (from `vitrine key generate`).
     #[arg(long, value_name = "PUBLISHER.key")]

@@ -113,7 +113,7 @@ fn open(args: &Args) -> Result<Store> {
     let dir = match (&args.dir, &args.state) {
         (Some(d), _) => d.clone(),
         (None, Some(s)) => s.join("quarantine"),
-        (None, None) => crate::cmd::update::default_state_dir()?.join("quarantine"),
+        (None, None) => vitrine_endpoint::state::default_state_dir()?.join("quarantine"),
     };
     let (store, recovery) = Store::open(&dir)
         .with_context(|| format!("opening the quarantine store {}", dir.display()))?;
@@ -123,7 +123,7 @@ fn open(args: &Args) -> Result<Store> {
 
 /// Appends `sha256 HEX  # restored ...` to STATE/allowlist (kept 0600).
 fn allow_sha256(state: &std::path::Path, item: &Item) -> Result<PathBuf> {
-    let file = state.join(crate::cmd::scan::ALLOWLIST_FILE);
+    let file = state.join(vitrine_endpoint::rules::ALLOWLIST_FILE);
     let mut text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -136,7 +136,7 @@ fn allow_sha256(state: &std::path::Path, item: &Item) -> Result<PathBuf> {
         "sha256 {}  # restored from quarantine {} on {}\n",
         item.sha256,
         item.id,
-        crate::cmd::update::human_time(
+        vitrine_endpoint::state::human_time(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -157,7 +157,7 @@ fn show(item: &Item) {
     println!("owner:       {}:{}", item.uid, item.gid);
     println!(
         "quarantined: {}",
-        crate::cmd::update::human_time(item.quarantined_at)
+        vitrine_endpoint::state::human_time(item.quarantined_at)
     );
     println!("rules:       {}", item.reason.rules);
     for d in &item.reason.detections {
@@ -180,7 +180,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     println!(
                         "{}  {}  {}  {}",
                         i.id,
-                        crate::cmd::update::human_time(i.quarantined_at),
+                        vitrine_endpoint::state::human_time(i.quarantined_at),
                         i.original_path.display(),
                         i.reason.detections.join(", ")
                     );
@@ -210,7 +210,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if *allow {
                 let state = match &args.state {
                     Some(s) => s.clone(),
-                    None => crate::cmd::update::default_state_dir()?,
+                    None => vitrine_endpoint::state::default_state_dir()?,
                 };
                 let file = allow_sha256(&state, &item)?;
                 if !json {

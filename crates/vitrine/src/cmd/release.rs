@@ -72,7 +72,7 @@ enum Command {
         #[arg(long)]
         policy: PathBuf,
         /// The log's URL [default: the URL of the policy's `log` line].
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_parser = crate::util::http_url, value_name = "URL")]
         log: Option<String>,
         /// How long to wait for a cosigned checkpoint, in seconds.
         #[arg(long, default_value_t = 60)]
@@ -92,7 +92,7 @@ enum Command {
         #[arg(long)]
         policy: PathBuf,
         /// The log's URL [default: the URL of the policy's `log` line].
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_parser = crate::util::http_url, value_name = "URL")]
         log: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = crate::cmd::bundle::Format::Text)]

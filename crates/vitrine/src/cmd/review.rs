@@ -121,7 +121,7 @@ enum Command {
         #[arg(long, value_name = "REVIEWER.key")]
         key: PathBuf,
         /// The log's URL [default: the URL of the policy's `log` line].
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_parser = crate::util::http_url, value_name = "URL")]
         log: Option<String>,
         /// A trust policy naming the log and its witnesses.
         #[arg(long)]
@@ -141,7 +141,7 @@ enum Command {
         #[arg(long)]
         policy: PathBuf,
         /// The log's URL [default: the URL of the policy's `log` line].
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_parser = crate::util::http_url, value_name = "URL")]
         log: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = crate::cmd::bundle::Format::Text)]
@@ -662,16 +662,20 @@ fn prepare(
     crate::util::write_new(&dir.join("packet.json"), &json)?;
     crate::util::write_new(&dir.join("packet.md"), markdown(&packet).as_bytes())?;
     println!(
-        "review packet for {} v{} (sha256 {}): {} rules added, {} removed, {} changed; {} lint findings ({} acknowledged); {} hash signatures added, {} removed",
+        "review packet for {} v{} (sha256 {}): {} added, {} removed, {} changed; {} ({} acknowledged); {} added, {} removed",
         escape(&packet.subject.name),
         packet.subject.version,
         packet.subject.sha256,
-        packet.added.len(),
+        crate::util::count(packet.added.len() as u64, "rule", "rules"),
         packet.removed.len(),
         packet.changed.len(),
-        packet.findings.len(),
+        crate::util::count(packet.findings.len() as u64, "lint finding", "lint findings"),
         packet.findings.iter().filter(|f| f.acknowledged.is_some()).count(),
-        packet.hashes_added.len(),
+        crate::util::count(
+            packet.hashes_added.len() as u64,
+            "hash signature",
+            "hash signatures"
+        ),
         packet.hashes_removed.len(),
     );
     println!("{}", dir.join("packet.md").display());

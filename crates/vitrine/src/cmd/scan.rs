@@ -1,7 +1,7 @@
 //! `vitrine scan`: wires the scan engine to the command line.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use vitrine_scan::{
-    cache::ScanCache, scan, FileReport, Outcome, Progress, RuleSet, RulesBuilder, ScanOptions,
-    SkipReason, Summary, Target, VarValue,
+    cache::ScanCache, scan, FileReport, Outcome, Progress, RuleSet, ScanOptions, SkipReason,
+    Summary, Target, VarValue,
 };
 
-use crate::util::{human_bytes, parse_size};
+use crate::util::{count, human_bytes, parse_size};
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -292,13 +292,13 @@ pub struct Args {
     daemon: Option<PathBuf>,
 }
 
-/// The file in the state directory `quarantine restore --allow` adds to.
-pub const ALLOWLIST_FILE: &str = "allowlist";
+use vitrine_endpoint::actions::{dispose, quarantine_file, Action};
 
-/// STATE/allowlist (if it exists), every --allowlist file and the
-/// --allow-sha256 and --allow-name flags.
+/// The owner's allowlist (the configuration's `[allow]`, STATE/allowlist,
+/// every --allowlist file) and the --allow-sha256 and --allow-name flags.
 fn load_allowlist(args: &Args) -> Result<vitrine_scan::Allowlist> {
-    let mut allow = read_allowlist(state_dir(args).ok().as_deref(), &args.allowlist)?;
+    let mut allow =
+        vitrine_endpoint::rules::read_allowlist(state_dir(args).ok().as_deref(), &args.allowlist)?;
     for h in &args.allow_sha256 {
         allow
             .add_sha256(h)
@@ -310,71 +310,15 @@ fn load_allowlist(args: &Args) -> Result<vitrine_scan::Allowlist> {
     Ok(allow)
 }
 
-/// STATE/allowlist (if there is a state directory and it exists) and the
-/// `files`, for `scan` and `daemon`.
-pub fn read_allowlist(state: Option<&Path>, files: &[PathBuf]) -> Result<vitrine_scan::Allowlist> {
-    let mut allow = vitrine_scan::Allowlist::new();
-    let own = state.map(|d| d.join(ALLOWLIST_FILE)).filter(|f| f.exists());
-    for f in own.iter().chain(files) {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        allow.add_text(f, &text)?;
-    }
-    Ok(allow)
-}
-
-/// Compiles `builder`, with the compiled rules cached in STATE/rules-cache
-/// when there is a state directory; says what the cache did.
-pub fn build_rules(builder: RulesBuilder, state: Option<&Path>) -> Result<RuleSet> {
-    let Some(dir) = state else {
-        return Ok(builder.build()?);
-    };
-    let (rules, cache) = builder.build_cached(&dir.join("rules-cache"))?;
-    match cache {
-        vitrine_scan::RulesCache::Hit => tracing::info!("compiled rules loaded from the cache"),
-        vitrine_scan::RulesCache::Stored => tracing::info!("rules compiled and cached"),
-        vitrine_scan::RulesCache::Replaced(why) => {
-            tracing::warn!(%why, "the compiled-rules cache could not be used; rules compiled and cached again")
-        }
-        vitrine_scan::RulesCache::NotStored(why) => {
-            tracing::warn!(%why, "rules compiled; the compiled-rules cache could not be written")
-        }
-    }
-    Ok(rules)
-}
-
 /// Builds the rule set the arguments ask for.
 fn load_rules(args: &Args) -> Result<RuleSet> {
     let mut builder = if args.rules.is_empty() && args.hashes.is_empty() {
-        let dir = match &args.state {
-            Some(d) => Some(d.clone()),
-            None => crate::cmd::update::default_state_dir().ok(),
-        };
-        let mut active = match dir {
-            Some(d) => crate::cmd::update::active_rules(&d)
-                .with_context(|| format!("loading the active bundle of {}", d.display()))?,
-            None => None,
-        };
-        // A user with no bundle of their own uses the system's: the one the
-        // service (or root, with --state) verified and installed there.
-        if active.is_none() && args.state.is_none() {
-            let sys = crate::cmd::update::system_state_dir();
-            if sys.join("active").exists() {
-                active = crate::cmd::update::active_rules(&sys).with_context(|| {
-                    format!("loading the system's active bundle in {}", sys.display())
-                })?;
-            }
-        }
-        active.unwrap_or_else(RulesBuilder::builtin)
+        // A user with no bundle of their own uses the system's: the one
+        // the service (or root) verified and installed there.
+        let dir = state_dir(args).ok();
+        vitrine_endpoint::rules::endpoint_rules(dir.as_deref(), args.state.is_none())?
     } else {
-        let mut b = RulesBuilder::new();
-        for p in &args.rules {
-            b.add_yara_path(p)?;
-        }
-        for p in &args.hashes {
-            b.add_hash_path(p)?;
-        }
-        b
+        vitrine_endpoint::rules::file_rules(&args.rules, &args.hashes)?
     };
     for d in &args.defines {
         let (name, value) = d
@@ -385,7 +329,7 @@ fn load_rules(args: &Args) -> Result<RuleSet> {
     if args.no_rules_cache {
         return Ok(builder.build()?);
     }
-    build_rules(builder, state_dir(args).ok().as_deref())
+    vitrine_endpoint::rules::build_rules(builder, state_dir(args).ok().as_deref())
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -433,12 +377,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     // Standing fork evidence and an expired active bundle are said in the
     // summary: the owner must know the rules may be stale.
-    let warnings = match args
-        .state
-        .clone()
-        .or_else(|| crate::cmd::update::default_state_dir().ok())
-    {
-        Some(d) => crate::cmd::update::state_warnings(&d)
+    let warnings = match state_dir(&args).ok() {
+        Some(d) => vitrine_endpoint::state::state_warnings(&d)
             .unwrap_or_else(|e| vec![format!("cannot read the endpoint state: {e:#}")]),
         None => Vec::new(),
     };
@@ -779,153 +719,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn state_dir(args: &Args) -> Result<PathBuf> {
-    match &args.state {
-        Some(d) => Ok(d.clone()),
-        None => crate::cmd::update::default_state_dir(),
-    }
-}
-
-/// Moves the file of `report` into quarantine; returns the item ID.
-fn quarantine_file(
-    store: &vitrine_quarantine::Store,
-    report: &FileReport,
-    rules: &str,
-) -> Result<String, String> {
-    if report.path == "stdin" {
-        return Err("standard input cannot be quarantined".into());
-    }
-    let detections = report
-        .all_detections()
-        .map(|(member, d)| {
-            if member.is_empty() {
-                d.name().to_string()
-            } else {
-                format!("{member}: {}", d.name())
-            }
-        })
-        .collect();
-    let reason = vitrine_quarantine::Reason {
-        detections,
-        rules: rules.to_string(),
-    };
-    store
-        .quarantine(std::path::Path::new(&report.path), reason)
-        .map(|item| item.id)
-        .map_err(|e| e.to_string())
-}
-
-/// What is done with each file that has a detection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Action {
-    Quarantine,
-    Move,
-    Copy,
-    Remove,
-}
-
-impl Action {
-    /// The JSON key and the word in `... failed` lines.
-    fn key(self) -> &'static str {
-        match self {
-            Action::Quarantine => "quarantine",
-            Action::Move => "move",
-            Action::Copy => "copy",
-            Action::Remove => "remove",
-        }
-    }
-    /// The end of `N file(s) with detections could not be ...`.
-    fn failed(self) -> &'static str {
-        match self {
-            Action::Quarantine => "quarantined and were left in place",
-            Action::Move => "moved and were left in place",
-            Action::Copy => "copied",
-            Action::Remove => "removed and were left in place",
-        }
-    }
-}
-
-/// Moves, copies or removes the file of `report` (ClamAV's --move,
-/// --copy, --remove); returns where it went.
-fn dispose(action: Action, report: &FileReport, dir: Option<&Path>) -> Result<String, String> {
-    if report.path == "stdin" {
-        let done = match action {
-            Action::Copy => "copied",
-            Action::Remove => "removed",
-            _ => "moved",
-        };
-        return Err(format!("standard input cannot be {done}"));
-    }
-    let path = Path::new(&report.path);
-    let place = |put: &dyn Fn(&Path) -> std::io::Result<()>| -> Result<PathBuf, String> {
-        let dir = dir.ok_or("no directory given")?;
-        let name = path.file_name().ok_or("the path has no file name")?;
-        for n in 0..1000u32 {
-            let mut candidate = name.to_os_string();
-            if n > 0 {
-                candidate.push(format!(".{n:03}"));
-            }
-            let dest = dir.join(&candidate);
-            match put(&dest) {
-                Ok(()) => return Ok(dest),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(format!("{}: {e}", dest.display())),
-            }
-        }
-        Err(format!(
-            "{}: 1000 files of that name already there",
-            dir.display()
-        ))
-    };
-    match action {
-        Action::Quarantine => Err("internal: quarantine is not disposed here".into()),
-        Action::Remove => std::fs::remove_file(path)
-            .map(|()| String::new())
-            .map_err(|e| e.to_string()),
-        Action::Copy => place(&|dest| copy_regular(path, dest)).map(|d| d.display().to_string()),
-        Action::Move => {
-            // A hard link never replaces an existing name; across file
-            // systems, a copy. The original goes only once the new name
-            // holds the bytes.
-            let dest = place(&|dest| match std::fs::hard_link(path, dest) {
-                // Another file system, or hard links refused
-                // (fs.protected_hardlinks): copy.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EPERM)) => {
-                    copy_regular(path, dest)
-                }
-                r => r,
-            })?;
-            match std::fs::remove_file(path) {
-                Ok(()) => Ok(dest.display().to_string()),
-                Err(e) => {
-                    let _ = std::fs::remove_file(&dest);
-                    Err(format!("cannot remove the original: {e}"))
-                }
-            }
-        }
-    }
-}
-
-/// Copies the regular file `src` (never through a symbolic link) to the
-/// new file `dest`, mode 0600.
-fn copy_regular(src: &Path, dest: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut from = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(src)?;
-    if !from.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file any more"));
-    }
-    let mut to = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dest)?;
-    let copied = std::io::copy(&mut from, &mut to).and_then(|_| to.sync_all());
-    if copied.is_err() {
-        let _ = std::fs::remove_file(dest);
-    }
-    copied
+    vitrine_endpoint::state::state_dir(args.state.as_deref())
 }
 
 /// What the text report shows under each detection besides its name.
@@ -1054,9 +848,13 @@ fn write_text_summary(
     writeln!(out, "Rules: {}", rules.source().describe())?;
     writeln!(
         out,
-        "Loaded: {} YARA rules, {} hash signatures",
-        rules.yara_rule_count(),
-        rules.hash_count()
+        "Loaded: {}, {}",
+        count(rules.yara_rule_count() as u64, "YARA rule", "YARA rules"),
+        count(
+            rules.hash_count() as u64,
+            "hash signature",
+            "hash signatures"
+        )
     )?;
     writeln!(out, "Scanned files: {}", s.files_scanned)?;
     if s.cached > 0 {
@@ -1088,9 +886,10 @@ fn write_text_summary(
     writeln!(out, "Errors: {}", s.errors)?;
     writeln!(
         out,
-        "Time: {:.3} s ({}/s, {threads} threads)",
+        "Time: {:.3} s ({}/s, {})",
         s.seconds,
-        human_bytes(rate as u64)
+        human_bytes(rate as u64),
+        count(threads as u64, "thread", "threads")
     )
 }
 

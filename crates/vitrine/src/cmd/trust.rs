@@ -33,7 +33,7 @@ enum Command {
         #[arg(long)]
         log_key: String,
         /// The log's URL.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::util::http_url)]
         log_url: Option<String>,
         /// A witness: NAME VKEY [URL] (repeatable).
         #[arg(long, num_args = 2..=3, value_names = ["NAME", "VKEY", "URL"])]
@@ -171,7 +171,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn open_state(dir: Option<PathBuf>) -> Result<EndpointState> {
-    let dir = dir.map_or_else(crate::cmd::update::default_state_dir, Ok)?;
+    let dir = dir.map_or_else(vitrine_endpoint::state::default_state_dir, Ok)?;
     if !dir.is_dir() {
         bail!("no endpoint state directory {}", dir.display());
     }
@@ -212,7 +212,7 @@ fn evidence_json(r: &ForkRecord) -> serde_json::Value {
 }
 
 fn forks(command: ForksCommand) -> Result<ExitCode> {
-    use crate::cmd::update::human_time;
+    use vitrine_endpoint::state::human_time;
     match command {
         ForksCommand::List { state, format } => {
             let state = open_state(state)?;

@@ -2,6 +2,7 @@
 
 mod bundle;
 mod common;
+mod config;
 mod daemon;
 mod demo;
 mod egress;

@@ -179,6 +179,11 @@ fn the_deb_installs_and_its_daemon_answers() {
         std::fs::read_to_string(root.join("usr/share/bash-completion/completions/vitrine"))
             .unwrap();
     assert!(completions.contains("_vitrine()"));
+    // The system configuration, kept across upgrades as a conffile.
+    let config = root.join("etc/vitrine/vitrine.toml");
+    assert!(config.is_file());
+    let conffiles = std::fs::read_to_string(admin.join("info/vitrine.conffiles")).unwrap();
+    assert_eq!(conffiles.trim(), "/etc/vitrine/vitrine.toml");
 
     // The system state as the service keeps it: a verified bundle (made
     // by `vitrine demo`), and the policy the unit names (its log cannot be
@@ -215,6 +220,8 @@ fn the_deb_installs_and_its_daemon_answers() {
     assert!(argv.contains(&sock.display().to_string()), "{argv:?}");
     let child = std::process::Command::new(&argv[0])
         .args(&argv[1..])
+        // The installed configuration, at its place in the root.
+        .env("VITRINE_CONFIG", &config)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

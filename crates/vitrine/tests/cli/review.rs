@@ -139,7 +139,7 @@ fn reviews_gate_installation_and_status_says_why() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "1 rules added, 0 removed, 0 changed",
+            "1 rule added, 0 removed, 0 changed; 0 lint findings (0 acknowledged); 0 hash signatures added",
         ));
     let md = std::fs::read_to_string(d.join(format!("{b1}.review/packet.md"))).unwrap();
     assert!(

@@ -1431,3 +1431,36 @@ fn print_tags_and_meta_in_text() {
         .code(1)
         .stdout(predicate::str::contains("tags:").not());
 }
+
+/// Counts agree with their nouns: `1 YARA rule`, `1 thread`, not
+/// `1 YARA rules`, `1 threads`.
+#[test]
+fn one_of_everything_is_said_in_the_singular() {
+    let t = tempfile::tempdir().unwrap();
+    let rules = t.path().join("one.yar");
+    std::fs::write(
+        &rules,
+        "rule One { strings: $a = \"needle\" condition: $a }\n",
+    )
+    .unwrap();
+    std::fs::write(t.path().join("hay.txt"), b"hay").unwrap();
+    let out = vitrine()
+        .args([
+            "scan",
+            "--no-progress",
+            "--no-cache",
+            "--threads",
+            "1",
+            "--rules",
+        ])
+        .arg(&rules)
+        .arg(t.path().join("hay.txt"))
+        .assert()
+        .success();
+    let s = crate::common::stdout(&out);
+    assert!(
+        s.contains("Loaded: 1 YARA rule, 0 hash signatures\n"),
+        "{s}"
+    );
+    assert!(s.contains(", 1 thread)"), "{s}");
+}

@@ -805,3 +805,17 @@ fn channels_are_followed_side_by_side_each_with_its_own_version_order() {
         ))
         .stdout(predicates::str::contains("starter v3 (log index 0)"));
 }
+
+/// A log URL without a scheme is refused with a sentence that says what
+/// a URL looks like, before anything is fetched.
+#[test]
+fn a_url_without_a_scheme_is_refused_with_a_sentence() {
+    let out = vitrine()
+        .args(["update", "--policy", "policy", "--log", "127.0.0.1:8080"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("is not a URL") && e.contains("http://"), "{e}");
+    assert!(!e.contains("relative URL without a base"), "{e}");
+}
