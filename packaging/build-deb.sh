@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Debian package with dpkg-deb: the vitrine binary (a stripped
 # release build, or --binary PATH, as the packaging test passes its debug
-# build), man pages and bash completions generated from that binary, the
-# systemd unit, and /etc/vitrine/vitrine.toml (a conffile: every setting
-# commented out). Prints the .deb's path.
+# build), man pages and bash completions generated from that binary, and
+# the systemd unit. Prints the .deb's path.
 #
 #   packaging/build-deb.sh [--binary PATH] [--out DIR] [--compress xz|gzip|none]
 set -euo pipefail
@@ -28,9 +27,9 @@ arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root="$stage/vitrine"
-install -d "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" \
+install -d "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/vitrine" \
   "$root/usr/share/man/man1" "$root/usr/share/bash-completion/completions" \
-  "$root/usr/share/doc/vitrine" "$root/etc/vitrine"
+  "$root/usr/share/doc/vitrine"
 install -m 755 "$bin" "$root/usr/bin/vitrine"
 # Installed binaries carry no symbol tables (a release build has none already).
 if command -v strip >/dev/null; then strip --strip-unneeded "$root/usr/bin/vitrine"; fi
@@ -38,6 +37,8 @@ if command -v strip >/dev/null; then strip --strip-unneeded "$root/usr/bin/vitri
 gzip -9n "$root"/usr/share/man/man1/*.1
 "$root/usr/bin/vitrine" completions bash > "$root/usr/share/bash-completion/completions/vitrine"
 install -m 644 packaging/vitrine-daemon.service "$root/lib/systemd/system/vitrine-daemon.service"
+# The system configuration, all comments: dpkg keeps the owner's edits on
+# upgrade (a conffile).
 install -m 644 packaging/vitrine.toml "$root/etc/vitrine/vitrine.toml"
 echo /etc/vitrine/vitrine.toml > "$root/DEBIAN/conffiles"
 printf 'Vitrine\nLicense: Apache-2.0 (/usr/share/common-licenses/Apache-2.0)\n' \

@@ -54,13 +54,17 @@ impl Action {
             Action::Remove => "remove",
         }
     }
-    /// The end of `N file(s) with detections could not be ...`.
-    pub fn failed(self) -> &'static str {
-        match self {
-            Action::Quarantine => "quarantined and were left in place",
-            Action::Move => "moved and were left in place",
-            Action::Copy => "copied",
-            Action::Remove => "removed and were left in place",
+    /// The end of `N files with detections could not be ...` (`one`: N
+    /// is 1).
+    pub fn failed(self, one: bool) -> &'static str {
+        match (self, one) {
+            (Action::Quarantine, true) => "quarantined and was left in place",
+            (Action::Quarantine, false) => "quarantined and were left in place",
+            (Action::Move, true) => "moved and was left in place",
+            (Action::Move, false) => "moved and were left in place",
+            (Action::Copy, _) => "copied",
+            (Action::Remove, true) => "removed and was left in place",
+            (Action::Remove, false) => "removed and were left in place",
         }
     }
 }

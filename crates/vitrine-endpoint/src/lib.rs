@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod config;
 pub mod rules;
+pub mod scan;
 pub mod state;
 pub mod update;
 

@@ -160,6 +160,10 @@ impl LogBuilder {
             size: seq.published_size,
             checkpoint: seq.published.clone().into(),
         }));
+        let metrics = Arc::new(crate::LogMetrics::default());
+        metrics
+            .tree_size
+            .set(i64::try_from(seq.published_size).unwrap_or(i64::MAX));
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut sequencer = Sequencer {
             storage: self.storage.clone(),
@@ -174,6 +178,7 @@ impl LogBuilder {
             next_recosign: self.recosign.map(|_| Instant::now()),
             published: published.clone(),
             seq: Some(seq),
+            metrics: metrics.clone(),
         };
         let thread = thread::Builder::new()
             .name("vitrine-sequencer".into())
@@ -188,6 +193,7 @@ impl LogBuilder {
             published,
             tx: Some(tx),
             thread: Some(thread),
+            metrics,
         })
     }
 }
@@ -236,6 +242,7 @@ pub struct Log {
     published: Arc<RwLock<Published>>,
     tx: Option<Sender<Request>>,
     thread: Option<thread::JoinHandle<()>>,
+    metrics: Arc<crate::LogMetrics>,
 }
 
 impl Log {
@@ -305,7 +312,27 @@ impl Log {
     /// checkpoint covering it is durably published. Submitting the same
     /// bytes again resolves to the same index.
     pub async fn add(&self, note: Vec<u8>) -> Result<u64, AddError> {
-        self.submit(note)?.await.unwrap_or(Err(AddError::Closed))
+        let start = Instant::now();
+        let result = self.submit(note)?.await.unwrap_or(Err(AddError::Closed));
+        if result.is_ok() {
+            self.metrics
+                .add_latency
+                .observe(start.elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    /// Whether the storage answers: reads the published checkpoint.
+    pub fn check_storage(&self) -> Result<(), Error> {
+        self.storage
+            .read_checkpoint()?
+            .ok_or(Error::NotInitialized)?;
+        Ok(())
+    }
+
+    /// What this log measured since it started.
+    pub fn metrics(&self) -> &crate::LogMetrics {
+        &self.metrics
     }
 
     /// [`Log::add`] for synchronous callers (not from an async runtime).
@@ -547,6 +574,7 @@ struct Sequencer {
     published: Arc<RwLock<Published>>,
     /// `None` after a failure, until recovery succeeds.
     seq: Option<Seq>,
+    metrics: Arc<crate::LogMetrics>,
 }
 
 /// A new entry of a batch and everyone waiting for it.
@@ -667,6 +695,8 @@ impl Sequencer {
         });
         match result {
             Ok(first) => {
+                self.metrics
+                    .published(fresh.len(), first + fresh.len() as u64);
                 for (i, f) in fresh.into_iter().enumerate() {
                     for reply in f.replies {
                         let _ = reply.send(Ok(first + i as u64));
@@ -674,6 +704,7 @@ impl Sequencer {
                 }
             }
             Err(err) => {
+                self.metrics.batch_failures.inc();
                 tracing::error!(%err, "batch failed; re-deriving state from storage");
                 // Recover before answering, so a retry meets a clean state:
                 // either the batch is gone (it failed before its checkpoint
@@ -777,12 +808,15 @@ impl Sequencer {
             let reader = tile_reader(&*self.storage, seq.size);
             let proof = consistency_proof(&reader, seq.published_size, seq.size)
                 .map_err(|e| corrupt(format!("consistency proof: {e}")))?;
+            let started = Instant::now();
             let sigs = cosigner.cosign(&CosignRequest {
                 old: &seq.published,
                 old_size: seq.published_size,
                 new: &note,
                 proof: &proof,
-            })?;
+            });
+            self.metrics.witnesses(started.elapsed(), sigs.is_ok());
+            let sigs = sigs?;
             for sig in sigs {
                 note.add_signature(sig);
             }
@@ -825,12 +859,15 @@ impl Sequencer {
                     note.add_signature(sig.clone());
                 }
             }
+            let started = Instant::now();
             let sigs = cosigner.cosign(&CosignRequest {
                 old: &seq.published,
                 old_size: seq.published_size,
                 new: &note,
                 proof: &[],
-            })?;
+            });
+            self.metrics.witnesses(started.elapsed(), sigs.is_ok());
+            let sigs = sigs?;
             for sig in sigs {
                 note.add_signature(sig);
             }

@@ -132,6 +132,10 @@ pub enum StorageError {
     /// The embedded index database failed.
     #[error("index database: {0}")]
     Index(#[from] rusqlite::Error),
+    /// The PostgreSQL backend failed (after its own retries for lost
+    /// connections).
+    #[error("postgres: {0}")]
+    Postgres(String),
     /// Another process holds the data directory.
     #[error("data directory {path} is locked by another process")]
     Locked {

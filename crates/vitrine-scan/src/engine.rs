@@ -959,21 +959,35 @@ struct Worker<'r> {
     rules: &'r RuleSet,
     opts: &'r ScanOptions,
     progress: &'r Progress,
-    scanner: yara_x::Scanner<'r>,
+    /// Made for the first file matched: a scan that matches nothing (every
+    /// file clean from the scan cache) never loads the rules.
+    scanner: Option<yara_x::Scanner<'r>>,
     buf: Vec<u8>,
 }
 
 impl<'r> Worker<'r> {
     fn new(rules: &'r RuleSet, opts: &'r ScanOptions, progress: &'r Progress) -> Worker<'r> {
-        let mut scanner = yara_x::Scanner::new(&rules.rules);
-        scanner.set_timeout(opts.timeout);
         Worker {
             rules,
             opts,
             progress,
-            scanner,
+            scanner: None,
             buf: Vec::new(),
         }
+    }
+
+    /// This worker's scanner, made (and the rules loaded) on first use.
+    fn scanner(&mut self) -> Result<&mut yara_x::Scanner<'r>, String> {
+        if self.scanner.is_none() {
+            let rules: &'r RuleSet = self.rules;
+            let mut scanner = yara_x::Scanner::new(rules.yara().map_err(str::to_owned)?);
+            scanner.set_timeout(self.opts.timeout);
+            self.scanner = Some(scanner);
+        }
+        Ok(self
+            .scanner
+            .as_mut()
+            .expect("invariant: the scanner was just made"))
     }
 
     fn scan_stdin(&mut self) -> FileReport {
@@ -1251,19 +1265,26 @@ impl<'r> Worker<'r> {
                 });
             }
         }
+        let per_file = self.rules.per_file;
+        let print_strings = self.opts.print_strings;
+        let timeout = self.opts.timeout;
+        let scanner = match self.scanner() {
+            Ok(s) => s,
+            Err(message) => return (detections, Some(message)),
+        };
         if let Some(vars) = vars {
             for (i, var) in PER_FILE_VARIABLES.iter().enumerate() {
-                if self.rules.per_file[i] {
+                if per_file[i] {
                     // Declared at compile time as strings, so this cannot fail.
-                    let _ = self.scanner.set_global(var, vars[i].as_str());
+                    let _ = scanner.set_global(var, vars[i].as_str());
                 }
             }
         }
-        match self.scanner.scan(data) {
+        match scanner.scan(data) {
             Ok(results) => {
                 for rule in results.matching_rules() {
                     let mut strings = Vec::new();
-                    if self.opts.print_strings {
+                    if print_strings {
                         for p in rule.patterns() {
                             for m in p.matches() {
                                 let data = m.data();
@@ -1293,7 +1314,7 @@ impl<'r> Worker<'r> {
                 detections,
                 Some(format!(
                     "scan timed out after {} s; file not scanned completely",
-                    self.opts.timeout.as_secs()
+                    timeout.as_secs()
                 )),
             ),
             Err(e) => (detections, Some(e.to_string())),

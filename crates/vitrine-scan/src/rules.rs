@@ -3,8 +3,10 @@
 //! [`RuleSet`] is built.
 
 use sha2::Digest;
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use crate::hashdb::{HashDb, HashFormat};
 use crate::Error;
@@ -274,7 +276,7 @@ impl RulesBuilder {
     /// returned with its origin, line and column.
     pub fn build(self) -> Result<RuleSet, Error> {
         let (rules, warnings) = self.compile()?;
-        self.finish(rules, warnings)
+        self.finish(Loaded::Compiled(Box::new(rules)), warnings)
     }
 
     /// Like [`RulesBuilder::build`], but the compiled YARA rules are kept in
@@ -286,12 +288,24 @@ impl RulesBuilder {
     /// not load, is compiled again and replaced. Compiled rules hold native
     /// code: a cache file is read only from a directory nobody else can
     /// write, and a cache that cannot be used never stops the scan.
+    ///
+    /// A checked cache file is turned back into yara-x rules only when the
+    /// first file is matched: a rescan whose files all come from the scan
+    /// cache never pays for it. Should that fail, the sources are compiled
+    /// then and the cache file replaced.
     pub fn build_cached(self, dir: &Path) -> Result<(RuleSet, RulesCache), Error> {
         let key = self.cache_key();
         let path = dir.join(format!("{}.rules", hex::encode(key)));
         let why_not = match load_cached(dir, &path, &key) {
-            Ok(Some((rules, warnings))) => {
-                return Ok((self.finish(rules, warnings)?, RulesCache::Hit))
+            Ok(Some(cached)) => {
+                let warnings = cached.warnings;
+                let loaded = Loaded::Cached {
+                    payload: cached.payload,
+                    start: cached.start,
+                    rule_count: cached.rule_count,
+                    store: (dir.to_path_buf(), path, key),
+                };
+                return Ok((self.finish(loaded, warnings)?, RulesCache::Hit));
             }
             Ok(None) => None,
             Err(reason) => Some(reason),
@@ -303,14 +317,17 @@ impl RulesBuilder {
             (Some(reason), Ok(())) => RulesCache::Replaced(reason),
             (None, Ok(())) => RulesCache::Stored,
         };
-        Ok((self.finish(rules, warnings)?, used))
+        Ok((
+            self.finish(Loaded::Compiled(Box::new(rules)), warnings)?,
+            used,
+        ))
     }
 
     /// The compiled-rules cache key: the digest of everything added (in
     /// order, namespaces and variables included) and yara-x's version.
     fn cache_key(&self) -> [u8; 32] {
         let mut h = self.digest.clone();
-        h.update(b"\0vitrine-rules-cache-v1\0yara-x ");
+        h.update(b"\0vitrine-rules-cache-v2\0yara-x ");
         h.update(yara_x::VERSION.as_bytes());
         h.finalize().into()
     }
@@ -318,70 +335,10 @@ impl RulesBuilder {
     /// Compiles the YARA sources; returns the rules and yara-x's warnings,
     /// one line each (`origin:line:column: title (code)`).
     fn compile(&self) -> Result<(yara_x::Rules, Vec<String>), Error> {
-        let mut compiler = yara_x::Compiler::new();
-        compiler.colorize_errors(false);
-        for (name, value) in &self.defines {
-            let r = match value {
-                VarValue::Bool(b) => compiler.define_global(name, *b),
-                VarValue::Int(i) => compiler.define_global(name, *i),
-                VarValue::Float(f) => compiler.define_global(name, *f),
-                VarValue::Str(s) => compiler.define_global(name, s.as_str()),
-            };
-            r.map_err(|e| Error::Define {
-                name: name.clone(),
-                message: e.to_string(),
-            })?;
-        }
-        // The per-file variables are declared unless the user defined them.
-        for var in PER_FILE_VARIABLES {
-            if self.defines.iter().any(|(n, _)| n == var) {
-                continue;
-            }
-            compiler.define_global(var, "").map_err(|e| Error::Define {
-                name: var.to_string(),
-                message: e.to_string(),
-            })?;
-        }
-        let mut current: Option<&str> = None;
-        for (ns, origin, text) in &self.yara {
-            if ns.as_deref() != current {
-                compiler.new_namespace(ns.as_deref().unwrap_or("default"));
-                current = ns.as_deref();
-            }
-            let src = yara_x::SourceCode::from(text.as_str()).with_origin(origin.as_str());
-            if let Err(err) = compiler.add_source(src) {
-                let (line, column) = err
-                    .labels()
-                    .next()
-                    .map(|l| line_col(text, l.span().0.start as usize))
-                    .unwrap_or((0, 0));
-                return Err(Error::RuleCompile {
-                    origin: origin.clone(),
-                    line,
-                    column,
-                    message: err.title().to_string(),
-                    report: err.to_string(),
-                });
-            }
-        }
-        let rules = compiler.build();
-        let warnings = rules
-            .warnings()
-            .iter()
-            .map(|w| {
-                let place = w.labels().next().and_then(|l| {
-                    let origin = l.origin()?;
-                    let text = self.yara.iter().find(|(_, o, _)| *o == origin)?;
-                    let (line, col) = line_col(&text.2, l.span().0.start as usize);
-                    Some(format!("{origin}:{line}:{col}: "))
-                });
-                format!("{}{} ({})", place.unwrap_or_default(), w.title(), w.code())
-            })
-            .collect();
-        Ok((rules, warnings))
+        compile_sources(&self.yara, &self.defines)
     }
 
-    fn finish(self, rules: yara_x::Rules, warnings: Vec<String>) -> Result<RuleSet, Error> {
+    fn finish(self, loaded: Loaded, warnings: Vec<String>) -> Result<RuleSet, Error> {
         // The per-file variables are set for each file only when some rule
         // mentions them (and the user did not define them).
         let mut per_file = [false; 5];
@@ -397,9 +354,31 @@ impl RulesBuilder {
         let mut hashes = self.hashes;
         hashes.finish();
 
-        let yara_rule_count = rules.iter().len();
+        let (rules, pending, yara_rule_count) = match loaded {
+            Loaded::Compiled(rules) => {
+                let n = rules.iter().len();
+                (OnceLock::from(Ok(*rules)), None, n)
+            }
+            Loaded::Cached {
+                payload,
+                start,
+                rule_count,
+                store,
+            } => (
+                OnceLock::new(),
+                Some(Pending {
+                    payload,
+                    start,
+                    yara: self.yara,
+                    defines: self.defines,
+                    store,
+                }),
+                rule_count,
+            ),
+        };
         Ok(RuleSet {
             rules,
+            pending: Mutex::new(pending),
             hashes,
             per_file,
             yara_rule_count,
@@ -408,6 +387,85 @@ impl RulesBuilder {
             warnings,
         })
     }
+}
+
+/// (namespace, origin, text) of each YARA source, in order.
+type Sources = Vec<(Option<String>, String, String)>;
+
+/// Compiles YARA sources with external variables; returns the rules and
+/// yara-x's warnings, one line each (`origin:line:column: title (code)`).
+fn compile_sources(
+    yara: &Sources,
+    defines: &[(String, VarValue)],
+) -> Result<(yara_x::Rules, Vec<String>), Error> {
+    let mut compiler = yara_x::Compiler::new();
+    compiler.colorize_errors(false);
+    for (name, value) in defines {
+        let r = match value {
+            VarValue::Bool(b) => compiler.define_global(name, *b),
+            VarValue::Int(i) => compiler.define_global(name, *i),
+            VarValue::Float(f) => compiler.define_global(name, *f),
+            VarValue::Str(s) => compiler.define_global(name, s.as_str()),
+        };
+        r.map_err(|e| Error::Define {
+            name: name.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    // The per-file variables are declared unless the user defined them.
+    for var in PER_FILE_VARIABLES {
+        if defines.iter().any(|(n, _)| n == var) {
+            continue;
+        }
+        compiler.define_global(var, "").map_err(|e| Error::Define {
+            name: var.to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    let mut current: Option<&str> = None;
+    for (ns, origin, text) in yara {
+        if ns.as_deref() != current {
+            compiler.new_namespace(ns.as_deref().unwrap_or("default"));
+            current = ns.as_deref();
+        }
+        let src = yara_x::SourceCode::from(text.as_str()).with_origin(origin.as_str());
+        if let Err(err) = compiler.add_source(src) {
+            let (line, column) = err
+                .labels()
+                .next()
+                .map(|l| line_col(text, l.span().0.start as usize))
+                .unwrap_or((0, 0));
+            return Err(Error::RuleCompile {
+                origin: origin.clone(),
+                line,
+                column,
+                message: err.title().to_string(),
+                report: err.to_string(),
+            });
+        }
+    }
+    let rules = compiler.build();
+    // Warnings can number thousands, in long files: each source's line
+    // starts are found once, not counted again from the top per warning.
+    let mut by_origin: HashMap<&str, (&str, Option<LineIndex>)> = HashMap::new();
+    for (_, origin, text) in yara.iter().rev() {
+        by_origin.insert(origin, (text, None));
+    }
+    let warnings = rules
+        .warnings()
+        .iter()
+        .map(|w| {
+            let place = w.labels().next().and_then(|l| {
+                let origin = l.origin()?;
+                let (text, index) = by_origin.get_mut(origin)?;
+                let index = index.get_or_insert_with(|| LineIndex::new(text));
+                let (line, col) = index.line_col(text, l.span().0.start as usize);
+                Some(format!("{origin}:{line}:{col}: "))
+            });
+            format!("{}{} ({})", place.unwrap_or_default(), w.title(), w.code())
+        })
+        .collect();
+    Ok((rules, warnings))
 }
 
 /// What [`RulesBuilder::build_cached`] did with the compiled-rules cache.
@@ -424,24 +482,28 @@ pub enum RulesCache {
 }
 
 /// First line of a compiled-rules cache file.
-const CACHE_MAGIC: &[u8] = b"VITRINE-RULES-CACHE-2\n";
+const CACHE_MAGIC: &[u8] = b"VITRINE-RULES-CACHE-3\n";
 /// Largest cache file read.
 const MAX_CACHE_FILE: u64 = 2 << 30;
 /// Cache files kept (the newest); older ones are removed.
 const CACHE_KEEP: usize = 4;
 
-/// The cached rules for `key` and their warnings: `Ok(None)` if there are
-/// none, `Err(why)` if there is a file that cannot be used.
+/// A checked compiled-rules cache file, not yet turned into yara-x rules.
+struct CachedRules {
+    warnings: Vec<String>,
+    rule_count: usize,
+    /// The file; yara-x's serialized rules from `start` on.
+    payload: Vec<u8>,
+    start: usize,
+}
+
+/// The cached rules for `key`: `Ok(None)` if there are none, `Err(why)` if
+/// there is a file that cannot be used.
 ///
 /// Format: magic, key (32 bytes), SHA-256 of the rest (32 bytes), then the
-/// warnings' length (u32 LE), the warnings (UTF-8, one a line) and yara-x's
-/// serialized rules.
-#[allow(clippy::type_complexity)]
-fn load_cached(
-    dir: &Path,
-    path: &Path,
-    key: &[u8; 32],
-) -> Result<Option<(yara_x::Rules, Vec<String>)>, String> {
+/// warnings' length (u32 LE), the warnings (UTF-8, one a line), the number
+/// of rules (u64 LE) and yara-x's serialized rules.
+fn load_cached(dir: &Path, path: &Path, key: &[u8; 32]) -> Result<Option<CachedRules>, String> {
     if !dir.exists() {
         return Ok(None);
     }
@@ -476,18 +538,23 @@ fn load_cached(
     }
     let (len, body) = body.split_at(4);
     let len = u32::from_le_bytes(len.try_into().map_err(|_| not_cache())?) as usize;
-    if len > body.len() {
+    if len.saturating_add(8) > body.len() {
         return Err(not_cache());
     }
-    let (warnings, payload) = body.split_at(len);
+    let (warnings, rest) = body.split_at(len);
     let warnings = std::str::from_utf8(warnings)
         .map_err(|_| not_cache())?
         .lines()
         .map(str::to_owned)
         .collect();
-    yara_x::Rules::deserialize(payload)
-        .map(|r| Some((r, warnings)))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let (count, _) = rest.split_at(8);
+    let rule_count = u64::from_le_bytes(count.try_into().map_err(|_| not_cache())?) as usize;
+    Ok(Some(CachedRules {
+        warnings,
+        rule_count,
+        start: head + 4 + len + 8,
+        payload: data,
+    }))
 }
 
 fn store_cached(
@@ -500,9 +567,10 @@ fn store_cached(
     vitrine_fs::private_dir(dir).map_err(|e| e.to_string())?;
     let payload = rules.serialize().map_err(|e| e.to_string())?;
     let warnings = warnings.join("\n");
-    let mut body = Vec::with_capacity(4 + warnings.len() + payload.len());
+    let mut body = Vec::with_capacity(12 + warnings.len() + payload.len());
     body.extend_from_slice(&(warnings.len() as u32).to_le_bytes());
     body.extend_from_slice(warnings.as_bytes());
+    body.extend_from_slice(&(rules.iter().len() as u64).to_le_bytes());
     body.extend_from_slice(&payload);
     let mut data = Vec::with_capacity(CACHE_MAGIC.len() + 64 + body.len());
     data.extend_from_slice(CACHE_MAGIC);
@@ -527,9 +595,63 @@ fn store_cached(
     Ok(())
 }
 
+/// How [`RulesBuilder::finish`] gets the yara-x rules.
+enum Loaded {
+    /// Compiled in this process.
+    Compiled(Box<yara_x::Rules>),
+    /// A checked cache file, deserialized when first needed.
+    Cached {
+        payload: Vec<u8>,
+        start: usize,
+        rule_count: usize,
+        /// Cache directory, file and key, to replace the file should the
+        /// payload not deserialize.
+        store: (PathBuf, PathBuf, [u8; 32]),
+    },
+}
+
+/// What turns a cached rule set into yara-x rules on first use: the
+/// serialized rules, and the sources to compile should they not load.
+struct Pending {
+    /// yara-x's serialized rules from `start` on.
+    payload: Vec<u8>,
+    start: usize,
+    yara: Sources,
+    defines: Vec<(String, VarValue)>,
+    store: (PathBuf, PathBuf, [u8; 32]),
+}
+
+impl Pending {
+    fn load(self) -> Result<yara_x::Rules, String> {
+        let Pending {
+            payload,
+            start,
+            yara,
+            defines,
+            store: (dir, path, key),
+        } = self;
+        let rules = yara_x::Rules::deserialize(&payload[start..]);
+        drop(payload);
+        match rules {
+            Ok(rules) => Ok(rules),
+            Err(_) => {
+                // Checked by its SHA-256 and key, yet not loadable: compile
+                // the sources it was made from, and replace it.
+                let (rules, warnings) = compile_sources(&yara, &defines)
+                    .map_err(|e| format!("compiling the rules: {e}"))?;
+                let _ = store_cached(&dir, &path, &key, &rules, &warnings);
+                Ok(rules)
+            }
+        }
+    }
+}
+
 /// A compiled, immutable rule set, shared by all scan threads.
 pub struct RuleSet {
-    pub(crate) rules: yara_x::Rules,
+    /// The yara-x rules, or why they could not be had; set at once when
+    /// compiled, on first use when loaded from the cache.
+    rules: OnceLock<Result<yara_x::Rules, String>>,
+    pending: Mutex<Option<Pending>>,
     pub(crate) hashes: HashDb,
     /// Which of [`PER_FILE_VARIABLES`] must be set for each file.
     pub(crate) per_file: [bool; 5],
@@ -540,6 +662,39 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// The yara-x rules, deserialized from the compiled-rules cache on the
+    /// first call if that is where they come from (other threads wait).
+    pub(crate) fn yara(&self) -> Result<&yara_x::Rules, &str> {
+        self.rules
+            .get_or_init(|| {
+                let pending = self
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                match pending {
+                    Some(p) => p.load(),
+                    None => Err("the compiled rules were lost".to_string()),
+                }
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// Loads the yara-x rules now if they come from the compiled-rules
+    /// cache and no file has been matched yet: for a long-running scanner
+    /// (the daemon) that would rather pay for it at start or reload than on
+    /// its first request. An error says why the rules could not be had.
+    pub fn load(&self) -> Result<(), String> {
+        self.yara().map(|_| ()).map_err(str::to_owned)
+    }
+
+    /// Whether the yara-x rules are in memory (compiled, or loaded from the
+    /// cache by [`RuleSet::load`] or a first match).
+    pub fn is_loaded(&self) -> bool {
+        self.rules.get().is_some()
+    }
+
     /// yara-x's compiler warnings, one line each (`origin:line:column:
     /// title (code)`); kept with the compiled rules in the cache.
     pub fn warnings(&self) -> &[String] {
@@ -581,18 +736,42 @@ fn mentions(text: &str, ident: &str) -> bool {
 
 /// 1-based line and column of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
+    LineIndex::new(text).line_col(text, offset)
+}
+
+/// Where each line of a text starts, for many [`line_col`] look-ups.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let newlines = newline_ends(text.as_bytes());
+        LineIndex {
+            starts: std::iter::once(0).chain(newlines).collect(),
+        }
+    }
+
+    /// As [`line_col`], for the text this index was made from.
+    fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let line_start = self.starts[line - 1];
+        let column = String::from_utf8_lossy(&text.as_bytes()[line_start..offset])
+            .chars()
+            .count()
+            + 1;
+        (line, column)
+    }
+}
+
+/// The offset just after each `\n` in `bytes`.
+fn newline_ends(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
         .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
-    (line, column)
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .map(|(i, _)| i + 1)
 }
 
 fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
@@ -680,6 +859,25 @@ mod tests {
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
     }
 
+    /// One index answers every offset as counting from the top would,
+    /// newlines, multi-byte characters and the end included.
+    #[test]
+    fn line_index_matches_counting_from_the_top() {
+        let text = "rule a {\n  strings: $x = \"é€\"\n\n  condition: $x\n}";
+        let index = LineIndex::new(text);
+        for offset in 0..=text.len() + 3 {
+            let o = offset.min(text.len());
+            let before = &text.as_bytes()[..o];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            let col = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
+            assert_eq!(index.line_col(text, offset), (line, col), "offset {offset}");
+        }
+    }
+
     #[test]
     fn var_values_parse_like_yr() {
         assert_eq!(VarValue::parse("true"), VarValue::Bool(true));
@@ -716,5 +914,115 @@ mod tests {
         assert!(rules.hash_count() >= 1);
         assert_eq!(rules.source(), &RuleSource::Builtin);
         assert!(rules.source().describe().contains("UNVERIFIED"));
+    }
+
+    fn eicar_rules() -> RulesBuilder {
+        let mut b = RulesBuilder::new();
+        b.add_yara_source(
+            "e.yar",
+            "rule Cached_EICAR { strings: $a = \"EICAR-STANDARD\" condition: $a }",
+        );
+        b
+    }
+
+    fn detections(rules: &RuleSet, data: &[u8]) -> Vec<String> {
+        let opts = crate::ScanOptions::default();
+        let progress = crate::Progress::default();
+        let mut session = crate::Session::new(rules, &opts, &progress);
+        let report = session.scan_bytes("data".into(), data.to_vec());
+        assert_eq!(report.outcome, crate::Outcome::Scanned);
+        report
+            .detections
+            .iter()
+            .map(|d| d.name().to_string())
+            .collect()
+    }
+
+    /// A cache hit keeps the compiled rules on disk until a file is matched:
+    /// a scan whose files all come from the scan cache never loads them.
+    #[test]
+    fn cached_rules_load_on_first_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("rules-cache");
+        let (fresh, used) = eicar_rules().build_cached(&cache).unwrap();
+        assert_eq!(used, RulesCache::Stored);
+        assert!(fresh.is_loaded());
+        let (rules, used) = eicar_rules().build_cached(&cache).unwrap();
+        assert_eq!(used, RulesCache::Hit);
+        assert_eq!(rules.yara_rule_count(), 1);
+        assert!(
+            !rules.is_loaded(),
+            "deserialized before any file was matched"
+        );
+        assert_eq!(detections(&rules, b"x EICAR-STANDARD y"), ["Cached_EICAR"]);
+        assert!(rules.is_loaded());
+        assert!(detections(&rules, b"clean").is_empty());
+
+        // Or when asked to.
+        let (early, _) = eicar_rules().build_cached(&cache).unwrap();
+        assert!(!early.is_loaded());
+        early.load().unwrap();
+        assert!(early.is_loaded());
+    }
+
+    /// A cache file that passes its checks but does not deserialize is not
+    /// fatal when it is found out late: the sources are compiled then, the
+    /// detections are the same, and the file is replaced by a good one.
+    #[test]
+    fn cached_rules_that_do_not_load_are_compiled_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("rules-cache");
+        eicar_rules().build_cached(&cache).unwrap();
+        let key = eicar_rules().cache_key();
+        let path = cache.join(format!("{}.rules", hex::encode(key)));
+        let mut body = Vec::new();
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(&1u64.to_le_bytes());
+        body.extend_from_slice(b"not yara-x rules");
+        let mut bad = CACHE_MAGIC.to_vec();
+        bad.extend_from_slice(&key);
+        bad.extend_from_slice(&sha2::Sha256::digest(&body));
+        bad.extend_from_slice(&body);
+        std::fs::write(&path, &bad).unwrap();
+
+        let (rules, used) = eicar_rules().build_cached(&cache).unwrap();
+        assert_eq!(used, RulesCache::Hit);
+        assert_eq!(detections(&rules, b"x EICAR-STANDARD y"), ["Cached_EICAR"]);
+        assert_ne!(std::fs::read(&path).unwrap(), bad, "not replaced");
+        let (again, used) = eicar_rules().build_cached(&cache).unwrap();
+        assert_eq!(used, RulesCache::Hit);
+        assert_eq!(detections(&again, b"x EICAR-STANDARD y"), ["Cached_EICAR"]);
+    }
+
+    /// A rescan whose files all come from the scan cache does not load the
+    /// cached compiled rules at all (the workers make their scanners for
+    /// the first file they match).
+    #[test]
+    fn rescan_from_the_scan_cache_does_not_load_the_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("rules-cache");
+        let tree = dir.path().join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        std::fs::write(tree.join("clean.txt"), b"nothing here").unwrap();
+        // The scan cache keeps only files whose times are over a second old.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let scan = |rules: &RuleSet| {
+            let opts = crate::ScanOptions::default().threads(2);
+            let db = dir.path().join("scan-cache.sqlite");
+            let sc = crate::cache::ScanCache::open(&db, &opts.cache_profile(rules)).unwrap();
+            let opts = opts.cache(Some(std::sync::Arc::new(sc)));
+            let targets = [crate::Target::Path(tree.clone())];
+            crate::scan(rules, &opts, &targets, &crate::Progress::default(), |_| {}).unwrap()
+        };
+        let (first, _) = eicar_rules().build_cached(&cache).unwrap();
+        assert_eq!(scan(&first).cached, 0);
+        let (rules, used) = eicar_rules().build_cached(&cache).unwrap();
+        assert_eq!(used, RulesCache::Hit);
+        let summary = scan(&rules);
+        assert_eq!((summary.files_scanned, summary.cached), (1, 1));
+        assert!(
+            !rules.is_loaded(),
+            "rules loaded for a scan that matched nothing"
+        );
     }
 }

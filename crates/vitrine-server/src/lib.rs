@@ -117,6 +117,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/add", post(add).layer(DefaultBodyLimit::max(add_limit)))
         .route("/checkpoint", get(checkpoint))
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
         .route("/tile/{*path}", get(tile))
         .route(
             "/content/sha256/{hex}",
@@ -167,6 +169,48 @@ async fn add(State(state): State<AppState>, body: Bytes) -> Response {
             text(status, err.to_string())
         }
     }
+}
+
+/// `GET /healthz`: 200 with the published size when the log's storage
+/// answers, 503 with the reason otherwise (for load balancers and
+/// orchestrators; a database that is down shows here first).
+async fn health(State(state): State<AppState>) -> Response {
+    let log = state.log.clone();
+    let size = log.size();
+    let checked = tokio::task::spawn_blocking(move || log.check_storage()).await;
+    let (status, body) = match checked {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            serde_json::json!({ "status": "ok", "size": size }),
+        ),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "unavailable", "size": size, "error": e.to_string() }),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "unavailable", "size": size, "error": "the check failed" }),
+        ),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{body}\n"),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`: the log's metrics in the OpenMetrics text format, as
+/// Prometheus scrapes it.
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.log.metrics().text(),
+    )
+        .into_response()
 }
 
 async fn checkpoint(State(state): State<AppState>) -> Response {

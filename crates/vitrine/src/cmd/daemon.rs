@@ -56,8 +56,10 @@ pub struct Args {
     /// Also listen on TCP at this loopback address (e.g. 127.0.0.1:3310).
     #[arg(long, value_name = "ADDR")]
     tcp: Option<SocketAddr>,
-    /// The endpoint state directory [default: VITRINE_STATE, else the
-    /// user's data directory].
+    /// The endpoint state directory [default: $VITRINE_STATE, else the configuration's `state`,
+    /// else /var/lib/vitrine for root and the `vitrine` user, else
+    /// $XDG_DATA_HOME/vitrine or ~/.local/share/vitrine; `vitrine config
+    /// show` says which].
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
     /// YARA rule files or directories to use instead of the active bundle.
@@ -220,6 +222,12 @@ fn load_rules(state: Option<&Path>, rules: &[PathBuf], hashes: &[PathBuf]) -> Re
         vitrine_endpoint::rules::file_rules(rules, hashes)?
     };
     let set = vitrine_endpoint::rules::build_rules(builder, state)?;
+    // Rules from the compiled-rules cache load lazily; a daemon pays for
+    // that now (at start or reload, off the request path) rather than on
+    // its first request, and a set that cannot load never replaces one
+    // that works.
+    set.load()
+        .map_err(|e| anyhow::anyhow!("loading the compiled rules: {e}"))?;
     let version = match set.source() {
         RuleSource::VerifiedBundle { version, .. } => *version,
         // Several channels: the highest version stands for the set.

@@ -40,6 +40,13 @@ enum Command {
         /// endpoint's update.
         #[arg(long, default_value = "rules", value_parser = ["rules", "custody"])]
         purpose: String,
+        /// Keep the log's entries, tiles and checkpoints in this PostgreSQL
+        /// database (`host=H port=P user=U dbname=D` or
+        /// `postgres://U@H:P/D`) instead of DIR; its schema is created.
+        /// DIR still holds the key, `authorized` and content. Give `log
+        /// serve` the same --postgres.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
     /// Serve the log over HTTP (tlog-tiles read API, /add, /content).
     ///
@@ -50,6 +57,11 @@ enum Command {
         /// The data directory.
         #[arg(long)]
         data: PathBuf,
+        /// The log's PostgreSQL database, as given to `log init
+        /// --postgres` (entries, tiles and checkpoints there; the key,
+        /// `authorized` and content in DIR).
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
@@ -82,6 +94,33 @@ enum Command {
         #[command(flatten)]
         limits: crate::util::ServerLimitArgs,
     },
+    /// Copy a stopped log between its data directory and PostgreSQL.
+    ///
+    /// `--to-postgres URL` copies DIR's log into the (empty) database;
+    /// `--from-postgres URL` copies the database's log into DIR, whose own
+    /// log must be empty (as `log init` leaves it). Every hash tile and
+    /// entry bundle of the published tree is copied, the deduplication
+    /// index rebuilt from the entries, and the published checkpoint is
+    /// copied last (the commit point): the log served afterwards has the
+    /// same checkpoint and the same tiles; check it with `vitrine log
+    /// verify`. Stop `log serve` first: a log that sequences meanwhile
+    /// would leave the copy behind.
+    Migrate {
+        /// The data directory (its key checks the checkpoints).
+        #[arg(long)]
+        data: PathBuf,
+        /// Copy DIR's log into this PostgreSQL database.
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "from_postgres",
+            required_unless_present = "from_postgres"
+        )]
+        to_postgres: Option<String>,
+        /// Copy this PostgreSQL database's log into DIR.
+        #[arg(long, value_name = "URL")]
+        from_postgres: Option<String>,
+    },
     /// Submit a signed statement; prints its index.
     Add {
         /// The signed statement note.
@@ -111,15 +150,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
             data,
             origin,
             purpose,
+            postgres,
         } => {
             let purpose: Purpose = purpose.parse().context("--purpose")?;
             let vkey = DataDir::init_for(&data, &origin, Some(purpose))
                 .with_context(|| format!("initialising log in {}", data.display()))?;
+            if let Some(url) = postgres {
+                let pg = vitrine_log::PgStorage::connect(&url, 2)
+                    .context("connecting to the log's PostgreSQL database")?;
+                let dir = DataDir::open(&data)?;
+                vitrine_log::init(&pg, &dir.key)
+                    .context("writing the first checkpoint to PostgreSQL")?;
+            }
             println!("{vkey}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve {
             data,
+            postgres,
             addr,
             batch_wait_ms,
             batch_max,
@@ -129,6 +177,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             limits,
         } => serve(
             data,
+            postgres.as_deref(),
             addr,
             Duration::from_millis(batch_wait_ms),
             batch_max,
@@ -139,6 +188,40 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }),
             limits.limits(),
         ),
+        Command::Migrate {
+            data,
+            to_postgres,
+            from_postgres,
+        } => {
+            let dir =
+                DataDir::open(&data).with_context(|| format!("opening {}", data.display()))?;
+            let url = to_postgres
+                .as_deref()
+                .or(from_postgres.as_deref())
+                .expect("clap: one is required");
+            let pg = vitrine_log::PgStorage::connect(url, 2)
+                .context("connecting to the log's PostgreSQL database")?;
+            let (from, to): (&dyn vitrine_log::Storage, &dyn vitrine_log::Storage) =
+                if to_postgres.is_some() {
+                    (dir.storage.as_ref(), &pg)
+                } else {
+                    (&pg, dir.storage.as_ref())
+                };
+            let size = vitrine_log::migrate(from, to, &dir.key.verifier(), &mut |line| {
+                eprintln!("vitrine: {line}")
+            })
+            .context("migrating the log (nothing was published at the destination)")?;
+            println!(
+                "migrated a log of {} {}",
+                crate::util::count(size, "entry", "entries"),
+                if to_postgres.is_some() {
+                    "to PostgreSQL"
+                } else {
+                    "into the data directory"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Add { file, log } => {
             let body =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -245,6 +328,7 @@ fn stale_warning(max_age: u64, recosign: Option<Duration>, timeout: Duration) ->
 
 fn serve(
     data: PathBuf,
+    postgres: Option<&str>,
     addr: SocketAddr,
     wait: Duration,
     max: usize,
@@ -272,7 +356,14 @@ fn serve(
             );
         }
     }
-    let mut builder = Log::builder(dir.storage.clone(), dir.key.clone())
+    let storage: Arc<dyn vitrine_log::Storage> = match postgres {
+        Some(url) => Arc::new(
+            vitrine_log::PgStorage::connect(url, 16)
+                .context("connecting to the log's PostgreSQL database")?,
+        ),
+        None => dir.storage.clone(),
+    };
+    let mut builder = Log::builder(storage.clone(), dir.key.clone())
         .purpose(dir.purpose)
         .authorization_file(AuthorizedFile::new(data.join(AUTHORIZED_FILE)))
         .batch(max, wait);
@@ -283,7 +374,7 @@ fn serve(
         }
         let client = vitrine_witness_client::WitnessClient::new(policy, w.timeout)
             .with_context(|| format!("witness policy {}", w.policy.display()))?;
-        let hook = vitrine_witness_client::LogWitnesses::new(client, dir.storage.clone())
+        let hook = vitrine_witness_client::LogWitnesses::new(client, storage.clone())
             .context("starting the witness client")?;
         builder = builder
             .cosigner(Arc::new(hook))

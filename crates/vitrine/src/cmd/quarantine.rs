@@ -34,8 +34,10 @@ pub struct Args {
     #[arg(long, value_name = "DIR", global = true)]
     dir: Option<PathBuf>,
 
-    /// The endpoint state directory [default: $VITRINE_STATE, else
-    /// $XDG_DATA_HOME/vitrine, else ~/.local/share/vitrine].
+    /// The endpoint state directory [default: $VITRINE_STATE, else the configuration's `state`,
+    /// else /var/lib/vitrine for root and the `vitrine` user, else
+    /// $XDG_DATA_HOME/vitrine or ~/.local/share/vitrine; `vitrine config
+    /// show` says which].
     #[arg(long, value_name = "DIR", global = true)]
     state: Option<PathBuf>,
 

@@ -4,14 +4,12 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use vitrine_scan::{
-    cache::ScanCache, scan, FileReport, Outcome, Progress, RuleSet, ScanOptions, SkipReason,
-    Summary, Target, VarValue,
+    scan, FileReport, Outcome, Progress, RuleSet, SkipReason, Summary, Target, VarValue,
 };
 
 use crate::util::{count, human_bytes, parse_size};
@@ -90,8 +88,10 @@ pub struct Args {
     hashes: Vec<PathBuf>,
 
     /// The endpoint state directory holding the active verified bundle
-    /// [default: $VITRINE_STATE, else $XDG_DATA_HOME/vitrine, else
-    /// ~/.local/share/vitrine].
+    /// [default: $VITRINE_STATE, else the configuration's `state`,
+    /// else /var/lib/vitrine for root and the `vitrine` user, else
+    /// $XDG_DATA_HOME/vitrine or ~/.local/share/vitrine; `vitrine config
+    /// show` says which].
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
 
@@ -292,7 +292,8 @@ pub struct Args {
     daemon: Option<PathBuf>,
 }
 
-use vitrine_endpoint::actions::{dispose, quarantine_file, Action};
+use vitrine_endpoint::scan::Disposal;
+use vitrine_endpoint::Action;
 
 /// The owner's allowlist (the configuration's `[allow]`, STATE/allowlist,
 /// every --allowlist file) and the --allow-sha256 and --allow-name flags.
@@ -341,34 +342,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         return crate::cmd::daemon::scan_via(&sock, &args.paths);
     }
-    if args.format != Format::Text {
-        let text_only = [
-            (args.quiet, "--quiet"),
-            (args.no_summary, "--no-summary"),
-            (args.log.is_some(), "--log"),
-        ];
-        if let Some((_, flag)) = text_only.iter().find(|(set, _)| *set) {
-            anyhow::bail!(
-                "{flag} shapes the text report; with --format json or ndjson, \
-                 filter or redirect standard output instead (nothing was scanned)"
-            );
-        }
-    }
-    let mut log = match &args.log {
-        Some(p) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            let f = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600)
-                .open(p)
-                .with_context(|| {
-                    format!("opening the log file {} (nothing was scanned)", p.display())
-                })?;
-            Some((p.clone(), std::io::BufWriter::new(f)))
-        }
-        None => None,
-    };
+    check_text_only(&args)?;
+    let mut log = open_log(&args)?;
     let rules = load_rules(&args).context("loading rules (nothing was scanned)")?;
     if !args.quiet {
         for w in rules.warnings() {
@@ -382,112 +357,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .unwrap_or_else(|e| vec![format!("cannot read the endpoint state: {e:#}")]),
         None => Vec::new(),
     };
-    // ClamAV's --max-filesize 0: no limit.
-    let max_filesize = match args.max_filesize {
-        0 => u64::MAX,
-        n => n,
-    };
-    let mut opts = ScanOptions::default()
-        .max_filesize(max_filesize)
-        .timeout(Duration::from_secs(args.timeout.max(1)))
-        .follow_symlinks(args.follow_symlinks)
-        .one_file_system(args.one_file_system)
-        .pseudo_filesystems(args.scan_pseudo_filesystems)
-        .compute_sha256(args.format != Format::Text);
-    if let Some(n) = args.threads {
-        opts = opts.threads(n);
+    let settings = settings(&args)?;
+    let prepared =
+        vitrine_endpoint::scan::prepare(settings, &rules).context("nothing was scanned")?;
+    for w in &prepared.warnings {
+        eprintln!("vitrine: warning: {w}");
     }
-    opts = opts
-        .archives((!args.no_archive).then(|| vitrine_archive::Limits {
-            max_depth: args.max_depth,
-            max_members: args.max_members,
-            max_total_bytes: args.max_scansize,
-            max_member_size: args.max_member_size,
-            max_ratio: args.max_ratio.max(1),
-        }))
-        .alert_exceeds_max(args.alert_exceeds_max)
-        .print_strings(args.print_strings)
-        .allow(load_allowlist(&args).context("reading the allowlist (nothing was scanned)")?)
-        // Text lists only detections, errors and skips: files clean from
-        // the cache are only counted.
-        .report_cached(args.format != Format::Text);
-    if !args.no_cache {
-        // The cache only saves time: without a usable state directory the
-        // scan goes on reading everything, and says why.
-        let opened = state_dir(&args).and_then(|dir| {
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            Ok(ScanCache::open(
-                &dir.join("scan-cache.sqlite"),
-                &opts.cache_profile(&rules),
-            )?)
-        });
-        match opened {
-            Ok(c) => opts = opts.cache(Some(Arc::new(c))),
-            Err(e) => eprintln!("vitrine: warning: scan cache not used: {e:#}"),
-        }
+    if let Some(r) = &prepared.recovery {
+        crate::cmd::quarantine::report_recovery(r);
     }
-    let quarantine = if args.quarantine {
-        let dir = match &args.quarantine_dir {
-            Some(d) => d.clone(),
-            None => state_dir(&args)?.join("quarantine"),
-        };
-        let (store, recovery) = vitrine_quarantine::Store::open(&dir)
-            .with_context(|| format!("opening the quarantine store {}", dir.display()))?;
-        crate::cmd::quarantine::report_recovery(&recovery);
-        Some(store)
-    } else {
-        None
-    };
-    let action = if args.quarantine {
-        Some(Action::Quarantine)
-    } else if args.move_to.is_some() {
-        Some(Action::Move)
-    } else if args.copy_to.is_some() {
-        Some(Action::Copy)
-    } else if args.remove {
-        Some(Action::Remove)
-    } else {
-        None
-    };
-    let target_dir = args.move_to.as_ref().or(args.copy_to.as_ref());
-    if let Some(d) = target_dir {
-        if !std::fs::metadata(d).is_ok_and(|m| m.is_dir()) {
-            anyhow::bail!(
-                "{} is not a directory; --move and --copy need an existing one (nothing was scanned)",
-                d.display()
-            );
-        }
-        // What is moved or copied there is not scanned again.
-        opts = opts.own_path(d);
-    }
-    let rules_label = rules.source().describe();
-    let bundle_version = match rules.source() {
-        vitrine_scan::RuleSource::VerifiedBundle { version, .. } => Some(*version),
-        // Several channels: no single version to report.
-        _ => None,
-    };
+    let (opts, actions) = (prepared.options, prepared.actions);
+    let action = actions.action();
+    let bundle_version = vitrine_endpoint::scan::bundle_version(&rules);
     let egress_state = match (&args.egress_state, args.submit) {
         (Some(d), _) => Some(d.clone()),
         (None, true) => Some(state_dir(&args)?.join("egress")),
         _ => None,
     };
-    for g in &args.exclude {
-        opts = opts.exclude(g);
-    }
-    for r in &args.exclude_dir {
-        opts = opts.exclude_dir(r);
-    }
-    // Never scan ourselves: the program, its state (active bundles hold
-    // rule text) and the quarantine (samples, encoded but still samples).
-    if let Ok(exe) = std::env::current_exe() {
-        opts = opts.own_path(&exe);
-    }
-    if let Ok(dir) = state_dir(&args) {
-        opts = opts.own_path(&dir);
-    }
-    if let Some(d) = &args.quarantine_dir {
-        opts = opts.own_path(d);
-    }
     let targets: Vec<Target> = args
         .paths
         .iter()
@@ -591,16 +477,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     }
                 }
             }
-            let moved = match (action, &quarantine) {
-                (Some(Action::Quarantine), Some(store)) if report.is_infected() => Some((
-                    Action::Quarantine,
-                    quarantine_file(store, report, &rules_label),
-                )),
-                (Some(a), _) if report.is_infected() && a != Action::Quarantine => {
-                    Some((a, dispose(a, report, target_dir.map(PathBuf::as_path))))
-                }
-                _ => None,
-            };
+            let moved = actions.apply(report);
             if matches!(moved, Some((_, Err(_)))) {
                 quarantine_errors += 1;
             }
@@ -654,44 +531,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // A detection left in place because it could not be quarantined is an
     // error of this scan, not only a warning.
     summary.errors += quarantine_errors;
-    match args.format {
-        Format::Text if args.no_summary || args.quiet => {
-            for w in &warnings {
-                eprintln!("vitrine: warning: {w}");
-            }
-            if let Some((_, l)) = &mut log {
-                if !args.no_summary {
-                    write_text_summary(l, &rules, &summary, opts.thread_count())?;
-                    for w in &warnings {
-                        writeln!(l, "WARNING: {w}")?;
-                    }
-                }
-            }
-        }
-        Format::Text => {
-            let mut text = Vec::new();
-            write_text_summary(&mut text, &rules, &summary, opts.thread_count())?;
-            for w in &warnings {
-                writeln!(text, "WARNING: {w}")?;
-            }
-            out.write_all(&text)?;
-            if let Some((_, l)) = &mut log {
-                l.write_all(&text)?;
-            }
-        }
-        Format::Json => {
-            let mut v = serde_json::to_value(&summary)?;
-            v["warnings"] = serde_json::to_value(&warnings)?;
-            writeln!(out, "],\"summary\":{v}}}")?
-        }
-        Format::Ndjson => {
-            let mut v = serde_json::to_value(&summary)?;
-            v["warnings"] = serde_json::to_value(&warnings)?;
-            v["type"] = "summary".into();
-            v["rules"] = rules_json;
-            writeln!(out, "{v}")?;
-        }
-    }
+    write_summary(
+        &mut out,
+        log.as_mut().map(|(_, l)| l),
+        &args,
+        &rules,
+        &summary,
+        opts.thread_count(),
+        &warnings,
+        rules_json,
+    )?;
     out.flush()?;
     if let Some((path, l)) = &mut log {
         l.flush()
@@ -699,22 +548,158 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     if submit_errors > 0 {
-        eprintln!("vitrine: {submit_errors} submission(s) failed; nothing was sent for them beyond what the ledger records");
+        eprintln!(
+            "vitrine: {} failed; nothing was sent for {} beyond what the ledger records",
+            count(submit_errors, "submission", "submissions"),
+            if submit_errors == 1 { "it" } else { "them" }
+        );
     }
     if let (true, Some(a)) = (quarantine_errors > 0, action) {
         eprintln!(
-            "vitrine: {quarantine_errors} file(s) with detections could not be {}",
-            a.failed()
+            "vitrine: {} could not be {}",
+            count(
+                quarantine_errors,
+                "file with detections",
+                "files with detections"
+            ),
+            a.failed(quarantine_errors == 1)
         );
     }
-    Ok(if quarantine_errors > 0 {
-        ExitCode::from(2)
-    } else if summary.infected_files > 0 {
-        ExitCode::from(1)
-    } else if summary.errors > 0 {
-        ExitCode::from(2)
+    Ok(ExitCode::from(vitrine_endpoint::scan::exit_status(
+        &summary,
+        quarantine_errors,
+    )))
+}
+
+/// The summary, in the format asked for, and in the --log file.
+#[allow(clippy::too_many_arguments)]
+fn write_summary(
+    out: &mut impl Write,
+    mut log: Option<&mut std::io::BufWriter<std::fs::File>>,
+    args: &Args,
+    rules: &RuleSet,
+    summary: &Summary,
+    threads: usize,
+    warnings: &[String],
+    rules_json: serde_json::Value,
+) -> Result<()> {
+    match args.format {
+        Format::Text if args.no_summary || args.quiet => {
+            for w in warnings {
+                eprintln!("vitrine: warning: {w}");
+            }
+            if let Some(l) = log.as_mut() {
+                if !args.no_summary {
+                    write_text_summary(l, rules, summary, threads)?;
+                    for w in warnings {
+                        writeln!(l, "WARNING: {w}")?;
+                    }
+                }
+            }
+        }
+        Format::Text => {
+            let mut text = Vec::new();
+            write_text_summary(&mut text, rules, summary, threads)?;
+            for w in warnings {
+                writeln!(text, "WARNING: {w}")?;
+            }
+            out.write_all(&text)?;
+            if let Some(l) = log.as_mut() {
+                l.write_all(&text)?;
+            }
+        }
+        Format::Json => {
+            let mut v = serde_json::to_value(summary)?;
+            v["warnings"] = serde_json::to_value(warnings)?;
+            writeln!(out, "],\"summary\":{v}}}")?
+        }
+        Format::Ndjson => {
+            let mut v = serde_json::to_value(summary)?;
+            v["warnings"] = serde_json::to_value(warnings)?;
+            v["type"] = "summary".into();
+            v["rules"] = rules_json;
+            writeln!(out, "{v}")?;
+        }
+    }
+    Ok(())
+}
+
+/// --quiet, --no-summary and --log shape the text report only.
+fn check_text_only(args: &Args) -> Result<()> {
+    if args.format != Format::Text {
+        let text_only = [
+            (args.quiet, "--quiet"),
+            (args.no_summary, "--no-summary"),
+            (args.log.is_some(), "--log"),
+        ];
+        if let Some((_, flag)) = text_only.iter().find(|(set, _)| *set) {
+            anyhow::bail!(
+                "{flag} shapes the text report; with --format json or ndjson, \
+                 filter or redirect standard output instead (nothing was scanned)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The --log file, opened for appending (created 0600).
+fn open_log(args: &Args) -> Result<Option<(PathBuf, std::io::BufWriter<std::fs::File>)>> {
+    Ok(match &args.log {
+        Some(p) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(p)
+                .with_context(|| {
+                    format!("opening the log file {} (nothing was scanned)", p.display())
+                })?;
+            Some((p.clone(), std::io::BufWriter::new(f)))
+        }
+        None => None,
+    })
+}
+
+/// What the flags ask of the endpoint's scan.
+fn settings(args: &Args) -> Result<vitrine_endpoint::scan::Settings> {
+    let disposal = if args.quarantine {
+        Disposal::Quarantine(args.quarantine_dir.clone())
+    } else if let Some(d) = &args.move_to {
+        Disposal::Move(d.clone())
+    } else if let Some(d) = &args.copy_to {
+        Disposal::Copy(d.clone())
+    } else if args.remove {
+        Disposal::Remove
     } else {
-        ExitCode::SUCCESS
+        Disposal::Report
+    };
+    Ok(vitrine_endpoint::scan::Settings {
+        state: state_dir(args).ok(),
+        max_filesize: args.max_filesize,
+        timeout: Duration::from_secs(args.timeout),
+        follow_symlinks: args.follow_symlinks,
+        one_file_system: args.one_file_system,
+        pseudo_filesystems: args.scan_pseudo_filesystems,
+        threads: args.threads,
+        archives: (!args.no_archive).then_some(vitrine_archive::Limits {
+            max_depth: args.max_depth,
+            max_members: args.max_members,
+            max_total_bytes: args.max_scansize,
+            max_member_size: args.max_member_size,
+            max_ratio: args.max_ratio,
+        }),
+        alert_exceeds_max: args.alert_exceeds_max,
+        print_strings: args.print_strings,
+        compute_sha256: args.format != Format::Text,
+        // Text lists only detections, errors and skips: files clean from
+        // the cache are only counted.
+        report_cached: args.format != Format::Text,
+        use_cache: !args.no_cache,
+        exclude: args.exclude.clone(),
+        exclude_dir: args.exclude_dir.clone(),
+        allow: load_allowlist(args).context("reading the allowlist (nothing was scanned)")?,
+        disposal,
     })
 }
 

@@ -28,8 +28,10 @@ pub struct Args {
     /// configuration's `policy`].
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// The endpoint state directory [default: $VITRINE_STATE, else
-    /// $XDG_DATA_HOME/vitrine, else ~/.local/share/vitrine].
+    /// The endpoint state directory [default: $VITRINE_STATE, else the configuration's `state`,
+    /// else /var/lib/vitrine for root and the `vitrine` user, else
+    /// $XDG_DATA_HOME/vitrine or ~/.local/share/vitrine; `vitrine config
+    /// show` says which].
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
     /// Fetch the newest bundle from this log [default: the URL of the

@@ -91,3 +91,62 @@ pub fn log_with_publisher(d: &std::path::Path, origin: &str, publisher: &str) ->
     std::fs::write(d.join("log/authorized"), format!("rules {pub_vkey}\n")).unwrap();
     (log_vkey, pub_vkey)
 }
+
+/// A PostgreSQL database of its own for one test, dropped at the end; on
+/// the server at `VITRINE_TEST_POSTGRES` (key=value form), default
+/// 127.0.0.1:5432 as user postgres, as on the project's CI machine.
+pub struct TestDatabase {
+    admin: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub fn create() -> TestDatabase {
+        let admin = std::env::var("VITRINE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=postgres".into());
+        let name = format!(
+            "vitrine_cli_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        Self::client(&admin)
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("creating the test database");
+        TestDatabase { admin, name }
+    }
+
+    /// Its connection string.
+    pub fn url(&self) -> String {
+        format!(
+            "{} dbname={}",
+            self.admin.replace("dbname=postgres", ""),
+            self.name
+        )
+    }
+
+    /// A client connected to it.
+    pub fn connect(&self) -> postgres::Client {
+        Self::client(&self.url())
+    }
+
+    fn client(url: &str) -> postgres::Client {
+        postgres::Client::connect(url, postgres::NoTls).unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at `{url}` is needed for this test (set VITRINE_TEST_POSTGRES \
+                 to another server): {e}"
+            )
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = Self::client(&self.admin).batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}

@@ -9,8 +9,10 @@ mod egress;
 mod hostile;
 mod hostile_log;
 mod lint;
+mod log_postgres;
 mod ops;
 mod package;
+
 mod quarantine;
 mod readme;
 mod review;

@@ -179,11 +179,16 @@ fn the_deb_installs_and_its_daemon_answers() {
         std::fs::read_to_string(root.join("usr/share/bash-completion/completions/vitrine"))
             .unwrap();
     assert!(completions.contains("_vitrine()"));
-    // The system configuration, kept across upgrades as a conffile.
+    // The system configuration: a conffile (dpkg keeps the owner's edits),
+    // valid as shipped.
     let config = root.join("etc/vitrine/vitrine.toml");
-    assert!(config.is_file());
     let conffiles = std::fs::read_to_string(admin.join("info/vitrine.conffiles")).unwrap();
     assert_eq!(conffiles.trim(), "/etc/vitrine/vitrine.toml");
+    vitrine()
+        .args(["config", "check"])
+        .arg(&config)
+        .assert()
+        .success();
 
     // The system state as the service keeps it: a verified bundle (made
     // by `vitrine demo`), and the policy the unit names (its log cannot be
@@ -220,7 +225,8 @@ fn the_deb_installs_and_its_daemon_answers() {
     assert!(argv.contains(&sock.display().to_string()), "{argv:?}");
     let child = std::process::Command::new(&argv[0])
         .args(&argv[1..])
-        // The installed configuration, at its place in the root.
+        // The installed configuration at its place in the root: never the
+        // host's own /etc/vitrine/vitrine.toml.
         .env("VITRINE_CONFIG", &config)
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -290,6 +290,11 @@ fn a_failed_quarantine_is_an_error_and_never_wedges_the_store() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("quarantine failed"), "{stdout}");
     assert!(stdout.contains("Errors: 1"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 file with detections could not be quarantined and was left in place"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read(&bad).unwrap(), eicar());
     // The store still works, and holds nothing.
     assert!(quarantine_list(&state).is_empty());

@@ -1,0 +1,312 @@
+//! A [`Storage`] in PostgreSQL: tiles, entry bundles, the deduplication
+//! index, the published and the signed checkpoint, and the staged size,
+//! in one database that any number of front ends can share.
+//!
+//! Every write is one transaction, durable when PostgreSQL commits it
+//! (`synchronous_commit` is on by default: keep it on). The published
+//! checkpoint is replaced by a compare-and-swap in one `UPDATE ... WHERE
+//! checkpoint IS NOT DISTINCT FROM $old`, so two sequencers on one
+//! database cannot both publish from the same checkpoint: the log stays
+//! one log. The schema is versioned and migrated at connect, under an
+//! advisory lock so that front ends starting together migrate once.
+
+use std::time::Duration;
+
+use postgres::types::ToSql;
+use postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
+use vitrine_tlog::{Hash, TilePath};
+
+use crate::storage::{Storage, StorageError};
+
+/// The schema, one migration per version; a database records the last
+/// one applied in `vitrine_schema`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the log.
+    "CREATE TABLE vitrine_tiles (path TEXT PRIMARY KEY, data BYTEA NOT NULL);
+     CREATE TABLE vitrine_state (
+         id INT PRIMARY KEY CHECK (id = 1),
+         checkpoint BYTEA,
+         signed BYTEA,
+         staged BIGINT
+     );
+     INSERT INTO vitrine_state (id) VALUES (1);
+     CREATE TABLE vitrine_index (hash BYTEA PRIMARY KEY, idx BIGINT NOT NULL);
+     CREATE INDEX vitrine_index_idx ON vitrine_index (idx);",
+];
+
+/// The advisory lock key migrations run under ("vitrine" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0076_6974_7269_6e65;
+
+/// How often a failed connection or lost reply is tried again before the
+/// call gives up (the contract: backends retry transient failures).
+const ATTEMPTS: u32 = 3;
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// The log's storage in a PostgreSQL database.
+pub struct PgStorage {
+    pool: Pool,
+}
+
+fn pg_error(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Postgres(e.to_string())
+}
+
+impl PgStorage {
+    /// Connects to `url` (`postgres://user@host:port/database`, or the
+    /// key=value form) with a pool of up to `max_connections`, and brings
+    /// the schema up to date.
+    pub fn connect(url: &str, max_connections: u32) -> Result<Self, StorageError> {
+        let config: postgres::Config = url.parse().map_err(pg_error)?;
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(max_connections.max(1))
+            // Short: a health check must answer while the load balancer
+            // still waits (three attempts, about 10 s at worst).
+            .connection_timeout(Duration::from_secs(3))
+            // Do not fail at start because one connection could not be
+            // made yet: the first call says why if none can.
+            .min_idle(Some(0))
+            .build(manager)
+            .map_err(pg_error)?;
+        let storage = PgStorage { pool };
+        storage.migrate()?;
+        Ok(storage)
+    }
+
+    /// The schema version of the database after migrating.
+    pub fn schema_version(&self) -> Result<usize, StorageError> {
+        self.with(|c| {
+            let row = c.query_one("SELECT version FROM vitrine_schema", &[])?;
+            Ok(row.get::<_, i32>(0) as usize)
+        })
+    }
+
+    fn migrate(&self) -> Result<(), StorageError> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+            tx.batch_execute("CREATE TABLE IF NOT EXISTS vitrine_schema (version INT NOT NULL)")?;
+            let current: i32 = match tx.query_opt("SELECT version FROM vitrine_schema", &[])? {
+                Some(row) => row.get(0),
+                None => {
+                    tx.execute("INSERT INTO vitrine_schema (version) VALUES (0)", &[])?;
+                    0
+                }
+            };
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+                tx.batch_execute(sql)?;
+                tx.execute("UPDATE vitrine_schema SET version = $1", &[&(i as i32 + 1)])?;
+            }
+            tx.commit()
+        })?;
+        let version = self.schema_version()?;
+        if version > MIGRATIONS.len() {
+            return Err(StorageError::Postgres(format!(
+                "the database's schema is version {version}, newer than this program's {}: \
+                 upgrade vitrine",
+                MIGRATIONS.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on a pooled connection, trying again after connection
+    /// failures (not after errors the database reports about the query).
+    ///
+    /// The synchronous client drives its own runtime, which cannot run
+    /// inside another's: called from async code (the witness client
+    /// computes proofs in a task), the query runs on a thread of its own.
+    fn with<T: Send>(
+        &self,
+        f: impl FnMut(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
+    ) -> Result<T, StorageError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|s| {
+                s.spawn(|| self.with_here(f))
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+        }
+        self.with_here(f)
+    }
+
+    fn with_here<T>(
+        &self,
+        mut f: impl FnMut(&mut postgres::Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StorageError> {
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(100 << attempt));
+            }
+            let mut conn = match self.pool.get() {
+                Ok(c) => c,
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+            match f(&mut conn) {
+                Ok(v) => return Ok(v),
+                // The database answered: the query itself is at fault.
+                Err(e) if e.as_db_error().is_some() => return Err(pg_error(e)),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(StorageError::Postgres(format!(
+            "gave up after {ATTEMPTS} attempts: {last}"
+        )))
+    }
+
+    /// Runs `sql` once for each row of parameters, all in one
+    /// transaction: durable together on `Ok`.
+    fn execute_all(
+        &self,
+        sql: &str,
+        rows: &[[&(dyn ToSql + Sync); 2]],
+    ) -> Result<(), StorageError> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            let stmt = tx.prepare(sql)?;
+            for row in rows {
+                tx.execute(&stmt, row)?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn state_column(&self, column: &'static str) -> Result<Option<Vec<u8>>, StorageError> {
+        let sql = format!("SELECT {column} FROM vitrine_state WHERE id = 1");
+        self.with(|c| Ok(c.query_one(sql.as_str(), &[])?.get(0)))
+    }
+}
+
+fn index(i: u64) -> Result<i64, StorageError> {
+    i64::try_from(i).map_err(|_| StorageError::Postgres(format!("index {i} out of range")))
+}
+
+impl Storage for PgStorage {
+    fn read_tile(&self, path: &TilePath) -> Result<Option<Vec<u8>>, StorageError> {
+        let key = path.to_string();
+        self.with(|c| {
+            Ok(
+                c.query_opt("SELECT data FROM vitrine_tiles WHERE path = $1", &[&key])?
+                    .map(|r| r.get(0)),
+            )
+        })
+    }
+
+    fn write_tiles(&self, tiles: &[(TilePath, Vec<u8>)]) -> Result<(), StorageError> {
+        let keys: Vec<String> = tiles.iter().map(|(p, _)| p.to_string()).collect();
+        let rows: Vec<[&(dyn ToSql + Sync); 2]> = keys
+            .iter()
+            .zip(tiles)
+            .map(|(k, (_, d))| [k as &(dyn ToSql + Sync), d])
+            .collect();
+        self.execute_all(
+            "INSERT INTO vitrine_tiles (path, data) VALUES ($1, $2)
+             ON CONFLICT (path) DO UPDATE SET data = EXCLUDED.data",
+            &rows,
+        )
+    }
+
+    fn delete_tiles(&self, paths: &[TilePath]) -> Result<(), StorageError> {
+        let keys: Vec<String> = paths.iter().map(ToString::to_string).collect();
+        self.with(|c| {
+            c.execute("DELETE FROM vitrine_tiles WHERE path = ANY($1)", &[&keys])
+                .map(drop)
+        })
+    }
+
+    fn read_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        self.state_column("checkpoint")
+    }
+
+    fn swap_checkpoint(&self, old: Option<&[u8]>, new: &[u8]) -> Result<(), StorageError> {
+        let changed = self.with(|c| {
+            c.execute(
+                "UPDATE vitrine_state SET checkpoint = $2
+                 WHERE id = 1 AND checkpoint IS NOT DISTINCT FROM $1",
+                &[&old, &new],
+            )
+        })?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StorageError::Conflict)
+        }
+    }
+
+    fn lookup(&self, entry_hash: &Hash) -> Result<Option<u64>, StorageError> {
+        let hash = entry_hash.as_slice();
+        self.with(|c| {
+            Ok(
+                c.query_opt("SELECT idx FROM vitrine_index WHERE hash = $1", &[&hash])?
+                    .map(|r| r.get::<_, i64>(0) as u64),
+            )
+        })
+    }
+
+    fn record(&self, rows: &[(Hash, u64)]) -> Result<(), StorageError> {
+        let indexes: Vec<i64> = rows
+            .iter()
+            .map(|(_, i)| index(*i))
+            .collect::<Result<_, _>>()?;
+        let hashes: Vec<&[u8]> = rows.iter().map(|(h, _)| h.as_slice()).collect();
+        let rows: Vec<[&(dyn ToSql + Sync); 2]> = hashes
+            .iter()
+            .zip(&indexes)
+            .map(|(h, i)| [h as &(dyn ToSql + Sync), i])
+            .collect();
+        self.execute_all(
+            "INSERT INTO vitrine_index (hash, idx) VALUES ($1, $2)
+             ON CONFLICT (hash) DO UPDATE SET idx = EXCLUDED.idx",
+            &rows,
+        )
+    }
+
+    fn forget_from(&self, size: u64) -> Result<(), StorageError> {
+        let size = index(size)?;
+        self.with(|c| {
+            c.execute("DELETE FROM vitrine_index WHERE idx >= $1", &[&size])
+                .map(drop)
+        })
+    }
+
+    fn staged_size(&self) -> Result<Option<u64>, StorageError> {
+        self.with(|c| {
+            Ok(
+                c.query_one("SELECT staged FROM vitrine_state WHERE id = 1", &[])?
+                    .get::<_, Option<i64>>(0)
+                    .map(|s| s as u64),
+            )
+        })
+    }
+
+    fn set_staged_size(&self, size: u64) -> Result<(), StorageError> {
+        let size = index(size)?;
+        self.with(|c| {
+            c.execute(
+                "UPDATE vitrine_state SET staged = $1 WHERE id = 1",
+                &[&size],
+            )
+            .map(drop)
+        })
+    }
+
+    fn signed_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        self.state_column("signed")
+    }
+
+    fn set_signed_checkpoint(&self, checkpoint: &[u8]) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE vitrine_state SET signed = $1 WHERE id = 1",
+                &[&checkpoint],
+            )
+            .map(drop)
+        })
+    }
+}

@@ -1,0 +1,216 @@
+//! The log on PostgreSQL (`log init|serve --postgres`): what it logs is
+//! in the database, served and verified, and survives a restart.
+
+use crate::common::{log_with_publisher, spawn_server, stdout, vitrine, TestDatabase};
+
+#[test]
+fn a_log_on_postgresql_serves_what_it_logged_reports_its_health_and_survives_a_restart() {
+    let db = TestDatabase::create();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    // The log's key and authorized file in its directory, its state in
+    // the database.
+    let (_, pub_vkey) = log_with_publisher(d, "log.example/unused", "publisher.example/pg");
+    let log_dir = d.join("pglog");
+    let log_vkey = stdout(
+        &vitrine()
+            .args(["log", "init", "--origin", "log.example/pg", "--data"])
+            .arg(&log_dir)
+            .args(["--postgres", &db.url()])
+            .assert()
+            .success(),
+    );
+    std::fs::write(log_dir.join("authorized"), format!("rules {pub_vkey}\n")).unwrap();
+    let serve = ["log", "serve", "--addr", "127.0.0.1:0", "--postgres"];
+    let mut args = serve.to_vec();
+    let url_db = db.url();
+    args.push(&url_db);
+    let (server, url) = spawn_server(&args, &log_dir);
+
+    publish_versions(d, &url, &log_vkey, &pub_vkey, 2);
+    let verify = |url: &str| {
+        vitrine()
+            .args(["log", "verify", url, "--log-key", &log_vkey, "--authorized"])
+            .arg(log_dir.join("authorized"))
+            .assert()
+            .success()
+            .stdout(predicates::str::contains("2 entries"))
+    };
+    verify(&url);
+
+    // The tiles are in the database, not in the directory.
+    let tiles: i64 = db
+        .connect()
+        .query_one("SELECT count(*) FROM vitrine_tiles", &[])
+        .unwrap()
+        .get(0);
+    assert!(tiles >= 2, "{tiles} tiles in PostgreSQL");
+    assert!(!log_dir.join("tile/entries").exists());
+
+    // Health and metrics for operators: the storage answers, and what
+    // was sequenced is counted in the Prometheus text format.
+    let (status, body) = http(&url, "/healthz");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"status\":\"ok\"") && body.contains("\"size\":2"),
+        "{body}"
+    );
+    let metrics = String::from_utf8(http_get(&url, "/metrics")).unwrap();
+    assert!(metrics.contains("vitrine_log_entries_total 2"), "{metrics}");
+    assert!(metrics.contains("vitrine_log_tree_size 2"), "{metrics}");
+    assert!(
+        metrics.contains("vitrine_log_batch_size_bucket"),
+        "{metrics}"
+    );
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
+
+    // A restart finds the same log.
+    drop(server);
+    let (_server, url) = spawn_server(&args, &log_dir);
+    verify(&url);
+
+    // The database gone: health says so (503) instead of pretending.
+    drop(db);
+    let (status, body) = http(&url, "/healthz");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("unavailable") && body.contains("postgres"),
+        "{body}"
+    );
+}
+
+/// A `quorum none` policy in `d/policy` for the log at `url`, and
+/// `count` bundles (versions 1..=count, each with another rule) published
+/// there by the publisher key `d/p.key`.
+fn publish_versions(d: &std::path::Path, url: &str, log_vkey: &str, pub_vkey: &str, count: u64) {
+    vitrine()
+        .current_dir(d)
+        .args(["trust", "init", "-o", "policy", "--log-key", log_vkey])
+        .args([
+            "--log-url",
+            url,
+            "--quorum",
+            "none",
+            "--publisher",
+            pub_vkey,
+        ])
+        .args(["--max-age", "600"])
+        .assert()
+        .success();
+    std::fs::create_dir_all(d.join("rules")).unwrap();
+    for version in 1..=count {
+        std::fs::write(
+            d.join("rules/a.yar"),
+            format!("rule A{version} {{ condition: false }}\n"),
+        )
+        .unwrap();
+        let bundle = format!("b{version}.bundle");
+        vitrine()
+            .current_dir(d)
+            .args(["bundle", "build", "rules", "-o", &bundle, "--name", "t"])
+            .args(["--version", &version.to_string()])
+            .assert()
+            .success();
+        vitrine()
+            .current_dir(d)
+            .args(["publish", &bundle, "--log", url, "--key", "p.key"])
+            .args(["--policy", "policy", "--wait", "20"])
+            .assert()
+            .success();
+    }
+}
+
+/// The body of `GET url/path`, which must answer 200.
+fn http_get(url: &str, path: &str) -> Vec<u8> {
+    let (status, body) = http(url, path);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    body
+}
+
+/// The status and body of `GET url/path` (HTTP/1.0 over a plain socket:
+/// the test needs no client library for one request).
+fn http(url: &str, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    let start = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response")
+        + 4;
+    let status = String::from_utf8_lossy(&response[9..12]).parse().unwrap();
+    (status, response[start..].to_vec())
+}
+
+#[test]
+fn migrate_moves_a_log_to_postgresql_and_back_with_the_same_checkpoint() {
+    let db = TestDatabase::create();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (log_vkey, pub_vkey) = log_with_publisher(d, "log.example/mig", "publisher.example/mig");
+    let (server, url) = spawn_server(&["log", "serve", "--addr", "127.0.0.1:0"], &d.join("log"));
+    publish_versions(d, &url, &log_vkey, &pub_vkey, 3);
+    let checkpoint = http_get(&url, "/checkpoint");
+    let tile = http_get(&url, "/tile/0/000.p/3");
+    drop(server);
+
+    // Into PostgreSQL: the same checkpoint and tiles, served and verified.
+    vitrine()
+        .args(["log", "migrate", "--data"])
+        .arg(d.join("log"))
+        .args(["--to-postgres", &db.url()])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "migrated a log of 3 entries to PostgreSQL",
+        ));
+    let pg = db.url();
+    let serve_pg = ["log", "serve", "--addr", "127.0.0.1:0", "--postgres", &pg];
+    let (server, url) = spawn_server(&serve_pg, &d.join("log"));
+    assert_eq!(http_get(&url, "/checkpoint"), checkpoint);
+    assert_eq!(http_get(&url, "/tile/0/000.p/3"), tile);
+    let verify = |url: &str| {
+        vitrine()
+            .args(["log", "verify", url, "--log-key", &log_vkey, "--authorized"])
+            .arg(d.join("log/authorized"))
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(
+                "size 3, root verified from 3 entries",
+            ));
+    };
+    verify(&url);
+    drop(server);
+
+    // A second migration into the same database is refused: it is not
+    // empty, and nothing there changes.
+    vitrine()
+        .args(["log", "migrate", "--data"])
+        .arg(d.join("log"))
+        .args(["--to-postgres", &db.url()])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("already holds a log of size 3"));
+
+    // And back into a new data directory with the same key.
+    let back = d.join("back");
+    std::fs::create_dir(&back).unwrap();
+    for f in ["log.key", "authorized", "purpose"] {
+        std::fs::copy(d.join("log").join(f), back.join(f)).unwrap();
+    }
+    vitrine()
+        .args(["log", "migrate", "--data"])
+        .arg(&back)
+        .args(["--from-postgres", &db.url()])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("into the data directory"));
+    let (_server, url) = spawn_server(&["log", "serve", "--addr", "127.0.0.1:0"], &back);
+    assert_eq!(http_get(&url, "/checkpoint"), checkpoint);
+    verify(&url);
+}
