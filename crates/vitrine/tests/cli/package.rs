@@ -225,6 +225,9 @@ fn the_deb_installs_and_its_daemon_answers() {
     assert!(argv.contains(&sock.display().to_string()), "{argv:?}");
     let child = std::process::Command::new(&argv[0])
         .args(&argv[1..])
+        // The installed configuration at its place in the root: never the
+        // host's own /etc/vitrine/vitrine.toml.
+        .env("VITRINE_CONFIG", &config)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
