@@ -183,6 +183,21 @@ pub struct OnAccess {
     /// Globs never scanned on access.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// "auto", "fanotify" or "inotify" (notification only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<OnAccessBackend>,
+    /// Threads answering on-access events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<Positive>,
+}
+
+/// `[on-access] backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnAccessBackend {
+    Auto,
+    Fanotify,
+    Inotify,
 }
 
 /// `[on-access] mode`.
@@ -551,6 +566,8 @@ mode = "notify"
 fail = "closed"
 timeout = 5
 exclude = ["**/.cache/**"]
+backend = "inotify"
+threads = 2
 "#;
         let c = parse(text).unwrap();
         assert_eq!(
@@ -562,6 +579,7 @@ exclude = ["**/.cache/**"]
         assert_eq!(c.daemon.socket_mode, Some(Mode(0o660)));
         assert_eq!(c.on_access.mode, Some(OnAccessMode::Notify));
         assert_eq!(c.on_access.fail, Some(FailMode::Closed));
+        assert_eq!(c.on_access.backend, Some(OnAccessBackend::Inotify));
         // Hashes are kept in lower case.
         assert_eq!(
             c.allow.sha256[0].0,

@@ -210,6 +210,18 @@ pub fn with_defaults(cmd: clap::Command, c: &Config) -> clap::Command {
             })),
         ),
         ("on_access_timeout", one(o.timeout.map(|n| n.0.to_string()))),
+        (
+            "on_access_backend",
+            one(o.backend.map(|b| {
+                match b {
+                    vitrine_endpoint::config::OnAccessBackend::Auto => "auto",
+                    vitrine_endpoint::config::OnAccessBackend::Fanotify => "fanotify",
+                    vitrine_endpoint::config::OnAccessBackend::Inotify => "inotify",
+                }
+                .to_owned()
+            })),
+        ),
+        ("on_access_threads", one(o.threads.map(|n| n.0.to_string()))),
         ("on_access_exclude", o.exclude.clone()),
     ];
     for (id, v) in daemon_values {
@@ -363,4 +375,54 @@ fn regex_ok(r: &str) -> Result<(), String> {
 /// over several lines).
 pub fn escape_lines(s: &str) -> String {
     s.lines().map(escape).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every setting of the file names a flag that exists (clap panics on
+    /// an unknown one), and its value parses as that flag's value.
+    #[test]
+    fn every_setting_becomes_a_flag_default_that_parses() {
+        use clap::CommandFactory;
+        let text = include_str!("../../../../packaging/vitrine.toml");
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|l| l.contains(" = "))
+                    .unwrap_or(l)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut config = Config::parse(Path::new("vitrine.toml"), &uncommented).unwrap();
+        config.scan.threads = Some(vitrine_endpoint::config::Positive(3));
+        config.daemon.max_threads = Some(vitrine_endpoint::config::Positive(4));
+        config.on_access.backend = Some(vitrine_endpoint::config::OnAccessBackend::Inotify);
+        config.on_access.threads = Some(vitrine_endpoint::config::Positive(2));
+        config.daemon.tcp = Some(vitrine_endpoint::config::Loopback(
+            "127.0.0.1:3310".parse().unwrap(),
+        ));
+        let command = with_defaults(crate::Cli::command(), &config);
+        command.clone().debug_assert();
+        let m = command
+            .try_get_matches_from(["vitrine", "daemon"])
+            .expect("the configured defaults parse");
+        let d = m.subcommand_matches("daemon").unwrap();
+        assert_eq!(d.get_one::<usize>("max_threads"), Some(&4));
+        assert_eq!(
+            d.get_many::<PathBuf>("on_access")
+                .unwrap()
+                .cloned()
+                .collect::<Vec<_>>(),
+            vec![PathBuf::from("/home")]
+        );
+        let m = with_defaults(crate::Cli::command(), &config)
+            .try_get_matches_from(["vitrine", "scan"])
+            .unwrap();
+        let s = m.subcommand_matches("scan").unwrap();
+        assert_eq!(s.get_one::<usize>("threads"), Some(&3));
+        assert_eq!(s.get_one::<u64>("max_filesize"), Some(&(100 << 20)));
+    }
 }
