@@ -127,6 +127,27 @@ impl TestDatabase {
         )
     }
 
+    /// Cuts every connection to it and refuses new ones (`allow` false),
+    /// or lets them in again: the database "goes away" for the programs
+    /// using it while the test keeps it.
+    pub fn allow_connections(&self, allow: bool) {
+        let mut admin = Self::client(&self.admin);
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} ALLOW_CONNECTIONS {allow}",
+                self.name
+            ))
+            .unwrap();
+        if !allow {
+            admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                    &[&self.name],
+                )
+                .unwrap();
+        }
+    }
+
     /// A client connected to it.
     pub fn connect(&self) -> postgres::Client {
         Self::client(&self.url())

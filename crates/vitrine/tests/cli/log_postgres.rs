@@ -130,6 +130,23 @@ fn publish_versions(d: &std::path::Path, url: &str, log_vkey: &str, pub_vkey: &s
     }
 }
 
+/// The status of `POST url/path` with `body`.
+fn http_post(url: &str, path: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    String::from_utf8_lossy(&response[9..12]).parse().unwrap()
+}
+
 /// The body of `GET url/path`, which must answer 200.
 fn http_get(url: &str, path: &str) -> Vec<u8> {
     let (status, body) = http(url, path);
@@ -221,4 +238,79 @@ fn migrate_moves_a_log_to_postgresql_and_back_with_the_same_checkpoint() {
     let (_server, url) = spawn_server(&["log", "serve", "--addr", "127.0.0.1:0"], &back);
     assert_eq!(http_get(&url, "/checkpoint"), checkpoint);
     verify(&url);
+}
+
+/// The database cut off under a running log: `/add` answers 503, what
+/// was published stays readable, nothing acknowledged is lost, and the
+/// log takes entries again by itself once the database is back.
+#[test]
+fn a_log_whose_database_goes_away_refuses_adds_keeps_serving_and_resumes() {
+    let db = TestDatabase::create();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (_, pub_vkey) = log_with_publisher(d, "log.example/unused", "publisher.example/cut");
+    let log_dir = d.join("pglog");
+    let log_vkey = stdout(
+        &vitrine()
+            .args(["log", "init", "--origin", "log.example/cut", "--data"])
+            .arg(&log_dir)
+            .args(["--postgres", &db.url()])
+            .assert()
+            .success(),
+    );
+    std::fs::write(log_dir.join("authorized"), format!("rules {pub_vkey}\n")).unwrap();
+    let pg = db.url();
+    let args = ["log", "serve", "--addr", "127.0.0.1:0", "--postgres", &pg];
+    let (_server, url) = spawn_server(&args, &log_dir);
+    publish_versions(d, &url, &log_vkey, &pub_vkey, 1);
+    let checkpoint = http_get(&url, "/checkpoint");
+    let tile = http_get(&url, "/tile/0/000.p/1");
+    let statement = std::fs::read(d.join("b1.bundle.statement")).unwrap();
+
+    db.allow_connections(false);
+    assert_eq!(http_post(&url, "/add", &statement), 503);
+    assert_eq!(http_get(&url, "/checkpoint"), checkpoint);
+    assert_eq!(http_get(&url, "/tile/0/000.p/1"), tile);
+
+    db.allow_connections(true);
+    // Resumed by itself: the same statement is answered with its index
+    // (it was acknowledged before the cut, so it is still there), and a
+    // new bundle is logged after it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while http_post(&url, "/add", &statement) != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log did not resume"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::fs::write(d.join("rules/a.yar"), "rule After { condition: false }\n").unwrap();
+    vitrine()
+        .current_dir(d)
+        .args(["bundle", "build", "rules", "-o", "b2.bundle", "--name", "t"])
+        .args(["--version", "2"])
+        .assert()
+        .success();
+    vitrine()
+        .current_dir(d)
+        .args(["publish", "b2.bundle", "--log", &url, "--key", "p.key"])
+        .args(["--policy", "policy", "--wait", "20"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("at log index 1"));
+    vitrine()
+        .args([
+            "log",
+            "verify",
+            &url,
+            "--log-key",
+            &log_vkey,
+            "--authorized",
+        ])
+        .arg(log_dir.join("authorized"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "size 2, root verified from 2 entries",
+        ));
 }
