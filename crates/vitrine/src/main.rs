@@ -84,7 +84,7 @@ fn main() -> ExitCode {
             let cli = Cli::parse();
             if !cmd::config::is_check(&cli.command) {
                 eprintln!(
-                    "vitrine: error: {} (check it with `vitrine config check`)",
+                    "vitrine: error: {}\nvitrine: nothing was done; fix it, then `vitrine config check`",
                     cmd::config::escape_lines(&e.to_string())
                 );
                 return ExitCode::from(2);
