@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use vitrine_endpoint::state::now;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
@@ -87,14 +88,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Command::Inspect { file, format } => inspect(&file, format),
     }
-}
-
-/// Unix seconds now.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Builds bundle bytes from `dir` and checks that its rules compile.

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use vitrine_endpoint::state::now;
 
 use anyhow::{bail, Context, Result};
 use vitrine_clamd::{Command, Delim, ParseError, Request, StreamError};
@@ -177,12 +178,6 @@ struct Daemon {
     max_threads: usize,
     started: Instant,
     on_access: Option<Arc<crate::cmd::onaccess::Counters>>,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Daemon {

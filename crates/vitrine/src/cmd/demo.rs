@@ -240,7 +240,7 @@ fn demo(root: &Path, rt: &tokio::runtime::Runtime) -> Result<bool> {
     heading("Publisher: bundle the starter rules (v1) and publish them");
     let sig = ("hashes/demo.hsb", dropper_signature());
     rules_dir(&root.join("rules-v1"), std::slice::from_ref(&sig))?;
-    let now = crate::cmd::bundle::now();
+    let now = vitrine_endpoint::state::now();
     let v1 = crate::cmd::bundle::build(&root.join("rules-v1"), "starter", 1, now, 30)?;
     write(&root.join("bundles/starter-v1.bundle"), &v1)?;
     println!("built starter v1: {} bytes, rules compile", v1.len());
@@ -426,7 +426,7 @@ fn colluding_fork(
 ) -> Result<bool> {
     let mut note = fork.note.clone();
     for c in colluders {
-        note.cosign(c, crate::cmd::bundle::now())?;
+        note.cosign(c, vitrine_endpoint::state::now())?;
     }
     let cp = vitrine_tlog::Checkpoint::parse(note.text())?;
     let storage = fork.storage.clone();
@@ -472,7 +472,7 @@ fn fork_attack(
         .batch(64, Duration::from_millis(10))
         .open()?;
     fork.add_blocking(up1.statement.clone())?;
-    let now = crate::cmd::bundle::now();
+    let now = vitrine_endpoint::state::now();
     rules_dir(&root.join("rules-targeted"), &[])?;
     let v3 = crate::cmd::bundle::build(&root.join("rules-targeted"), "starter", 3, now, 30)?;
     let st3 = crate::cmd::publish::statement_for(&v3, publisher)?;

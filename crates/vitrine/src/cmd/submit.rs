@@ -4,7 +4,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use vitrine_endpoint::state::now;
 
 use anyhow::{Context, Result};
 use vitrine_egress::{ContentDecision, Decision};
@@ -44,13 +44,6 @@ pub struct Args {
 enum Format {
     Text,
     Json,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Asks on the terminal; never when stdin or stderr is not one.

@@ -293,7 +293,7 @@ fn forks(command: ForksCommand) -> Result<ExitCode> {
             } else {
                 CheckpointAfterClear::Keep
             };
-            state.clear_fork(&r.evidence.origin, crate::cmd::bundle::now(), keep)?;
+            state.clear_fork(&r.evidence.origin, vitrine_endpoint::state::now(), keep)?;
             println!(
                 "cleared the fork evidence for {}; it is kept as cleared in {}",
                 escape(&r.evidence.origin),

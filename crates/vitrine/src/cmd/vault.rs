@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use vitrine_endpoint::state::now;
 
 use anyhow::{Context, Result};
 use vitrine_intake::server::open_dir;
@@ -72,13 +72,6 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
     },
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn sha(s: &str) -> Result<[u8; 32]> {
