@@ -3,7 +3,7 @@
 //! cache in the state directory, the owner's allowlist, what is done with
 //! each detection) and ClamAV's exit status. `vitrine scan` shows it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -237,9 +237,4 @@ pub fn bundle_version(rules: &RuleSet) -> Option<u64> {
         // Several channels: no single version to report.
         _ => None,
     }
-}
-
-/// Whether `path` is standard input (`-`).
-pub fn is_stdin(path: &Path) -> bool {
-    path.as_os_str() == "-"
 }

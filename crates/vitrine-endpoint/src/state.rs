@@ -22,7 +22,10 @@ pub const SERVICE_USER: &str = "vitrine";
 pub fn is_system_user() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    euid == 0 || service_uid() == Some(euid)
+    // The user database is read once per process: every command asks for
+    // the state directory several times.
+    static SERVICE_UID: std::sync::OnceLock<Option<libc::uid_t>> = std::sync::OnceLock::new();
+    euid == 0 || *SERVICE_UID.get_or_init(service_uid) == Some(euid)
 }
 
 /// The uid of the service user, if the system has one.
