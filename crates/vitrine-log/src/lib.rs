@@ -71,6 +71,7 @@ mod pg;
 mod purpose;
 mod replay;
 mod storage;
+mod testdb;
 mod tile;
 
 use std::sync::Arc;
@@ -86,6 +87,7 @@ pub use pg::PgStorage;
 pub use purpose::{Purpose, UnknownPurpose};
 pub use replay::{replay, ReplayError};
 pub use storage::{Storage, StorageError};
+pub use testdb::TestDatabase;
 pub use tile::covered_size;
 
 use vitrine_statements::StatementType;

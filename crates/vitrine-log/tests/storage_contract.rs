@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use vitrine_log::{FsStorage, MemoryStorage, PgStorage, Storage, StorageError};
+use vitrine_log::{FsStorage, MemoryStorage, PgStorage, Storage, StorageError, TestDatabase};
 use vitrine_tlog::TilePath;
 
 fn tile(index: u64, width: u16) -> TilePath {
@@ -113,58 +113,6 @@ fn data_directory_backend_keeps_the_contract() {
         check_contract(&s);
     }
     check_survived(&FsStorage::open(dir.path()).unwrap());
-}
-
-/// A database of its own for one test run, dropped at the end.
-struct TestDatabase {
-    admin: String,
-    name: String,
-}
-
-impl TestDatabase {
-    fn create() -> TestDatabase {
-        let admin = std::env::var("VITRINE_TEST_POSTGRES")
-            .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=postgres".into());
-        let name = format!(
-            "vitrine_test_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
-        let mut c = postgres_client(&admin);
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("creating the test database");
-        TestDatabase { admin, name }
-    }
-
-    fn url(&self) -> String {
-        format!(
-            "{} dbname={}",
-            self.admin.replace("dbname=postgres", ""),
-            self.name
-        )
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let mut c = postgres_client(&self.admin);
-        let _ = c.batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
-
-fn postgres_client(url: &str) -> postgres::Client {
-    postgres::Client::connect(url, postgres::NoTls).unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL at `{url}` is needed for this test (set VITRINE_TEST_POSTGRES to \
-             another server): {e}"
-        )
-    })
 }
 
 #[test]

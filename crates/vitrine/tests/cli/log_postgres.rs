@@ -1,7 +1,9 @@
 //! The log on PostgreSQL (`log init|serve --postgres`): what it logs is
 //! in the database, served and verified, and survives a restart.
 
-use crate::common::{log_with_publisher, spawn_server, stdout, vitrine, TestDatabase};
+use crate::common::{
+    log_with_publisher, log_with_publisher_on, spawn_server, vitrine, TestDatabase,
+};
 
 #[test]
 fn a_log_on_postgresql_serves_what_it_logged_reports_its_health_and_survives_a_restart() {
@@ -10,21 +12,15 @@ fn a_log_on_postgresql_serves_what_it_logged_reports_its_health_and_survives_a_r
     let d = t.path();
     // The log's key and authorized file in its directory, its state in
     // the database.
-    let (_, pub_vkey) = log_with_publisher(d, "log.example/unused", "publisher.example/pg");
-    let log_dir = d.join("pglog");
-    let log_vkey = stdout(
-        &vitrine()
-            .args(["log", "init", "--origin", "log.example/pg", "--data"])
-            .arg(&log_dir)
-            .args(["--postgres", &db.url()])
-            .assert()
-            .success(),
+    let pg = db.url();
+    let (log_vkey, pub_vkey) = log_with_publisher_on(
+        d,
+        "log.example/pg",
+        "publisher.example/pg",
+        &["--postgres", &pg],
     );
-    std::fs::write(log_dir.join("authorized"), format!("rules {pub_vkey}\n")).unwrap();
-    let serve = ["log", "serve", "--addr", "127.0.0.1:0", "--postgres"];
-    let mut args = serve.to_vec();
-    let url_db = db.url();
-    args.push(&url_db);
+    let log_dir = d.join("log");
+    let args = ["log", "serve", "--addr", "127.0.0.1:0", "--postgres", &pg];
     let (server, url) = spawn_server(&args, &log_dir);
 
     publish_versions(d, &url, &log_vkey, &pub_vkey, 2);
@@ -248,18 +244,14 @@ fn a_log_whose_database_goes_away_refuses_adds_keeps_serving_and_resumes() {
     let db = TestDatabase::create();
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let (_, pub_vkey) = log_with_publisher(d, "log.example/unused", "publisher.example/cut");
-    let log_dir = d.join("pglog");
-    let log_vkey = stdout(
-        &vitrine()
-            .args(["log", "init", "--origin", "log.example/cut", "--data"])
-            .arg(&log_dir)
-            .args(["--postgres", &db.url()])
-            .assert()
-            .success(),
-    );
-    std::fs::write(log_dir.join("authorized"), format!("rules {pub_vkey}\n")).unwrap();
     let pg = db.url();
+    let (log_vkey, pub_vkey) = log_with_publisher_on(
+        d,
+        "log.example/cut",
+        "publisher.example/cut",
+        &["--postgres", &pg],
+    );
+    let log_dir = d.join("log");
     let args = ["log", "serve", "--addr", "127.0.0.1:0", "--postgres", &pg];
     let (_server, url) = spawn_server(&args, &log_dir);
     publish_versions(d, &url, &log_vkey, &pub_vkey, 1);
