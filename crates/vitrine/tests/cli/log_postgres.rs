@@ -143,6 +143,18 @@ fn http_post(url: &str, path: &str, body: &[u8]) -> u16 {
     String::from_utf8_lossy(&response[9..12]).parse().unwrap()
 }
 
+/// The whole response to `head` and `body` sent to `url`, as text.
+fn raw(url: &str, head: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
 /// The body of `GET url/path`, which must answer 200.
 fn http_get(url: &str, path: &str) -> Vec<u8> {
     let (status, body) = http(url, path);
@@ -305,4 +317,154 @@ fn a_log_whose_database_goes_away_refuses_adds_keeps_serving_and_resumes() {
         .stdout(predicates::str::contains(
             "size 2, root verified from 2 entries",
         ));
+}
+
+/// The `role` and `epoch` a front end's `/healthz` reports.
+fn role(url: &str) -> (String, u64) {
+    let (_, body) = http(url, "/healthz");
+    let health: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    (
+        health["role"].as_str().unwrap_or_default().to_owned(),
+        health["epoch"].as_u64().unwrap_or_default(),
+    )
+}
+
+/// Waits until exactly one of `urls` says it leads; its position and
+/// epoch.
+fn one_leader(urls: &[&str]) -> (usize, u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let roles: Vec<(String, u64)> = urls.iter().map(|u| role(u)).collect();
+        let leaders: Vec<usize> = (0..urls.len())
+            .filter(|&i| roles[i].0 == "leader")
+            .collect();
+        assert!(leaders.len() <= 1, "two leaders: {roles:?}");
+        if let [one] = leaders[..] {
+            return (one, roles[one].1);
+        }
+        assert!(std::time::Instant::now() < deadline, "no leader: {roles:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Bundle `version` (another rule each time) published through `url`.
+fn publish_version(d: &std::path::Path, url: &str, version: u64) -> String {
+    std::fs::write(
+        d.join("rules/a.yar"),
+        format!("rule A{version} {{ condition: false }}\n"),
+    )
+    .unwrap();
+    let bundle = format!("b{version}.bundle");
+    vitrine()
+        .current_dir(d)
+        .args(["bundle", "build", "rules", "-o", &bundle, "--name", "t"])
+        .args(["--version", &version.to_string()])
+        .assert()
+        .success();
+    crate::common::stdout(
+        &vitrine()
+            .current_dir(d)
+            .args(["publish", &bundle, "--log", url, "--key", "p.key"])
+            .args(["--policy", "policy", "--wait", "20"])
+            .assert()
+            .success(),
+    )
+}
+
+/// Three front ends on one database: one leads, publishing works through
+/// each (a follower forwards `/add` and serves the content, checkpoint and
+/// tiles), and when the leader is killed another takes over in a newer
+/// epoch and publishing goes on; the killed one comes back as a follower.
+#[test]
+fn three_front_ends_one_leader_adds_through_each_and_a_takeover_when_it_is_killed() {
+    let db = TestDatabase::create();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let pg = db.url();
+    let (log_vkey, pub_vkey) = log_with_publisher_on(
+        d,
+        "log.example/three",
+        "publisher.example/three",
+        &["--postgres", &pg],
+    );
+    let log_dir = d.join("log");
+    let args = ["log", "serve", "--addr", "127.0.0.1:0", "--postgres", &pg];
+    // One data directory (key, authorized, content) for all three.
+    let mut servers: Vec<Option<(crate::common::Server, String)>> = (0..3)
+        .map(|_| Some(spawn_server(&args, &log_dir)))
+        .collect();
+    let urls: Vec<String> = servers.iter().flatten().map(|(_, u)| u.clone()).collect();
+    let all: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let (leader, epoch) = one_leader(&all);
+
+    // A bundle through each front end, followers first.
+    publish_versions(d, all[(leader + 1) % 3], &log_vkey, &pub_vkey, 1);
+    let order = [(leader + 2) % 3, leader];
+    for (version, &i) in (2..).zip(&order) {
+        let out = publish_version(d, all[i], version);
+        assert!(
+            out.contains(&format!("at log index {}", version - 1)),
+            "{out}"
+        );
+    }
+    for url in &all {
+        vitrine()
+            .args(["log", "verify", url, "--log-key", &log_vkey, "--authorized"])
+            .arg(log_dir.join("authorized"))
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(
+                "size 3, root verified from 3 entries",
+            ));
+    }
+    let metrics = String::from_utf8(http_get(all[leader], "/metrics")).unwrap();
+    assert!(metrics.contains("vitrine_log_leader 1"), "{metrics}");
+    assert!(
+        metrics.contains("vitrine_log_takeovers_total 1"),
+        "{metrics}"
+    );
+    let follower = String::from_utf8(http_get(all[(leader + 1) % 3], "/metrics")).unwrap();
+    assert!(follower.contains("vitrine_log_leader 0"), "{follower}");
+    // A forwarded add reaching a follower is not forwarded again (no
+    // loops while leadership moves): 503, retry.
+    let statement = std::fs::read(d.join("b1.bundle.statement")).unwrap();
+    let answer = raw(
+        all[(leader + 1) % 3],
+        &format!(
+            "POST /add HTTP/1.0\r\nVitrine-Forwarded: 1\r\nContent-Length: {}\r\n\r\n",
+            statement.len()
+        ),
+        &statement,
+    );
+    assert_eq!(answer.get(9..12), Some("503"), "{answer}");
+    assert!(answer.to_lowercase().contains("retry-after: 1"), "{answer}");
+    assert_eq!(http_post(all[leader], "/add", &statement), 200);
+
+    // kill -9 the leader: another takes over, publishing goes on.
+    let killed = std::time::Instant::now();
+    servers[leader].take();
+    let rest: Vec<&str> = (0..3).filter(|&i| i != leader).map(|i| all[i]).collect();
+    let (new, new_epoch) = one_leader(&rest);
+    eprintln!("takeover after {:?}", killed.elapsed());
+    assert!(new_epoch > epoch, "epoch {new_epoch} after {epoch}");
+    let survivor = rest[1 - new];
+    let out = publish_version(d, survivor, 4);
+    assert!(out.contains("at log index 3"), "{out}");
+    let out = publish_version(d, rest[new], 5);
+    assert!(out.contains("at log index 4"), "{out}");
+
+    // The killed one comes back (same address) and follows.
+    let (_back, back_url) = spawn_server(&args, &log_dir);
+    let (back_role, _) = role(&back_url);
+    assert_eq!(back_role, "follower");
+    for url in [survivor, rest[new], back_url.as_str()] {
+        vitrine()
+            .args(["log", "verify", url, "--log-key", &log_vkey, "--authorized"])
+            .arg(log_dir.join("authorized"))
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(
+                "size 5, root verified from 5 entries",
+            ));
+    }
 }
