@@ -415,7 +415,8 @@ fn serve(
             .with_context(|| format!("witness policy {}", w.policy.display()))?;
         let hook = vitrine_witness_client::LogWitnesses::new(client, storage.clone())
             .context("starting the witness client")?;
-        cosign = Some((Arc::new(hook), w.recosign));
+        let hook: Arc<dyn vitrine_log::Cosigner> = Arc::new(hook);
+        cosign = Some((hook, w.recosign));
     }
     let (key, purpose) = (files.key.clone(), files.purpose);
     let authorized = data.join(AUTHORIZED_FILE);
