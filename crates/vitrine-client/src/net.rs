@@ -661,6 +661,9 @@ fn fetch_entry(http: &Http, size: u64, index: u64) -> Result<Vec<u8>, FetchError
     Ok(entries.swap_remove(i))
 }
 
+/// How long [`publish`] waits before adding again after a 503.
+const ADD_RETRY: Duration = Duration::from_secs(1);
+
 /// Publishes a bundle: uploads it to the content store (signed `PUT`),
 /// submits the statement to `/add`, polls `/checkpoint` until one covering
 /// the entry has a witness quorum per `policy`, and returns the tlog-proof
@@ -692,8 +695,20 @@ pub fn publish(
     ok(&url, status, body)?;
 
     let url = http.url("add");
-    let (status, body) = http.send(&url, http.client.post(&url).body(statement.to_vec()), 64)?;
-    let body = ok(&url, status, body)?;
+    let asked = Instant::now();
+    let body = loop {
+        // An index is a few bytes; an error says why in a sentence.
+        let (status, body) =
+            http.send(&url, http.client.post(&url).body(statement.to_vec()), 1024)?;
+        // 503: no sequencer at the moment (an election under way among
+        // several front ends, the log's database away). Adding the same
+        // bytes again is harmless (same index), so try again within --wait.
+        if status == 503 && asked.elapsed() + ADD_RETRY < opts.wait {
+            std::thread::sleep(ADD_RETRY);
+            continue;
+        }
+        break ok(&url, status, body)?;
+    };
     let index: u64 = std::str::from_utf8(&body)
         .ok()
         .and_then(|s| s.trim_end().parse().ok())

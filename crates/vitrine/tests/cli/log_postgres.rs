@@ -408,14 +408,7 @@ fn three_front_ends_one_leader_adds_through_each_and_a_takeover_when_it_is_kille
         );
     }
     for url in &all {
-        vitrine()
-            .args(["log", "verify", url, "--log-key", &log_vkey, "--authorized"])
-            .arg(log_dir.join("authorized"))
-            .assert()
-            .success()
-            .stdout(predicates::str::contains(
-                "size 3, root verified from 3 entries",
-            ));
+        verify_at(url, &log_vkey, &log_dir, 3);
     }
     let metrics = String::from_utf8(http_get(all[leader], "/metrics")).unwrap();
     assert!(metrics.contains("vitrine_log_leader 1"), "{metrics}");
@@ -458,15 +451,35 @@ fn three_front_ends_one_leader_adds_through_each_and_a_takeover_when_it_is_kille
     let (back_role, _) = role(&back_url);
     assert_eq!(back_role, "follower");
     for url in [survivor, rest[new], back_url.as_str()] {
-        vitrine()
-            .args(["log", "verify", url, "--log-key", &log_vkey, "--authorized"])
-            .arg(log_dir.join("authorized"))
-            .assert()
-            .success()
-            .stdout(predicates::str::contains(
-                "size 5, root verified from 5 entries",
-            ));
+        verify_at(url, &log_vkey, &log_dir, 5);
     }
+}
+
+/// Waits until the front end at `url` serves a checkpoint of `size` (a
+/// follower reads it from the database at its next poll, every 0.5 s),
+/// then checks it with `vitrine log verify`.
+fn verify_at(url: &str, log_vkey: &str, log_dir: &std::path::Path, size: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let want = size.to_string();
+    while String::from_utf8_lossy(&http_get(url, "/checkpoint"))
+        .lines()
+        .nth(1)
+        != Some(want.as_str())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} never served size {size}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    vitrine()
+        .args(["log", "verify", url, "--log-key", log_vkey, "--authorized"])
+        .arg(log_dir.join("authorized"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(format!(
+            "size {size}, root verified from {size} entries"
+        )));
 }
 
 /// `POST url/add` of `body`: the index answered, or `None` for anything
