@@ -482,6 +482,9 @@ fn verify_at(url: &str, log_vkey: &str, log_dir: &std::path::Path, size: u64) {
         )));
 }
 
+/// Entries acknowledged by the log, with their indices.
+type Acked = Vec<(Vec<u8>, u64)>;
+
 /// `POST url/add` of `body`: the index answered, or `None` for anything
 /// a client retries (no connection, 5xx, a broken answer).
 fn try_add(url: &str, body: &[u8]) -> Option<u64> {
@@ -559,7 +562,7 @@ fn the_leader_killed_three_times_under_load_loses_nothing_acknowledged() {
     let all: Vec<&str> = urls.iter().map(String::as_str).collect();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let acked: Arc<Mutex<Vec<(Vec<u8>, u64)>>> = Arc::default();
+    let acked: Arc<Mutex<Acked>> = Arc::default();
     let targets = Arc::new(RwLock::new(urls.clone()));
     let writers: Vec<_> = (0..3u8)
         .map(|w| {
