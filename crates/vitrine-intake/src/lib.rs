@@ -42,7 +42,8 @@ pub mod endpoint;
 mod error;
 mod logclient;
 pub mod server;
-mod store;
+mod sqlite;
+use sqlite as store;
 mod vault;
 
 pub use config::{
