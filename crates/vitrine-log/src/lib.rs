@@ -71,7 +71,6 @@ mod pg;
 mod purpose;
 mod replay;
 mod storage;
-mod testdb;
 mod tile;
 
 use std::sync::Arc;
@@ -80,14 +79,14 @@ pub use auth::{Authorization, AuthorizationError, AuthorizedFile};
 pub use datadir::{ContentStore, DataDir, AUTHORIZED_FILE, KEY_FILE, PURPOSE_FILE};
 pub use fs::FsStorage;
 pub use log::{init, CosignError, CosignRequest, Cosigner, Log, LogBuilder, DEFAULT_MAX_ENTRY};
-pub use mem::{Fault, MemoryStorage, Op};
+pub use mem::{Fault, FaultyStorage, MemStore, MemoryStorage, Op};
 pub use metrics::LogMetrics;
 pub use migrate::{migrate, MigrateError};
 pub use pg::PgStorage;
 pub use purpose::{Purpose, UnknownPurpose};
 pub use replay::{replay, ReplayError};
-pub use storage::{Storage, StorageError};
-pub use testdb::TestDatabase;
+pub use storage::{BatchWrite, Storage, StorageError};
+pub use vitrine_pg::TestDatabase;
 pub use tile::covered_size;
 
 use vitrine_statements::StatementType;

@@ -659,30 +659,36 @@ impl Sequencer {
             return;
         }
         let size = self.seq.as_ref().expect("invariant: settled above").size;
+        let hashes: Vec<Hash> = batch.iter().map(|r| r.hash).collect();
+        let found = match self.storage.lookup_many(&hashes) {
+            Ok(found) => found,
+            Err(err) => {
+                let err = Arc::new(err.into());
+                for r in batch {
+                    let _ = r.reply.send(Err(AddError::Unavailable(Arc::clone(&err))));
+                }
+                return;
+            }
+        };
         let mut fresh: Vec<Fresh> = Vec::new();
         let mut pos: HashMap<Hash, usize> = HashMap::new();
-        for r in batch {
+        for (r, found) in batch.into_iter().zip(found) {
             if let Some(&i) = pos.get(&r.hash) {
                 fresh[i].replies.push(r.reply);
                 continue;
             }
-            match self.storage.lookup(&r.hash) {
+            match found {
                 // Settled: the tip is published, so `size` is published.
-                Ok(Some(index)) if index < size => {
+                Some(index) if index < size => {
                     let _ = r.reply.send(Ok(index));
                 }
-                Ok(_) => {
+                _ => {
                     pos.insert(r.hash, fresh.len());
                     fresh.push(Fresh {
                         entry: r.entry,
                         hash: r.hash,
                         replies: vec![r.reply],
                     });
-                }
-                Err(err) => {
-                    let _ = r
-                        .reply
-                        .send(Err(AddError::Unavailable(Arc::new(err.into()))));
                 }
             }
         }
@@ -735,7 +741,6 @@ impl Sequencer {
             .expect("invariant: recovered before commit");
         debug_assert!(old.pending.is_none(), "invariant: settled before commit");
         let new_size = old.size + fresh.len() as u64;
-        self.storage.set_staged_size(new_size)?;
 
         let mut edge = old.edge.clone();
         let mut bundle = old.bundle.clone();
@@ -767,19 +772,22 @@ impl Sequencer {
                 writes.extend(path.map(|p| (p, concat(hashes))));
             }
         }
-        self.storage.write_tiles(&writes)?;
         let rows: Vec<(Hash, u64)> = fresh
             .iter()
             .enumerate()
             .map(|(i, f)| (f.hash, old.size + i as u64))
             .collect();
-        self.storage.record(&rows)?;
-
         let checkpoint = Checkpoint::new(self.key.name(), new_size, edge.root());
         let note = checkpoint.sign(&self.key).map_err(Error::Sign)?;
         let signed = note.to_bytes();
-        // The commitment: durable before any witness or reader sees it.
-        self.storage.set_signed_checkpoint(&signed)?;
+        // The staged size, tiles and rows, then the commitment: durable
+        // before any witness or reader sees it.
+        self.storage.write_batch(&crate::BatchWrite {
+            staged: new_size,
+            tiles: &writes,
+            rows: &rows,
+            signed: &signed,
+        })?;
 
         let first = old.size;
         let (published, published_size) = (old.published.clone(), old.published_size);

@@ -1,4 +1,5 @@
-//! An in-memory [`Storage`] with fault injection, for tests.
+//! Fault injection around any [`Storage`], and an in-memory backend: test
+//! aids.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -44,24 +45,26 @@ pub enum Fault {
     CrashBefore,
 }
 
+/// The fault queue and crash flag of a [`FaultyStorage`].
 #[derive(Default)]
-struct State {
-    tiles: BTreeMap<TilePath, Vec<u8>>,
-    checkpoint: Option<Vec<u8>>,
-    index: HashMap<Hash, u64>,
-    staged: Option<u64>,
-    signed: Option<Vec<u8>>,
-    faults: VecDeque<(Op, Fault)>,
+struct Faults {
+    queue: VecDeque<(Op, Fault)>,
     crashed: bool,
 }
 
-/// A [`Storage`] held in memory. It survives a [`crate::Log`] being dropped,
-/// which is how tests simulate a restart; faults are queued with
-/// [`MemoryStorage::inject`] and fire on the next matching call.
-#[derive(Default)]
-pub struct MemoryStorage {
-    state: Mutex<State>,
+/// Any [`Storage`] with fault injection: faults are queued with
+/// [`FaultyStorage::inject`] and fire on the next matching call, around
+/// the real backend's own call. This is how the fault matrix runs against
+/// every backend (memory, PostgreSQL): "fails although written" really
+/// wrote to the backend, "partial" really wrote the first half.
+pub struct FaultyStorage<S> {
+    inner: S,
+    faults: Mutex<Faults>,
 }
+
+/// A [`Storage`] held in memory, with fault injection. It survives a
+/// [`crate::Log`] being dropped, which is how tests simulate a restart.
+pub type MemoryStorage = FaultyStorage<MemStore>;
 
 /// What a write should do, decided from the fault queue.
 enum Plan {
@@ -72,22 +75,48 @@ enum Plan {
     ApplyThenCrash,
 }
 
-impl MemoryStorage {
-    /// An empty store.
+impl FaultyStorage<MemStore> {
+    /// An empty in-memory store.
     pub fn new() -> Self {
-        Self::default()
+        Self::wrap(MemStore::default())
+    }
+
+    /// Every stored tile path, for inspection.
+    pub fn tile_paths(&self) -> Vec<TilePath> {
+        self.inner.lock().tiles.keys().copied().collect()
+    }
+}
+
+impl Default for FaultyStorage<MemStore> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: Storage> FaultyStorage<S> {
+    /// `inner` with no faults queued.
+    pub fn wrap(inner: S) -> Self {
+        FaultyStorage {
+            inner,
+            faults: Mutex::default(),
+        }
+    }
+
+    /// The backend underneath.
+    pub fn inner(&self) -> &S {
+        &self.inner
     }
 
     /// Queues a fault for the next call of `op`.
     pub fn inject(&self, op: Op, fault: Fault) {
-        self.lock().faults.push_back((op, fault));
+        self.lock().queue.push_back((op, fault));
     }
 
     /// Ends a simulated crash and drops pending faults.
     pub fn restart(&self) {
-        let mut s = self.lock();
-        s.crashed = false;
-        s.faults.clear();
+        let mut f = self.lock();
+        f.crashed = false;
+        f.queue.clear();
     }
 
     /// Whether a simulated crash is in effect.
@@ -95,170 +124,212 @@ impl MemoryStorage {
         self.lock().crashed
     }
 
-    /// Every stored tile path, for inspection.
-    pub fn tile_paths(&self) -> Vec<TilePath> {
-        self.lock().tiles.keys().copied().collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Faults> {
         // A panic while holding the lock leaves plain data behind.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn plan(s: &mut State, op: Op) -> Result<Plan, StorageError> {
-        let injected = Err(StorageError::Injected { op });
-        if s.crashed {
-            return injected;
+    fn plan(&self, op: Op) -> Result<Plan, StorageError> {
+        let mut f = self.lock();
+        if f.crashed {
+            return Err(StorageError::Injected { op });
         }
-        let Some(pos) = s.faults.iter().position(|(o, _)| *o == op) else {
+        let Some(pos) = f.queue.iter().position(|(o, _)| *o == op) else {
             return Ok(Plan::Apply);
         };
-        let (_, fault) = s.faults.remove(pos).expect("invariant: position found");
+        let (_, fault) = f.queue.remove(pos).expect("invariant: position found");
         Ok(match fault {
             Fault::FailNotPersisted => Plan::Fail,
             Fault::FailPersisted => Plan::ApplyThenFail,
             Fault::FailPartial => Plan::ApplyHalfThenFail,
             Fault::CrashAfter => Plan::ApplyThenCrash,
             Fault::CrashBefore => {
-                s.crashed = true;
+                f.crashed = true;
                 Plan::Fail
             }
         })
     }
 
-    /// Runs a write of `n` parts under the fault plan; `apply(s, k)` applies
-    /// the first `k` parts.
+    /// Runs a write of `n` parts under the fault plan; `apply(k)` makes the
+    /// backend's call for the first `k` parts (`k` is 0 or `n` for a write
+    /// of one object).
     fn write(
         &self,
         op: Op,
         n: usize,
-        apply: impl FnOnce(&mut State, usize),
+        apply: impl FnOnce(usize) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
-        Self::write_locked(&mut self.lock(), op, n, apply)
-    }
-
-    fn write_locked(
-        s: &mut State,
-        op: Op,
-        n: usize,
-        apply: impl FnOnce(&mut State, usize),
-    ) -> Result<(), StorageError> {
-        let plan = Self::plan(s, op)?;
         let fail = Err(StorageError::Injected { op });
-        match plan {
-            Plan::Apply => {
-                apply(s, n);
-                Ok(())
-            }
+        match self.plan(op)? {
+            Plan::Apply => apply(n),
             Plan::Fail => fail,
-            Plan::ApplyThenFail => {
-                apply(s, n);
-                fail
-            }
+            Plan::ApplyThenFail => apply(n).and(fail),
             Plan::ApplyHalfThenFail => {
-                apply(s, n / 2);
+                if n / 2 > 0 {
+                    apply(n / 2)?;
+                }
                 fail
             }
             Plan::ApplyThenCrash => {
-                apply(s, n);
-                s.crashed = true;
+                apply(n)?;
+                self.lock().crashed = true;
                 Ok(())
             }
         }
     }
 
-    fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T, StorageError> {
-        let s = self.lock();
-        if s.crashed {
+    fn read<T>(&self, f: impl FnOnce(&S) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        if self.lock().crashed {
             // Reads have no Op of their own; report the closest one.
             return Err(StorageError::Injected { op: Op::WriteTiles });
         }
-        Ok(f(&s))
+        f(&self.inner)
     }
 }
 
-impl Storage for MemoryStorage {
+impl<S: Storage> Storage for FaultyStorage<S> {
     fn read_tile(&self, path: &TilePath) -> Result<Option<Vec<u8>>, StorageError> {
-        self.read(|s| s.tiles.get(path).cloned())
+        self.read(|s| s.read_tile(path))
     }
 
     fn write_tiles(&self, tiles: &[(TilePath, Vec<u8>)]) -> Result<(), StorageError> {
-        self.write(Op::WriteTiles, tiles.len(), |s, k| {
-            for (path, bytes) in &tiles[..k] {
-                s.tiles.insert(*path, bytes.clone());
-            }
+        self.write(Op::WriteTiles, tiles.len(), |k| {
+            self.inner.write_tiles(&tiles[..k])
         })
     }
 
     fn delete_tiles(&self, paths: &[TilePath]) -> Result<(), StorageError> {
-        self.write(Op::DeleteTiles, paths.len(), |s, k| {
-            for path in &paths[..k] {
-                s.tiles.remove(path);
-            }
+        self.write(Op::DeleteTiles, paths.len(), |k| {
+            self.inner.delete_tiles(&paths[..k])
         })
     }
 
     fn read_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
-        self.read(|s| s.checkpoint.clone())
+        self.read(|s| s.read_checkpoint())
     }
 
     fn swap_checkpoint(&self, old: Option<&[u8]>, new: &[u8]) -> Result<(), StorageError> {
-        let mut s = self.lock();
-        if s.crashed {
-            return Err(StorageError::Injected {
-                op: Op::SwapCheckpoint,
-            });
-        }
-        // The comparison and the swap happen under one lock: atomic.
-        if s.checkpoint.as_deref() != old {
-            return Err(StorageError::Conflict);
-        }
-        Self::write_locked(&mut s, Op::SwapCheckpoint, 1, |s, k| {
-            if k == 1 {
-                s.checkpoint = Some(new.to_vec());
-            }
+        self.write(Op::SwapCheckpoint, 1, |_| {
+            self.inner.swap_checkpoint(old, new)
         })
     }
 
     fn lookup(&self, entry_hash: &Hash) -> Result<Option<u64>, StorageError> {
-        self.read(|s| s.index.get(entry_hash).copied())
+        self.read(|s| s.lookup(entry_hash))
     }
 
     fn record(&self, rows: &[(Hash, u64)]) -> Result<(), StorageError> {
-        self.write(Op::Record, rows.len(), |s, k| {
-            s.index.extend(rows[..k].iter().copied());
-        })
+        self.write(Op::Record, rows.len(), |k| self.inner.record(&rows[..k]))
     }
 
     fn forget_from(&self, size: u64) -> Result<(), StorageError> {
-        self.write(Op::ForgetFrom, 1, |s, k| {
-            if k == 1 {
-                s.index.retain(|_, idx| *idx < size);
-            }
-        })
+        self.write(Op::ForgetFrom, 1, |_| self.inner.forget_from(size))
     }
 
     fn staged_size(&self) -> Result<Option<u64>, StorageError> {
-        self.read(|s| s.staged)
+        self.read(|s| s.staged_size())
     }
 
     fn set_staged_size(&self, size: u64) -> Result<(), StorageError> {
-        self.write(Op::SetStaged, 1, |s, k| {
-            if k == 1 {
-                s.staged = Some(size);
-            }
-        })
+        self.write(Op::SetStaged, 1, |_| self.inner.set_staged_size(size))
     }
 
     fn signed_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
-        self.read(|s| s.signed.clone())
+        self.read(|s| s.signed_checkpoint())
     }
 
     fn set_signed_checkpoint(&self, checkpoint: &[u8]) -> Result<(), StorageError> {
-        self.write(Op::SetSigned, 1, |s, k| {
-            if k == 1 {
-                s.signed = Some(checkpoint.to_vec());
-            }
+        self.write(Op::SetSigned, 1, |_| {
+            self.inner.set_signed_checkpoint(checkpoint)
         })
+    }
+}
+
+#[derive(Default)]
+struct State {
+    tiles: BTreeMap<TilePath, Vec<u8>>,
+    checkpoint: Option<Vec<u8>>,
+    index: HashMap<Hash, u64>,
+    staged: Option<u64>,
+    signed: Option<Vec<u8>>,
+}
+
+/// The plain in-memory backend under [`MemoryStorage`].
+#[derive(Default)]
+pub struct MemStore {
+    state: Mutex<State>,
+}
+
+impl MemStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Storage for MemStore {
+    fn read_tile(&self, path: &TilePath) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock().tiles.get(path).cloned())
+    }
+
+    fn write_tiles(&self, tiles: &[(TilePath, Vec<u8>)]) -> Result<(), StorageError> {
+        let mut s = self.lock();
+        for (path, bytes) in tiles {
+            s.tiles.insert(*path, bytes.clone());
+        }
+        Ok(())
+    }
+
+    fn delete_tiles(&self, paths: &[TilePath]) -> Result<(), StorageError> {
+        let mut s = self.lock();
+        for path in paths {
+            s.tiles.remove(path);
+        }
+        Ok(())
+    }
+
+    fn read_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock().checkpoint.clone())
+    }
+
+    fn swap_checkpoint(&self, old: Option<&[u8]>, new: &[u8]) -> Result<(), StorageError> {
+        let mut s = self.lock();
+        // The comparison and the swap happen under one lock: atomic.
+        if s.checkpoint.as_deref() != old {
+            return Err(StorageError::Conflict);
+        }
+        s.checkpoint = Some(new.to_vec());
+        Ok(())
+    }
+
+    fn lookup(&self, entry_hash: &Hash) -> Result<Option<u64>, StorageError> {
+        Ok(self.lock().index.get(entry_hash).copied())
+    }
+
+    fn record(&self, rows: &[(Hash, u64)]) -> Result<(), StorageError> {
+        self.lock().index.extend(rows.iter().copied());
+        Ok(())
+    }
+
+    fn forget_from(&self, size: u64) -> Result<(), StorageError> {
+        self.lock().index.retain(|_, idx| *idx < size);
+        Ok(())
+    }
+
+    fn staged_size(&self) -> Result<Option<u64>, StorageError> {
+        Ok(self.lock().staged)
+    }
+
+    fn set_staged_size(&self, size: u64) -> Result<(), StorageError> {
+        self.lock().staged = Some(size);
+        Ok(())
+    }
+
+    fn signed_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock().signed.clone())
+    }
+
+    fn set_signed_checkpoint(&self, checkpoint: &[u8]) -> Result<(), StorageError> {
+        self.lock().signed = Some(checkpoint.to_vec());
+        Ok(())
     }
 }

@@ -12,12 +12,11 @@
 
 use std::time::Duration;
 
-use postgres::types::ToSql;
 use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
 use vitrine_tlog::{Hash, TilePath};
 
-use crate::storage::{Storage, StorageError};
+use crate::storage::{BatchWrite, Storage, StorageError};
 
 /// The schema, one migration per version; a database records the last
 /// one applied in `vitrine_schema`.
@@ -160,23 +159,6 @@ impl PgStorage {
         )))
     }
 
-    /// Runs `sql` once for each row of parameters, all in one
-    /// transaction: durable together on `Ok`.
-    fn execute_all(
-        &self,
-        sql: &str,
-        rows: &[[&(dyn ToSql + Sync); 2]],
-    ) -> Result<(), StorageError> {
-        self.with(|c| {
-            let mut tx = c.transaction()?;
-            let stmt = tx.prepare(sql)?;
-            for row in rows {
-                tx.execute(&stmt, row)?;
-            }
-            tx.commit()
-        })
-    }
-
     fn state_column(&self, column: &'static str) -> Result<Option<Vec<u8>>, StorageError> {
         let sql = format!("SELECT {column} FROM vitrine_state WHERE id = 1");
         self.with(|c| Ok(c.query_one(sql.as_str(), &[])?.get(0)))
@@ -185,6 +167,52 @@ impl PgStorage {
 
 fn index(i: u64) -> Result<i64, StorageError> {
     i64::try_from(i).map_err(|_| StorageError::Postgres(format!("index {i} out of range")))
+}
+
+/// Inserts or replaces tiles, all in one statement (one round trip).
+fn put_tiles(
+    c: &mut impl postgres::GenericClient,
+    tiles: &[(TilePath, Vec<u8>)],
+) -> Result<(), postgres::Error> {
+    if tiles.is_empty() {
+        return Ok(());
+    }
+    let paths: Vec<String> = tiles.iter().map(|(p, _)| p.to_string()).collect();
+    let data: Vec<&[u8]> = tiles.iter().map(|(_, d)| d.as_slice()).collect();
+    c.execute(
+        "INSERT INTO vitrine_tiles (path, data) SELECT * FROM unnest($1::text[], $2::bytea[])
+         ON CONFLICT (path) DO UPDATE SET data = EXCLUDED.data",
+        &[&paths, &data],
+    )
+    .map(drop)
+}
+
+/// The columns of deduplication rows, for [`put_rows`].
+fn row_columns(rows: &[(Hash, u64)]) -> Result<(Vec<&[u8]>, Vec<i64>), StorageError> {
+    let hashes = rows.iter().map(|(h, _)| h.as_slice()).collect();
+    let indexes = rows
+        .iter()
+        .map(|(_, i)| index(*i))
+        .collect::<Result<_, _>>()?;
+    Ok((hashes, indexes))
+}
+
+/// Inserts or replaces deduplication rows in one statement; the hashes
+/// are distinct (the sequencer merges duplicates of a batch).
+fn put_rows(
+    c: &mut impl postgres::GenericClient,
+    hashes: &[&[u8]],
+    indexes: &[i64],
+) -> Result<(), postgres::Error> {
+    if hashes.is_empty() {
+        return Ok(());
+    }
+    c.execute(
+        "INSERT INTO vitrine_index (hash, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[])
+         ON CONFLICT (hash) DO UPDATE SET idx = EXCLUDED.idx",
+        &[&hashes, &indexes],
+    )
+    .map(drop)
 }
 
 impl Storage for PgStorage {
@@ -199,17 +227,7 @@ impl Storage for PgStorage {
     }
 
     fn write_tiles(&self, tiles: &[(TilePath, Vec<u8>)]) -> Result<(), StorageError> {
-        let keys: Vec<String> = tiles.iter().map(|(p, _)| p.to_string()).collect();
-        let rows: Vec<[&(dyn ToSql + Sync); 2]> = keys
-            .iter()
-            .zip(tiles)
-            .map(|(k, (_, d))| [k as &(dyn ToSql + Sync), d])
-            .collect();
-        self.execute_all(
-            "INSERT INTO vitrine_tiles (path, data) VALUES ($1, $2)
-             ON CONFLICT (path) DO UPDATE SET data = EXCLUDED.data",
-            &rows,
-        )
+        self.with(|c| put_tiles(c, tiles))
     }
 
     fn delete_tiles(&self, paths: &[TilePath]) -> Result<(), StorageError> {
@@ -250,21 +268,8 @@ impl Storage for PgStorage {
     }
 
     fn record(&self, rows: &[(Hash, u64)]) -> Result<(), StorageError> {
-        let indexes: Vec<i64> = rows
-            .iter()
-            .map(|(_, i)| index(*i))
-            .collect::<Result<_, _>>()?;
-        let hashes: Vec<&[u8]> = rows.iter().map(|(h, _)| h.as_slice()).collect();
-        let rows: Vec<[&(dyn ToSql + Sync); 2]> = hashes
-            .iter()
-            .zip(&indexes)
-            .map(|(h, i)| [h as &(dyn ToSql + Sync), i])
-            .collect();
-        self.execute_all(
-            "INSERT INTO vitrine_index (hash, idx) VALUES ($1, $2)
-             ON CONFLICT (hash) DO UPDATE SET idx = EXCLUDED.idx",
-            &rows,
-        )
+        let (hashes, indexes) = row_columns(rows)?;
+        self.with(|c| put_rows(c, &hashes, &indexes))
     }
 
     fn forget_from(&self, size: u64) -> Result<(), StorageError> {
@@ -307,6 +312,46 @@ impl Storage for PgStorage {
                 &[&checkpoint],
             )
             .map(drop)
+        })
+    }
+
+    fn lookup_many(&self, hashes: &[Hash]) -> Result<Vec<Option<u64>>, StorageError> {
+        let keys: Vec<&[u8]> = hashes.iter().map(|h| h.as_slice()).collect();
+        let found: std::collections::HashMap<Vec<u8>, u64> = self.with(|c| {
+            Ok(c
+                .query(
+                    "SELECT hash, idx FROM vitrine_index WHERE hash = ANY($1)",
+                    &[&keys],
+                )?
+                .into_iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, i64>(1) as u64))
+                .collect())
+        })?;
+        Ok(hashes
+            .iter()
+            .map(|h| found.get(h.as_slice()).copied())
+            .collect())
+    }
+
+    /// One transaction: the staged size, tiles, rows and signed checkpoint
+    /// become durable together, in one commit (one WAL flush) instead of
+    /// four.
+    fn write_batch(&self, b: &BatchWrite<'_>) -> Result<(), StorageError> {
+        let staged = index(b.staged)?;
+        let (hashes, indexes) = row_columns(b.rows)?;
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute(
+                "UPDATE vitrine_state SET staged = $1 WHERE id = 1",
+                &[&staged],
+            )?;
+            put_tiles(&mut tx, b.tiles)?;
+            put_rows(&mut tx, &hashes, &indexes)?;
+            tx.execute(
+                "UPDATE vitrine_state SET signed = $1 WHERE id = 1",
+                &[&b.signed],
+            )?;
+            tx.commit()
         })
     }
 }

@@ -109,6 +109,41 @@ pub trait Storage: Send + Sync {
     /// and index rows are durable and before it shows the checkpoint to a
     /// witness or publishes it; see the contract above.
     fn set_signed_checkpoint(&self, checkpoint: &[u8]) -> Result<(), StorageError>;
+
+    /// [`Storage::lookup`] of many hashes, in order. Backends where each
+    /// call is a round trip (PostgreSQL) answer all in one.
+    fn lookup_many(&self, hashes: &[Hash]) -> Result<Vec<Option<u64>>, StorageError> {
+        hashes.iter().map(|h| self.lookup(h)).collect()
+    }
+
+    /// Everything a batch writes before its checkpoint goes to witnesses,
+    /// with the effect of, in this order: [`Storage::set_staged_size`],
+    /// [`Storage::write_tiles`], [`Storage::record`],
+    /// [`Storage::set_signed_checkpoint`]. A backend may do it in fewer
+    /// durable steps (one transaction, fewer fsync rounds) as long as the
+    /// signed checkpoint never becomes durable before the rest and no tile
+    /// is written before the staged size; on `Err` any part may have
+    /// happened, as for the separate calls.
+    fn write_batch(&self, batch: &BatchWrite<'_>) -> Result<(), StorageError> {
+        self.set_staged_size(batch.staged)?;
+        self.write_tiles(batch.tiles)?;
+        self.record(batch.rows)?;
+        self.set_signed_checkpoint(batch.signed)
+    }
+}
+
+/// What one batch writes before its checkpoint is shown to witnesses; see
+/// [`Storage::write_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct BatchWrite<'a> {
+    /// The tree size the batch grows to.
+    pub staged: u64,
+    /// Its tiles and entry bundles.
+    pub tiles: &'a [(TilePath, Vec<u8>)],
+    /// Its deduplication rows.
+    pub rows: &'a [(Hash, u64)],
+    /// Its log-signed checkpoint.
+    pub signed: &'a [u8],
 }
 
 /// A storage failure.
@@ -142,7 +177,7 @@ pub enum StorageError {
         /// The data directory.
         path: String,
     },
-    /// A fault injected by [`crate::MemoryStorage`] for tests.
+    /// A fault injected by [`crate::FaultyStorage`] for tests.
     #[error("injected fault in {op:?}")]
     Injected {
         /// The operation that failed.

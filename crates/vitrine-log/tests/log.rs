@@ -45,21 +45,25 @@ fn entry(k: &Keys, i: u64) -> Vec<u8> {
 /// enough that a loaded machine (CI, other builds) cannot split them.
 const SHARED_BATCH_WAIT: Duration = Duration::from_millis(300);
 
-fn open(storage: &Arc<MemoryStorage>, k: &Keys) -> Log {
+fn open<S: Storage + 'static>(storage: &Arc<S>, k: &Keys) -> Log {
     open_with(storage, k, &Recorder::new())
 }
 
-fn open_with(storage: &Arc<MemoryStorage>, k: &Keys, recorder: &Arc<Recorder>) -> Log {
+fn open_with<S: Storage + 'static>(storage: &Arc<S>, k: &Keys, recorder: &Arc<Recorder>) -> Log {
     open_waiting(storage, k, recorder, Duration::from_millis(20))
 }
 
 /// Like [`open_with`], for tests that assert what one batch does.
-fn open_one_batch(storage: &Arc<MemoryStorage>, k: &Keys, recorder: &Arc<Recorder>) -> Log {
+fn open_one_batch<S: Storage + 'static>(
+    storage: &Arc<S>,
+    k: &Keys,
+    recorder: &Arc<Recorder>,
+) -> Log {
     open_waiting(storage, k, recorder, SHARED_BATCH_WAIT)
 }
 
-fn open_waiting(
-    storage: &Arc<MemoryStorage>,
+fn open_waiting<S: Storage + 'static>(
+    storage: &Arc<S>,
     k: &Keys,
     recorder: &Arc<Recorder>,
     wait: Duration,
@@ -269,8 +273,40 @@ impl Checker {
     }
 }
 
+/// A fresh store of one backend for each step of a test.
+type Fresh<S> = dyn Fn() -> Arc<FaultyStorage<S>>;
+
+fn memory() -> Arc<MemoryStorage> {
+    Arc::new(MemoryStorage::new())
+}
+
+/// A fresh log store in a schema of its own of `db` (a database per step
+/// would spend most of the test creating databases).
+fn postgres_in(db: &TestDatabase) -> Arc<FaultyStorage<PgStorage>> {
+    static SCHEMAS: AtomicUsize = AtomicUsize::new(0);
+    let schema = format!("step{}", SCHEMAS.fetch_add(1, Ordering::SeqCst));
+    db.connect()
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
+    let url = format!("{} options='-c search_path={schema}'", db.url());
+    let storage = PgStorage::connect(&url, 4).unwrap();
+    Arc::new(FaultyStorage::wrap(storage))
+}
+
 #[test]
 fn fault_matrix() {
+    fault_matrix_on(&memory);
+}
+
+/// The same matrix against PostgreSQL: the faults fire around the real
+/// database's calls ("fails although written" committed the transaction).
+#[test]
+fn fault_matrix_postgres() {
+    let db = TestDatabase::create();
+    fault_matrix_on(&|| postgres_in(&db));
+}
+
+fn fault_matrix_on<S: Storage + 'static>(fresh: &Fresh<S>) {
     let ops = [
         Op::SetStaged,
         Op::WriteTiles,
@@ -289,7 +325,7 @@ fn fault_matrix() {
         for fault in faults {
             let step = format!("{op:?}/{fault:?}");
             let k = keys();
-            let storage = Arc::new(MemoryStorage::new());
+            let storage = fresh();
             init(&*storage, &k.log).unwrap();
             let mut checker = Checker {
                 vkey: k.log.verifier(),
@@ -456,6 +492,18 @@ fn pending_checkpoint_is_retried_without_new_entries() {
 
 #[test]
 fn signed_checkpoint_is_published_first_after_a_crash() {
+    signed_checkpoint_is_published_first_after_a_crash_on(&memory);
+}
+
+#[test]
+fn signed_checkpoint_is_published_first_after_a_crash_postgres() {
+    let db = TestDatabase::create();
+    signed_checkpoint_is_published_first_after_a_crash_on(&|| postgres_in(&db));
+}
+
+fn signed_checkpoint_is_published_first_after_a_crash_on<S: Storage + 'static>(
+    fresh: &Fresh<S>,
+) {
     // Crash right after the checkpoint is recorded as signed (no witness
     // saw it), and after witnesses saw it but before it was published.
     for (op, fault) in [
@@ -464,7 +512,7 @@ fn signed_checkpoint_is_published_first_after_a_crash() {
     ] {
         let step = format!("{op:?}/{fault:?}");
         let k = keys();
-        let storage = Arc::new(MemoryStorage::new());
+        let storage = fresh();
         init(&*storage, &k.log).unwrap();
         let recorder = Recorder::new();
         let log = open_one_batch(&storage, &k, &recorder);

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use vitrine_log::{FsStorage, MemoryStorage, PgStorage, Storage, StorageError, TestDatabase};
+use vitrine_log::{
+    BatchWrite, FsStorage, MemoryStorage, PgStorage, Storage, StorageError, TestDatabase,
+};
 use vitrine_tlog::TilePath;
 
 fn tile(index: u64, width: u16) -> TilePath {
@@ -83,6 +85,30 @@ fn check_contract(s: &dyn Storage) {
         s.signed_checkpoint().unwrap().as_deref(),
         Some(&b"signed two"[..])
     );
+
+    // A batch's writes in one call: all of them land; the lookups of many
+    // hashes answer in order, missing ones as None.
+    let batch_tiles = vec![(tile(4, 2), vec![4u8; 64])];
+    s.write_batch(&BatchWrite {
+        staged: 11,
+        tiles: &batch_tiles,
+        rows: &[(hash(7), 9), (hash(8), 10)],
+        signed: b"signed three",
+    })
+    .unwrap();
+    assert_eq!(s.staged_size().unwrap(), Some(11));
+    assert_eq!(s.read_tile(&tile(4, 2)).unwrap(), Some(vec![4u8; 64]));
+    assert_eq!(
+        s.lookup_many(&[hash(8), hash(2), hash(1), hash(7)]).unwrap(),
+        [Some(10), None, Some(0), Some(9)]
+    );
+    assert_eq!(
+        s.signed_checkpoint().unwrap().as_deref(),
+        Some(&b"signed three"[..])
+    );
+    // Put back what check_survived expects.
+    s.set_staged_size(9).unwrap();
+    s.set_signed_checkpoint(b"signed two").unwrap();
 }
 
 /// What a restart must find: everything written before it.

@@ -11,8 +11,8 @@
 //! # read load: GETs of tiles, entry bundles and /checkpoint for SECS seconds
 //! log_load --url URL --read-tiles SECS [--clients N] [--inflight K]
 //! # the same write load against an in-process Log (no HTTP), to split cost
-//! log_load --inproc fs|mem [--key PUBLISHER.key] --clients N --inflight K --entries M
-//!          [--batch-max B] [--batch-wait-ms W]
+//! log_load --inproc fs|mem|pg [--key PUBLISHER.key] --clients N --inflight K --entries M
+//!          [--batch-max B] [--batch-wait-ms W] [--postgres URL]
 //! # after a kill test: acked entries and saved checkpoints vs the final log
 //! log_load --check --url URL --log-key VKEY [--acked FILE]... [--checkpoints DIR]
 //! ```
@@ -514,7 +514,13 @@ async fn inproc(args: &Args, kind: &str) -> Res<bool> {
             let d = DataDir::open(&dir)?;
             (d.storage, d.key)
         }
-        other => return Err(format!("--inproc {other}: want fs or mem").into()),
+        "pg" => {
+            let url = args.req("--postgres")?;
+            let storage = Arc::new(vitrine_log::PgStorage::connect(url, 8)?);
+            vitrine_log::init(&*storage, &key)?;
+            (storage, key.clone())
+        }
+        other => return Err(format!("--inproc {other}: want fs, mem or pg").into()),
     };
     let timed = Arc::new(Timed {
         inner: storage,
@@ -630,6 +636,12 @@ impl vitrine_log::Storage for Timed {
         self.time("set_signed_checkpoint", || {
             self.inner.set_signed_checkpoint(checkpoint)
         })
+    }
+    fn lookup_many(&self, hashes: &[Hash]) -> StorageResult<Vec<Option<u64>>> {
+        self.time("lookup_many", || self.inner.lookup_many(hashes))
+    }
+    fn write_batch(&self, batch: &vitrine_log::BatchWrite<'_>) -> StorageResult<()> {
+        self.time("write_batch", || self.inner.write_batch(batch))
     }
 }
 

@@ -3,25 +3,78 @@
 //!
 //! | route | does |
 //! |---|---|
+//! | `GET /metrics` | the witness's counters in the OpenMetrics text format: answers by status, time to answer |
 //! | `POST /add-checkpoint` | 200 with the cosignature lines; 400 malformed or old size beyond the checkpoint; 403 no trusted log signature; 404 unknown origin; 409 old size is not the latest cosigned size, or same size with another root (body `<size>\n`, `text/x.tlog.size`); 413 body over [`MAX_ADD_CHECKPOINT_BODY`]; 422 consistency proof fails (or is not empty from size 0); 500 store failure |
 //!
 //! Mount the router under the witness's submission prefix with
 //! [`axum::Router::nest`] if it has one.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use vitrine_tlog::{format_add_checkpoint_response, format_tree_size, TREE_SIZE_CONTENT_TYPE};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
 use vitrine_witness::{Refusal, Witness, WitnessError};
 
 /// Largest add-checkpoint body accepted: 63 proof lines and a checkpoint
 /// with many cosignatures fit in a few KiB.
 pub const MAX_ADD_CHECKPOINT_BODY: usize = 64 << 10;
+
+/// The label of an answer: its HTTP status code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Answer {
+    status: u16,
+}
+
+/// What a witness server measures: add-checkpoint answers by status (200
+/// cosigned, 409 a stale or forked request, 422 a bad proof, ...) and the
+/// time to answer, which includes the store's durable commit.
+struct Metrics {
+    registry: Registry,
+    answers: Family<Answer, Counter>,
+    latency: Histogram,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let answers = Family::<Answer, Counter>::default();
+        // 0.1 ms .. about 3 s.
+        let latency = Histogram::new(exponential_buckets(0.0001, 2.0, 15));
+        let mut registry = Registry::with_prefix("vitrine_witness");
+        registry.register(
+            "add_checkpoint",
+            "add-checkpoint requests answered, by HTTP status",
+            answers.clone(),
+        );
+        registry.register(
+            "add_checkpoint_seconds",
+            "Time to answer an add-checkpoint request",
+            latency.clone(),
+        );
+        Metrics {
+            registry,
+            answers,
+            latency,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    witness: Arc<Witness>,
+    metrics: Arc<Metrics>,
+}
 
 /// The witness routes.
 pub fn router(witness: Arc<Witness>) -> Router {
@@ -30,7 +83,25 @@ pub fn router(witness: Arc<Witness>) -> Router {
             "/add-checkpoint",
             post(add_checkpoint).layer(DefaultBodyLimit::max(MAX_ADD_CHECKPOINT_BODY)),
         )
-        .with_state(witness)
+        .route("/metrics", get(metrics))
+        .with_state(AppState {
+            witness,
+            metrics: Arc::new(Metrics::new()),
+        })
+}
+
+/// `GET /metrics`: OpenMetrics text, as Prometheus scrapes it.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut out = String::new();
+    encode(&mut out, &state.metrics.registry).expect("invariant: writing to a String cannot fail");
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 /// The HTTP status tlog-witness §add-checkpoint prescribes for `err`.
@@ -86,16 +157,27 @@ fn error_response(err: &WitnessError) -> Response {
     text(status, format!("{err}\n"))
 }
 
-async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Response {
+async fn add_checkpoint(State(state): State<AppState>, body: Bytes) -> Response {
+    let start = Instant::now();
+    let witness = state.witness.clone();
     // The store fsyncs; keep it off the async workers.
-    match tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await {
+    let response = match tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await
+    {
         Ok(Ok(sigs)) => text(StatusCode::OK, format_add_checkpoint_response(&sigs)),
         Ok(Err(err)) => error_response(&err),
         Err(err) => {
             tracing::error!(%err, "add-checkpoint task failed");
             text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into())
         }
-    }
+    };
+    let m = &state.metrics;
+    m.latency.observe(start.elapsed().as_secs_f64());
+    m.answers
+        .get_or_create(&Answer {
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
 }
 
 #[cfg(test)]
@@ -273,6 +355,24 @@ mod tests {
 
         // Nothing moved the witness.
         assert_eq!(f.witness.state(ORIGIN).unwrap().unwrap().size, 10);
+
+        // The metrics count each answer by its status (the 413 is answered
+        // by the body limit before the handler, so it is not counted).
+        let text = f
+            .http
+            .get(format!("{}/metrics", f.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for (status, n) in [(200, 1), (400, 3), (403, 1), (404, 1), (409, 2), (422, 1)] {
+            let line = format!("vitrine_witness_add_checkpoint_total{{status=\"{status}\"}} {n}\n");
+            assert!(text.contains(&line), "{line:?} in\n{text}");
+        }
+        assert!(text.contains("vitrine_witness_add_checkpoint_seconds_count 9\n"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
     }
 
     #[tokio::test]

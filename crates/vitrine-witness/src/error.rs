@@ -118,6 +118,10 @@ pub enum StoreError {
     /// The embedded SQLite database failed.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL database failed (after retries for lost
+    /// connections).
+    #[error("postgres: {0}")]
+    Postgres(#[from] vitrine_pg::PgError),
     /// Stored data does not decode (a root that is not 32 bytes, a size
     /// beyond 2^63-1): the store was damaged or written by something else.
     #[error("corrupt witness state for {origin:?}: {what}")]
@@ -127,7 +131,8 @@ pub enum StoreError {
         /// What does not decode.
         what: &'static str,
     },
-    /// A tree size SQLite cannot hold (it stores signed 64-bit integers).
+    /// A tree size the database cannot hold (both store signed 64-bit
+    /// integers).
     #[error("tree size {size} is beyond 2^63-1")]
     SizeOutOfRange {
         /// The size.

@@ -18,7 +18,8 @@
 //!   takes a request body and returns the cosignature, or a
 //!   [`WitnessError`] whose security outcomes are in [`Refusal`].
 //! - The [`WitnessStore`] trait (its contract is a compare-and-swap), with
-//!   [`MemoryStore`] and [`SqliteStore`].
+//!   [`MemoryStore`], [`SqliteStore`] (the embedded default) and [`PgStore`]
+//!   (PostgreSQL, for witnesses without local state).
 //! - [`Evidence`]: what a refused fork leaves behind.
 //!
 //! # Trust model
@@ -68,11 +69,13 @@
 #![warn(missing_docs)]
 
 mod error;
+mod pg;
 mod sqlite;
 mod store;
 mod witness;
 
 pub use error::{Refusal, StoreError, WitnessError};
+pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 pub use store::{
     Evidence, EvidenceKind, LogState, MemoryStore, WitnessStore, MAX_EVIDENCE_PER_LOG,

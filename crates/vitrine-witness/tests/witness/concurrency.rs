@@ -5,9 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use tempfile::TempDir;
+use vitrine_pg::TestDatabase;
 use vitrine_tlog::Hash;
 use vitrine_witness::{
-    Evidence, LogState, MemoryStore, Refusal, SqliteStore, StoreError, WitnessError, WitnessStore,
+    Evidence, LogState, MemoryStore, PgStore, Refusal, SqliteStore, StoreError, WitnessError,
+    WitnessStore,
 };
 
 use crate::common::{witness, TestLog, ORIGIN};
@@ -126,15 +128,39 @@ fn sqlite_store_never_rolls_back() {
 }
 
 #[test]
+fn postgres_store_never_rolls_back() {
+    let db = TestDatabase::create();
+    hammer(PgStore::connect(&db.url(), 8).unwrap(), 8, 40);
+}
+
+#[test]
 fn two_handles_on_one_database_never_roll_back() {
     // Two stores on one file stand for two processes: only SQLite's
     // BEGIN IMMEDIATE serialises them.
-    const SIZE: u64 = 64;
     let dir = TempDir::new().unwrap();
     let db = dir.path().join("w.sqlite");
+    two_handles_never_roll_back(
+        Arc::new(SqliteStore::open(&db).unwrap()),
+        Arc::new(SqliteStore::open(&db).unwrap()),
+    );
+}
+
+#[test]
+fn two_postgres_front_ends_never_roll_back() {
+    // Two pools on one database stand for two witness processes: only the
+    // row lock of the compare-and-swap serialises them.
+    let db = TestDatabase::create();
+    two_handles_never_roll_back(
+        Arc::new(PgStore::connect(&db.url(), 2).unwrap()),
+        Arc::new(PgStore::connect(&db.url(), 2).unwrap()),
+    );
+}
+
+fn two_handles_never_roll_back<S: WitnessStore + 'static>(one: Arc<S>, two: Arc<S>) {
+    const SIZE: u64 = 64;
     let log = Arc::new(TestLog::new(3, SIZE));
-    let a = Arc::new(witness(&log, 1, Arc::new(SqliteStore::open(&db).unwrap())));
-    let b = Arc::new(witness(&log, 1, Arc::new(SqliteStore::open(&db).unwrap())));
+    let a = Arc::new(witness(&log, 1, one));
+    let b = Arc::new(witness(&log, 1, two));
     let handles: Vec<_> = [a.clone(), b.clone(), a.clone(), b]
         .into_iter()
         .enumerate()

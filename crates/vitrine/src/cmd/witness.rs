@@ -6,7 +6,9 @@
 //! - `logs`: the logs it cosigns, one `log <vkey> [<url>]` line each, as in
 //!   tlog-policy; `#` comments and blank lines allowed;
 //! - `witness.sqlite`: the latest cosigned checkpoint of each log, and
-//!   refused checkpoints kept as evidence of forks.
+//!   refused checkpoints kept as evidence of forks; or, with `serve
+//!   --postgres URL`, the same in a PostgreSQL database, which several
+//!   witness processes can share (the key and log list stay in DIR).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use vitrine_note::{Cosigner, SignatureType, SignerKey, VerifierKey};
-use vitrine_witness::{format_log_line, parse_log_list, SqliteStore, Witness};
+use vitrine_witness::{format_log_line, parse_log_list, PgStore, SqliteStore, Witness, WitnessStore};
 
 const KEY_FILE: &str = "witness.key";
 const LOGS_FILE: &str = "logs";
@@ -52,11 +54,19 @@ enum Command {
         /// The log's verifier key; its name is the log's origin.
         vkey: String,
     },
-    /// Serve POST /add-checkpoint.
+    /// Serve POST /add-checkpoint (and GET /metrics, OpenMetrics text).
     Serve {
         /// The data directory.
         #[arg(long)]
         data: PathBuf,
+        /// Keep what the witness cosigned (and fork evidence) in this
+        /// PostgreSQL database instead of DIR/witness.sqlite, e.g.
+        /// `postgres://witness@db.internal/witness`: the witness then keeps
+        /// no state on this machine, and several witness processes may
+        /// share the database (each compare-and-swap locks the log's row).
+        /// The key and the log list stay in DIR.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8081")]
         addr: SocketAddr,
@@ -69,7 +79,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Init { data, name } => init(&data, &name),
         Command::AddLog { data, vkey } => add_log(&data, &vkey),
-        Command::Serve { data, addr, limits } => serve(&data, addr, limits.limits()),
+        Command::Serve {
+            data,
+            postgres,
+            addr,
+            limits,
+        } => serve(&data, postgres.as_deref(), addr, limits.limits()),
     }?;
     Ok(ExitCode::SUCCESS)
 }
@@ -144,7 +159,12 @@ fn add_log(data: &Path, vkey: &str) -> Result<()> {
     Ok(())
 }
 
-fn serve(data: &Path, addr: SocketAddr, limits: vitrine_server::harden::Limits) -> Result<()> {
+fn serve(
+    data: &Path,
+    postgres: Option<&str>,
+    addr: SocketAddr,
+    limits: vitrine_server::harden::Limits,
+) -> Result<()> {
     let key_path = data.join(KEY_FILE);
     let key_text = fs::read_to_string(&key_path).with_context(|| {
         format!(
@@ -161,10 +181,17 @@ fn serve(data: &Path, addr: SocketAddr, limits: vitrine_server::harden::Limits) 
             data.join(LOGS_FILE).display()
         );
     }
-    let store = SqliteStore::open(data.join(DB_FILE)).context("opening the witness database")?;
+    let store: Arc<dyn WitnessStore> = match postgres {
+        Some(url) => Arc::new(
+            PgStore::connect(url, 8).context("opening the witness's PostgreSQL database")?,
+        ),
+        None => Arc::new(
+            SqliteStore::open(data.join(DB_FILE)).context("opening the witness database")?,
+        ),
+    };
     let witness = Witness::builder(cosigner)
         .logs(logs)
-        .store(Arc::new(store))
+        .store(store)
         .build()
         .context("configuring the witness")?;
     let (name, logs) = (witness.name().to_string(), witness.origins().count());

@@ -6,10 +6,15 @@ use std::time::Duration;
 
 use predicates::prelude::*;
 
-use crate::common::{log_with_publisher, spawn_server, stdout, vitrine, Server};
+use crate::common::{log_with_publisher, spawn_server, stdout, vitrine, Server, TestDatabase};
 
 /// `vitrine witness init` + `add-log` for each of `logs` + `serve`.
 fn witness(d: &Path, name: &str, logs: &[&str]) -> (Server, String, String) {
+    witness_with(d, name, logs, &[])
+}
+
+/// [`witness`] with more `serve` arguments, e.g. `--postgres URL`.
+fn witness_with(d: &Path, name: &str, logs: &[&str], serve: &[&str]) -> (Server, String, String) {
     let dir = d.join(name);
     let vkey = stdout(
         &vitrine()
@@ -32,7 +37,8 @@ fn witness(d: &Path, name: &str, logs: &[&str]) -> (Server, String, String) {
             .assert()
             .success();
     }
-    let (server, url) = spawn_server(&["witness", "serve", "--addr", "127.0.0.1:0"], &dir);
+    let args = [&["witness", "serve", "--addr", "127.0.0.1:0"], serve].concat();
+    let (server, url) = spawn_server(&args, &dir);
     (server, vkey, url)
 }
 
@@ -373,4 +379,90 @@ fn log_add_never_prints_a_servers_bytes_raw() {
     );
     assert!(err.contains(r"\u{1b}[2J\u{7}\rACTIVATED"), "{err}");
     assert!(!err.contains(['\x1b', '\x07', '\r']), "{err:?}");
+}
+
+/// Publishes `b.bundle` (built at `version`) through the log at `url`,
+/// waiting for the witnesses of `policy`.
+fn publish(d: &Path, url: &str, version: &str) {
+    build_bundle(d, version);
+    vitrine()
+        .current_dir(d)
+        .args(["publish", "b.bundle", "--log", url, "--key", "p.key"])
+        .args(["--policy", "policy", "--wait", "30"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_witness_on_postgresql_keeps_its_state_there_for_every_process_sharing_it() {
+    let db = TestDatabase::create();
+    let pg = db.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (log_vkey, pub_vkey) = log_with_publisher(d, "log.example/pgw", "publisher.example/p");
+    let (w1, w_vkey, w1_url) = witness_with(d, "w", &[&log_vkey], &["--postgres", &pg]);
+    let serve_log = |w_url: &str| {
+        std::fs::remove_file(d.join("policy")).ok();
+        vitrine()
+            .current_dir(d)
+            .args(["trust", "init", "-o", "policy", "--log-key", &log_vkey])
+            .args(["--witness", "w", &w_vkey, w_url])
+            .args(["--quorum", "1", "--publisher", &pub_vkey, "--max-age", "3600"])
+            .assert()
+            .success();
+        spawn_server(
+            &[
+                "log",
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--batch-wait-ms",
+                "10",
+                "--witnesses",
+                d.join("policy").to_str().unwrap(),
+            ],
+            &d.join("log"),
+        )
+    };
+    let (log, url) = serve_log(&w1_url);
+    publish(d, &url, "1");
+    let cosigned = |db: &TestDatabase| -> i64 {
+        db.connect()
+            .query_one(
+                "SELECT size FROM vitrine_witness_logs WHERE origin = 'log.example/pgw'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(cosigned(&db), 1);
+    assert!(!d.join("w/witness.sqlite").exists(), "no local state");
+    let (status, metrics) = get(&format!("{w1_url}/metrics"));
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("vitrine_witness_add_checkpoint_total{status=\"200\"} 1"),
+        "{metrics}"
+    );
+
+    // The first witness process goes away; a second one on the same
+    // database, with the same key, carries on from the size the first
+    // cosigned: it refuses to cosign size 2 from any other old size.
+    drop(w1);
+    drop(log);
+    let dir = d.join("w");
+    let (_w2, w2_url) = spawn_server(
+        &["witness", "serve", "--addr", "127.0.0.1:0", "--postgres", &pg],
+        &dir,
+    );
+    let (_log, url) = serve_log(&w2_url);
+    publish(d, &url, "2");
+    assert_eq!(cosigned(&db), 2);
+    let (_, metrics) = get(&format!("{w2_url}/metrics"));
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("vitrine_witness_add_checkpoint_total{status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("status=\"409\""), "no stale request: {metrics}");
 }

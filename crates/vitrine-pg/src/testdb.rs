@@ -1,6 +1,6 @@
 //! A PostgreSQL database of its own for one test, created on the server
-//! at `VITRINE_TEST_POSTGRES` and dropped afterwards: a test aid, like
-//! [`crate::MemoryStorage`], shared by this crate's tests and the CLI's.
+//! at `VITRINE_TEST_POSTGRES` and dropped afterwards: a test aid shared by
+//! the tests of every crate with a PostgreSQL store, and the CLI's.
 
 /// A PostgreSQL database of its own for one test, dropped at the end; on
 /// the server at `VITRINE_TEST_POSTGRES` (key=value form), default
