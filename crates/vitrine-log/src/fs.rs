@@ -341,8 +341,8 @@ impl Storage for FsStorage {
                 params![b.staged as i64],
             )?;
             {
-                let mut stmt = tx
-                    .prepare_cached("INSERT OR REPLACE INTO dedup (hash, idx) VALUES (?1, ?2)")?;
+                let mut stmt =
+                    tx.prepare_cached("INSERT OR REPLACE INTO dedup (hash, idx) VALUES (?1, ?2)")?;
                 for (hash, idx) in b.rows {
                     stmt.execute(params![&hash[..], *idx as i64])?;
                 }

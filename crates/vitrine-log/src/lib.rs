@@ -86,8 +86,8 @@ pub use pg::PgStorage;
 pub use purpose::{Purpose, UnknownPurpose};
 pub use replay::{replay, ReplayError};
 pub use storage::{BatchWrite, Storage, StorageError};
-pub use vitrine_pg::TestDatabase;
 pub use tile::covered_size;
+pub use vitrine_pg::TestDatabase;
 
 use vitrine_statements::StatementType;
 

@@ -318,14 +318,13 @@ impl Storage for PgStorage {
     fn lookup_many(&self, hashes: &[Hash]) -> Result<Vec<Option<u64>>, StorageError> {
         let keys: Vec<&[u8]> = hashes.iter().map(|h| h.as_slice()).collect();
         let found: std::collections::HashMap<Vec<u8>, u64> = self.with(|c| {
-            Ok(c
-                .query(
-                    "SELECT hash, idx FROM vitrine_index WHERE hash = ANY($1)",
-                    &[&keys],
-                )?
-                .into_iter()
-                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, i64>(1) as u64))
-                .collect())
+            Ok(c.query(
+                "SELECT hash, idx FROM vitrine_index WHERE hash = ANY($1)",
+                &[&keys],
+            )?
+            .into_iter()
+            .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, i64>(1) as u64))
+            .collect())
         })?;
         Ok(hashes
             .iter()

@@ -501,9 +501,7 @@ fn signed_checkpoint_is_published_first_after_a_crash_postgres() {
     signed_checkpoint_is_published_first_after_a_crash_on(&|| postgres_in(&db));
 }
 
-fn signed_checkpoint_is_published_first_after_a_crash_on<S: Storage + 'static>(
-    fresh: &Fresh<S>,
-) {
+fn signed_checkpoint_is_published_first_after_a_crash_on<S: Storage + 'static>(fresh: &Fresh<S>) {
     // Crash right after the checkpoint is recorded as signed (no witness
     // saw it), and after witnesses saw it but before it was published.
     for (op, fault) in [

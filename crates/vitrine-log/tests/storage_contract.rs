@@ -99,7 +99,8 @@ fn check_contract(s: &dyn Storage) {
     assert_eq!(s.staged_size().unwrap(), Some(11));
     assert_eq!(s.read_tile(&tile(4, 2)).unwrap(), Some(vec![4u8; 64]));
     assert_eq!(
-        s.lookup_many(&[hash(8), hash(2), hash(1), hash(7)]).unwrap(),
+        s.lookup_many(&[hash(8), hash(2), hash(1), hash(7)])
+            .unwrap(),
         [Some(10), None, Some(0), Some(9)]
     );
     assert_eq!(

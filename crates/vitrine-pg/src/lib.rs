@@ -35,9 +35,9 @@ mod testdb;
 use std::time::Duration;
 
 pub use postgres;
-pub use testdb::TestDatabase;
 use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
+pub use testdb::TestDatabase;
 
 /// How often a failed connection or lost reply is tried before a call
 /// gives up.

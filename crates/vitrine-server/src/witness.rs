@@ -18,13 +18,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use vitrine_tlog::{format_add_checkpoint_response, format_tree_size, TREE_SIZE_CONTENT_TYPE};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use vitrine_tlog::{format_add_checkpoint_response, format_tree_size, TREE_SIZE_CONTENT_TYPE};
 use vitrine_witness::{Refusal, Witness, WitnessError};
 
 /// Largest add-checkpoint body accepted: 63 proof lines and a checkpoint
@@ -161,8 +161,7 @@ async fn add_checkpoint(State(state): State<AppState>, body: Bytes) -> Response 
     let start = Instant::now();
     let witness = state.witness.clone();
     // The store fsyncs; keep it off the async workers.
-    let response = match tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await
-    {
+    let response = match tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await {
         Ok(Ok(sigs)) => text(StatusCode::OK, format_add_checkpoint_response(&sigs)),
         Ok(Err(err)) => error_response(&err),
         Err(err) => {
@@ -371,7 +370,10 @@ mod tests {
             let line = format!("vitrine_witness_add_checkpoint_total{{status=\"{status}\"}} {n}\n");
             assert!(text.contains(&line), "{line:?} in\n{text}");
         }
-        assert!(text.contains("vitrine_witness_add_checkpoint_seconds_count 9\n"), "{text}");
+        assert!(
+            text.contains("vitrine_witness_add_checkpoint_seconds_count 9\n"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 

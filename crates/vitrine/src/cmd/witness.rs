@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use vitrine_note::{Cosigner, SignatureType, SignerKey, VerifierKey};
-use vitrine_witness::{format_log_line, parse_log_list, PgStore, SqliteStore, Witness, WitnessStore};
+use vitrine_witness::{
+    format_log_line, parse_log_list, PgStore, SqliteStore, Witness, WitnessStore,
+};
 
 const KEY_FILE: &str = "witness.key";
 const LOGS_FILE: &str = "logs";
@@ -182,12 +184,12 @@ fn serve(
         );
     }
     let store: Arc<dyn WitnessStore> = match postgres {
-        Some(url) => Arc::new(
-            PgStore::connect(url, 8).context("opening the witness's PostgreSQL database")?,
-        ),
-        None => Arc::new(
-            SqliteStore::open(data.join(DB_FILE)).context("opening the witness database")?,
-        ),
+        Some(url) => {
+            Arc::new(PgStore::connect(url, 8).context("opening the witness's PostgreSQL database")?)
+        }
+        None => {
+            Arc::new(SqliteStore::open(data.join(DB_FILE)).context("opening the witness database")?)
+        }
     };
     let witness = Witness::builder(cosigner)
         .logs(logs)

@@ -407,7 +407,14 @@ fn a_witness_on_postgresql_keeps_its_state_there_for_every_process_sharing_it() 
             .current_dir(d)
             .args(["trust", "init", "-o", "policy", "--log-key", &log_vkey])
             .args(["--witness", "w", &w_vkey, w_url])
-            .args(["--quorum", "1", "--publisher", &pub_vkey, "--max-age", "3600"])
+            .args([
+                "--quorum",
+                "1",
+                "--publisher",
+                &pub_vkey,
+                "--max-age",
+                "3600",
+            ])
             .assert()
             .success();
         spawn_server(
@@ -452,7 +459,14 @@ fn a_witness_on_postgresql_keeps_its_state_there_for_every_process_sharing_it() 
     drop(log);
     let dir = d.join("w");
     let (_w2, w2_url) = spawn_server(
-        &["witness", "serve", "--addr", "127.0.0.1:0", "--postgres", &pg],
+        &[
+            "witness",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--postgres",
+            &pg,
+        ],
         &dir,
     );
     let (_log, url) = serve_log(&w2_url);
@@ -464,5 +478,8 @@ fn a_witness_on_postgresql_keeps_its_state_there_for_every_process_sharing_it() 
         metrics.contains("vitrine_witness_add_checkpoint_total{status=\"200\"} 1"),
         "{metrics}"
     );
-    assert!(!metrics.contains("status=\"409\""), "no stale request: {metrics}");
+    assert!(
+        !metrics.contains("status=\"409\""),
+        "no stale request: {metrics}"
+    );
 }
