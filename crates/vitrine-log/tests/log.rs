@@ -274,7 +274,7 @@ impl Checker {
 }
 
 /// A fresh store of one backend for each step of a test.
-type Fresh<S> = dyn Fn() -> Arc<FaultyStorage<S>>;
+type Fresh<'a, S> = dyn Fn() -> Arc<FaultyStorage<S>> + 'a;
 
 fn memory() -> Arc<MemoryStorage> {
     Arc::new(MemoryStorage::new())
@@ -306,7 +306,7 @@ fn fault_matrix_postgres() {
     fault_matrix_on(&|| postgres_in(&db));
 }
 
-fn fault_matrix_on<S: Storage + 'static>(fresh: &Fresh<S>) {
+fn fault_matrix_on<S: Storage + 'static>(fresh: &Fresh<'_, S>) {
     let ops = [
         Op::SetStaged,
         Op::WriteTiles,
@@ -501,7 +501,9 @@ fn signed_checkpoint_is_published_first_after_a_crash_postgres() {
     signed_checkpoint_is_published_first_after_a_crash_on(&|| postgres_in(&db));
 }
 
-fn signed_checkpoint_is_published_first_after_a_crash_on<S: Storage + 'static>(fresh: &Fresh<S>) {
+fn signed_checkpoint_is_published_first_after_a_crash_on<S: Storage + 'static>(
+    fresh: &Fresh<'_, S>,
+) {
     // Crash right after the checkpoint is recorded as signed (no witness
     // saw it), and after witnesses saw it but before it was published.
     for (op, fault) in [
