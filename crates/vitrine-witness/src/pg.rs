@@ -10,7 +10,9 @@
 use vitrine_pg::{Database, Schema};
 use vitrine_tlog::Hash;
 
-use crate::store::{Evidence, EvidenceKind, LogState, WitnessStore, MAX_EVIDENCE_PER_LOG};
+use crate::store::{
+    from_sql, to_hash, to_sql, Evidence, EvidenceKind, LogState, WitnessStore, MAX_EVIDENCE_PER_LOG,
+};
 use crate::StoreError;
 
 /// The witness's tables; version N is `migrations[N-1]`.
@@ -39,24 +41,6 @@ const SCHEMA: Schema = Schema {
 #[derive(Debug)]
 pub struct PgStore {
     db: Database,
-}
-
-fn to_sql(size: u64) -> Result<i64, StoreError> {
-    i64::try_from(size).map_err(|_| StoreError::SizeOutOfRange { size })
-}
-
-fn from_sql(origin: &str, size: i64) -> Result<u64, StoreError> {
-    u64::try_from(size).map_err(|_| StoreError::Corrupt {
-        origin: origin.to_owned(),
-        what: "negative size",
-    })
-}
-
-fn to_hash(origin: &str, root: Vec<u8>) -> Result<Hash, StoreError> {
-    root.try_into().map_err(|_| StoreError::Corrupt {
-        origin: origin.to_owned(),
-        what: "root is not 32 bytes",
-    })
 }
 
 impl PgStore {

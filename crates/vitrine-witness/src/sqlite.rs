@@ -15,7 +15,9 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use vitrine_tlog::Hash;
 
-use crate::store::{Evidence, EvidenceKind, LogState, WitnessStore, MAX_EVIDENCE_PER_LOG};
+use crate::store::{
+    from_sql, to_hash, to_sql, Evidence, EvidenceKind, LogState, WitnessStore, MAX_EVIDENCE_PER_LOG,
+};
 use crate::StoreError;
 
 /// A [`WitnessStore`] in a SQLite database (bundled SQLite, WAL,
@@ -30,24 +32,6 @@ impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore").finish_non_exhaustive()
     }
-}
-
-fn to_sql(size: u64) -> Result<i64, StoreError> {
-    i64::try_from(size).map_err(|_| StoreError::SizeOutOfRange { size })
-}
-
-fn from_sql(origin: &str, size: i64) -> Result<u64, StoreError> {
-    u64::try_from(size).map_err(|_| StoreError::Corrupt {
-        origin: origin.to_owned(),
-        what: "negative size",
-    })
-}
-
-fn to_hash(origin: &str, root: Vec<u8>) -> Result<Hash, StoreError> {
-    root.try_into().map_err(|_| StoreError::Corrupt {
-        origin: origin.to_owned(),
-        what: "root is not 32 bytes",
-    })
 }
 
 impl SqliteStore {

@@ -108,6 +108,27 @@ pub trait WitnessStore: Send + Sync {
     fn evidence(&self, origin: &str) -> Result<Vec<Evidence>, StoreError>;
 }
 
+/// A tree size as the databases store it (signed 64-bit).
+pub(crate) fn to_sql(size: u64) -> Result<i64, StoreError> {
+    i64::try_from(size).map_err(|_| StoreError::SizeOutOfRange { size })
+}
+
+/// A stored size back; negative means the row was damaged.
+pub(crate) fn from_sql(origin: &str, size: i64) -> Result<u64, StoreError> {
+    u64::try_from(size).map_err(|_| StoreError::Corrupt {
+        origin: origin.to_owned(),
+        what: "negative size",
+    })
+}
+
+/// A stored root back; it must be 32 bytes.
+pub(crate) fn to_hash(origin: &str, root: Vec<u8>) -> Result<Hash, StoreError> {
+    root.try_into().map_err(|_| StoreError::Corrupt {
+        origin: origin.to_owned(),
+        what: "root is not 32 bytes",
+    })
+}
+
 /// Most evidence records a store keeps per log; later ones are dropped.
 pub const MAX_EVIDENCE_PER_LOG: usize = 1000;
 
