@@ -82,6 +82,35 @@ impl DataDir {
 
     /// Opens an initialised data directory.
     pub fn open(dir: &Path) -> Result<Self, Error> {
+        let files = DirFiles::open(dir)?;
+        Ok(Self {
+            storage: Arc::new(FsStorage::open(dir)?),
+            key: files.key,
+            authorization: files.authorization,
+            purpose: files.purpose,
+            content: files.content,
+        })
+    }
+}
+
+/// A data directory without its storage: what a front end whose log is
+/// in PostgreSQL needs from it. Opening it takes no lock, so several
+/// front ends may share one directory (its key, `authorized` file and
+/// content).
+pub struct DirFiles {
+    /// The log key.
+    pub key: SignerKey,
+    /// Who may write (empty if the `authorized` file is absent).
+    pub authorization: Authorization,
+    /// Which statement types the log takes at all (`None`: any).
+    pub purpose: Option<Purpose>,
+    /// Content addressed by SHA-256, served beside the log.
+    pub content: ContentStore,
+}
+
+impl DirFiles {
+    /// Reads the key, `authorized` and `purpose` of `dir`.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
         let path = dir.join(KEY_FILE);
         let text = fs::read_to_string(&path).map_err(io("read", &path))?;
         let key = SignerKey::parse(text.trim_end()).map_err(|e| Error::Corrupt {
@@ -112,7 +141,6 @@ impl DataDir {
             ),
         };
         Ok(Self {
-            storage: Arc::new(FsStorage::open(dir)?),
             key,
             authorization,
             purpose,

@@ -3,7 +3,9 @@
 //!
 //! Main types: [`Log`] (built with [`Log::builder`]), the [`Storage`] trait
 //! with [`FsStorage`] (embedded default: a data directory plus SQLite) and
-//! [`MemoryStorage`] (tests, with fault injection), [`Authorization`] (who
+//! [`MemoryStorage`] (tests, with fault injection), [`PgStorage`]
+//! (PostgreSQL, shared by several front ends, one of which leads: see
+//! [`Node`]), [`Authorization`] (who
 //! may make which statements) and the [`Cosigner`] hook for witnesses.
 //!
 //! What's in scope: accepting signed statements, deduplicating them,
@@ -61,7 +63,9 @@
 
 mod auth;
 mod datadir;
+mod follower;
 mod fs;
+mod leader;
 mod log;
 mod mem;
 mod merkle;
@@ -76,13 +80,14 @@ mod tile;
 use std::sync::Arc;
 
 pub use auth::{Authorization, AuthorizationError, AuthorizedFile};
-pub use datadir::{ContentStore, DataDir, AUTHORIZED_FILE, KEY_FILE, PURPOSE_FILE};
+pub use datadir::{ContentStore, DataDir, DirFiles, AUTHORIZED_FILE, KEY_FILE, PURPOSE_FILE};
 pub use fs::FsStorage;
+pub use leader::{Node, NodeOptions, Role, DEFAULT_POLL};
 pub use log::{init, CosignError, CosignRequest, Cosigner, Log, LogBuilder, DEFAULT_MAX_ENTRY};
 pub use mem::{Fault, FaultyStorage, MemStore, MemoryStorage, Op};
 pub use metrics::LogMetrics;
 pub use migrate::{migrate, MigrateError};
-pub use pg::PgStorage;
+pub use pg::{LeaderRecord, PgStorage};
 pub use purpose::{Purpose, UnknownPurpose};
 pub use replay::{replay, ReplayError};
 pub use storage::{BatchWrite, Storage, StorageError};

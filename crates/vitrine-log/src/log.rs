@@ -84,9 +84,17 @@ pub struct LogBuilder {
     cosigner: Option<Arc<dyn Cosigner>>,
     retry: Duration,
     recosign: Option<Duration>,
+    metrics: Option<Arc<crate::LogMetrics>>,
 }
 
 impl LogBuilder {
+    /// Counts into `metrics` instead of metrics of its own (a front end
+    /// that leads now and then keeps one set across its terms).
+    pub fn metrics(mut self, metrics: Arc<crate::LogMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Who may make which statements (default: nobody).
     pub fn authorization(mut self, auth: crate::Authorization) -> Self {
         self.auth = AuthSource::Fixed(Arc::new(auth));
@@ -160,7 +168,7 @@ impl LogBuilder {
             size: seq.published_size,
             checkpoint: seq.published.clone().into(),
         }));
-        let metrics = Arc::new(crate::LogMetrics::default());
+        let metrics = self.metrics.unwrap_or_default();
         metrics
             .tree_size
             .set(i64::try_from(seq.published_size).unwrap_or(i64::MAX));
@@ -260,6 +268,7 @@ impl Log {
             cosigner: None,
             retry: Duration::from_secs(5),
             recosign: None,
+            metrics: None,
         }
     }
 

@@ -21,6 +21,12 @@ pub struct LogMetrics {
     pub(crate) witness_round_trip: Histogram,
     pub(crate) witness_failures: Counter,
     pub(crate) tree_size: Gauge,
+    /// 1 while this process is the leader of several front ends.
+    pub(crate) leader: Gauge,
+    /// The leader epoch this process last saw.
+    pub(crate) leader_epoch: Gauge,
+    /// How often this process became the leader.
+    pub(crate) takeovers: Counter,
 }
 
 impl Default for LogMetrics {
@@ -69,6 +75,9 @@ impl Default for LogMetrics {
         );
         registry.register("tree_size", "Size of the published tree", tree_size.clone());
         LogMetrics {
+            leader: Gauge::default(),
+            leader_epoch: Gauge::default(),
+            takeovers: Counter::default(),
             registry,
             entries,
             batches,
@@ -83,6 +92,29 @@ impl Default for LogMetrics {
 }
 
 impl LogMetrics {
+    /// The metrics of one of several front ends ([`crate::Node`]): those of
+    /// a log, plus whether this process leads (`vitrine_log_leader`), the
+    /// leader epoch it knows, and how often it took over.
+    pub fn for_cluster() -> Self {
+        let mut metrics = Self::default();
+        metrics.registry.register(
+            "leader",
+            "1 while this front end is the leader (sequences), 0 while it follows",
+            metrics.leader.clone(),
+        );
+        metrics.registry.register(
+            "leader_epoch",
+            "The leader epoch this front end knows",
+            metrics.leader_epoch.clone(),
+        );
+        metrics.registry.register(
+            "takeovers",
+            "Times this front end became the leader",
+            metrics.takeovers.clone(),
+        );
+        metrics
+    }
+
     /// Every metric in the OpenMetrics text format (what Prometheus
     /// scrapes), ending with `# EOF`.
     pub fn text(&self) -> String {

@@ -9,7 +9,21 @@
 //! database cannot both publish from the same checkpoint: the log stays
 //! one log. The schema is versioned and migrated at connect, under an
 //! advisory lock so that front ends starting together migrate once.
+//!
+//! **Fencing.** Several front ends share one database and one of them,
+//! the leader, sequences (see [`crate::Node`]). The row `vitrine_leader`
+//! holds the leader epoch, incremented by each process that becomes
+//! leader ([`PgStorage::begin_epoch`]). Every write transaction first
+//! reads that row `FOR SHARE` and goes on only if the epoch is the one
+//! this storage claimed (0 for a storage that never claimed one, which can
+//! therefore write only to a database where nobody was ever elected, as
+//! `log init` and `log migrate` need); otherwise it rolls back and fails
+//! with [`StorageError::Fenced`]. The share lock makes an increment wait
+//! for write transactions in flight, and every later write of an older
+//! epoch sees the new one: a deposed leader (lost its lock, paused,
+//! partitioned) can write nothing once another has taken over.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use postgres::NoTls;
@@ -32,10 +46,21 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO vitrine_state (id) VALUES (1);
      CREATE TABLE vitrine_index (hash BYTEA PRIMARY KEY, idx BIGINT NOT NULL);
      CREATE INDEX vitrine_index_idx ON vitrine_index (idx);",
+    // 2: the leader epoch (fencing) and where the leader takes `/add`.
+    "CREATE TABLE vitrine_leader (
+         id INT PRIMARY KEY CHECK (id = 1),
+         epoch BIGINT NOT NULL,
+         address TEXT,
+         since TIMESTAMPTZ
+     );
+     INSERT INTO vitrine_leader (id, epoch) VALUES (1, 0);",
 ];
 
 /// The advisory lock key migrations run under ("vitrine" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0076_6974_7269_6e65;
+
+/// The session advisory lock whose holder is the leader ("vitlead").
+pub(crate) const LEADER_LOCK: i64 = 0x0076_6974_6c65_6164;
 
 /// How often a failed connection or lost reply is tried again before the
 /// call gives up (the contract: backends retry transient failures).
@@ -46,6 +71,20 @@ type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 /// The log's storage in a PostgreSQL database.
 pub struct PgStorage {
     pool: Pool,
+    /// The leader epoch this storage writes under (see the module docs).
+    epoch: AtomicU64,
+}
+
+/// Who leads the log, as the database says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaderRecord {
+    /// The epoch of the newest leader (0: nobody was ever elected).
+    pub epoch: u64,
+    /// The URL where it takes `/add` (its `--advertise`).
+    pub address: Option<String>,
+    /// Whether a process holds the leader lock now. `false` means the
+    /// last leader is gone and nobody has taken over yet.
+    pub alive: bool,
 }
 
 fn pg_error(e: impl std::fmt::Display) -> StorageError {
@@ -69,7 +108,10 @@ impl PgStorage {
             .min_idle(Some(0))
             .build(manager)
             .map_err(pg_error)?;
-        let storage = PgStorage { pool };
+        let storage = PgStorage {
+            pool,
+            epoch: AtomicU64::new(0),
+        };
         storage.migrate()?;
         Ok(storage)
     }
@@ -79,6 +121,54 @@ impl PgStorage {
         self.with(|c| {
             let row = c.query_one("SELECT version FROM vitrine_schema", &[])?;
             Ok(row.get::<_, i32>(0) as usize)
+        })
+    }
+
+    /// Makes this storage the writer of a new leader epoch: increments the
+    /// epoch in the database, records `address` as where the leader takes
+    /// `/add`, and returns the new epoch. From its commit on, writes of
+    /// every storage holding an older epoch fail with
+    /// [`StorageError::Fenced`]. The caller must hold the leader lock
+    /// (see [`crate::Node`]); the increment waits for write transactions
+    /// of the old epoch that are in flight.
+    pub fn begin_epoch(&self, address: &str) -> Result<u64, StorageError> {
+        let epoch = self.with(|c| {
+            let row = c.query_one(
+                "UPDATE vitrine_leader SET epoch = epoch + 1, address = $1, since = now()
+                 WHERE id = 1 RETURNING epoch",
+                &[&address],
+            )?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })?;
+        self.epoch.store(epoch, Ordering::SeqCst);
+        Ok(epoch)
+    }
+
+    /// The epoch this storage writes under (0 if it never began one).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Who leads the log now, as the database says: the epoch row and
+    /// whether some session holds the leader lock.
+    pub fn leader(&self) -> Result<LeaderRecord, StorageError> {
+        let (class, obj) = lock_ids(LEADER_LOCK);
+        self.with(|c| {
+            let row = c.query_one(
+                "SELECT epoch, address, EXISTS (
+                     SELECT 1 FROM pg_locks
+                     WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                       AND classid = $1 AND objid = $2
+                       AND database = (SELECT oid FROM pg_database
+                                       WHERE datname = current_database()))
+                 FROM vitrine_leader WHERE id = 1",
+                &[&class, &obj],
+            )?;
+            Ok(LeaderRecord {
+                epoch: row.get::<_, i64>(0) as u64,
+                address: row.get(1),
+                alive: row.get(2),
+            })
         })
     }
 
@@ -159,10 +249,44 @@ impl PgStorage {
         )))
     }
 
+    /// Runs `f` in a write transaction fenced by the leader epoch: it
+    /// commits only if the database's epoch is still this storage's, and
+    /// fails with [`StorageError::Fenced`] (having changed nothing)
+    /// otherwise.
+    fn write<T: Send>(
+        &self,
+        mut f: impl FnMut(&mut postgres::Transaction<'_>) -> Result<T, postgres::Error> + Send,
+    ) -> Result<T, StorageError> {
+        let mine = self.epoch();
+        let outcome = self.with(|c| {
+            let mut tx = c.transaction()?;
+            let current = tx
+                .query_one(
+                    "SELECT epoch FROM vitrine_leader WHERE id = 1 FOR SHARE",
+                    &[],
+                )?
+                .get::<_, i64>(0) as u64;
+            if current != mine {
+                // Dropping the transaction rolls it back.
+                return Ok(Err(current));
+            }
+            let value = f(&mut tx)?;
+            tx.commit()?;
+            Ok(Ok(value))
+        })?;
+        outcome.map_err(|current| StorageError::Fenced { mine, current })
+    }
+
     fn state_column(&self, column: &'static str) -> Result<Option<Vec<u8>>, StorageError> {
         let sql = format!("SELECT {column} FROM vitrine_state WHERE id = 1");
         self.with(|c| Ok(c.query_one(sql.as_str(), &[])?.get(0)))
     }
+}
+
+/// The `pg_locks` (classid, objid) of an advisory lock taken with one
+/// bigint key: its high and low 32 bits.
+fn lock_ids(key: i64) -> (u32, u32) {
+    ((key as u64 >> 32) as u32, key as u64 as u32)
 }
 
 fn index(i: u64) -> Result<i64, StorageError> {
@@ -227,13 +351,13 @@ impl Storage for PgStorage {
     }
 
     fn write_tiles(&self, tiles: &[(TilePath, Vec<u8>)]) -> Result<(), StorageError> {
-        self.with(|c| put_tiles(c, tiles))
+        self.write(|tx| put_tiles(tx, tiles))
     }
 
     fn delete_tiles(&self, paths: &[TilePath]) -> Result<(), StorageError> {
         let keys: Vec<String> = paths.iter().map(ToString::to_string).collect();
-        self.with(|c| {
-            c.execute("DELETE FROM vitrine_tiles WHERE path = ANY($1)", &[&keys])
+        self.write(|tx| {
+            tx.execute("DELETE FROM vitrine_tiles WHERE path = ANY($1)", &[&keys])
                 .map(drop)
         })
     }
@@ -243,8 +367,8 @@ impl Storage for PgStorage {
     }
 
     fn swap_checkpoint(&self, old: Option<&[u8]>, new: &[u8]) -> Result<(), StorageError> {
-        let changed = self.with(|c| {
-            c.execute(
+        let changed = self.write(|tx| {
+            tx.execute(
                 "UPDATE vitrine_state SET checkpoint = $2
                  WHERE id = 1 AND checkpoint IS NOT DISTINCT FROM $1",
                 &[&old, &new],
@@ -269,13 +393,13 @@ impl Storage for PgStorage {
 
     fn record(&self, rows: &[(Hash, u64)]) -> Result<(), StorageError> {
         let (hashes, indexes) = row_columns(rows)?;
-        self.with(|c| put_rows(c, &hashes, &indexes))
+        self.write(|tx| put_rows(tx, &hashes, &indexes))
     }
 
     fn forget_from(&self, size: u64) -> Result<(), StorageError> {
         let size = index(size)?;
-        self.with(|c| {
-            c.execute("DELETE FROM vitrine_index WHERE idx >= $1", &[&size])
+        self.write(|tx| {
+            tx.execute("DELETE FROM vitrine_index WHERE idx >= $1", &[&size])
                 .map(drop)
         })
     }
@@ -292,8 +416,8 @@ impl Storage for PgStorage {
 
     fn set_staged_size(&self, size: u64) -> Result<(), StorageError> {
         let size = index(size)?;
-        self.with(|c| {
-            c.execute(
+        self.write(|tx| {
+            tx.execute(
                 "UPDATE vitrine_state SET staged = $1 WHERE id = 1",
                 &[&size],
             )
@@ -306,8 +430,8 @@ impl Storage for PgStorage {
     }
 
     fn set_signed_checkpoint(&self, checkpoint: &[u8]) -> Result<(), StorageError> {
-        self.with(|c| {
-            c.execute(
+        self.write(|tx| {
+            tx.execute(
                 "UPDATE vitrine_state SET signed = $1 WHERE id = 1",
                 &[&checkpoint],
             )
@@ -332,25 +456,24 @@ impl Storage for PgStorage {
             .collect())
     }
 
-    /// One transaction: the staged size, tiles, rows and signed checkpoint
-    /// become durable together, in one commit (one WAL flush) instead of
-    /// four.
+    /// One fenced transaction: the staged size, tiles, rows and signed
+    /// checkpoint become durable together, in one commit (one WAL flush)
+    /// instead of four.
     fn write_batch(&self, b: &BatchWrite<'_>) -> Result<(), StorageError> {
         let staged = index(b.staged)?;
         let (hashes, indexes) = row_columns(b.rows)?;
-        self.with(|c| {
-            let mut tx = c.transaction()?;
+        self.write(|tx| {
             tx.execute(
                 "UPDATE vitrine_state SET staged = $1 WHERE id = 1",
                 &[&staged],
             )?;
-            put_tiles(&mut tx, b.tiles)?;
-            put_rows(&mut tx, &hashes, &indexes)?;
+            put_tiles(tx, b.tiles)?;
+            put_rows(tx, &hashes, &indexes)?;
             tx.execute(
                 "UPDATE vitrine_state SET signed = $1 WHERE id = 1",
                 &[&b.signed],
-            )?;
-            tx.commit()
+            )
+            .map(drop)
         })
     }
 }

@@ -154,6 +154,18 @@ pub enum StorageError {
     /// write the sequencer believed failed had in fact happened.
     #[error("checkpoint compare-and-swap conflict")]
     Conflict,
+    /// Another process became the log's leader: this writer's leader
+    /// epoch is not the database's any more, and the write was refused
+    /// and rolled back (see [`crate::PgStorage`], "Fencing").
+    #[error(
+        "fenced: this process wrote as leader epoch {mine}, but epoch {current} has taken over"
+    )]
+    Fenced {
+        /// The epoch this writer holds.
+        mine: u64,
+        /// The database's epoch.
+        current: u64,
+    },
     /// An I/O error on a path of the backend.
     #[error("{op} {path}: {err}")]
     Io {

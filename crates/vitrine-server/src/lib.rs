@@ -20,6 +20,15 @@
 //! upload costs the log nothing whatever its size; a body over the limit
 //! is refused (413) as soon as it is known to be.
 //!
+//! **Several front ends** ([`AppState::node`], a log on PostgreSQL): the
+//! leader answers `/add` itself; a follower forwards it to the leader's
+//! advertised address with the header `Vitrine-Forwarded: 1` and relays
+//! the answer, so `/add` still answers only once the entry is under a
+//! published checkpoint. With no leader known (an election under way), or
+//! a leader that does not answer, `/add` is 503 with `Retry-After: 1`: a
+//! retry is safe, identical entries get one index. A forwarded request is
+//! never forwarded again. `/healthz` says the role and the leader epoch.
+//!
 //! HTTP status mapping lives only in this crate.
 
 #![forbid(unsafe_code)]
@@ -37,7 +46,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use sha2::{Digest, Sha256};
-use vitrine_log::{AddError, ContentStore, Log, Rejection};
+use vitrine_log::{AddError, ContentStore, Log, Node, Rejection, Role};
 use vitrine_note::{Note, Signature, Verifiers};
 use vitrine_statements::StatementType;
 use vitrine_tlog::TilePath;
@@ -53,10 +62,75 @@ pub fn content_put_message(hex: &str) -> String {
     format!("vitrine-content-put\n{hex}\n")
 }
 
+/// The header marking an `/add` forwarded by a follower to the leader.
+pub const FORWARDED_HEADER: &str = "vitrine-forwarded";
+
+/// How long a follower waits for the leader's answer to a forwarded add.
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The log the routes serve: one that sequences by itself, or one of
+/// several front ends on PostgreSQL.
+#[derive(Clone)]
+enum Source {
+    Log(Arc<Log>),
+    Node(Arc<Node>, reqwest::Client),
+}
+
+impl Source {
+    fn max_entry(&self) -> usize {
+        match self {
+            Source::Log(log) => log.max_entry(),
+            Source::Node(node, _) => node.max_entry(),
+        }
+    }
+
+    fn authorization(&self) -> Result<Arc<vitrine_log::Authorization>, AddError> {
+        match self {
+            Source::Log(log) => log.authorization(),
+            Source::Node(node, _) => node.authorization(),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            Source::Log(log) => log.size(),
+            Source::Node(node, _) => node.size(),
+        }
+    }
+
+    fn checkpoint(&self) -> Arc<[u8]> {
+        match self {
+            Source::Log(log) => log.checkpoint(),
+            Source::Node(node, _) => node.checkpoint(),
+        }
+    }
+
+    fn check_storage(&self) -> Result<(), vitrine_log::Error> {
+        match self {
+            Source::Log(log) => log.check_storage(),
+            Source::Node(node, _) => node.check_storage(),
+        }
+    }
+
+    fn read_tile(&self, path: &TilePath) -> Result<Option<Vec<u8>>, vitrine_log::Error> {
+        match self {
+            Source::Log(log) => log.read_tile(path),
+            Source::Node(node, _) => node.read_tile(path),
+        }
+    }
+
+    fn metrics(&self) -> String {
+        match self {
+            Source::Log(log) => log.metrics().text(),
+            Source::Node(node, _) => node.metrics().text(),
+        }
+    }
+}
+
 /// What the routes serve.
 #[derive(Clone)]
 pub struct AppState {
-    log: Arc<Log>,
+    log: Source,
     tiles: Arc<TileCache>,
     content: Option<ContentStore>,
     publishers: Arc<Verifiers>,
@@ -67,6 +141,22 @@ pub struct AppState {
 impl AppState {
     /// Serves `log`; no content store until [`AppState::content`].
     pub fn new(log: Arc<Log>) -> Self {
+        Self::with_source(Source::Log(log))
+    }
+
+    /// Serves one of several front ends of a log on PostgreSQL: the log
+    /// it sequences while it leads; while it follows, the checkpoint and
+    /// tiles in the database, with `/add` forwarded to the leader.
+    pub fn node(node: Arc<Node>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(FORWARD_TIMEOUT)
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .build()
+            .expect("invariant: a client without TLS settings builds");
+        Self::with_source(Source::Node(node, http))
+    }
+
+    fn with_source(log: Source) -> Self {
         Self {
             log,
             tiles: Arc::new(TileCache::new(TILE_CACHE_BYTES)),
@@ -146,8 +236,15 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
         .into_response()
 }
 
-async fn add(State(state): State<AppState>, body: Bytes) -> Response {
-    match state.log.add(body.to_vec()).await {
+async fn add(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let log = match &state.log {
+        Source::Log(log) => log.clone(),
+        Source::Node(node, http) => match node.leader() {
+            Some(log) => log,
+            None => return forward(node, http, &headers, body).await,
+        },
+    };
+    match log.add(body.to_vec()).await {
         Ok(index) => text(StatusCode::OK, index.to_string()),
         Err(err) => {
             let status = match &err {
@@ -173,14 +270,85 @@ async fn add(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
+/// `503 Service Unavailable` with `Retry-After: 1`: the add may be
+/// retried at once (on this or another front end).
+fn unavailable(why: &str) -> Response {
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, why);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
+}
+
+/// A follower's `/add`: sent on to the leader, whose answer (given once
+/// the entry is under a published checkpoint) is relayed.
+async fn forward(
+    node: &Arc<Node>,
+    http: &reqwest::Client,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    if headers.contains_key(FORWARDED_HEADER) {
+        // The sender thought this front end leads; it no longer does.
+        return unavailable("this front end is not the leader (any more); retry");
+    }
+    let Some(leader) = node.forward_to() else {
+        return unavailable("no leader is elected at the moment; retry");
+    };
+    let sent = http
+        .post(format!("{}/add", leader.trim_end_matches('/')))
+        .header(FORWARDED_HEADER, "1")
+        .body(body)
+        .send()
+        .await;
+    let (status, answer) = match sent {
+        Ok(resp) => {
+            let status = resp.status();
+            match resp.bytes().await {
+                Ok(b) => (status, b),
+                Err(err) => {
+                    tracing::warn!(%err, "the leader's answer to a forwarded add broke off");
+                    return unavailable("the leader did not answer; retry");
+                }
+            }
+        }
+        Err(err) => {
+            tracing::warn!(%err, "cannot forward an add to the leader");
+            return unavailable("the leader did not answer; retry");
+        }
+    };
+    let Ok(status) = StatusCode::from_u16(status.as_u16()) else {
+        return unavailable("the leader answered nonsense; retry");
+    };
+    if status.is_success() {
+        // Serve the checkpoint covering the entry from here at once.
+        let node = node.clone();
+        let _ = tokio::task::spawn_blocking(move || node.refresh()).await;
+    }
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        answer,
+    )
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
+}
+
 /// `GET /healthz`: 200 with the published size when the log's storage
 /// answers, 503 with the reason otherwise (for load balancers and
-/// orchestrators; a database that is down shows here first).
+/// orchestrators; a database that is down shows here first). One of
+/// several front ends also says its `role` (`leader` or `follower`) and
+/// the leader `epoch`.
 async fn health(State(state): State<AppState>) -> Response {
     let log = state.log.clone();
     let size = log.size();
     let checked = tokio::task::spawn_blocking(move || log.check_storage()).await;
-    let (status, body) = match checked {
+    let (status, mut body) = match checked {
         Ok(Ok(())) => (
             StatusCode::OK,
             serde_json::json!({ "status": "ok", "size": size }),
@@ -194,6 +362,11 @@ async fn health(State(state): State<AppState>) -> Response {
             serde_json::json!({ "status": "unavailable", "size": size, "error": "the check failed" }),
         ),
     };
+    if let Source::Node(node, _) = &state.log {
+        let role: Role = node.role();
+        body["role"] = role.to_string().into();
+        body["epoch"] = node.epoch().into();
+    }
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -210,7 +383,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.log.metrics().text(),
+        state.log.metrics(),
     )
         .into_response()
 }

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use vitrine_log::{replay, Authorization, AuthorizedFile, DataDir, Log, Purpose, AUTHORIZED_FILE};
+use vitrine_log::{
+    replay, Authorization, AuthorizedFile, DataDir, DirFiles, Log, Node, NodeOptions, Purpose,
+    AUTHORIZED_FILE,
+};
 use vitrine_note::{VerifierKey, Verifiers};
 use vitrine_statements::StatementType;
 use vitrine_tlog::{open_checkpoint, TilePath};
@@ -53,6 +56,19 @@ enum Command {
     /// DIR/authorized (who may log what) is read again whenever it
     /// changes: an edit takes effect on the next request, no restart. If
     /// it stops parsing, every submission is refused until it is fixed.
+    ///
+    /// With --postgres, run as many `log serve` processes on one database
+    /// as you like (front ends, on one machine sharing DIR or on several
+    /// with copies of it): exactly one, the leader, sequences. The others
+    /// follow: they serve the checkpoint, tiles and entry bundles from the
+    /// database and forward /add to the leader (its --advertise URL),
+    /// answering once the entry is published, or 503 with Retry-After
+    /// while no leader is known. Every front end polls a PostgreSQL
+    /// advisory lock every half second; when the leader dies another takes
+    /// over within about a second, and a leader epoch checked in every
+    /// write keeps a deposed leader from writing anything. /healthz says
+    /// the role and epoch; /metrics has vitrine_log_leader and
+    /// vitrine_log_takeovers_total.
     Serve {
         /// The data directory.
         #[arg(long)]
@@ -65,6 +81,11 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// With --postgres: the URL where the other front ends reach this
+        /// one's /add while it leads (default: http:// and the address it
+        /// listens on).
+        #[arg(long, value_name = "URL", requires = "postgres", value_parser = crate::util::http_url)]
+        advertise: Option<String>,
         /// Longest a batch waits for more entries, in milliseconds.
         #[arg(long, default_value_t = 50)]
         batch_wait_ms: u64,
@@ -169,6 +190,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             data,
             postgres,
             addr,
+            advertise,
             batch_wait_ms,
             batch_max,
             witnesses,
@@ -177,7 +199,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             limits,
         } => serve(
             data,
-            postgres.as_deref(),
+            postgres.map(|url| (url, advertise)),
             addr,
             Duration::from_millis(batch_wait_ms),
             batch_max,
@@ -328,24 +350,39 @@ fn stale_warning(max_age: u64, recosign: Option<Duration>, timeout: Duration) ->
 
 fn serve(
     data: PathBuf,
-    postgres: Option<&str>,
+    postgres: Option<(String, Option<String>)>,
     addr: SocketAddr,
     wait: Duration,
     max: usize,
     witnesses: Option<Witnessing>,
     limits: vitrine_server::harden::Limits,
 ) -> Result<ExitCode> {
-    let dir = DataDir::open(&data).with_context(|| format!("opening {}", data.display()))?;
-    if dir.authorization.all_verifiers().is_empty() {
+    let open = || format!("opening {}", data.display());
+    // Front ends on PostgreSQL may share DIR: they read its files and
+    // take no lock on it.
+    let (files, dir_storage) = match postgres {
+        Some(_) => (DirFiles::open(&data).with_context(open)?, None),
+        None => {
+            let dir = DataDir::open(&data).with_context(open)?;
+            let files = DirFiles {
+                key: dir.key,
+                authorization: dir.authorization,
+                purpose: dir.purpose,
+                content: dir.content,
+            };
+            (files, Some(dir.storage))
+        }
+    };
+    if files.authorization.all_verifiers().is_empty() {
         eprintln!(
             "vitrine: warning: {} is empty or missing: nobody may add statements",
             data.join(AUTHORIZED_FILE).display()
         );
     }
-    if let Some(purpose) = dir.purpose {
+    if let Some(purpose) = files.purpose {
         let foreign: Vec<&str> = StatementType::ALL
             .into_iter()
-            .filter(|t| !purpose.accepts(*t) && !dir.authorization.verifiers_for(*t).is_empty())
+            .filter(|t| !purpose.accepts(*t) && !files.authorization.verifiers_for(*t).is_empty())
             .map(|t| t.name())
             .collect();
         if !foreign.is_empty() {
@@ -356,19 +393,21 @@ fn serve(
             );
         }
     }
-    let storage: Arc<dyn vitrine_log::Storage> = match postgres {
-        Some(url) => Arc::new(
+    let pg = match &postgres {
+        Some((url, _)) => Some(Arc::new(
             vitrine_log::PgStorage::connect(url, 16)
                 .context("connecting to the log's PostgreSQL database")?,
-        ),
-        None => dir.storage.clone(),
+        )),
+        None => None,
     };
-    let mut builder = Log::builder(storage.clone(), dir.key.clone())
-        .purpose(dir.purpose)
-        .authorization_file(AuthorizedFile::new(data.join(AUTHORIZED_FILE)))
-        .batch(max, wait);
+    let storage: Arc<dyn vitrine_log::Storage> = match (&pg, dir_storage) {
+        (Some(pg), _) => pg.clone(),
+        (None, Some(fs)) => fs,
+        (None, None) => unreachable!("a data directory's storage without --postgres"),
+    };
+    let mut cosign: Option<(Arc<dyn vitrine_log::Cosigner>, Option<Duration>)> = None;
     if let Some(w) = &witnesses {
-        let (policy, max_age) = witness_policy(&w.policy, &dir.key.verifier())?;
+        let (policy, max_age) = witness_policy(&w.policy, &files.key.verifier())?;
         if let Some(warning) = max_age.and_then(|m| stale_warning(m, w.recosign, w.timeout)) {
             eprintln!("vitrine: warning: {warning}");
         }
@@ -376,24 +415,69 @@ fn serve(
             .with_context(|| format!("witness policy {}", w.policy.display()))?;
         let hook = vitrine_witness_client::LogWitnesses::new(client, storage.clone())
             .context("starting the witness client")?;
-        builder = builder
-            .cosigner(Arc::new(hook))
-            .recosign_interval(w.recosign);
+        let hook: Arc<dyn vitrine_log::Cosigner> = Arc::new(hook);
+        cosign = Some((hook, w.recosign));
     }
-    let log = builder.open().context("opening the log")?;
-    let log = Arc::new(log);
-    let state = vitrine_server::AppState::new(log.clone())
-        .content(
-            dir.content.clone(),
-            Verifiers::new(),
-            vitrine_server::DEFAULT_MAX_CONTENT,
-        )
-        .publishers_from_log();
-    let name = dir.key.name().to_string();
+    let (key, purpose) = (files.key.clone(), files.purpose);
+    let authorized = data.join(AUTHORIZED_FILE);
+    let make_log = move |storage: Arc<dyn vitrine_log::Storage>| {
+        let mut builder = Log::builder(storage, key.clone())
+            .purpose(purpose)
+            .authorization_file(AuthorizedFile::new(&authorized))
+            .batch(max, wait);
+        if let Some((hook, recosign)) = &cosign {
+            builder = builder.cosigner(hook.clone()).recosign_interval(*recosign);
+        }
+        builder
+    };
+    // A single log opens now; front ends on PostgreSQL start their
+    // election once they know the address they listen on.
+    let single = match pg {
+        Some(_) => None,
+        None => Some(Arc::new(
+            make_log(storage.clone())
+                .open()
+                .context("opening the log")?,
+        )),
+    };
+    let name = files.key.name().to_string();
+    let vkey = files.key.verifier();
+    let content = files.content.clone();
+    let authorized = data.join(AUTHORIZED_FILE);
     crate::util::serve_http(
         addr,
         |a| format!("vitrine: log {name} listening on http://{a}"),
         |listener| async move {
+            let state = match (single, pg, postgres) {
+                (Some(log), _, _) => vitrine_server::AppState::new(log),
+                (None, Some(pg), Some((url, advertise))) => {
+                    let advertise = match advertise {
+                        Some(a) => a,
+                        None => format!("http://{}", listener.local_addr()?),
+                    };
+                    let options = NodeOptions {
+                        url,
+                        advertise,
+                        poll: vitrine_log::DEFAULT_POLL,
+                        authorization: AuthorizedFile::new(&authorized),
+                        max_entry: vitrine_log::DEFAULT_MAX_ENTRY,
+                    };
+                    let node = tokio::task::spawn_blocking(move || {
+                        Node::start(pg, vkey, options, make_log)
+                    })
+                    .await
+                    .context("starting the election")?
+                    .context("opening the log")?;
+                    vitrine_server::AppState::node(Arc::new(node))
+                }
+                _ => unreachable!("a log or a database"),
+            }
+            .content(
+                content,
+                Verifiers::new(),
+                vitrine_server::DEFAULT_MAX_CONTENT,
+            )
+            .publishers_from_log();
             let app = vitrine_server::harden::harden(vitrine_server::router(state), &limits);
             vitrine_server::harden::serve(listener, app, limits, crate::util::ctrl_c())
                 .await

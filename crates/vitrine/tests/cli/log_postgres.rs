@@ -143,6 +143,18 @@ fn http_post(url: &str, path: &str, body: &[u8]) -> u16 {
     String::from_utf8_lossy(&response[9..12]).parse().unwrap()
 }
 
+/// The whole response to `head` and `body` sent to `url`, as text.
+fn raw(url: &str, head: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
 /// The body of `GET url/path`, which must answer 200.
 fn http_get(url: &str, path: &str) -> Vec<u8> {
     let (status, body) = http(url, path);
@@ -305,4 +317,319 @@ fn a_log_whose_database_goes_away_refuses_adds_keeps_serving_and_resumes() {
         .stdout(predicates::str::contains(
             "size 2, root verified from 2 entries",
         ));
+}
+
+/// The `role` and `epoch` a front end's `/healthz` reports.
+fn role(url: &str) -> (String, u64) {
+    let (_, body) = http(url, "/healthz");
+    let health: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    (
+        health["role"].as_str().unwrap_or_default().to_owned(),
+        health["epoch"].as_u64().unwrap_or_default(),
+    )
+}
+
+/// Waits until exactly one of `urls` says it leads; its position and
+/// epoch.
+fn one_leader(urls: &[&str]) -> (usize, u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let roles: Vec<(String, u64)> = urls.iter().map(|&u| role(u)).collect();
+        let leaders: Vec<usize> = (0..urls.len())
+            .filter(|&i| roles[i].0 == "leader")
+            .collect();
+        assert!(leaders.len() <= 1, "two leaders: {roles:?}");
+        if let [one] = leaders[..] {
+            return (one, roles[one].1);
+        }
+        assert!(std::time::Instant::now() < deadline, "no leader: {roles:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Bundle `version` (another rule each time) published through `url`.
+fn publish_version(d: &std::path::Path, url: &str, version: u64) -> String {
+    std::fs::write(
+        d.join("rules/a.yar"),
+        format!("rule A{version} {{ condition: false }}\n"),
+    )
+    .unwrap();
+    let bundle = format!("b{version}.bundle");
+    vitrine()
+        .current_dir(d)
+        .args(["bundle", "build", "rules", "-o", &bundle, "--name", "t"])
+        .args(["--version", &version.to_string()])
+        .assert()
+        .success();
+    crate::common::stdout(
+        &vitrine()
+            .current_dir(d)
+            .args(["publish", &bundle, "--log", url, "--key", "p.key"])
+            .args(["--policy", "policy", "--wait", "20"])
+            .assert()
+            .success(),
+    )
+}
+
+/// Three front ends on one database: one leads, publishing works through
+/// each (a follower forwards `/add` and serves the content, checkpoint and
+/// tiles), and when the leader is killed another takes over in a newer
+/// epoch and publishing goes on; the killed one comes back as a follower.
+#[test]
+fn three_front_ends_one_leader_adds_through_each_and_a_takeover_when_it_is_killed() {
+    let db = TestDatabase::create();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let pg = db.url();
+    let (log_vkey, pub_vkey) = log_with_publisher_on(
+        d,
+        "log.example/three",
+        "publisher.example/three",
+        &["--postgres", &pg],
+    );
+    let log_dir = d.join("log");
+    let args = ["log", "serve", "--addr", "127.0.0.1:0", "--postgres", &pg];
+    // One data directory (key, authorized, content) for all three.
+    let mut servers: Vec<Option<(crate::common::Server, String)>> = (0..3)
+        .map(|_| Some(spawn_server(&args, &log_dir)))
+        .collect();
+    let urls: Vec<String> = servers.iter().flatten().map(|(_, u)| u.clone()).collect();
+    let all: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let (leader, epoch) = one_leader(&all);
+
+    // A bundle through each front end, followers first.
+    publish_versions(d, all[(leader + 1) % 3], &log_vkey, &pub_vkey, 1);
+    let order = [(leader + 2) % 3, leader];
+    for (version, &i) in (2..).zip(&order) {
+        let out = publish_version(d, all[i], version);
+        assert!(
+            out.contains(&format!("at log index {}", version - 1)),
+            "{out}"
+        );
+    }
+    for url in &all {
+        vitrine()
+            .args(["log", "verify", url, "--log-key", &log_vkey, "--authorized"])
+            .arg(log_dir.join("authorized"))
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(
+                "size 3, root verified from 3 entries",
+            ));
+    }
+    let metrics = String::from_utf8(http_get(all[leader], "/metrics")).unwrap();
+    assert!(metrics.contains("vitrine_log_leader 1"), "{metrics}");
+    assert!(
+        metrics.contains("vitrine_log_takeovers_total 1"),
+        "{metrics}"
+    );
+    let follower = String::from_utf8(http_get(all[(leader + 1) % 3], "/metrics")).unwrap();
+    assert!(follower.contains("vitrine_log_leader 0"), "{follower}");
+    // A forwarded add reaching a follower is not forwarded again (no
+    // loops while leadership moves): 503, retry.
+    let statement = std::fs::read(d.join("b1.bundle.statement")).unwrap();
+    let answer = raw(
+        all[(leader + 1) % 3],
+        &format!(
+            "POST /add HTTP/1.0\r\nVitrine-Forwarded: 1\r\nContent-Length: {}\r\n\r\n",
+            statement.len()
+        ),
+        &statement,
+    );
+    assert_eq!(answer.get(9..12), Some("503"), "{answer}");
+    assert!(answer.to_lowercase().contains("retry-after: 1"), "{answer}");
+    assert_eq!(http_post(all[leader], "/add", &statement), 200);
+
+    // kill -9 the leader: another takes over, publishing goes on.
+    let killed = std::time::Instant::now();
+    servers[leader].take();
+    let rest: Vec<&str> = (0..3).filter(|&i| i != leader).map(|i| all[i]).collect();
+    let (new, new_epoch) = one_leader(&rest);
+    eprintln!("takeover after {:?}", killed.elapsed());
+    assert!(new_epoch > epoch, "epoch {new_epoch} after {epoch}");
+    let survivor = rest[1 - new];
+    let out = publish_version(d, survivor, 4);
+    assert!(out.contains("at log index 3"), "{out}");
+    let out = publish_version(d, rest[new], 5);
+    assert!(out.contains("at log index 4"), "{out}");
+
+    // The killed one comes back (same address) and follows.
+    let (_back, back_url) = spawn_server(&args, &log_dir);
+    let (back_role, _) = role(&back_url);
+    assert_eq!(back_role, "follower");
+    for url in [survivor, rest[new], back_url.as_str()] {
+        vitrine()
+            .args(["log", "verify", url, "--log-key", &log_vkey, "--authorized"])
+            .arg(log_dir.join("authorized"))
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(
+                "size 5, root verified from 5 entries",
+            ));
+    }
+}
+
+/// `POST url/add` of `body`: the index answered, or `None` for anything
+/// a client retries (no connection, 5xx, a broken answer).
+fn try_add(url: &str, body: &[u8]) -> Option<u64> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .ok()?;
+    write!(
+        s,
+        "POST /add HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    s.write_all(body).ok()?;
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8_lossy(&response);
+    let status = text.get(9..12)?;
+    assert!(
+        status == "200" || status.starts_with('5'),
+        "an add was refused: {text}"
+    );
+    if status != "200" {
+        return None;
+    }
+    let (_, body) = text.split_once("\r\n\r\n")?;
+    body.trim().parse().ok()
+}
+
+/// The short form of bench/log-pg-kill-test.sh: three front ends, a
+/// writer through each, and three times the leader killed with SIGKILL and
+/// restarted (as a follower) on its address. Another front end takes over
+/// each time in a newer epoch, every acknowledged statement is at its
+/// index at the end (submitting it again answers the same index), and
+/// the log verifies on every front end.
+#[test]
+fn the_leader_killed_three_times_under_load_loses_nothing_acknowledged() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, RwLock};
+    use vitrine_note::{SignatureType, SignerKey};
+    use vitrine_statements::{Rules, Sha256, Statement};
+
+    let db = TestDatabase::create();
+    let t = tempfile::tempdir().unwrap();
+    let log_dir = t.path().join("log");
+    let pg = db.url();
+    let log_vkey = crate::common::stdout(
+        &vitrine()
+            .args(["log", "init", "--origin", "log.example/kill", "--data"])
+            .arg(&log_dir)
+            .args(["--postgres", &pg])
+            .assert()
+            .success(),
+    );
+    let publisher = SignerKey::generate("publisher.example/kill", SignatureType::Ed25519).unwrap();
+    std::fs::write(
+        log_dir.join("authorized"),
+        format!("rules {}\n", publisher.verifier()),
+    )
+    .unwrap();
+    let serve = |addr: &str| {
+        spawn_server(
+            &["log", "serve", "--addr", addr, "--postgres", &pg],
+            &log_dir,
+        )
+    };
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        let (server, url) = serve("127.0.0.1:0");
+        servers.push(Some(server));
+        urls.push(url);
+    }
+    let all: Vec<&str> = urls.iter().map(String::as_str).collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<(Vec<u8>, u64)>>> = Arc::default();
+    let targets = Arc::new(RwLock::new(urls.clone()));
+    let writers: Vec<_> = (0..3u8)
+        .map(|w| {
+            let (stop, acked, targets) = (stop.clone(), acked.clone(), targets.clone());
+            let publisher = publisher.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let mut digest = [w; 32];
+                    digest[..8].copy_from_slice(&n.to_be_bytes());
+                    let statement = Statement::Rules(Rules {
+                        sha256: Sha256(digest),
+                        size: 1,
+                        version: n + 1,
+                        created: 1_767_225_600,
+                        expires: 1_767_225_600 + 86_400,
+                        bundle: None,
+                        allow: Vec::new(),
+                    })
+                    .sign(&publisher)
+                    .unwrap();
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                    loop {
+                        let url = targets.read().unwrap()[usize::from(w)].clone();
+                        if let Some(index) = try_add(&url, &statement) {
+                            acked.lock().unwrap().push((statement, index));
+                            break;
+                        }
+                        assert!(std::time::Instant::now() < deadline, "no answer for 30 s");
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+
+    let (mut leader, mut epoch) = one_leader(&all);
+    for cycle in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let before = acked.lock().unwrap().len();
+        let killed = std::time::Instant::now();
+        servers[leader].take();
+        let rest: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+        let (new, new_epoch) = one_leader(&rest.iter().map(|&i| all[i]).collect::<Vec<_>>());
+        eprintln!(
+            "cycle {cycle}: front end {leader} killed, {} took over in {:?} ({before} acknowledged so far)",
+            rest[new],
+            killed.elapsed()
+        );
+        assert!(new_epoch > epoch, "epoch {new_epoch} after {epoch}");
+        let addr = all[leader].trim_start_matches("http://");
+        let (server, url) = serve(addr);
+        assert_eq!(url, all[leader]);
+        servers[leader] = Some(server);
+        (leader, epoch) = (rest[new], new_epoch);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap();
+    assert!(acked.len() >= 3, "only {} acknowledged", acked.len());
+    for (statement, index) in acked.iter() {
+        assert_eq!(try_add(all[leader], statement), Some(*index));
+    }
+    let size = acked.iter().map(|(_, i)| i + 1).max().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700)); // followers refresh
+    for url in &all {
+        let out = crate::common::stdout(
+            &vitrine()
+                .args(["log", "verify", url, "--log-key", &log_vkey, "--authorized"])
+                .arg(log_dir.join("authorized"))
+                .assert()
+                .success(),
+        );
+        let served: u64 = out
+            .split("size ")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(served >= size, "{url} serves size {served} < {size}");
+    }
 }
