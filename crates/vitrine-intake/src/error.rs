@@ -37,6 +37,9 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// PostgreSQL failed (after retries for lost connections).
+    #[error("postgres: {0}")]
+    Postgres(#[from] vitrine_pg::PgError),
     /// Content arrived but no keyholder is configured to seal its key to.
     #[error("no keyholders are configured: content cannot be stored (add one with `vitrine intake keyholder add`)")]
     NoKeyholders,

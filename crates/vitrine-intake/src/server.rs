@@ -8,8 +8,9 @@
 //! | `GET /v1/submissions` | the calling tenant's submissions (never content) |
 //! | `GET /v1/submissions/<sha256>` | one of them; 404 for anything else, including other tenants' |
 //! | `GET /v1/audit` | the calling tenant's receipts, accesses and deletions |
+//! | `GET /metrics` | the intake's metrics, OpenMetrics text ([`IntakeMetrics`]); no tenant data, no token needed |
 //!
-//! Every route needs `Authorization: Bearer <tenant token>`, checked (with
+//! Every `/v1` route needs `Authorization: Bearer <tenant token>`, checked (with
 //! the tenant's rate and its concurrent requests, at most
 //! [`DEFAULT_TENANT_CONCURRENCY`] by default) before any body is read: a
 //! wrong token is refused at once, whatever it sends after its headers.
@@ -39,8 +40,9 @@ use vitrine_egress::{Metadata, ReceiptBundle};
 use vitrine_note::SignerKey;
 use vitrine_statements::{Receipt, Sha256 as StSha, Statement, Token};
 
-use crate::store::{NewSample, Store};
-use crate::{Config, LogClient, Tenant, Vault};
+use crate::metrics::{Call, Outcome};
+use crate::store::{IntakeStore, NewSample};
+use crate::{Config, IntakeMetrics, LogClient, Store, Tenant, Vault};
 use vitrine_server::harden::Limits;
 
 /// Most detection names in one submission.
@@ -92,7 +94,8 @@ pub struct SubmissionAnswer {
 
 /// The intake's state.
 pub struct Intake {
-    store: Store,
+    store: Arc<dyn IntakeStore>,
+    metrics: IntakeMetrics,
     config: Config,
     key: SignerKey,
     rate: Mutex<HashMap<String, (u64, u32)>>,
@@ -102,9 +105,10 @@ pub struct Intake {
 
 impl Intake {
     /// The intake over a store.
-    pub fn new(store: Store, config: Config, key: SignerKey) -> Self {
+    pub fn new(store: Arc<dyn IntakeStore>, config: Config, key: SignerKey) -> Self {
         Intake {
             store,
+            metrics: IntakeMetrics::default(),
             config,
             key,
             rate: Mutex::new(HashMap::new()),
@@ -128,8 +132,19 @@ impl Intake {
     }
 
     /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn store(&self) -> &dyn IntakeStore {
+        &*self.store
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &IntakeMetrics {
+        &self.metrics
+    }
+
+    /// A vault over this intake's store and configuration, counting its
+    /// custody-log calls and deletions in this intake's metrics.
+    pub fn vault(&self) -> Result<Vault<'_>, crate::VaultError> {
+        Ok(Vault::new(self.store(), &self.config, &self.key)?.metrics(&self.metrics))
     }
 
     /// The configuration.
@@ -221,6 +236,7 @@ pub fn router(intake: Shared) -> Router {
             intake.clone(),
             authenticate,
         ))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(intake)
 }
@@ -377,6 +393,25 @@ async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let answered = submission(intake.clone(), t, headers, body).await;
+    intake.metrics.submission(match &answered {
+        Ok((_, true)) => Outcome::Stored,
+        Ok((_, false)) => Outcome::Unchanged,
+        Err(e) if e.status == StatusCode::BAD_GATEWAY => Outcome::LogUnavailable,
+        Err(e) if e.status.is_client_error() => Outcome::Refused,
+        Err(_) => Outcome::Failed,
+    });
+    let (answer, _) = answered?;
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// A submission's answer, and whether it stored anything new.
+async fn submission(
+    intake: Shared,
+    t: Tenant,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(SubmissionAnswer, bool), ApiError> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -403,22 +438,21 @@ async fn submit(
         serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("body: {e}")))?;
     let checked = check(&sub)?;
     let intake2 = intake.clone();
-    let answer =
-        tokio::task::spawn_blocking(move || store_and_receipt(&intake2, &t, &sub, checked))
-            .await
-            .map_err(ApiError::internal)??;
-    Ok((StatusCode::CREATED, Json(answer)).into_response())
+    tokio::task::spawn_blocking(move || store_and_receipt(&intake2, &t, &sub, checked))
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// Stores the submission, logs its receipt and proves it; on any failure
 /// to log, undoes exactly what this submission stored (nothing is kept
-/// without a receipt, and nothing held before is lost).
+/// without a receipt, and nothing held before is lost). Says whether it
+/// stored anything new.
 fn store_and_receipt(
     intake: &Intake,
     t: &Tenant,
     sub: &Submission,
     c: Checked,
-) -> Result<SubmissionAnswer, ApiError> {
+) -> Result<(SubmissionAnswer, bool), ApiError> {
     let now = now();
     let undo = intake
         .store
@@ -464,8 +498,13 @@ fn store_and_receipt(
         let note = receipt.sign(&intake.key).map_err(|e| e.to_string())?;
         let log = LogClient::new(&intake.config.log_url, intake.config.log_key.clone())
             .map_err(|e| e.to_string())?;
-        let index = log.add(&note).map_err(|e| e.to_string())?;
-        let proof = log.prove(&note, index).map_err(|e| e.to_string())?;
+        let m = &intake.metrics;
+        let index = m
+            .time(Call::Add, || log.add(&note))
+            .map_err(|e| e.to_string())?;
+        let proof = m
+            .time(Call::Prove, || log.prove(&note, index))
+            .map_err(|e| e.to_string())?;
         Ok(ReceiptBundle {
             note: String::from_utf8(note).map_err(|e| e.to_string())?,
             index,
@@ -474,15 +513,20 @@ fn store_and_receipt(
     })();
     match logged {
         Ok(bundle) => {
+            intake.metrics.receipt_logged();
+            let changed = undo.changed();
             intake
                 .store
                 .set_receipt(&t.id, &c.sha, &bundle)
                 .map_err(ApiError::internal)?;
-            Ok(SubmissionAnswer {
-                sha256: sub.metadata.sha256.clone(),
-                content_stored: c.content.is_some(),
-                receipt: bundle,
-            })
+            Ok((
+                SubmissionAnswer {
+                    sha256: sub.metadata.sha256.clone(),
+                    content_stored: c.content.is_some(),
+                    receipt: bundle,
+                },
+                changed,
+            ))
         }
         Err(reason) => {
             tracing::error!(%reason, "logging a receipt failed");
@@ -519,6 +563,27 @@ async fn show(
     Ok(Json(item).into_response())
 }
 
+/// `GET /metrics`: OpenMetrics text, as Prometheus scrapes it, with the
+/// store's counts read now.
+async fn metrics(State(intake): State<Shared>) -> Response {
+    let i = intake.clone();
+    let counts = tokio::task::spawn_blocking(move || i.store.event_counts())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    if let Err(err) = &counts {
+        tracing::error!(%err, "metrics: the store did not answer");
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        intake.metrics.text(counts),
+    )
+        .into_response()
+}
+
 async fn audit(
     State(intake): State<Shared>,
     Extension(t): Extension<Tenant>,
@@ -538,8 +603,28 @@ pub const CONFIG_FILE: &str = "intake.toml";
 /// The intake's signing key (signed-note private key text).
 pub const KEY_FILE: &str = "intake.key";
 
-/// Opens an intake data directory: `intake.toml`, `intake.key`, the store.
+/// Opens an intake data directory: `intake.toml`, `intake.key`, and the
+/// embedded store in it (`intake.db` and `samples/`).
 pub fn open_dir(dir: &std::path::Path) -> Result<Intake, OpenDirError> {
+    let (config, key) = read_dir(dir)?;
+    let store = Store::open(dir)?;
+    Ok(Intake::new(Arc::new(store), config, key))
+}
+
+/// Opens an intake whose configuration and key are in `dir` and whose
+/// state is in `store` (e.g. a [`crate::PgStore`]); `dir` must be closed
+/// to other users (it holds the key and the tenants' token hashes).
+pub fn open_dir_with(
+    dir: &std::path::Path,
+    store: Arc<dyn IntakeStore>,
+) -> Result<Intake, OpenDirError> {
+    vitrine_fs::check_private_dir(dir).map_err(crate::StoreError::from)?;
+    let (config, key) = read_dir(dir)?;
+    Ok(Intake::new(store, config, key))
+}
+
+/// `intake.toml` (with the custody policy it names) and `intake.key`.
+fn read_dir(dir: &std::path::Path) -> Result<(Config, SignerKey), OpenDirError> {
     let read = |name: &str| {
         let p = dir.join(name);
         std::fs::read_to_string(&p).map_err(|source| OpenDirError::Io { path: p, source })
@@ -558,8 +643,7 @@ pub fn open_dir(dir: &std::path::Path) -> Result<Intake, OpenDirError> {
         path: dir.join(KEY_FILE),
         reason: e.to_string(),
     })?;
-    let store = Store::open(dir)?;
-    Ok(Intake::new(store, config, key))
+    Ok((config, key))
 }
 
 /// Why a data directory could not be opened.
@@ -620,10 +704,8 @@ pub async fn serve_with(
         loop {
             tick.tick().await;
             let i = bg.clone();
-            let r = tokio::task::spawn_blocking(move || {
-                Vault::new(&i.store, &i.config, &i.key).and_then(|v| v.expire(now()))
-            })
-            .await;
+            let r =
+                tokio::task::spawn_blocking(move || i.vault().and_then(|v| v.expire(now()))).await;
             match r {
                 Ok(Ok(done)) if !done.is_empty() => {
                     tracing::info!(count = done.len(), "expired samples destroyed")

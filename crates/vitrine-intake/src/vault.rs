@@ -13,8 +13,9 @@ use vitrine_note::{SignerKey, Verifiers};
 use vitrine_statements::{Access, Deletion, Sha256 as StSha, Statement, Text, Token};
 use vitrine_tlog::{Policy, TlogProof};
 
-use crate::store::{EventRow, Store};
-use crate::{Config, LogClient, VaultError};
+use crate::metrics::Call;
+use crate::store::{EventRow, IntakeStore};
+use crate::{Config, IntakeMetrics, LogClient, VaultError};
 
 /// Environment variable naming a failpoint; `after-access-logged` aborts
 /// the process after the access is logged and before anything is released.
@@ -123,7 +124,7 @@ pub fn verify_access(
 /// release it, and combines the data key from those that do. Fails,
 /// decrypting nothing, if fewer than the threshold release.
 fn gather_key(
-    store: &Store,
+    store: &dyn IntakeStore,
     config: &Config,
     logged: &LoggedAccess,
     recipient: &vitrine_keyholder::Recipient,
@@ -240,13 +241,23 @@ pub struct Deleted {
 
 /// The vault over a store.
 pub struct Vault<'a> {
-    store: &'a Store,
+    store: &'a dyn IntakeStore,
     config: &'a Config,
     intake_key: &'a SignerKey,
     log: LogClient,
+    metrics: Option<&'a IntakeMetrics>,
 }
 
 impl Vault<'_> {
+    /// Adds `statement` to the custody log, measured if the vault has
+    /// metrics.
+    fn add(&self, statement: &[u8]) -> Result<u64, VaultError> {
+        Ok(match self.metrics {
+            Some(m) => m.time(Call::Add, || self.log.add(statement))?,
+            None => self.log.add(statement)?,
+        })
+    }
+
     fn policy(&self) -> Result<&Policy, VaultError> {
         self.config.custody.as_ref().ok_or_else(|| {
             VaultError::Config(
@@ -260,7 +271,7 @@ impl Vault<'_> {
 impl<'a> Vault<'a> {
     /// A vault over `store`, logging to the configured log.
     pub fn new(
-        store: &'a Store,
+        store: &'a dyn IntakeStore,
         config: &'a Config,
         intake_key: &'a SignerKey,
     ) -> Result<Self, VaultError> {
@@ -269,7 +280,15 @@ impl<'a> Vault<'a> {
             config,
             intake_key,
             log: LogClient::new(&config.log_url, config.log_key.clone())?,
+            metrics: None,
         })
+    }
+
+    /// Counts the vault's custody-log calls and logged deletions in
+    /// `metrics` (a serving intake's).
+    pub fn metrics(mut self, metrics: &'a IntakeMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn resolve(&self, sample: &[u8; 32], tenant: Option<&str>) -> Result<String, VaultError> {
@@ -336,7 +355,7 @@ impl<'a> Vault<'a> {
                 log_index: None,
             },
         )?;
-        let index = self.log.add(&note)?;
+        let index = self.add(&note)?;
         if std::env::var(FAILPOINT_ENV).as_deref() == Ok("after-access-logged") {
             // Stands in for a crash right after logging: nothing is
             // released, and the tenant's audit already shows the access.
@@ -344,10 +363,13 @@ impl<'a> Vault<'a> {
         }
         self.store.set_event_index(event, index)?;
         hook(Stage::AccessLogged)?;
-        let proof = self.log.prove(&note, index)?;
+        let proof = match self.metrics {
+            Some(m) => m.time(Call::Prove, || self.log.prove(&note, index))?,
+            None => self.log.prove(&note, index)?,
+        };
         let logged = verify_access(self.config, policy, &tenant, &note, &proof)?;
         let mut key = gather_key(self.store, self.config, &logged, &recipient)?;
-        let plaintext = self.store.decrypt(&tenant, sample, &key);
+        let plaintext = crate::store::decrypt(self.store, &tenant, sample, &key);
         key.fill(0);
         Ok(Released {
             access: logged,
@@ -358,8 +380,26 @@ impl<'a> Vault<'a> {
 
     /// Destroys a sample (content and data key) and logs a `deletion`
     /// statement signed by the intake key. If the sample was destroyed
-    /// before but its deletion not logged, logs it now.
+    /// before but its deletion not logged, logs it now. Then asks the
+    /// store to drop what its medium still keeps ([`IntakeStore::purge`]).
     pub fn delete(
+        &self,
+        sample: &[u8; 32],
+        tenant: &str,
+        reason: &str,
+        now: u64,
+    ) -> Result<Deleted, VaultError> {
+        match self.delete_one(sample, tenant, reason, now) {
+            // Refused before anything was destroyed.
+            Err(e @ (VaultError::NoSuchSample { .. } | VaultError::BadValue { .. })) => Err(e),
+            deleted => {
+                self.store.purge()?;
+                deleted
+            }
+        }
+    }
+
+    fn delete_one(
         &self,
         sample: &[u8; 32],
         tenant: &str,
@@ -400,9 +440,12 @@ impl<'a> Vault<'a> {
                 log_index: None,
             },
         )?;
-        let index = self.log.add(&note)?;
+        let index = self.add(&note)?;
         self.store.set_event_index(event, index)?;
         self.store.set_deletion_logged(tenant, sample)?;
+        if let Some(m) = self.metrics {
+            m.deletion_logged();
+        }
         Ok(Deleted {
             tenant: tenant.to_owned(),
             sample: *sample,
@@ -411,9 +454,18 @@ impl<'a> Vault<'a> {
     }
 
     /// Destroys every sample past its tenant's retention period (and logs
-    /// deletions that were not logged yet). A tenant removed from the
-    /// configuration keeps the default retention: its samples expire too.
+    /// deletions that were not logged yet), then purges the store once. A
+    /// tenant removed from the configuration keeps the default retention:
+    /// its samples expire too.
     pub fn expire(&self, now: u64) -> Result<Vec<Deleted>, VaultError> {
+        let expired = self.expire_all(now);
+        if expired.as_ref().map_or(true, |done| !done.is_empty()) {
+            self.store.purge()?;
+        }
+        expired
+    }
+
+    fn expire_all(&self, now: u64) -> Result<Vec<Deleted>, VaultError> {
         let mut out = Vec::new();
         for tenant in self.store.tenants()? {
             let days = self
@@ -423,7 +475,7 @@ impl<'a> Vault<'a> {
             let cutoff = now.saturating_sub(days.saturating_mul(86_400));
             for sample in self.store.due(&tenant, cutoff)? {
                 let reason = format!("retention period of {days} days expired");
-                out.push(self.delete(&sample, &tenant, &reason, now)?);
+                out.push(self.delete_one(&sample, &tenant, &reason, now)?);
             }
         }
         Ok(out)

@@ -8,8 +8,10 @@ use std::time::Duration;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use vitrine_egress::{Metadata, ReceiptBundle};
-use vitrine_intake::server::{open_dir, serve, Intake, Submission, SubmissionAnswer};
-use vitrine_intake::{token_hash, LogClient, Stage, Vault, VaultError};
+use vitrine_intake::server::{
+    open_dir, open_dir_with, serve, Intake, Submission, SubmissionAnswer,
+};
+use vitrine_intake::{token_hash, IntakeStore, LogClient, Stage, Vault, VaultError};
 use vitrine_log::{init, Authorization, Log, MemoryStorage};
 use vitrine_note::{SignatureType, SignerKey, Verifiers};
 use vitrine_server::{router, AppState};
@@ -63,6 +65,8 @@ struct Env {
     intake_key: SignerKey,
     analyst: SignerKey,
     http: reqwest::blocking::Client,
+    /// The intake's database, if its state is in PostgreSQL.
+    db: Option<vitrine_pg::TestDatabase>,
 }
 
 fn key(name: &str) -> SignerKey {
@@ -122,6 +126,17 @@ fn keyholder(
 /// Starts a log and an intake. Tenants: `t-a` (token `token-a`), `t-b`
 /// (`token-b`), `t-slow` (`token-slow`, 3 requests a minute).
 fn env_with(extra_tenant_conf: &str) -> Env {
+    env_on(extra_tenant_conf, None)
+}
+
+/// [`env`] with the intake's state in a PostgreSQL database of its own.
+fn env_pg() -> Env {
+    env_on("", Some(vitrine_pg::TestDatabase::create()))
+}
+
+/// [`env_with`], the intake's state in `db` if there is one, else in its
+/// data directory.
+fn env_on(extra_tenant_conf: &str, db: Option<vitrine_pg::TestDatabase>) -> Env {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -210,7 +225,15 @@ key = "{}"
     std::fs::write(dir.path().join("intake.key"), intake_key.to_private_text()).unwrap();
     // Room for the fleet test's 32 concurrent submissions of one tenant
     // (the default cap, 8, answers the rest 429 before reading them).
-    let intake = Arc::new(open_dir(dir.path()).unwrap().tenant_concurrency(64));
+    let intake = match &db {
+        None => open_dir(dir.path()).unwrap(),
+        Some(db) => open_dir_with(
+            dir.path(),
+            Arc::new(vitrine_intake::PgStore::connect(&db.url(), 8).unwrap()),
+        )
+        .unwrap(),
+    };
+    let intake = Arc::new(intake.tenant_concurrency(64));
     let url = rt.block_on(async {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
@@ -231,6 +254,7 @@ key = "{}"
         intake_key,
         analyst,
         http: reqwest::blocking::Client::new(),
+        db,
     }
 }
 
@@ -1624,4 +1648,182 @@ mod endpoint {
             "{err}"
         );
     }
+}
+
+/// The intake with its state in PostgreSQL: what a submission stores is in
+/// the database (ciphertext only), nothing is in the data directory
+/// besides the configuration and key, the vault opens it through the
+/// keyholders, and a deletion removes its ciphertext and shares.
+#[test]
+fn intake_on_postgresql_stores_opens_and_deletes() {
+    let env = env_pg();
+    let db = env.db.as_ref().unwrap();
+    let content = sample("MARKER-PG-SAMPLE");
+    let answer = env.submit("token-a", &content);
+    let sha = sha_of(&answer);
+    assert!(answer.content_stored);
+    let mut files: Vec<_> = all_files(env.dir.path())
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["custody.policy", "intake.key", "intake.toml"]);
+    let mut c = db.connect();
+    let sealed: Vec<u8> = c
+        .query_one("SELECT sealed FROM vitrine_intake_contents", &[])
+        .unwrap()
+        .get(0);
+    assert!(!contains(&sealed, b"MARKER-PG-SAMPLE"));
+    // The tenant sees it with its receipt; another tenant does not.
+    let (status, json) = env.get("token-a", &format!("/v1/submissions/{}", hex::encode(sha)));
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["receipt"]["index"], answer.receipt.index);
+    assert_eq!(
+        env.get("token-b", &format!("/v1/submissions/{}", hex::encode(sha)))
+            .0,
+        404
+    );
+    let released = env
+        .vault()
+        .open(&sha, None, "triage", &env.analyst, now(), &mut |_| Ok(()))
+        .unwrap();
+    assert_eq!(released.plaintext, content);
+    let deleted = env
+        .vault()
+        .delete(&sha, "t-a", "owner request", now())
+        .unwrap();
+    for table in ["vitrine_intake_contents", "vitrine_intake_shares"] {
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{table} after the deletion");
+    }
+    let (_, audit) = env.get("token-a", "/v1/audit");
+    let events = audit["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{audit}");
+    assert_eq!(events[0]["kind"], "access");
+    assert_eq!(events[1]["kind"], "deletion");
+    assert_eq!(events[1]["log_index"], deleted.index);
+    assert!(env
+        .intake
+        .store()
+        .get("t-a", &sha)
+        .unwrap()
+        .unwrap()
+        .deleted
+        .is_some());
+}
+
+/// `GET /metrics` without a token: submissions by outcome, receipts,
+/// custody-log round trips, deletions, and the store's accesses; an intake
+/// whose log is down counts its failures. No tenant appears.
+#[test]
+fn metrics_count_submissions_receipts_accesses_and_deletions() {
+    let env = env();
+    let metrics = |url: &str| {
+        let resp = env.http.get(format!("{url}/metrics")).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text"));
+        resp.text().unwrap()
+    };
+    let has = |text: &str, line: &str| {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}")
+    };
+    let content = sample("MARKER-METRICS");
+    let sha = sha_of(&env.submit("token-a", &content));
+    env.submit("token-a", &content);
+    env.submit("token-b", &sample("MARKER-METRICS-B"));
+    let (status, _) = env.post(Some("token-a"), "text/plain", b"{}".to_vec());
+    assert_eq!(status, 415);
+    let (status, _) = env.post(Some("token-a"), "application/json", b"{".to_vec());
+    assert_eq!(status, 400);
+    // Refused before the handler: not a submission.
+    assert_eq!(env.post(Some("nobody"), "application/json", vec![]).0, 401);
+    env.vault()
+        .open(
+            &sha,
+            Some("t-a"),
+            "triage",
+            &env.analyst,
+            now(),
+            &mut |_| Ok(()),
+        )
+        .unwrap();
+    env.intake
+        .vault()
+        .unwrap()
+        .delete(&sha, "t-a", "owner request", now())
+        .unwrap();
+
+    let text = metrics(&env.url);
+    has(
+        &text,
+        r#"vitrine_intake_submissions_total{outcome="stored"} 2"#,
+    );
+    has(
+        &text,
+        r#"vitrine_intake_submissions_total{outcome="unchanged"} 1"#,
+    );
+    has(
+        &text,
+        r#"vitrine_intake_submissions_total{outcome="refused"} 2"#,
+    );
+    has(&text, "vitrine_intake_receipts_logged_total 3");
+    has(&text, "vitrine_intake_deletions_logged_total 1");
+    // Three receipts and the deletion added; three receipts proven.
+    has(
+        &text,
+        r#"vitrine_intake_custody_log_seconds_count{call="add"} 4"#,
+    );
+    has(
+        &text,
+        r#"vitrine_intake_custody_log_seconds_count{call="prove"} 3"#,
+    );
+    has(&text, "vitrine_intake_store_accesses 1");
+    has(&text, "vitrine_intake_store_deletions 1");
+    has(&text, "vitrine_intake_store_events_pending 0");
+    has(&text, "vitrine_intake_store_up 1");
+    assert!(text.ends_with("# EOF\n"));
+    assert!(!text.contains("t-a") && !text.contains(&hex::encode(sha)));
+
+    // The log goes away: a submission is answered 502 and counted so,
+    // with the failed call.
+    let conf = env.dir.path().join("intake.toml");
+    let conf_text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, conf_text.replace(&env.log_url, "http://127.0.0.1:9")).unwrap();
+    let down = Arc::new(open_dir(env.dir.path()).unwrap());
+    let url = env.rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { serve(down, l, std::future::pending()).await.unwrap() });
+        format!("http://{addr}")
+    });
+    let other = sample("MARKER-METRICS-DOWN");
+    let osha: [u8; 32] = Sha256::digest(&other).into();
+    let body = serde_json::to_vec(&submission(Some(&other), osha, other.len() as u64)).unwrap();
+    let resp = env
+        .http
+        .post(format!("{url}/v1/submissions"))
+        .bearer_auth("token-a")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 502);
+    let text = metrics(&url);
+    has(
+        &text,
+        r#"vitrine_intake_submissions_total{outcome="log_unavailable"} 1"#,
+    );
+    has(
+        &text,
+        r#"vitrine_intake_custody_log_failures_total{call="add"} 1"#,
+    );
+    has(&text, "vitrine_intake_receipts_logged_total 0");
+    // The store's counts are the store's, whichever process recorded them.
+    has(&text, "vitrine_intake_store_accesses 1");
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser as _;
-use vitrine_intake::server::{open_dir, CONFIG_FILE, KEY_FILE};
-use vitrine_intake::{new_token, token_hash, Config};
+use vitrine_intake::server::{open_dir, open_dir_with, Intake, CONFIG_FILE, KEY_FILE};
+use vitrine_intake::{new_token, token_hash, Config, PgStore};
 use vitrine_note::{SignatureType, SignerKey, VerifierKey};
 
 /// Run the sample intake: receives submissions from endpoints, stores
@@ -19,7 +19,10 @@ use vitrine_note::{SignatureType, SignerKey, VerifierKey};
 /// keyholders), custody.policy (the custody log's witnesses and quorum),
 /// intake.key (the receipt signing key), intake.db (with each sample's key
 /// shares, sealed to the keyholders) and the encrypted samples: nothing in
-/// it decrypts a sample without the keyholders. The intake key must be allowed to make `receipt` and
+/// it decrypts a sample without the keyholders. With `serve --postgres URL`
+/// the samples, sealed shares, receipts and audit events are in that
+/// PostgreSQL database instead, and the directory keeps only intake.toml,
+/// custody.policy and intake.key. The intake key must be allowed to make `receipt` and
 /// `deletion` statements in the log's `authorized` file. The log is a
 /// custody log (`vitrine log init --purpose custody`), never the rules
 /// log endpoints update from, which refuses these statements.
@@ -78,11 +81,24 @@ enum Command {
         #[command(subcommand)]
         command: KeyholderCommand,
     },
-    /// Serve the intake API; also destroys samples past retention.
+    /// Serve the intake API (and GET /metrics, OpenMetrics text); also
+    /// destroys samples past retention.
     Serve {
         /// The data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// Keep the samples (encrypted), their sealed key shares, receipts
+        /// and audit events in this PostgreSQL database instead of
+        /// DIR/intake.db and DIR/samples, e.g.
+        /// `postgres://intake@db.internal/vitrine`: the intake then keeps
+        /// no state on this machine besides intake.toml, custody.policy and
+        /// intake.key, and several intake processes may share the database.
+        /// Tables are named vitrine_intake_*; the vault commands take the
+        /// same --postgres. Destroyed samples leave dead rows, WAL and
+        /// backups behind, which open nothing without the keyholders
+        /// (docs/egress.md, "Storage").
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
         addr: SocketAddr,
@@ -198,10 +214,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Command::Serve {
             data,
+            postgres,
             addr,
             tenant_concurrency,
             limits,
-        } => serve(&data, addr, tenant_concurrency, limits.limits()),
+        } => serve(
+            &data,
+            postgres.as_deref(),
+            addr,
+            tenant_concurrency,
+            limits.limits(),
+        ),
     }
 }
 
@@ -282,17 +305,28 @@ fn append_config(data: &Path, block: &str) -> Result<()> {
     Ok(())
 }
 
+/// Opens the intake in `data`, its state in `data` or, with `postgres`,
+/// in that PostgreSQL database (for `intake serve` and the vault).
+pub fn open(data: &Path, postgres: Option<&str>) -> Result<Intake> {
+    match postgres {
+        None => open_dir(data).with_context(|| format!("opening {}", data.display())),
+        Some(url) => {
+            let store = PgStore::connect(url, 8)
+                .context("opening the intake's PostgreSQL database (--postgres)")?;
+            open_dir_with(data, Arc::new(store))
+                .with_context(|| format!("opening {}", data.display()))
+        }
+    }
+}
+
 fn serve(
     data: &Path,
+    postgres: Option<&str>,
     addr: SocketAddr,
     tenant_concurrency: usize,
     limits: vitrine_server::harden::Limits,
 ) -> Result<ExitCode> {
-    let intake = Arc::new(
-        open_dir(data)
-            .with_context(|| format!("opening {}", data.display()))?
-            .tenant_concurrency(tenant_concurrency),
-    );
+    let intake = Arc::new(open(data, postgres)?.tenant_concurrency(tenant_concurrency));
     if intake.config().keyholders.is_empty() {
         anyhow::bail!(
             "{}: no keyholders: a sample's key must be split among keyholders; add one with `vitrine intake keyholder add` (docs/egress.md, \"Keyholders\")",

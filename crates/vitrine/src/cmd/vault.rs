@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use vitrine_endpoint::state::now;
 
 use anyhow::{Context, Result};
-use vitrine_intake::server::open_dir;
 use vitrine_intake::{Vault, VaultError};
 
 /// Open or delete samples held by the intake.
@@ -45,6 +44,9 @@ enum Command {
         /// The intake's data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// The intake's PostgreSQL database, if it serves with `--postgres`.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
         /// The tenant whose copy to open, if several hold it.
         #[arg(long)]
         tenant: Option<String>,
@@ -65,12 +67,18 @@ enum Command {
         /// The intake's data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// The intake's PostgreSQL database, if it serves with `--postgres`.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
     /// Destroy every sample past its tenant's retention period now.
     Expire {
         /// The intake's data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// The intake's PostgreSQL database, if it serves with `--postgres`.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
 }
 
@@ -88,12 +96,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             purpose,
             key,
             data,
+            postgres,
             tenant,
             out,
         } => {
             let sample = sha(&sample)?;
             let analyst = crate::cmd::key::read_key(&key)?;
-            let intake = open_dir(&data).with_context(|| format!("opening {}", data.display()))?;
+            let intake = crate::cmd::intake::open(&data, postgres.as_deref())?;
             let vault = Vault::new(intake.store(), intake.config(), intake.key())?;
             // Fail before logging if the output cannot be created; the
             // file itself is created only after release.
@@ -149,9 +158,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             tenant,
             reason,
             data,
+            postgres,
         } => {
             let sample = sha(&sample)?;
-            let intake = open_dir(&data).with_context(|| format!("opening {}", data.display()))?;
+            let intake = crate::cmd::intake::open(&data, postgres.as_deref())?;
             let vault = Vault::new(intake.store(), intake.config(), intake.key())?;
             let d = vault.delete(&sample, &tenant, &reason, now())?;
             println!(
@@ -162,8 +172,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Expire { data } => {
-            let intake = open_dir(&data).with_context(|| format!("opening {}", data.display()))?;
+        Command::Expire { data, postgres } => {
+            let intake = crate::cmd::intake::open(&data, postgres.as_deref())?;
             let vault = Vault::new(intake.store(), intake.config(), intake.key())?;
             let done = vault.expire(now())?;
             for d in &done {

@@ -51,14 +51,15 @@ fn egress_policy_show_check_and_default() {
 
 /// A vendor (log and intake processes, an analyst key) and an endpoint's
 /// egress state pointing at it, in `tmp`.
-struct Vendor {
-    intake_url: String,
+pub(crate) struct Vendor {
+    pub(crate) intake_url: String,
     _log: Server,
-    _intake: Server,
+    /// The intake process (`None` once a test stopped it).
+    pub(crate) intake: Option<Server>,
     _witness: Server,
     /// Three keyholders (2 of 3 open a sample), to stop some.
     keyholders: Vec<Option<Server>>,
-    state: std::path::PathBuf,
+    pub(crate) state: std::path::PathBuf,
     /// The pin file (outside the state directory).
     pin: std::path::PathBuf,
     log_url: String,
@@ -68,7 +69,7 @@ struct Vendor {
 
 impl Vendor {
     /// `vitrine` with this endpoint's pin file.
-    fn cmd(&self) -> assert_cmd::Command {
+    pub(crate) fn cmd(&self) -> assert_cmd::Command {
         let mut c = vitrine();
         c.env("VITRINE_EGRESS_PIN", &self.pin);
         c
@@ -76,6 +77,13 @@ impl Vendor {
 }
 
 fn vendor(tmp: &Path) -> Vendor {
+    vendor_on(tmp, &[])
+}
+
+/// [`vendor`] with more `intake serve` arguments (e.g. `--postgres URL`).
+/// The tenant `t-e2e`'s token is in `tmp/token`, the analyst's key in
+/// `tmp/alice.key`, the intake's directory is `tmp/intake`.
+pub(crate) fn vendor_on(tmp: &Path, serve: &[&str]) -> Vendor {
     let d = tmp;
     let log_vkey = stdout(
         &vitrine()
@@ -206,10 +214,9 @@ fn vendor(tmp: &Path) -> Vendor {
             .success();
         keyholders.push(Some(server));
     }
-    let (intake, intake_url) = spawn(
-        &["intake", "serve", "--addr", "127.0.0.1:0"],
-        &d.join("intake"),
-    );
+    let mut args = vec!["intake", "serve", "--addr", "127.0.0.1:0"];
+    args.extend_from_slice(serve);
+    let (intake, intake_url) = spawn(&args, &d.join("intake"));
 
     let state = d.join("egress");
     let pin = d.join("etc/egress-endpoint.vkey");
@@ -234,7 +241,7 @@ fn vendor(tmp: &Path) -> Vendor {
     Vendor {
         intake_url,
         _log: log,
-        _intake: intake,
+        intake: Some(intake),
         _witness: witness,
         keyholders,
         state,

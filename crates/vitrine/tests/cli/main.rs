@@ -8,6 +8,7 @@ mod demo;
 mod egress;
 mod hostile;
 mod hostile_log;
+mod intake_postgres;
 mod lint;
 mod log_postgres;
 mod ops;
