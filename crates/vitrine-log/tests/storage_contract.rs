@@ -120,7 +120,7 @@ fn postgresql_backend_keeps_the_contract_across_restarts_and_front_ends() {
     let db = TestDatabase::create();
     {
         let s = PgStorage::connect(&db.url(), 4).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), 2);
         check_contract(&s);
     }
     // A restart (a new pool; migrations find the schema current).
@@ -157,7 +157,7 @@ fn postgresql_backend_keeps_the_contract_across_restarts_and_front_ends() {
         })
         .collect();
     for t in starts {
-        assert_eq!(t.join().unwrap().unwrap().unwrap(), 1);
+        assert_eq!(t.join().unwrap().unwrap().unwrap(), 2);
     }
 }
 
