@@ -78,7 +78,7 @@ fn a_deposed_leader_can_write_nothing_after_a_takeover() {
 
     // Every write of the old epoch is refused and changes nothing.
     let tile = TilePath::parse("tile/0/000.p/2").unwrap();
-    fenced(old.write_tiles(&[(tile.clone(), vec![7; 64])]), 1, 2);
+    fenced(old.write_tiles(&[(tile, vec![7; 64])]), 1, 2);
     fenced(
         old.delete_tiles(&[TilePath::parse("tile/0/000.p/1").unwrap()]),
         1,
