@@ -135,10 +135,14 @@ impl Node {
             stop: AtomicBool::new(false),
         });
         let runner = shared.clone();
+        let (first, tried) = std::sync::mpsc::channel();
         let thread = thread::Builder::new()
             .name("vitrine-election".into())
-            .spawn(move || runner.run())
+            .spawn(move || runner.run(first))
             .map_err(|err| Error::Thread { err })?;
+        // The first try is over before the front end serves: a lone front
+        // end leads from its first request on.
+        let _ = tried.recv();
         Ok(Node {
             shared,
             thread: Mutex::new(Some(thread)),
@@ -278,10 +282,14 @@ impl Shared {
             .clone()
     }
 
-    fn run(&self) {
+    fn run(&self, first: std::sync::mpsc::Sender<()>) {
         let mut session: Option<postgres::Client> = None;
+        let mut first = Some(first);
         while !self.stop.load(Ordering::SeqCst) {
             self.tick(&mut session);
+            if let Some(first) = first.take() {
+                let _ = first.send(());
+            }
             thread::park_timeout(self.options.poll);
         }
         self.step_down(&mut session, "shutting down");
