@@ -24,16 +24,20 @@
 //! partitioned) can write nothing once another has taken over.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-use postgres::NoTls;
-use r2d2_postgres::PostgresConnectionManager;
+use vitrine_pg::{Database, Schema};
 use vitrine_tlog::{Hash, TilePath};
 
 use crate::storage::{BatchWrite, Storage, StorageError};
 
 /// The schema, one migration per version; a database records the last
 /// one applied in `vitrine_schema`.
+const SCHEMA: Schema = Schema {
+    table: "vitrine_schema",
+    // "vitrine" in ASCII.
+    lock: 0x0076_6974_7269_6e65,
+    migrations: MIGRATIONS,
+};
+
 const MIGRATIONS: &[&str] = &[
     // 1: the log.
     "CREATE TABLE vitrine_tiles (path TEXT PRIMARY KEY, data BYTEA NOT NULL);
@@ -56,21 +60,12 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO vitrine_leader (id, epoch) VALUES (1, 0);",
 ];
 
-/// The advisory lock key migrations run under ("vitrine" in ASCII).
-const MIGRATION_LOCK: i64 = 0x0076_6974_7269_6e65;
-
 /// The session advisory lock whose holder is the leader ("vitlead").
 pub(crate) const LEADER_LOCK: i64 = 0x0076_6974_6c65_6164;
 
-/// How often a failed connection or lost reply is tried again before the
-/// call gives up (the contract: backends retry transient failures).
-const ATTEMPTS: u32 = 3;
-
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-
 /// The log's storage in a PostgreSQL database.
 pub struct PgStorage {
-    pool: Pool,
+    db: Database,
     /// The leader epoch this storage writes under (see the module docs).
     epoch: AtomicU64,
 }
@@ -96,32 +91,15 @@ impl PgStorage {
     /// key=value form) with a pool of up to `max_connections`, and brings
     /// the schema up to date.
     pub fn connect(url: &str, max_connections: u32) -> Result<Self, StorageError> {
-        let config: postgres::Config = url.parse().map_err(pg_error)?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
-        let pool = r2d2::Pool::builder()
-            .max_size(max_connections.max(1))
-            // Short: a health check must answer while the load balancer
-            // still waits (three attempts, about 10 s at worst).
-            .connection_timeout(Duration::from_secs(3))
-            // Do not fail at start because one connection could not be
-            // made yet: the first call says why if none can.
-            .min_idle(Some(0))
-            .build(manager)
-            .map_err(pg_error)?;
-        let storage = PgStorage {
-            pool,
+        Ok(PgStorage {
+            db: Database::connect(url, max_connections, &SCHEMA).map_err(pg_error)?,
             epoch: AtomicU64::new(0),
-        };
-        storage.migrate()?;
-        Ok(storage)
+        })
     }
 
     /// The schema version of the database after migrating.
     pub fn schema_version(&self) -> Result<usize, StorageError> {
-        self.with(|c| {
-            let row = c.query_one("SELECT version FROM vitrine_schema", &[])?;
-            Ok(row.get::<_, i32>(0) as usize)
-        })
+        self.db.schema_version(&SCHEMA).map_err(pg_error)
     }
 
     /// Makes this storage the writer of a new leader epoch: increments the
@@ -172,81 +150,14 @@ impl PgStorage {
         })
     }
 
-    fn migrate(&self) -> Result<(), StorageError> {
-        self.with(|c| {
-            let mut tx = c.transaction()?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-            tx.batch_execute("CREATE TABLE IF NOT EXISTS vitrine_schema (version INT NOT NULL)")?;
-            let current: i32 = match tx.query_opt("SELECT version FROM vitrine_schema", &[])? {
-                Some(row) => row.get(0),
-                None => {
-                    tx.execute("INSERT INTO vitrine_schema (version) VALUES (0)", &[])?;
-                    0
-                }
-            };
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-                tx.batch_execute(sql)?;
-                tx.execute("UPDATE vitrine_schema SET version = $1", &[&(i as i32 + 1)])?;
-            }
-            tx.commit()
-        })?;
-        let version = self.schema_version()?;
-        if version > MIGRATIONS.len() {
-            return Err(StorageError::Postgres(format!(
-                "the database's schema is version {version}, newer than this program's {}: \
-                 upgrade vitrine",
-                MIGRATIONS.len()
-            )));
-        }
-        Ok(())
-    }
-
-    /// Runs `f` on a pooled connection, trying again after connection
-    /// failures (not after errors the database reports about the query).
-    ///
-    /// The synchronous client drives its own runtime, which cannot run
-    /// inside another's: called from async code (the witness client
-    /// computes proofs in a task), the query runs on a thread of its own.
+    /// Runs `f` on a pooled connection (see [`Database::with`]: retries
+    /// after lost connections, and a thread of its own when called from
+    /// async code, such as the witness client computing proofs in a task).
     fn with<T: Send>(
         &self,
         f: impl FnMut(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
     ) -> Result<T, StorageError> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return std::thread::scope(|s| {
-                s.spawn(|| self.with_here(f))
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
-        }
-        self.with_here(f)
-    }
-
-    fn with_here<T>(
-        &self,
-        mut f: impl FnMut(&mut postgres::Client) -> Result<T, postgres::Error>,
-    ) -> Result<T, StorageError> {
-        let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(100 << attempt));
-            }
-            let mut conn = match self.pool.get() {
-                Ok(c) => c,
-                Err(e) => {
-                    last = e.to_string();
-                    continue;
-                }
-            };
-            match f(&mut conn) {
-                Ok(v) => return Ok(v),
-                // The database answered: the query itself is at fault.
-                Err(e) if e.as_db_error().is_some() => return Err(pg_error(e)),
-                Err(e) => last = e.to_string(),
-            }
-        }
-        Err(StorageError::Postgres(format!(
-            "gave up after {ATTEMPTS} attempts: {last}"
-        )))
+        self.db.with(f).map_err(pg_error)
     }
 
     /// Runs `f` in a write transaction fenced by the leader epoch: it

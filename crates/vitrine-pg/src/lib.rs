@@ -165,6 +165,11 @@ impl Database {
         Ok(())
     }
 
+    /// Whether the database answers a trivial query (health checks).
+    pub fn check(&self) -> Result<(), PgError> {
+        self.with(|c| c.simple_query("SELECT 1").map(drop))
+    }
+
     /// Runs `f` on a pooled connection, trying again after connection
     /// failures (not after errors the database reports about the query).
     /// From inside a tokio runtime the query runs on a thread of its own.

@@ -54,8 +54,7 @@ impl PgStore {
 
     /// Whether the database answers.
     pub fn check(&self) -> Result<(), StoreError> {
-        self.db.with(|c| c.simple_query("SELECT 1").map(drop))?;
-        Ok(())
+        Ok(self.db.check()?)
     }
 }
 
