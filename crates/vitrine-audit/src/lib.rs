@@ -65,10 +65,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use vitrine_bundle::{Bundle, Limits};
+use vitrine_lint::RuleText;
 use vitrine_log::Authorization;
 use vitrine_note::{VerifierKey, Verifiers};
 use vitrine_statements::Statement;
-use vitrine_tlog::{bundle_for_leaf, decode_entry_bundle, leaf_hash, open_checkpoint, Hash};
+use vitrine_tlog::{
+    bundle_for_leaf, decode_entry_bundle, leaf_hash, open_checkpoint, Checkpoint, Hash,
+};
 
 pub use state::{BundleState, RuleState};
 use state::{Frontier, State};
@@ -133,6 +136,65 @@ impl Source for HttpSource {
         Ok(Some(body))
     }
 }
+
+/// What an [`Auditor`] verified, handed over as it is verified: what an
+/// index or a web view built on the monitor (the transparency center)
+/// records. Every call is about data that already passed the checks it
+/// names; a pass that raises a fork or signature alarm makes no call about
+/// the checkpoint it refused.
+///
+/// An error from any method stops the pass with [`AuditError::Observer`]
+/// before the auditor's state advances, so the next pass hands the same
+/// data over again: an observer must accept a repeat (by log index).
+pub trait Observer {
+    /// The checkpoint this pass verified: the log's signature on `note`
+    /// holds and the tree extends (or equals) the one verified before.
+    /// Called before the entries it covers.
+    fn checkpoint(&mut self, note: &[u8], checkpoint: &Checkpoint) -> Result<(), String> {
+        let _ = (note, checkpoint);
+        Ok(())
+    }
+
+    /// An entry that is in the verified tree, parses strictly and is
+    /// signed by `signer`, a key allowed to make its type.
+    fn statement(
+        &mut self,
+        index: u64,
+        signer: &str,
+        statement: &Statement,
+        entry: &[u8],
+    ) -> Result<(), String> {
+        let _ = (index, signer, statement, entry);
+        Ok(())
+    }
+
+    /// A logged bundle whose bytes hash to the logged SHA-256 and whose
+    /// manifest matches its statement, with its report and every YARA
+    /// rule's text (called after [`Observer::statement`] for its entry).
+    fn bundle(
+        &mut self,
+        report: &BundleReport,
+        bundle: &Bundle,
+        rules: &BTreeMap<String, RuleText>,
+    ) -> Result<(), String> {
+        let _ = (report, bundle, rules);
+        Ok(())
+    }
+
+    /// Everything up to tree size `size` has been handed over: called
+    /// right before the auditor's state advances to it (and at the end of
+    /// a pass that found the same checkpoint again). An observer that
+    /// writes in batches commits here.
+    fn verified(&mut self, size: u64) -> Result<(), String> {
+        let _ = size;
+        Ok(())
+    }
+}
+
+/// An [`Observer`] that records nothing.
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
 
 /// Something the log or a publisher did wrong: a monitor's reason to raise
 /// the alarm.
@@ -236,6 +298,12 @@ pub enum AuditError {
     CorruptState {
         /// The file.
         path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The [`Observer`] could not record what was verified.
+    #[error("recording what was verified: {reason}")]
+    Observer {
         /// Why.
         reason: String,
     },
@@ -381,6 +449,15 @@ impl<S: Source> Auditor<S> {
     /// One pass: verifies everything logged since the last pass and
     /// returns what was found. State advances only past verified entries.
     pub fn run_once(&mut self) -> Result<AuditReport, AuditError> {
+        self.run_once_observed(&mut NoObserver)
+    }
+
+    /// [`Auditor::run_once`], handing what it verifies to `observer`.
+    pub fn run_once_observed(
+        &mut self,
+        observer: &mut dyn Observer,
+    ) -> Result<AuditReport, AuditError> {
+        let observed = |r: Result<(), String>| r.map_err(|reason| AuditError::Observer { reason });
         let mut state = State::load(&self.dir)?;
         let mut report = AuditReport {
             origin: self.log_key.name().to_owned(),
@@ -449,6 +526,9 @@ impl<S: Source> Auditor<S> {
                     &state,
                 )?;
                 report.alarms.push(a);
+            } else if state.size > 0 {
+                observed(observer.checkpoint(&note, &cp))?;
+                observed(observer.verified(cp.size))?;
             }
             return Ok(report);
         }
@@ -476,27 +556,33 @@ impl<S: Source> Auditor<S> {
             return Ok(report);
         }
 
+        observed(observer.checkpoint(&note, &cp))?;
         for (i, entry) in entries.iter().enumerate() {
             let index = state.size + i as u64;
-            match self.auth.open(entry) {
+            match self.auth.open_signed(entry) {
                 Err(err) => report.alarms.push(Alarm::InvalidEntry {
                     index,
                     reason: err.to_string(),
                 }),
-                Ok(statement) => {
+                Ok((statement, signer)) => {
                     *report
                         .statements
                         .entry(statement.kind().name().to_owned())
                         .or_default() += 1;
+                    observed(observer.statement(index, &signer, &statement, entry))?;
                     if let Statement::Rules(rules) = statement {
-                        match self.bundle(index, &rules, &mut state) {
+                        match self.bundle(index, &rules, &mut state, observer) {
                             Ok(b) => report.bundles.push(b),
-                            Err(alarm) => report.alarms.push(alarm),
+                            Err(BundleOutcome::Alarm(alarm)) => report.alarms.push(alarm),
+                            Err(BundleOutcome::Observer(reason)) => {
+                                return Err(AuditError::Observer { reason })
+                            }
                         }
                     }
                 }
             }
         }
+        observed(observer.verified(cp.size))?;
         state.origin = Some(cp.origin.clone());
         state.set_tree(cp.size, &cp.root, &frontier);
         state.checkpoint = Some(String::from_utf8_lossy(&note).into_owned());
@@ -541,7 +627,8 @@ impl<S: Source> Auditor<S> {
         index: u64,
         rules: &vitrine_statements::Rules,
         state: &mut State,
-    ) -> Result<BundleReport, Alarm> {
+        observer: &mut dyn Observer,
+    ) -> Result<BundleReport, BundleOutcome> {
         let sha = hex::encode(rules.sha256.0);
         let invalid = |reason: String| Alarm::BundleInvalid {
             index,
@@ -553,7 +640,8 @@ impl<S: Source> Auditor<S> {
             return Err(invalid(format!(
                 "logged size {} is over the bundle limit {}",
                 rules.size, limits.max_archive
-            )));
+            ))
+            .into());
         }
         let bytes = match self
             .source
@@ -565,14 +653,16 @@ impl<S: Source> Auditor<S> {
                     index,
                     sha256: sha,
                     reason: "the content store does not have it (404)".to_owned(),
-                })
+                }
+                .into())
             }
             Err(reason) => {
                 return Err(Alarm::BundleUnavailable {
                     index,
                     sha256: sha,
                     reason,
-                })
+                }
+                .into())
             }
         };
         let found = hex::encode(Sha256::digest(&bytes));
@@ -581,7 +671,8 @@ impl<S: Source> Auditor<S> {
                 index,
                 sha256: sha,
                 found,
-            });
+            }
+            .into());
         }
         let bundle = Bundle::parse(&bytes, &limits).map_err(|e| invalid(e.to_string()))?;
         let m = bundle.manifest();
@@ -589,9 +680,10 @@ impl<S: Source> Auditor<S> {
             return Err(invalid(format!(
                 "manifest version/created/expires {}/{}/{} differ from the statement's {}/{}/{}",
                 m.version, m.created, m.expires, rules.version, rules.created, rules.expires
-            )));
+            ))
+            .into());
         }
-        let mut lint = vitrine_lint::lint_parsed_bundle(&bundle)
+        let (texts, mut lint) = vitrine_lint::rule_texts(&bundle)
             .map_err(|e| invalid(format!("rules do not parse: {e}")))?;
         if let Some(corpus) = &self.canaries {
             let found = vitrine_canary::bundle_findings(&bundle, corpus)
@@ -635,6 +727,9 @@ impl<S: Source> Auditor<S> {
             removed,
             changed,
         };
+        observer
+            .bundle(&report, &bundle, &texts)
+            .map_err(BundleOutcome::Observer)?;
         state.bundles.insert(
             m.name.clone(),
             BundleState {
@@ -645,6 +740,20 @@ impl<S: Source> Auditor<S> {
             },
         );
         Ok(report)
+    }
+}
+
+/// Why [`Auditor::bundle`] produced no report.
+enum BundleOutcome {
+    /// Something wrong with the bundle.
+    Alarm(Alarm),
+    /// The observer failed.
+    Observer(String),
+}
+
+impl From<Alarm> for BundleOutcome {
+    fn from(a: Alarm) -> Self {
+        BundleOutcome::Alarm(a)
     }
 }
 

@@ -497,3 +497,94 @@ fn long_log_across_entry_bundles() {
         }
     }
 }
+
+/// Records what an auditor hands over; fails on the first `verified` call
+/// when told to.
+#[derive(Default)]
+struct Recorder {
+    checkpoints: Vec<u64>,
+    statements: Vec<(u64, String, String)>,
+    bundles: Vec<(u64, Vec<String>)>,
+    verified: Vec<u64>,
+    fail: bool,
+}
+
+impl vitrine_audit::Observer for Recorder {
+    fn checkpoint(&mut self, _note: &[u8], cp: &Checkpoint) -> Result<(), String> {
+        self.checkpoints.push(cp.size);
+        Ok(())
+    }
+
+    fn statement(
+        &mut self,
+        index: u64,
+        signer: &str,
+        statement: &Statement,
+        _entry: &[u8],
+    ) -> Result<(), String> {
+        self.statements
+            .push((index, signer.to_owned(), statement.kind().name().to_owned()));
+        Ok(())
+    }
+
+    fn bundle(
+        &mut self,
+        report: &vitrine_audit::BundleReport,
+        _bundle: &Bundle,
+        rules: &std::collections::BTreeMap<String, vitrine_lint::RuleText>,
+    ) -> Result<(), String> {
+        assert!(rules.values().all(|r| r.text.starts_with("rule ")));
+        self.bundles
+            .push((report.index, rules.keys().cloned().collect()));
+        Ok(())
+    }
+
+    fn verified(&mut self, size: u64) -> Result<(), String> {
+        if self.fail {
+            return Err("disk full".into());
+        }
+        self.verified.push(size);
+        Ok(())
+    }
+}
+
+#[test]
+fn an_observer_sees_what_was_verified_and_its_failure_holds_the_state_back() {
+    let fx = Fx::new();
+    fx.publish(1, &[CLEAN]);
+    fx.publish(2, &[CLEAN, MINER]);
+    let mut a = fx.auditor();
+    // The observer fails: the pass fails and the state does not advance.
+    let mut failing = Recorder {
+        fail: true,
+        ..Recorder::default()
+    };
+    let err = a.run_once_observed(&mut failing).unwrap_err();
+    assert!(err.to_string().contains("disk full"), "{err}");
+    assert_eq!(failing.statements.len(), 2);
+    // So the next pass hands the same entries over again.
+    let mut r = Recorder::default();
+    let report = a.run_once_observed(&mut r).unwrap();
+    assert_eq!(report.size, 2);
+    assert_eq!(r.checkpoints, [2]);
+    assert_eq!(
+        r.statements,
+        [
+            (0, "publisher.example".to_owned(), "rules".to_owned()),
+            (1, "publisher.example".to_owned(), "rules".to_owned())
+        ]
+    );
+    assert_eq!(r.bundles[1].0, 1);
+    assert_eq!(
+        r.bundles[1].1,
+        ["rules/main.yar:Miner_Demo", "rules/main.yar:Ransom_Demo"]
+    );
+    assert_eq!(r.verified, [2]);
+    // Nothing new: the checkpoint again (for its fresh cosignatures), no
+    // entries.
+    let mut again = Recorder::default();
+    a.run_once_observed(&mut again).unwrap();
+    assert_eq!(again.checkpoints, [2]);
+    assert!(again.statements.is_empty());
+    assert_eq!(again.verified, [2]);
+}

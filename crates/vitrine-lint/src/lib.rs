@@ -271,6 +271,58 @@ pub fn lint_parsed_bundle(bundle: &vitrine_bundle::Bundle) -> Result<Report, Lin
     Ok(report)
 }
 
+/// A YARA rule of a bundle with its text: from its line to the next
+/// rule's (comments between rules go with the rule above them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleText {
+    /// [`RuleInfo::digest`].
+    pub digest: String,
+    /// The rule's source lines, ending with a newline.
+    pub text: String,
+}
+
+/// Lints a parsed bundle and returns, besides the report, every YARA rule
+/// by `file:rule` with its text: what review packets and the
+/// transparency center diff between versions.
+pub fn rule_texts(
+    bundle: &vitrine_bundle::Bundle,
+) -> Result<(std::collections::BTreeMap<String, RuleText>, Report), LintError> {
+    let report = lint_parsed_bundle(bundle)?;
+    let sources: std::collections::BTreeMap<&str, Vec<&str>> = bundle
+        .yara_files()
+        .map(|f| {
+            (
+                f.path.as_str(),
+                std::str::from_utf8(&f.data)
+                    .unwrap_or_default()
+                    .lines()
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for (i, r) in report.rules.iter().enumerate() {
+        let lines = sources.get(r.file.as_str()).cloned().unwrap_or_default();
+        let start = r.line.saturating_sub(1).min(lines.len());
+        let end = report
+            .rules
+            .get(i + 1)
+            .filter(|n| n.file == r.file)
+            .map_or(lines.len(), |n| n.line.saturating_sub(1))
+            .clamp(start, lines.len());
+        let mut text = lines[start..end].join("\n");
+        text.push('\n');
+        out.insert(
+            format!("{}:{}", r.file, r.name),
+            RuleText {
+                digest: r.digest.clone(),
+                text,
+            },
+        );
+    }
+    Ok((out, report))
+}
+
 /// Parses bundle bytes (default limits) and lints them; `name` is used in
 /// errors.
 pub fn lint_bundle(name: &str, bytes: &[u8]) -> Result<Report, LintError> {

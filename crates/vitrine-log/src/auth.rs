@@ -94,6 +94,12 @@ impl Authorization {
     /// to make its type, and returns the statement. This is the log's
     /// admission check; monitors replaying a log use it too.
     pub fn open(&self, note: &[u8]) -> Result<Statement, AddError> {
+        self.open_signed(note).map(|(statement, _)| statement)
+    }
+
+    /// [`Authorization::open`], also returning the name of the key that
+    /// signed the statement.
+    pub fn open_signed(&self, note: &[u8]) -> Result<(Statement, String), AddError> {
         let parsed = Note::parse(note).map_err(AddError::MalformedNote)?;
         // One signature line: one byte form per (statement, key), so
         // deduplication by bytes cannot be dodged by adding signatures.
@@ -117,7 +123,8 @@ impl Authorization {
                         }));
                     }
                 }
-                Ok(statement)
+                let signer = sigs.first().map(|s| s.name()).unwrap_or_default();
+                Ok((statement, signer.to_owned()))
             }
             Err(vitrine_note::Error::Verification(
                 vitrine_note::VerificationError::NoKnownSignature,

@@ -429,49 +429,14 @@ fn list(
     Ok(ExitCode::SUCCESS)
 }
 
-/// A rule in a bundle: where it is and its text.
-struct RuleText {
-    digest: String,
-    text: String,
-}
-
-/// Every YARA rule of a bundle, by `file:rule`, with its text (from its
-/// line to the next rule's).
-fn rule_texts(bundle: &Bundle) -> Result<(BTreeMap<String, RuleText>, vitrine_lint::Report)> {
-    let report = vitrine_lint::lint_parsed_bundle(bundle).context("reading the bundle's rules")?;
-    let sources: BTreeMap<&str, Vec<&str>> = bundle
-        .yara_files()
-        .map(|f| {
-            (
-                f.path.as_str(),
-                std::str::from_utf8(&f.data)
-                    .unwrap_or_default()
-                    .lines()
-                    .collect(),
-            )
-        })
-        .collect();
-    let mut out = BTreeMap::new();
-    for (i, r) in report.rules.iter().enumerate() {
-        let lines = sources.get(r.file.as_str()).cloned().unwrap_or_default();
-        let start = r.line.saturating_sub(1).min(lines.len());
-        let end = report
-            .rules
-            .get(i + 1)
-            .filter(|n| n.file == r.file)
-            .map_or(lines.len(), |n| n.line.saturating_sub(1))
-            .clamp(start, lines.len());
-        let mut text = lines[start..end].join("\n");
-        text.push('\n');
-        out.insert(
-            format!("{}:{}", r.file, r.name),
-            RuleText {
-                digest: r.digest.clone(),
-                text,
-            },
-        );
-    }
-    Ok((out, report))
+/// Every YARA rule of a bundle with its text, and the lint report.
+fn rule_texts(
+    bundle: &Bundle,
+) -> Result<(
+    BTreeMap<String, vitrine_lint::RuleText>,
+    vitrine_lint::Report,
+)> {
+    vitrine_lint::rule_texts(bundle).context("reading the bundle's rules")
 }
 
 /// Every hash signature line of a bundle's hash lists, as `file: line`.
