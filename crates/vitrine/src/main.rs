@@ -51,6 +51,7 @@ enum Command {
     Review(cmd::review::Args),
     Release(cmd::release::Args),
     Audit(cmd::audit::Args),
+    Center(cmd::center::Args),
     // The about texts come from the Args doc comments.
     Egress(cmd::egress::Args),
     Submit(cmd::submit::Args),
@@ -114,6 +115,7 @@ fn main() -> ExitCode {
         Command::Review(args) => cmd::review::run(args),
         Command::Release(args) => cmd::release::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Center(args) => cmd::center::run(args),
         Command::Egress(args) => cmd::egress::run(args),
         Command::Submit(args) => cmd::submit::run(args),
         Command::Intake(args) => cmd::intake::run(args),

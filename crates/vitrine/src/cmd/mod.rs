@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod center;
 pub mod config;
 pub mod daemon;
 pub mod demo;

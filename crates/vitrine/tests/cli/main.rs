@@ -1,6 +1,7 @@
 //! Tests of the `vitrine` binary, one module per subcommand.
 
 mod bundle;
+mod center;
 mod common;
 mod config;
 mod daemon;
