@@ -1116,33 +1116,29 @@ pub fn releases(c: &Connection) -> R<Vec<ReleaseView>> {
         "SELECT version, target, sha256, commit_id, source, lockfile, recipe, toolchain, idx
          FROM releases ORDER BY idx DESC",
     )?;
-    let rows: Vec<(
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        i64,
-    )> = st
+    // One row per artifact; the release's own fields, then the artifact.
+    let rows: Vec<(ReleaseView, String, String, i64)> = st
         .query_map([], |r| {
+            let version: String = r.get(0)?;
             Ok((
-                r.get(0)?,
+                ReleaseView {
+                    anchor: format!("v{version}"),
+                    version,
+                    commit: r.get(3)?,
+                    source_sha256: r.get(4)?,
+                    lockfile_sha256: r.get(5)?,
+                    recipe_sha256: r.get(6)?,
+                    toolchain: r.get(7)?,
+                    artifacts: Vec::new(),
+                },
                 r.get(1)?,
                 r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
                 r.get(8)?,
             ))
         })?
         .collect::<Result<_, _>>()?;
     let mut out: Vec<ReleaseView> = Vec::new();
-    for (version, target, sha, commit, source, lock, recipe, toolchain, idx) in rows {
+    for (release, target, sha, idx) in rows {
         let artifact = ArtifactView {
             target,
             reviews: reviews_of(c, &sha)?,
@@ -1152,18 +1148,12 @@ pub fn releases(c: &Connection) -> R<Vec<ReleaseView>> {
         };
         match out
             .iter_mut()
-            .find(|r| r.version == version && r.commit == commit)
+            .find(|r| r.version == release.version && r.commit == release.commit)
         {
             Some(r) => r.artifacts.push(artifact),
             None => out.push(ReleaseView {
-                anchor: format!("v{version}"),
-                version,
-                commit,
-                source_sha256: source,
-                lockfile_sha256: lock,
-                recipe_sha256: recipe,
-                toolchain,
                 artifacts: vec![artifact],
+                ..release
             }),
         }
     }
