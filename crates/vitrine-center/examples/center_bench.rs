@@ -270,7 +270,11 @@ fn main() {
     let pages = [
         "/".to_owned(),
         "/bundles".to_owned(),
-        "/bundles?channel=daily&page=2".to_owned(),
+        // A later page where there is one.
+        format!(
+            "/bundles?channel=daily&page={}",
+            if versions / 3 > 100 { 2 } else { 1 }
+        ),
         format!("/bundles/daily/{mid}"),
         format!("/bundles/daily/{mid}/rules/daily.yar:Family_007"),
         "/search?q=Family_01".to_owned(),
@@ -280,7 +284,10 @@ fn main() {
         "/releases".to_owned(),
         "/custody".to_owned(),
         "/custody/statements?month=2025-06&kind=access".to_owned(),
-        "/custody/statements?tenant=t-07&page=3".to_owned(),
+        format!(
+            "/custody/statements?tenant=t-07&page={}",
+            if statements / 50 > 200 { 3 } else { 1 }
+        ),
         format!("/logs/custody/entries/{}", statements / 2),
     ];
     let mut worst: f64 = 0.0;

@@ -43,7 +43,25 @@ pub fn grouped_bars(
     {
         let root = SVGBackend::with_string(&mut svg, (width, 300)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
+        // The legend in a strip of its own above the plot, never over a bar.
+        let (legend, plot) = root.split_vertically(30);
+        if series.len() > 1 {
+            let mut x = 64;
+            for s in series {
+                legend
+                    .draw(&Rectangle::new([(x, 10), (x + 12, 22)], s.color.filled()))
+                    .map_err(|e| e.to_string())?;
+                legend
+                    .draw(&Text::new(
+                        s.name.to_owned(),
+                        (x + 18, 9),
+                        ("sans-serif", 14).into_font().color(&BLACK),
+                    ))
+                    .map_err(|e| e.to_string())?;
+                x += 26 + 8 * s.name.chars().count() as i32;
+            }
+        }
+        let mut chart = ChartBuilder::on(&plot)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
@@ -60,6 +78,7 @@ pub fn grouped_bars(
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .light_line_style(WHITE)
             .x_labels(n)
             .x_label_formatter(&label_of)
             .y_labels(6)
@@ -89,16 +108,6 @@ pub fn grouped_bars(
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled())
                 });
-        }
-        if series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font(("sans-serif", 13).into_font().color(&BLACK))
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
