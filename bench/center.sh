@@ -16,7 +16,9 @@ ROUNDS=${ROUNDS:-20}
 PROFILE=${PROFILE:-release}
 OUT=${OUT:-$(mktemp -d)}
 echo "== building the benchmark ($PROFILE)" >&2
-cargo build --locked --profile "$PROFILE" -p vitrine-center --example center_bench >&2
+# --workspace: the same features as every other build, so a warm target
+# directory is reused (-p alone would build yara-x again).
+cargo build --locked --profile "$PROFILE" --workspace --example center_bench >&2
 dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 bin="${CARGO_TARGET_DIR:-target}/$dir/examples/center_bench"
 echo "== $VERSIONS bundle versions, $STATEMENTS custody statements, $ROUNDS rounds per page" >&2
