@@ -1,5 +1,6 @@
 //! Tests of the `vitrine` binary, one module per subcommand.
 
+mod browser;
 mod bundle;
 mod common;
 mod config;
