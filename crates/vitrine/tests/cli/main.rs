@@ -2,6 +2,7 @@
 
 mod browser;
 mod bundle;
+mod center_fixture;
 mod common;
 mod config;
 mod daemon;
