@@ -241,12 +241,19 @@ impl Indexer {
         }
         for a in alarms.unwrap_or_default() {
             let (kind, standing, evidence) = describe_alarm(a);
+            // The evidence's file name, not where this server keeps it.
+            let mut message = a.to_string();
+            if let Alarm::Fork { evidence: path, .. } | Alarm::ForkEvidence { evidence: path } = a {
+                if let Some(name) = std::path::Path::new(path).file_name() {
+                    message = message.replace(path.as_str(), &name.to_string_lossy());
+                }
+            }
             tx.execute(
                 "INSERT INTO alarms(log, kind, standing, message, evidence, first_seen, last_seen)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
                  ON CONFLICT(log, message) DO UPDATE SET standing = ?3, last_seen = ?6,
                  evidence = coalesce(?5, evidence)",
-                params![log, kind, standing, a.to_string(), evidence, now],
+                params![log, kind, standing, message, evidence, now],
             )
             .map_err(err)?;
         }
@@ -419,10 +426,21 @@ impl Indexer {
 /// log as a whole and last while the monitor keeps raising them; the
 /// others are about one entry and stay.
 fn describe_alarm(a: &Alarm) -> (&'static str, bool, Option<String>) {
+    // The evidence file as people read it: the checkpoint verified before
+    // and the one presented now.
     let evidence = |path: &str| {
-        std::fs::read(path)
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b[..b.len().min(64 * 1024)]).into_owned())
+        let bytes = std::fs::read(path).ok()?;
+        let bytes = &bytes[..bytes.len().min(64 * 1024)];
+        let text = match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(v) => format!(
+                "{}\n\nThe checkpoint verified before:\n{}\nThe checkpoint presented now:\n{}",
+                v["detail"].as_str().unwrap_or_default(),
+                v["verified_checkpoint"].as_str().unwrap_or_default(),
+                v["presented_checkpoint"].as_str().unwrap_or_default()
+            ),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        };
+        Some(text)
     };
     match a {
         Alarm::CheckpointSignature { .. } => ("checkpoint-signature", true, None),

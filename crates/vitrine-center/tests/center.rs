@@ -607,6 +607,10 @@ fn a_fork_is_an_alarm_with_its_evidence_on_every_page_while_it_stands() {
         assert!(html.contains("id=\"alarms\""), "{path}: no alarm shown");
         assert!(html.contains("fork"), "{path}");
         assert!(html.contains("Evidence: the two checkpoints"), "{path}");
+        assert!(html.contains("The checkpoint presented now:\nlog.example/rules\n"));
+        // Where the server keeps its state is nobody's business.
+        let state = fx.state().display().to_string();
+        assert!(!html.contains(&state), "{path} shows {state}");
     }
     // Nothing of the fork was indexed: version 2 is still the original.
     let v = pages.json("/bundles/daily/2");

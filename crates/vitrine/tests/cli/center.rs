@@ -34,7 +34,7 @@ fn witness(d: &Path, name: &str, log_vkey: &str) -> (Server, String, String) {
 }
 
 /// Starts `vitrine center serve ARGS` and returns it with its URL.
-fn center(args: &[&str]) -> (Server, String) {
+pub(crate) fn center(args: &[&str]) -> (Server, String) {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
         .args([
             "center",
@@ -66,7 +66,7 @@ fn center(args: &[&str]) -> (Server, String) {
     (server, url)
 }
 
-fn get_json(url: &str) -> Value {
+pub(crate) fn get_json(url: &str) -> Value {
     let body = reqwest::blocking::get(url).unwrap().text().unwrap();
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"))
 }

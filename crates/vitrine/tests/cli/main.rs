@@ -1,7 +1,10 @@
 //! Tests of the `vitrine` binary, one module per subcommand.
 
+mod browser;
 mod bundle;
 mod center;
+mod center_browser;
+mod center_fixture;
 mod common;
 mod config;
 mod daemon;
