@@ -1210,9 +1210,13 @@ pub struct CustodyView {
     pub months: Vec<CountRow>,
     /// Per tenant pseudonym.
     pub tenants: Vec<CountRow>,
-    /// The chart (SVG); not in the JSON.
+    /// The chart per month (SVG); not in the JSON.
     #[serde(skip)]
     pub chart: String,
+    /// The chart per tenant (SVG, the 12 tenants with the most
+    /// statements); not in the JSON.
+    #[serde(skip)]
+    pub tenant_chart: String,
     /// The latest accesses (at most 20).
     pub recent_accesses: Vec<CustodyRow>,
     /// Statements in all.
@@ -1310,6 +1314,35 @@ pub fn custody(c: &Connection) -> R<CustodyView> {
         &series,
     )
     .map_err(ViewError::Unavailable)?;
+    let mut busiest: Vec<&CountRow> = tenants.iter().collect();
+    busiest.sort_by_key(|t| std::cmp::Reverse(t.receipts + t.accesses + t.deletions));
+    busiest.truncate(CHART_MONTHS);
+    busiest.sort_by(|a, b| a.key.cmp(&b.key));
+    let names: Vec<String> = busiest.iter().map(|t| t.key.clone()).collect();
+    let per_tenant = |f: fn(&CountRow) -> i64| busiest.iter().map(|t| f(t) as u64).collect();
+    let tenant_chart = charts::grouped_bars(
+        "Custody statements per tenant: receipts, accesses and deletions",
+        "statements",
+        &names,
+        &[
+            Series {
+                name: "receipts",
+                values: per_tenant(|r| r.receipts),
+                color: PALETTE[0],
+            },
+            Series {
+                name: "accesses",
+                values: per_tenant(|r| r.accesses),
+                color: PALETTE[1],
+            },
+            Series {
+                name: "deletions",
+                values: per_tenant(|r| r.deletions),
+                color: PALETTE[2],
+            },
+        ],
+    )
+    .map_err(ViewError::Unavailable)?;
     let mut st = c.prepare(
         "SELECT idx, kind, time, tenant, sample, who, detail FROM custody
          WHERE kind = 'access' ORDER BY idx DESC LIMIT 20",
@@ -1319,6 +1352,7 @@ pub fn custody(c: &Connection) -> R<CustodyView> {
         months,
         tenants,
         chart,
+        tenant_chart,
         recent_accesses,
         total: count(c, "SELECT count(*) FROM custody")?,
     })

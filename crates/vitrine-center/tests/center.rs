@@ -492,7 +492,10 @@ fn the_center_shows_what_its_monitor_verified() {
         .all(|s| s["kind"] == "receipt" && s["time"].as_str().unwrap().starts_with("2026-11")));
     let (status, html) = pages.get("/custody");
     assert_eq!(status, 200);
-    assert!(html.contains("<svg role=\"img\""));
+    // Two charts: per month and per tenant, the tenants on the second.
+    assert_eq!(html.matches("<svg role=\"img\"").count(), 2);
+    assert!(html.contains("aria-label=\"Custody statements per tenant"));
+    assert!(html.contains(">t-beta<"));
 
     // An entry and the checkpoint that proves it.
     let e = pages.json("/logs/custody/entries/3");
