@@ -316,21 +316,29 @@ fn only(q: &HashMap<String, String>, known: &[&str]) -> Result<(), ViewError> {
     }
 }
 
-async fn home(State(web): State<Web>, headers: HeaderMap, Query(q): Params) -> Response {
-    let j = wants_json(&headers, &q);
-    let p = match only(&q, &[]) {
+/// A page that takes no parameter: its view, title and template.
+async fn fixed<T: Serialize + Send + 'static>(
+    web: &Web,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    (title, nav): (&'static str, &'static str),
+    view: fn(&rusqlite::Connection) -> Result<T, ViewError>,
+    render: impl FnOnce(Base, &T) -> Result<String, askama::Error>,
+) -> Response {
+    let j = wants_json(headers, q);
+    let p = match only(q, &[]) {
         Err(e) => Err(e),
-        Ok(()) => {
-            page(
-                &web,
-                |_| "Vitrine transparency center".into(),
-                "home",
-                views::home,
-            )
-            .await
-        }
+        Ok(()) => page(web, |_| title.into(), nav, view).await,
     };
-    reply(j, p, |base, d| HomePage { base, d }.render())
+    reply(j, p, render)
+}
+
+async fn home(State(web): State<Web>, headers: HeaderMap, Query(q): Params) -> Response {
+    let title = ("Vitrine transparency center", "home");
+    fixed(&web, &headers, &q, title, views::home, |base, d| {
+        HomePage { base, d }.render()
+    })
+    .await
 }
 
 async fn bundles(State(web): State<Web>, headers: HeaderMap, Query(q): Params) -> Response {
@@ -424,37 +432,19 @@ async fn search(State(web): State<Web>, headers: HeaderMap, Query(q): Params) ->
 }
 
 async fn releases(State(web): State<Web>, headers: HeaderMap, Query(q): Params) -> Response {
-    let j = wants_json(&headers, &q);
-    let p = match only(&q, &[]) {
-        Err(e) => Err(e),
-        Ok(()) => {
-            page(
-                &web,
-                |_| "Releases of vitrine".into(),
-                "releases",
-                views::releases,
-            )
-            .await
-        }
-    };
-    reply(j, p, |base, d| ReleasesPage { base, d }.render())
+    let title = ("Releases of vitrine", "releases");
+    fixed(&web, &headers, &q, title, views::releases, |base, d| {
+        ReleasesPage { base, d }.render()
+    })
+    .await
 }
 
 async fn custody(State(web): State<Web>, headers: HeaderMap, Query(q): Params) -> Response {
-    let j = wants_json(&headers, &q);
-    let p = match only(&q, &[]) {
-        Err(e) => Err(e),
-        Ok(()) => {
-            page(
-                &web,
-                |_| "Customers' data: custody".into(),
-                "custody",
-                views::custody,
-            )
-            .await
-        }
-    };
-    reply(j, p, |base, d| CustodyPage { base, d }.render())
+    let title = ("Customers' data: custody", "custody");
+    fixed(&web, &headers, &q, title, views::custody, |base, d| {
+        CustodyPage { base, d }.render()
+    })
+    .await
 }
 
 async fn statements(State(web): State<Web>, headers: HeaderMap, Query(q): Params) -> Response {
