@@ -1,69 +1,25 @@
 //! `vitrine center serve` as a process, against a real log and witnesses.
 
-use std::io::BufRead;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{log_with_publisher, spawn_server, stdout, vitrine, Server};
-
-fn witness(d: &Path, name: &str, log_vkey: &str) -> (Server, String, String) {
-    let dir = d.join(name);
-    let vkey = stdout(
-        &vitrine()
-            .args([
-                "witness",
-                "init",
-                "--name",
-                &format!("{name}.example"),
-                "--data",
-            ])
-            .arg(&dir)
-            .assert()
-            .success(),
-    );
-    vitrine()
-        .args(["witness", "add-log", "--data"])
-        .arg(&dir)
-        .arg(log_vkey)
-        .assert()
-        .success();
-    let (server, url) = spawn_server(&["witness", "serve", "--addr", "127.0.0.1:0"], &dir);
-    (server, vkey, url)
-}
+use crate::common::{log_with_publisher, spawn_announcing, spawn_server, stdout, vitrine, Server};
+use crate::ops::witness;
 
 /// Starts `vitrine center serve ARGS` and returns it with its URL.
 pub(crate) fn center(args: &[&str]) -> (Server, String) {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
-        .args([
-            "center",
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--interval",
-            "1",
-        ])
-        .args(args)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    let mut reader = std::io::BufReader::new(stderr);
-    let mut seen = String::new();
-    let url = loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            panic!("no URL in {seen:?}");
-        }
-        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-            break url.to_owned();
-        }
-        seen.push_str(&line);
-    };
-    std::thread::spawn(move || for _ in reader.lines() {});
-    (server, url)
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"));
+    cmd.args([
+        "center",
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--interval",
+        "1",
+    ])
+    .args(args);
+    spawn_announcing(cmd)
 }
 
 pub(crate) fn get_json(url: &str) -> Value {
@@ -76,8 +32,8 @@ fn the_center_follows_a_log_and_shows_its_witnesses() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let (log_vkey, pub_vkey) = log_with_publisher(d, "log.example/rules", "publisher.example/p");
-    let (_w1, w1_vkey, w1_url) = witness(d, "w1", &log_vkey);
-    let (_w2, w2_vkey, w2_url) = witness(d, "w2", &log_vkey);
+    let (_w1, w1_vkey, w1_url) = witness(d, "w1", &[&log_vkey]);
+    let (w2, w2_vkey, w2_url) = witness(d, "w2", &[&log_vkey]);
     // A third witness the center's policy names but nobody asks.
     let w3_vkey = stdout(
         &vitrine()
@@ -93,7 +49,7 @@ fn the_center_follows_a_log_and_shows_its_witnesses() {
         .args(["--witness", "w2", &w2_vkey, &w2_url])
         .args([
             "--quorum",
-            "2",
+            "1",
             "--publisher",
             &pub_vkey,
             "--max-age",
@@ -211,6 +167,51 @@ fn the_center_follows_a_log_and_shows_its_witnesses() {
     assert!(html.contains("class=\"status-missing\""), "{html}");
     let v = get_json(&format!("{base}/bundles/daily/1?format=json"));
     assert_eq!(v["rules"][0]["id"], "a.yar:Demo_Marker");
+    // w2 goes away; the log publishes with w1's cosignature alone (its
+    // quorum is 1), and the center says w2 lags behind.
+    drop(w2);
+    vitrine()
+        .current_dir(d)
+        .args([
+            "bundle",
+            "build",
+            "rules",
+            "-o",
+            "b2.bundle",
+            "--name",
+            "daily",
+        ])
+        .args(["--version", "2"])
+        .assert()
+        .success();
+    vitrine()
+        .current_dir(d)
+        .args(["publish", "b2.bundle", "--log", &url, "--key", "p.key"])
+        .args(["--policy", "policy", "--wait", "30"])
+        .assert()
+        .success();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let home = loop {
+        let home = get_json(&format!("{base}/?format=json"));
+        if home["bundles"] == 2 {
+            break home;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the center never indexed v2: {home}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let witnesses = home["logs"][0]["witnesses"].as_array().unwrap().clone();
+    let get = |name: &str| witnesses.iter().find(|w| w["name"] == name).unwrap();
+    assert_eq!(
+        (&get("w1.example")["status"], &get("w1.example")["size"]),
+        (&Value::from("current"), &Value::from(2))
+    );
+    assert_eq!(
+        (&get("w2.example")["status"], &get("w2.example")["size"]),
+        (&Value::from("lagging"), &Value::from(1))
+    );
     // The monitor's state is the center's: a fork would be kept there.
     assert!(state.join("rules-audit").is_dir());
     assert!(state.join("center.sqlite").is_file());

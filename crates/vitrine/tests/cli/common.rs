@@ -36,14 +36,16 @@ impl Drop for Server {
 /// Starts `vitrine ARGS --data DATA` and returns it with the URL it prints
 /// on standard error (after any warnings).
 pub fn spawn_server(args: &[&str], data: &std::path::Path) -> (Server, String) {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"));
+    cmd.args(args).arg("--data").arg(data);
+    spawn_announcing(cmd)
+}
+
+/// Starts a server and returns it with the first URL it prints on
+/// standard error (after any warnings).
+pub fn spawn_announcing(mut cmd: std::process::Command) -> (Server, String) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vitrine"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let server = Server(child);
     let mut reader = std::io::BufReader::new(stderr);

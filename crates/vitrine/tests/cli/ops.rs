@@ -9,7 +9,7 @@ use predicates::prelude::*;
 use crate::common::{log_with_publisher, spawn_server, stdout, vitrine, Server, TestDatabase};
 
 /// `vitrine witness init` + `add-log` for each of `logs` + `serve`.
-fn witness(d: &Path, name: &str, logs: &[&str]) -> (Server, String, String) {
+pub(crate) fn witness(d: &Path, name: &str, logs: &[&str]) -> (Server, String, String) {
     witness_with(d, name, logs, &[])
 }
 
