@@ -649,3 +649,147 @@ fn the_leader_killed_three_times_under_load_loses_nothing_acknowledged() {
         assert!(served >= size, "{url} serves size {served} < {size}");
     }
 }
+
+/// The status and body of `POST url/add` with `body`.
+fn add(url: &str, body: &[u8]) -> (u16, String) {
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let head = format!(
+        "POST /add HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let response = raw(url, &head, body);
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .trim()
+        .to_owned();
+    (status, body)
+}
+
+/// The database cut off while four clients keep adding: adds answer 503
+/// while it is gone, the log takes entries again by itself once it is
+/// back, and every entry acknowledged before, during or after the cut is
+/// in the log at the index it was acknowledged with.
+#[test]
+fn a_database_cut_under_concurrent_load_loses_nothing_acknowledged() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let db = TestDatabase::create();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let pg = db.url();
+    let (log_vkey, _) = log_with_publisher_on(
+        d,
+        "log.example/cutload",
+        "publisher.example/cutload",
+        &["--postgres", &pg],
+    );
+    let log_dir = d.join("log");
+    let args = [
+        "log",
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--postgres",
+        &pg,
+        "--batch-wait-ms",
+        "10",
+    ];
+    let (_server, url) = spawn_server(&args, &log_dir);
+    let key_text = std::fs::read_to_string(d.join("p.key")).unwrap();
+    let key = Arc::new(vitrine_note::SignerKey::parse(key_text.trim()).unwrap());
+    let statement = move |n: u64| {
+        use sha2::Digest;
+        vitrine_statements::Statement::Rules(vitrine_statements::Rules {
+            sha256: vitrine_statements::Sha256(sha2::Sha256::digest(n.to_be_bytes()).into()),
+            size: 1,
+            version: n + 1,
+            created: 1_767_225_600,
+            expires: 1_769_904_000,
+            bundle: None,
+            allow: Vec::new(),
+        })
+        .sign(&key)
+        .unwrap()
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<(Vec<u8>, u64)>>> = Arc::default();
+    let refused = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..4u64)
+        .map(|c| {
+            let (stop, acked, refused, url) =
+                (stop.clone(), acked.clone(), refused.clone(), url.clone());
+            let statement = statement.clone();
+            std::thread::spawn(move || {
+                let mut n = c * 1_000_000;
+                while !stop.load(Ordering::Relaxed) {
+                    let note = statement(n);
+                    n += 1;
+                    match add(&url, &note) {
+                        (200, index) => acked.lock().unwrap().push((note, index.parse().unwrap())),
+                        (503, _) => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        (status, body) => panic!("add answered {status}: {body}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let count = || acked.lock().unwrap().len();
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // A full tile of entries, published before the cut.
+    wait_for("adds before the cut", &|| count() >= 300);
+    let tile = http_get(&url, "/tile/entries/000");
+
+    db.allow_connections(false);
+    wait_for("503s while the database is gone", &|| {
+        refused.load(Ordering::Relaxed) >= 20
+    });
+    // Published tiles are still served.
+    assert_eq!(http_get(&url, "/tile/entries/000"), tile);
+    let during = count();
+
+    db.allow_connections(true);
+    wait_for("the log to take adds again by itself", &|| {
+        count() >= during + 50
+    });
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+
+    // Every acknowledged entry is there, at its index: adding it again
+    // answers the index it was given.
+    let acked = acked.lock().unwrap();
+    for (note, index) in acked.iter() {
+        assert_eq!(add(&url, note), (200, index.to_string()));
+    }
+    let size = acked.iter().map(|(_, i)| i + 1).max().unwrap();
+    vitrine()
+        .args([
+            "log",
+            "verify",
+            &url,
+            "--log-key",
+            &log_vkey,
+            "--authorized",
+        ])
+        .arg(log_dir.join("authorized"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(format!(
+            "size {size}, root verified from {size} entries"
+        )));
+}
