@@ -213,3 +213,57 @@ fn front_ends_elect_one_leader_and_another_takes_over_when_it_goes() {
         .text()
         .contains("vitrine_log_takeovers_total 1"));
 }
+
+/// A database written by a version 1 program (before leader epochs) is
+/// brought to version 2 at connect, in place: the same checkpoint, the
+/// same entries at the same indexes, and the log goes on from there. A
+/// database newer than this program is refused with a message that says
+/// so, never written.
+#[test]
+fn a_version_1_database_is_upgraded_in_place_and_a_newer_one_refused() {
+    let db = TestDatabase::create();
+    let (key, intake) = keys();
+    let storage = Arc::new(PgStorage::connect(&db.url(), 2).unwrap());
+    init(&*storage, &key).unwrap();
+    let log = open_log(storage.clone(), &key, &intake);
+    for n in 0..3u8 {
+        assert_eq!(
+            log.add_blocking(statement(&intake, n)).unwrap(),
+            u64::from(n)
+        );
+    }
+    drop(log);
+    let checkpoint = storage.read_checkpoint().unwrap().unwrap();
+    drop(storage);
+
+    // What a version 1 program left: no leader table, version 1.
+    db.connect()
+        .batch_execute("DROP TABLE vitrine_leader; UPDATE vitrine_schema SET version = 1")
+        .unwrap();
+    let storage = Arc::new(PgStorage::connect(&db.url(), 2).unwrap());
+    assert_eq!(storage.schema_version().unwrap(), 2);
+    assert_eq!(storage.read_checkpoint().unwrap().unwrap(), checkpoint);
+    let log = open_log(storage.clone(), &key, &intake);
+    // The same entries at the same indexes (deduplicated), then more.
+    for n in 0..3u8 {
+        assert_eq!(
+            log.add_blocking(statement(&intake, n)).unwrap(),
+            u64::from(n)
+        );
+    }
+    assert_eq!(log.add_blocking(statement(&intake, 3)).unwrap(), 3);
+    drop(log);
+    drop(storage);
+
+    db.connect()
+        .batch_execute("UPDATE vitrine_schema SET version = 3")
+        .unwrap();
+    let err = PgStorage::connect(&db.url(), 2)
+        .err()
+        .expect("a newer schema is refused");
+    assert!(
+        err.to_string()
+            .contains("version 3, newer than this program's 2"),
+        "{err}"
+    );
+}
