@@ -420,11 +420,21 @@ impl<'a> Vault<'a> {
             reason: e.to_string(),
         })?;
         self.store.destroy(tenant, sample, now)?;
+        // The time the sample was destroyed: by this call, or by another
+        // process before it (another front end's retention pass, or this
+        // one before a crash) that may be logging the deletion right now.
+        // Both sign that time, so both statements are the same bytes
+        // (Ed25519 signatures are deterministic) and the log keeps one.
+        let time = self
+            .store
+            .get(tenant, sample)?
+            .and_then(|s| s.deleted)
+            .unwrap_or(now);
         let note = Statement::Deletion(Deletion {
             tenant: tenant_token,
             sample: StSha(*sample),
             reason: reason_text,
-            time: now,
+            time,
         })
         .sign(self.intake_key)
         .map_err(|e| VaultError::Sign(e.to_string()))?;
@@ -435,7 +445,7 @@ impl<'a> Vault<'a> {
                 kind: "deletion".into(),
                 who: None,
                 detail: reason.to_owned(),
-                time: now,
+                time,
                 note: String::from_utf8_lossy(&note).into_owned(),
                 log_index: None,
             },

@@ -834,6 +834,46 @@ fn retention_destroys_expired_samples_and_logs_it() {
     drop(env.rt);
 }
 
+/// Two retention passes at once (two front ends on one database): one
+/// destroys the sample and, before it has logged the deletion, the other
+/// finds it destroyed but unlogged. Both sign the deletion with the time
+/// the sample was destroyed, so both statements are the same bytes and the
+/// log keeps one deletion, at one index.
+#[test]
+fn two_retention_passes_at_once_log_one_deletion() {
+    let env = env();
+    let a = env.submit("token-a", &sample("MARKER-TWICE"));
+    let sha: [u8; 32] = hex::decode(&a.sha256).unwrap().try_into().unwrap();
+    let destroyed_at = unix_now() + 91 * 86_400;
+    // Pass A destroys it, and is slow to log.
+    assert!(env
+        .intake
+        .store()
+        .destroy("t-a", &sha, destroyed_at)
+        .unwrap());
+    // Pass B, a few seconds later, finds it destroyed but not logged.
+    let done = env.vault().expire(destroyed_at + 5).unwrap();
+    assert_eq!(done.len(), 1);
+    let entries = env.log_entries();
+    let Statement::Deletion(d) = &entries[done[0].index as usize] else {
+        panic!("not a deletion: {:?}", entries[done[0].index as usize]);
+    };
+    assert_eq!(d.time, destroyed_at, "the time it was destroyed, not B's");
+    // Pass A's statement is the very same: the log answers its index.
+    let a_note = Statement::Deletion(d.clone())
+        .sign(&env.intake_key)
+        .unwrap();
+    let log = LogClient::new(&env.log_url, env.log_key.verifier()).unwrap();
+    assert_eq!(log.add(&a_note).unwrap(), done[0].index);
+    let deletions = env
+        .log_entries()
+        .iter()
+        .filter(|s| matches!(s, Statement::Deletion(_)))
+        .count();
+    assert_eq!(deletions, 1);
+    drop(env.rt);
+}
+
 /// Observation 4: a tenant removed from the configuration is expired
 /// with the default retention, not kept forever.
 #[test]
