@@ -717,7 +717,9 @@ fn a_database_cut_under_concurrent_load_loses_nothing_acknowledged() {
     };
 
     let stop = Arc::new(AtomicBool::new(false));
-    let acked: Arc<Mutex<Vec<(Vec<u8>, u64)>>> = Arc::default();
+    // Each acknowledged statement, with the index it was given.
+    type Acked = Arc<Mutex<Vec<(Vec<u8>, u64)>>>;
+    let acked: Acked = Arc::default();
     let refused = Arc::new(AtomicU64::new(0));
     let clients: Vec<_> = (0..4u64)
         .map(|c| {
