@@ -80,8 +80,11 @@ run_backend() {
   URL=http://127.0.0.1:$PORT
 
   echo "== [$name] vitrine log serve on $URL (batch max $BATCH_MAX, wait $BATCH_WAIT_MS ms)"
+  # Room for every connection of the load (one per request in flight),
+  # over the server's default cap of 256.
   "$VITRINE" log serve --data "$data" --addr "127.0.0.1:$PORT" "$@" \
-    --batch-max "$BATCH_MAX" --batch-wait-ms "$BATCH_WAIT_MS" 2>"$TMP/$name.serve.log" &
+    --batch-max "$BATCH_MAX" --batch-wait-ms "$BATCH_WAIT_MS" \
+    --max-connections $((CLIENTS * INFLIGHT + 64)) 2>"$TMP/$name.serve.log" &
   SERVER=$!
   for _ in $(seq 100); do
     curl -sf "$URL/checkpoint" >/dev/null && break

@@ -574,7 +574,11 @@ async fn inproc(args: &Args, kind: &str) -> Res<bool> {
             time.as_secs_f64() * 1000.0 / batches.max(1) as f64
         );
     }
-    Ok(stats.report(&format!("inproc-{kind}"), elapsed))
+    let report = stats.report(&format!("inproc-{kind}"), elapsed);
+    // PostgreSQL's blocking clients close with a runtime of their own: drop
+    // the log and its storage off the async threads.
+    tokio::task::spawn_blocking(move || drop((log, timed))).await?;
+    Ok(report)
 }
 
 /// A [`vitrine_log::Storage`] that times every call of the one it wraps,
