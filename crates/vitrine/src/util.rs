@@ -228,6 +228,15 @@ pub fn error_text(err: &anyhow::Error) -> String {
     out
 }
 
+/// A log's `authorized` file (who may log which statement types), read
+/// and parsed, errors naming the file.
+pub fn read_authorization(path: &std::path::Path) -> anyhow::Result<vitrine_log::Authorization> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    vitrine_log::Authorization::parse(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
 /// A URL flag: `http://` or `https://` and a host, so that
 /// `--log 127.0.0.1:8080` is refused with a sentence rather than the HTTP
 /// client's "relative URL without a base".

@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use vitrine_audit::{AuditReport, Auditor, HttpSource};
-use vitrine_log::Authorization;
 use vitrine_note::VerifierKey;
 
 /// Output formats.
@@ -73,10 +72,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let key: VerifierKey = args.log_key.parse().context("parsing --log-key")?;
-    let auth_text = std::fs::read_to_string(&args.authorized)
-        .with_context(|| format!("reading {}", args.authorized.display()))?;
-    let auth = Authorization::parse(&auth_text)
-        .with_context(|| format!("parsing {}", args.authorized.display()))?;
+    let auth = crate::util::read_authorization(&args.authorized)?;
     let source = HttpSource::new(&args.log)?;
     let mut auditor = Auditor::new(source, key, auth, &args.state)?;
     if let Some(corpus) = args.canary.corpus()? {

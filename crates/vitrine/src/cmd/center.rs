@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use vitrine_center::{Config, LogKind, LogSource};
-use vitrine_log::Authorization;
 use vitrine_note::VerifierKey;
 
 /// Serve the transparency center: the logs' heads and witnesses, every
@@ -80,14 +79,11 @@ fn source(
     kind: LogKind,
     url: &str,
     key: &str,
-    authorized: &PathBuf,
+    authorized: &std::path::Path,
     flag: &str,
 ) -> Result<LogSource> {
     let key: VerifierKey = key.parse().with_context(|| format!("parsing {flag}"))?;
-    let text = std::fs::read_to_string(authorized)
-        .with_context(|| format!("reading {}", authorized.display()))?;
-    let auth =
-        Authorization::parse(&text).with_context(|| format!("parsing {}", authorized.display()))?;
+    let auth = crate::util::read_authorization(authorized)?;
     Ok(LogSource {
         kind,
         url: url.to_owned(),

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use vitrine_log::{
-    replay, Authorization, AuthorizedFile, DataDir, DirFiles, Log, Node, NodeOptions, Purpose,
-    AUTHORIZED_FILE,
+    replay, AuthorizedFile, DataDir, DirFiles, Log, Node, NodeOptions, Purpose, AUTHORIZED_FILE,
 };
 use vitrine_note::{VerifierKey, Verifiers};
 use vitrine_statements::StatementType;
@@ -487,12 +486,10 @@ fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(url: &str, log_key: &str, authorized: &PathBuf) -> Result<ExitCode> {
+fn verify(url: &str, log_key: &str, authorized: &std::path::Path) -> Result<ExitCode> {
     let url = url.trim_end_matches('/');
     let vkey: VerifierKey = log_key.parse().context("parsing --log-key")?;
-    let auth_text = std::fs::read_to_string(authorized)
-        .with_context(|| format!("reading {}", authorized.display()))?;
-    let auth = Authorization::parse(&auth_text)?;
+    let auth = crate::util::read_authorization(authorized)?;
     let http = client()?;
     let get = |path: &str| -> Result<Option<Vec<u8>>> {
         let resp = http.get(format!("{url}/{path}")).send()?;
