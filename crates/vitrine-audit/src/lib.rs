@@ -92,7 +92,8 @@ pub trait Source {
     fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, String>;
 }
 
-/// A [`Source`] over HTTP(S).
+/// A [`Source`] over HTTP(S). Clones share one connection pool.
+#[derive(Clone)]
 pub struct HttpSource {
     client: reqwest::blocking::Client,
     base: String,
@@ -339,6 +340,8 @@ pub struct BundleReport {
     pub version: u64,
     /// SHA-256 (hex).
     pub sha256: String,
+    /// Size in bytes (the logged size, which the fetched bytes matched).
+    pub size: u64,
     /// Number of YARA rules.
     pub rules: usize,
     /// Lint findings.
@@ -720,6 +723,7 @@ impl<S: Source> Auditor<S> {
             name: m.name.clone(),
             version: m.version,
             sha256: sha.clone(),
+            size: rules.size,
             rules: lint.rules.len(),
             findings,
             previous_version: previous.map(|p| p.version),

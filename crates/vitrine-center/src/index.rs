@@ -530,7 +530,6 @@ impl Observer for Indexer {
     ) -> Result<(), String> {
         self.begin()?;
         let m = bundle.manifest();
-        let size = bundle.to_bytes().len();
         let json =
             |v: &Vec<String>| serde_json::to_string(v).expect("invariant: strings serialize");
         let tx = &self.conn;
@@ -544,7 +543,7 @@ impl Observer for Indexer {
                 report.name,
                 report.version as i64,
                 report.sha256,
-                size as i64,
+                report.size as i64,
                 m.created as i64,
                 m.expires as i64,
                 report.rules as i64,

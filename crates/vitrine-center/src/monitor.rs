@@ -42,6 +42,8 @@ impl Monitor {
         witnesses: Verifiers,
     ) -> Result<Self, String> {
         let source = HttpSource::new(&log.url).map_err(|e| e.to_string())?;
+        // Review reports are fetched through the auditor's connections.
+        let reports = source.clone();
         let auditor = Auditor::new(
             source,
             log.key.clone(),
@@ -49,7 +51,6 @@ impl Monitor {
             state.join(format!("{}-audit", log.kind.as_str())),
         )
         .map_err(|e| e.to_string())?;
-        let reports = HttpSource::new(&log.url).map_err(|e| e.to_string())?;
         let conn = index::open(index_path)
             .map_err(|e| format!("opening {}: {e}", index_path.display()))?;
         let indexer = Indexer::new(
