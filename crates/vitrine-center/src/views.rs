@@ -343,8 +343,10 @@ pub struct BundlesView {
     pub next_href: Option<String>,
 }
 
-fn json_len(s: String) -> usize {
-    serde_json::from_str::<Vec<String>>(&s).map_or(0, |v| v.len())
+/// A bundle's `added`, `removed` or `changed` column: the rule IDs, as
+/// the indexer wrote them (JSON).
+fn rule_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
 }
 
 /// The last `n` months, oldest first, ending with the month of `t`.
@@ -405,9 +407,9 @@ pub fn bundles(c: &Connection, channel: Option<&str>, page: i64) -> R<BundlesVie
                 version,
                 created: date(r.get(2)?),
                 rules: r.get(3)?,
-                added: json_len(r.get(4)?),
-                removed: json_len(r.get(5)?),
-                changed: json_len(r.get(6)?),
+                added: rule_list(&r.get::<_, String>(4)?).len(),
+                removed: rule_list(&r.get::<_, String>(5)?).len(),
+                changed: rule_list(&r.get::<_, String>(6)?).len(),
                 index: r.get(7)?,
                 findings: r.get(8)?,
                 approvals: r.get(9)?,
@@ -620,7 +622,7 @@ fn bundle_row(c: &Connection, name: &str, version: i64) -> R<BundleRowFull> {
          FROM bundles WHERE name = ?1 AND version = ?2 ORDER BY idx LIMIT 1",
         params![name, version],
         |r: &Row<'_>| {
-            let list = |s: String| serde_json::from_str::<Vec<String>>(&s).unwrap_or_default();
+            let list = |s: String| rule_list(&s);
             Ok(BundleRowFull {
                 idx: r.get(0)?,
                 sha256: r.get(1)?,
@@ -828,12 +830,7 @@ pub fn rule(c: &Connection, name: &str, version: i64, rule: &str) -> R<RuleView>
             let v: i64 = r.get(0)?;
             let added: String = r.get(1)?;
             let changed: String = r.get(2)?;
-            let has = |s: &str| {
-                serde_json::from_str::<Vec<String>>(s)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|x| x == rule)
-            };
+            let has = |s: &str| rule_list(s).iter().any(|x| x == rule);
             Ok(HistoryEntry {
                 version: v,
                 change: if has(&added) {
